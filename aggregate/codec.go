@@ -1,0 +1,67 @@
+package aggregate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// ErrUnknownEvent: a stored event name this version of the code cannot decode.
+var ErrUnknownEvent = errors.New("unknown event type")
+
+// decoder turns stored JSON into the current version of an event. An older version's entry
+// decodes its own frozen shape and upcasts it, e.g.
+//
+//	"payment.psp-failed.v1": upcast(decodeJSON[pspFailedV1], pspFailedV1.toV2)
+type decoder func(data []byte) (Event, error)
+
+// decoders is the one map from stored name to decoder; nothing registers at run time.
+var decoders = map[string]decoder{
+	NameCheckoutCreated:   decodeJSON[CheckoutCreated],
+	NameExecutionStarted:  decodeJSON[ExecutionStarted],
+	NameConfirmRejected:   decodeJSON[ConfirmRejected],
+	NamePspApproved:       decodeJSON[PspApproved],
+	NamePspFailed:         decodeJSON[PspFailed],
+	NamePspOutcomeUnknown: decodeJSON[PspOutcomeUnknown],
+	NameExecutionAborted:  decodeJSON[ExecutionAborted],
+}
+
+func decodeJSON[E Event](data []byte) (Event, error) {
+	var e E
+	if err := json.Unmarshal(data, &e); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Encode returns the event's stored name and JSON.
+func Encode(e Event) (name string, data []byte, err error) {
+	data, err = json.Marshal(e)
+	if err != nil {
+		return "", nil, fmt.Errorf("encode %s: %w", e.EventName(), err)
+	}
+	return e.EventName(), data, nil
+}
+
+// Decode reads a stored event, upcasting older versions. Unknown names fail with
+// ErrUnknownEvent.
+func Decode(name string, data []byte) (Event, error) {
+	d, ok := decoders[name]
+	if !ok {
+		return nil, fmt.Errorf("decode %q: %w", name, ErrUnknownEvent)
+	}
+	e, err := d(data)
+	if err != nil {
+		return nil, fmt.Errorf("decode %q: %w", name, err)
+	}
+	return e, nil
+}
+
+// EventNames lists every name Decode accepts (current and older versions).
+func EventNames() []string {
+	names := make([]string, 0, len(decoders))
+	for n := range decoders {
+		names = append(names, n)
+	}
+	return names
+}

@@ -1,0 +1,233 @@
+package aggregate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Errors Decide returns. Things that happened in the world are events; these are commands
+// that cannot apply to the payment as it stands.
+var (
+	ErrNotFound        = errors.New("payment not found")
+	ErrAlreadyExists   = errors.New("payment already exists")
+	ErrExecuting       = errors.New("payment is being executed by another request")
+	ErrAlreadyResolved = errors.New("payment outcome already recorded")
+	ErrNotExecuting    = errors.New("payment is not executing")
+	// ErrExecutionMismatch: a repeat execution differs from what was already sent to the PSP.
+	ErrExecutionMismatch = errors.New("confirm differs from the one already sent to the PSP")
+	// ErrInvalid is wrapped by every *ValidationError.
+	ErrInvalid = errors.New("invalid command")
+)
+
+// ValidationError names the field of a command that is not acceptable.
+type ValidationError struct {
+	Field   string
+	Message string
+}
+
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
+func (e *ValidationError) Unwrap() error { return ErrInvalid }
+
+func invalid(field, format string, args ...any) error {
+	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// Command is something a caller asks of a payment. Sealed like Event.
+type Command interface{ command() }
+
+// CreateCheckout opens a payment for priced order lines.
+type CreateCheckout struct {
+	OrderID     string
+	OrderName   string
+	BuyerID     string
+	Lines       []OrderLine
+	RequestHash string
+	At          time.Time
+}
+
+// StartExecution claims the payment for one confirm against the PSP.
+type StartExecution struct {
+	PaymentKey        string
+	Amount            decimal.Decimal
+	PspIdempotencyKey string
+	RequestKey        string
+	RequestHash       string
+	At                time.Time
+}
+
+// RecordPspOutcome records what the PSP said about the open execution, as classified by the
+// caller's rule table.
+type RecordPspOutcome struct {
+	Verdict Verdict
+	At      time.Time
+}
+
+// Verdict is a classified PSP answer.
+type Verdict struct {
+	Status        Status // SUCCESS, FAILURE, UNKNOWN, or NOT_STARTED (aborted: the PSP did not execute)
+	Rule          string // the rule that decided, e.g. "toss.v1/done-matching"
+	Code          string
+	Message       string
+	HTTPStatus    int
+	OperatorAlert bool
+	Evidence      json.RawMessage
+	// Set for SUCCESS.
+	PaymentKey  string
+	TotalAmount decimal.Decimal
+	Method      string
+	ApprovedAt  time.Time
+}
+
+func (CreateCheckout) command()   {}
+func (StartExecution) command()   {}
+func (RecordPspOutcome) command() {}
+
+// Reasons recorded when our own validation rejects a confirm.
+const (
+	RuleAmountMismatch = "validation.v1/amount-mismatch"
+	CodeAmountMismatch = "AMOUNT_MISMATCH"
+)
+
+var orderIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{6,64}$`)
+
+// ValidOrderID reports whether id is acceptable to Toss as an orderId.
+func ValidOrderID(id string) bool { return orderIDPattern.MatchString(id) }
+
+// ValidPaymentKey reports whether key is shaped like a Toss paymentKey: 1–200 printable
+// ASCII characters without spaces.
+func ValidPaymentKey(key string) bool {
+	if key == "" || len(key) > 200 {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] <= ' ' || key[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// Decide returns the events cmd produces on s, or why it cannot apply.
+func Decide(s State, cmd Command) ([]Event, error) {
+	switch c := cmd.(type) {
+	case CreateCheckout:
+		return decideCheckout(s, c)
+	case StartExecution:
+		return decideStart(s, c)
+	case RecordPspOutcome:
+		return decideOutcome(s, c)
+	default:
+		return nil, fmt.Errorf("decide: unknown command %T", cmd)
+	}
+}
+
+func decideCheckout(s State, c CreateCheckout) ([]Event, error) {
+	if s.Exists() {
+		return nil, ErrAlreadyExists
+	}
+	switch {
+	case !ValidOrderID(c.OrderID):
+		return nil, invalid("orderId", "must be 6-64 characters of A-Z, a-z, 0-9, '-' or '_'")
+	case c.OrderName == "":
+		return nil, invalid("orderName", "is required")
+	case c.BuyerID == "":
+		return nil, invalid("buyerId", "is required")
+	case len(c.Lines) == 0:
+		return nil, invalid("items", "at least one item is required")
+	}
+	total := decimal.Zero
+	for i, l := range c.Lines {
+		field := fmt.Sprintf("items[%d]", i)
+		switch {
+		case l.ProductID == "":
+			return nil, invalid(field+".productId", "is required")
+		case l.SellerID == "":
+			return nil, invalid(field+".sellerId", "is required")
+		case l.Quantity <= 0:
+			return nil, invalid(field+".quantity", "must be positive")
+		case !wholePositive(l.UnitPrice):
+			return nil, invalid(field+".unitPrice", "must be a positive whole number of KRW")
+		case !l.Amount.Equal(l.UnitPrice.Mul(decimal.NewFromInt(l.Quantity))):
+			return nil, invalid(field+".amount", "must equal unitPrice × quantity")
+		}
+		total = total.Add(l.Amount)
+	}
+	return []Event{CheckoutCreated{
+		OrderID: c.OrderID, OrderName: c.OrderName, BuyerID: c.BuyerID, Orders: c.Lines,
+		TotalAmount: total, RequestHash: c.RequestHash, At: c.At,
+	}}, nil
+}
+
+func decideStart(s State, c StartExecution) ([]Event, error) {
+	if !s.Exists() {
+		return nil, ErrNotFound
+	}
+	switch {
+	case s.Status == StatusExecuting:
+		return nil, ErrExecuting
+	case s.Status.Terminal():
+		return nil, ErrAlreadyResolved
+	case !ValidPaymentKey(c.PaymentKey):
+		return nil, invalid("paymentKey", "must be 1-200 printable characters without spaces")
+	case c.PspIdempotencyKey == "":
+		return nil, invalid("pspIdempotencyKey", "is required")
+	}
+	if s.Executions > 0 {
+		// The PSP may already hold this payment under its idempotency key: a different key
+		// or amount now could neither be honoured nor be allowed to fail the payment.
+		if c.PaymentKey != s.PaymentKey || !c.Amount.Equal(s.ConfirmedAmount) {
+			return nil, ErrExecutionMismatch
+		}
+		return []Event{ExecutionStarted{PaymentKey: s.PaymentKey, Amount: s.ConfirmedAmount,
+			PspIdempotencyKey: s.PspIdempotencyKey, RequestKey: c.RequestKey, RequestHash: c.RequestHash, At: c.At}}, nil
+	}
+	if !c.Amount.Equal(s.TotalAmount) {
+		return []Event{ConfirmRejected{
+			PaymentKey: c.PaymentKey, Amount: c.Amount, Rule: RuleAmountMismatch, Code: CodeAmountMismatch,
+			Message:    fmt.Sprintf("amount %s does not match the checkout total %s", c.Amount, s.TotalAmount),
+			RequestKey: c.RequestKey, RequestHash: c.RequestHash, At: c.At,
+		}}, nil
+	}
+	return []Event{ExecutionStarted{PaymentKey: c.PaymentKey, Amount: c.Amount,
+		PspIdempotencyKey: c.PspIdempotencyKey, RequestKey: c.RequestKey, RequestHash: c.RequestHash, At: c.At}}, nil
+}
+
+func decideOutcome(s State, c RecordPspOutcome) ([]Event, error) {
+	if !s.Exists() {
+		return nil, ErrNotFound
+	}
+	if s.Status != StatusExecuting {
+		return nil, ErrNotExecuting
+	}
+	v := c.Verdict
+	switch v.Status {
+	case StatusSuccess:
+		// The classifier already checked these; a mismatch here is a bug, never an approval.
+		if v.PaymentKey != s.PaymentKey || !v.TotalAmount.Equal(s.ConfirmedAmount) {
+			return nil, fmt.Errorf("record approval: PSP answer (%s, %s) does not match the execution (%s, %s): %w",
+				v.PaymentKey, v.TotalAmount, s.PaymentKey, s.ConfirmedAmount, ErrInvalid)
+		}
+		return []Event{PspApproved{PaymentKey: v.PaymentKey, TotalAmount: v.TotalAmount, Method: v.Method,
+			ApprovedAt: v.ApprovedAt, Rule: v.Rule, Evidence: v.Evidence, At: c.At}}, nil
+	case StatusFailure:
+		return []Event{PspFailed{Code: v.Code, Message: v.Message, HTTPStatus: v.HTTPStatus, Rule: v.Rule,
+			Evidence: v.Evidence, At: c.At}}, nil
+	case StatusUnknown:
+		return []Event{PspOutcomeUnknown{Code: v.Code, Message: v.Message, HTTPStatus: v.HTTPStatus, Rule: v.Rule,
+			OperatorAlert: v.OperatorAlert, Evidence: v.Evidence, At: c.At}}, nil
+	case StatusNotStarted:
+		return []Event{ExecutionAborted{Code: v.Code, Message: v.Message, HTTPStatus: v.HTTPStatus, Rule: v.Rule,
+			OperatorAlert: v.OperatorAlert, Evidence: v.Evidence, At: c.At}}, nil
+	default:
+		return nil, invalid("verdict.status", "unsupported status %q", v.Status)
+	}
+}
+
+func wholePositive(d decimal.Decimal) bool {
+	return d.IsPositive() && d.Equal(d.Truncate(0))
+}

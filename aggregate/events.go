@@ -1,0 +1,134 @@
+package aggregate
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Event is one recorded fact about a payment. The set is sealed: only this package's types
+// implement it, so Evolve's type switch can be exhaustive.
+type Event interface {
+	// EventName is the stable, versioned name the event is stored under.
+	EventName() string
+	sealed()
+}
+
+// Versioned event names. A released name is frozen: a changed shape gets a new version and
+// the old one an upcaster in codec.go.
+const (
+	NameCheckoutCreated   = "payment.checkout-created.v1"
+	NameExecutionStarted  = "payment.execution-started.v1"
+	NameConfirmRejected   = "payment.confirm-rejected.v1"
+	NamePspApproved       = "payment.psp-approved.v1"
+	NamePspFailed         = "payment.psp-failed.v1"
+	NamePspOutcomeUnknown = "payment.psp-outcome-unknown.v1"
+	NameExecutionAborted  = "payment.execution-aborted.v1"
+)
+
+// OrderLine is one PaymentOrder as the checkout priced it.
+type OrderLine struct {
+	ProductID string          `json:"productId"`
+	SellerID  string          `json:"sellerId"`
+	Quantity  int64           `json:"quantity"`
+	UnitPrice decimal.Decimal `json:"unitPrice"`
+	Amount    decimal.Decimal `json:"amount"`
+}
+
+// CheckoutCreated: a buyer checked out; the payment exists with its orders, nothing charged.
+type CheckoutCreated struct {
+	OrderID     string          `json:"orderId"`
+	OrderName   string          `json:"orderName"`
+	BuyerID     string          `json:"buyerId"`
+	Orders      []OrderLine     `json:"orders"`
+	TotalAmount decimal.Decimal `json:"totalAmount"`
+	RequestHash string          `json:"requestHash,omitempty"`
+	At          time.Time       `json:"at"`
+}
+
+// ExecutionStarted: we are about to ask the PSP to confirm. Only one can follow a given
+// revision, which is what makes concurrent confirms call the PSP once.
+type ExecutionStarted struct {
+	PaymentKey        string          `json:"paymentKey"`
+	Amount            decimal.Decimal `json:"amount"`
+	PspIdempotencyKey string          `json:"pspIdempotencyKey"`
+	RequestKey        string          `json:"requestKey,omitempty"`
+	RequestHash       string          `json:"requestHash,omitempty"`
+	At                time.Time       `json:"at"`
+}
+
+// ConfirmRejected: our own validation refused the confirm (e.g. the amount does not match
+// the checkout); the PSP was not called and the payment failed.
+type ConfirmRejected struct {
+	PaymentKey  string          `json:"paymentKey"`
+	Amount      decimal.Decimal `json:"amount"`
+	Rule        string          `json:"rule"`
+	Code        string          `json:"code"`
+	Message     string          `json:"message"`
+	RequestKey  string          `json:"requestKey,omitempty"`
+	RequestHash string          `json:"requestHash,omitempty"`
+	At          time.Time       `json:"at"`
+}
+
+// PspApproved: the PSP captured the money. Evidence is its redacted answer.
+type PspApproved struct {
+	PaymentKey  string          `json:"paymentKey"`
+	TotalAmount decimal.Decimal `json:"totalAmount"`
+	Method      string          `json:"method"`
+	ApprovedAt  time.Time       `json:"approvedAt"`
+	Rule        string          `json:"rule"`
+	Evidence    json.RawMessage `json:"evidence,omitempty"`
+	At          time.Time       `json:"at"`
+}
+
+// PspFailed: the PSP definitively refused (card, limit, fraud, expired session…).
+type PspFailed struct {
+	Code       string          `json:"code"`
+	Message    string          `json:"message"`
+	HTTPStatus int             `json:"httpStatus,omitempty"`
+	Rule       string          `json:"rule"`
+	Evidence   json.RawMessage `json:"evidence,omitempty"`
+	At         time.Time       `json:"at"`
+}
+
+// PspOutcomeUnknown: we cannot tell whether money moved (timeout, 5xx, ambiguous codes). The
+// payment stays open for recovery, which looks it up before anything else.
+type PspOutcomeUnknown struct {
+	Code          string          `json:"code,omitempty"`
+	Message       string          `json:"message"`
+	HTTPStatus    int             `json:"httpStatus,omitempty"`
+	Rule          string          `json:"rule"`
+	OperatorAlert bool            `json:"operatorAlert,omitempty"`
+	Evidence      json.RawMessage `json:"evidence,omitempty"`
+	At            time.Time       `json:"at"`
+}
+
+// ExecutionAborted: the PSP certainly did not execute because of a fault on our side (bad
+// API key, malformed idempotency key). Not the buyer's failure: the payment can be confirmed
+// again once operators fix it.
+type ExecutionAborted struct {
+	Code          string          `json:"code"`
+	Message       string          `json:"message"`
+	HTTPStatus    int             `json:"httpStatus,omitempty"`
+	Rule          string          `json:"rule"`
+	OperatorAlert bool            `json:"operatorAlert"`
+	Evidence      json.RawMessage `json:"evidence,omitempty"`
+	At            time.Time       `json:"at"`
+}
+
+func (CheckoutCreated) EventName() string   { return NameCheckoutCreated }
+func (ExecutionStarted) EventName() string  { return NameExecutionStarted }
+func (ConfirmRejected) EventName() string   { return NameConfirmRejected }
+func (PspApproved) EventName() string       { return NamePspApproved }
+func (PspFailed) EventName() string         { return NamePspFailed }
+func (PspOutcomeUnknown) EventName() string { return NamePspOutcomeUnknown }
+func (ExecutionAborted) EventName() string  { return NameExecutionAborted }
+
+func (CheckoutCreated) sealed()   {}
+func (ExecutionStarted) sealed()  {}
+func (ConfirmRejected) sealed()   {}
+func (PspApproved) sealed()       {}
+func (PspFailed) sealed()         {}
+func (PspOutcomeUnknown) sealed() {}
+func (ExecutionAborted) sealed()  {}

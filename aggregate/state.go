@@ -1,0 +1,160 @@
+package aggregate
+
+import (
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Status is the execution status of a payment's orders, as in the seed's payment_order_status.
+type Status string
+
+const (
+	StatusNotStarted Status = "NOT_STARTED"
+	StatusExecuting  Status = "EXECUTING"
+	StatusSuccess    Status = "SUCCESS"
+	StatusFailure    Status = "FAILURE"
+	StatusUnknown    Status = "UNKNOWN"
+)
+
+// Terminal reports whether the status is a recorded final outcome.
+func (s Status) Terminal() bool { return s == StatusSuccess || s == StatusFailure }
+
+// State is one payment as its events describe it. The zero State is a payment that does not
+// exist yet.
+type State struct {
+	OrderID     string
+	OrderName   string
+	BuyerID     string
+	Orders      []Order
+	TotalAmount decimal.Decimal
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+
+	Status Status
+	// CheckoutRequestHash fingerprints the checkout request that created the payment, so a
+	// retried checkout with the same Idempotency-Key can be told from a different one.
+	CheckoutRequestHash string
+
+	// Execution: set by the first ExecutionStarted and never changed afterwards.
+	PaymentKey        string
+	ConfirmedAmount   decimal.Decimal
+	PspIdempotencyKey string
+	// ConfirmRequestKey and ConfirmRequestHash are the client's Idempotency-Key on confirm and
+	// the fingerprint of that request's body (empty when the client sent none).
+	ConfirmRequestKey  string
+	ConfirmRequestHash string
+	ExecutionStartedAt time.Time
+	Executions         int // how many executions were started
+
+	ApprovedAt *time.Time
+	Method     string
+	// Outcome is the last recorded PSP outcome or rejection, with the rule that classified it.
+	Outcome *Outcome
+	// OperatorAlert is set when the last outcome was a configuration fault on our side.
+	OperatorAlert bool
+}
+
+// Order is one PaymentOrder: a product line sold by one seller.
+type Order struct {
+	Seq           int    // 1-based position in the checkout
+	ProductID     string `json:"productId"`
+	SellerID      string `json:"sellerId"`
+	Quantity      int64  `json:"quantity"`
+	UnitPrice     decimal.Decimal
+	Amount        decimal.Decimal
+	Status        Status
+	LedgerUpdated bool
+	WalletUpdated bool
+}
+
+// Outcome is what the PSP (or our own validation) said, and which rule decided it.
+type Outcome struct {
+	Status  Status `json:"status"`
+	Rule    string `json:"rule"`
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// Exists reports whether a checkout created the payment.
+func (s State) Exists() bool { return s.OrderID != "" }
+
+// Fold replays events from the zero State.
+func Fold(events []Event) State {
+	var s State
+	for _, e := range events {
+		s = Evolve(s, e)
+	}
+	return s
+}
+
+// Evolve applies one recorded event. It never fails: events are facts that already happened,
+// and Decide made sure they were allowed.
+func Evolve(s State, e Event) State {
+	switch e := e.(type) {
+	case CheckoutCreated:
+		s.OrderID, s.OrderName, s.BuyerID = e.OrderID, e.OrderName, e.BuyerID
+		s.TotalAmount = e.TotalAmount
+		s.CreatedAt, s.UpdatedAt = e.At, e.At
+		s.CheckoutRequestHash = e.RequestHash
+		s.Orders = make([]Order, len(e.Orders))
+		for i, l := range e.Orders {
+			s.Orders[i] = Order{Seq: i + 1, ProductID: l.ProductID, SellerID: l.SellerID, Quantity: l.Quantity,
+				UnitPrice: l.UnitPrice, Amount: l.Amount}
+		}
+		s = s.withStatus(StatusNotStarted)
+	case ExecutionStarted:
+		if s.Executions == 0 {
+			s.PaymentKey, s.ConfirmedAmount, s.PspIdempotencyKey = e.PaymentKey, e.Amount, e.PspIdempotencyKey
+			s.ConfirmRequestKey, s.ConfirmRequestHash = e.RequestKey, e.RequestHash
+		}
+		s.Executions++
+		s.ExecutionStartedAt, s.UpdatedAt = e.At, e.At
+		s = s.withStatus(StatusExecuting)
+	case ConfirmRejected:
+		s.ConfirmRequestKey, s.ConfirmRequestHash = e.RequestKey, e.RequestHash
+		s.Outcome = &Outcome{Status: StatusFailure, Rule: e.Rule, Code: e.Code, Message: e.Message}
+		s.UpdatedAt = e.At
+		s = s.withStatus(StatusFailure)
+	case PspApproved:
+		at := e.ApprovedAt
+		s.ApprovedAt, s.Method = &at, e.Method
+		s.Outcome = &Outcome{Status: StatusSuccess, Rule: e.Rule}
+		s.OperatorAlert = false
+		s.UpdatedAt = e.At
+		s = s.withStatus(StatusSuccess)
+	case PspFailed:
+		s.Outcome = &Outcome{Status: StatusFailure, Rule: e.Rule, Code: e.Code, Message: e.Message}
+		s.OperatorAlert = false
+		s.UpdatedAt = e.At
+		s = s.withStatus(StatusFailure)
+	case PspOutcomeUnknown:
+		s.Outcome = &Outcome{Status: StatusUnknown, Rule: e.Rule, Code: e.Code, Message: e.Message}
+		s.OperatorAlert = e.OperatorAlert
+		s.UpdatedAt = e.At
+		s = s.withStatus(StatusUnknown)
+	case ExecutionAborted:
+		s.Outcome = &Outcome{Status: StatusNotStarted, Rule: e.Rule, Code: e.Code, Message: e.Message}
+		s.OperatorAlert = e.OperatorAlert
+		s.UpdatedAt = e.At
+		s = s.withStatus(StatusNotStarted)
+	default:
+		// Unreachable while Event stays sealed and every event has a case above; the
+		// exhaustiveness spec in aggregate_test fails first if one is missing.
+		panic("aggregate: unhandled event " + e.EventName())
+	}
+	return s
+}
+
+// withStatus moves the payment and every order to status, copying the orders so that
+// States handed out earlier never change under their holder.
+func (s State) withStatus(st Status) State {
+	s.Status = st
+	orders := make([]Order, len(s.Orders))
+	for i, o := range s.Orders {
+		o.Status = st
+		orders[i] = o
+	}
+	s.Orders = orders
+	return s
+}

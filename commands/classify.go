@@ -1,0 +1,192 @@
+package commands
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/paystream/paystream/aggregate"
+	"github.com/paystream/paystream/toss"
+)
+
+// The rule table version is part of every rule name, so an event always says which table
+// decided it. Change a rule's meaning → new version; never edit a released rule in place.
+const (
+	RuleDoneMatching     = "toss.v1/done-matching"
+	RuleDoneMismatch     = "toss.v1/done-mismatch"
+	RuleNotDone          = "toss.v1/not-done"
+	RuleRejected         = "toss.v1/rejected"
+	RuleTransient        = "toss.v1/transient"
+	RuleTransport        = "toss.v1/transport"
+	RuleMalformed        = "toss.v1/malformed-response"
+	RuleConfigFault      = "toss.v1/config-fault"
+	RuleAlreadyProcessed = "toss.v1/already-processed-lookup"
+	RuleUnrecognised     = "toss.v1/unrecognised-code"
+)
+
+// class is what a Toss error code means for a confirm.
+type class int
+
+const (
+	classRejected    class = iota + 1 // definitive: the buyer's payment failed, nothing captured
+	classTransient                    // unknown; the same idempotent request may be retried now
+	classConfigFault                  // our fault; Toss did not execute; alert an operator
+	classLookup                       // unknown; only a lookup can tell (never assume success)
+)
+
+// confirmCodes is the classification table for confirm error codes (toss.v1). Codes not
+// listed are unknown outcomes: a lookup decides, never the code.
+var confirmCodes = map[string]class{
+	// Card, account, limit and fraud rejections, expired or missing sessions.
+	"INVALID_REQUEST":                     classRejected,
+	"INVALID_CARD_NUMBER":                 classRejected,
+	"INVALID_STOPPED_CARD":                classRejected,
+	"INVALID_CARD_EXPIRATION":             classRejected,
+	"INVALID_REJECT_CARD":                 classRejected,
+	"INVALID_CARD_LOST_OR_STOLEN":         classRejected,
+	"EXCEED_MAX_AMOUNT":                   classRejected,
+	"EXCEED_MAX_PAYMENT_AMOUNT":           classRejected,
+	"EXCEED_MAX_DAILY_PAYMENT_COUNT":      classRejected,
+	"EXCEED_MAX_MONTHLY_PAYMENT_AMOUNT":   classRejected,
+	"BELOW_MINIMUM_AMOUNT":                classRejected,
+	"UNAPPROVED_ORDER_ID":                 classRejected,
+	"NOT_AVAILABLE_PAYMENT":               classRejected,
+	"RESTRICTED_TRANSFER_ACCOUNT":         classRejected,
+	"EXCEED_MAX_ONE_DAY_WITHDRAW_AMOUNT":  classRejected,
+	"EXCEED_MAX_ONE_TIME_WITHDRAW_AMOUNT": classRejected,
+	"REJECT_CARD_PAYMENT":                 classRejected,
+	"REJECT_CARD_COMPANY":                 classRejected,
+	"REJECT_ACCOUNT_PAYMENT":              classRejected,
+	"FORBIDDEN_REQUEST":                   classRejected,
+	"EXCEED_MAX_AUTH_COUNT":               classRejected,
+	"EXCEED_MAX_ONE_DAY_AMOUNT":           classRejected,
+	"NOT_AVAILABLE_BANK":                  classRejected,
+	"INVALID_PASSWORD":                    classRejected,
+	"FDS_ERROR":                           classRejected,
+	"NOT_FOUND_PAYMENT_SESSION":           classRejected,
+	"NOT_FOUND_PAYMENT":                   classRejected,
+	// Toss or the card network hiccuped; the idempotent request may be repeated.
+	"PROVIDER_ERROR":                            classTransient,
+	"CARD_PROCESSING_ERROR":                     classTransient,
+	"IDEMPOTENT_REQUEST_PROCESSING":             classTransient,
+	"FORBIDDEN_CONSECUTIVE_REQUEST":             classTransient,
+	"FAILED_INTERNAL_SYSTEM_PROCESSING":         classTransient,
+	"FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING": classTransient,
+	"UNKNOWN_PAYMENT_ERROR":                     classTransient,
+	// Our configuration is wrong; Toss refused before executing anything.
+	"UNAUTHORIZED_KEY":            classConfigFault,
+	"INVALID_API_KEY":             classConfigFault,
+	"INCORRECT_BASIC_AUTH_FORMAT": classConfigFault,
+	"INVALID_IDEMPOTENCY_KEY":     classConfigFault,
+	// Processed before — but by which request? Only a lookup can say.
+	"ALREADY_PROCESSED_PAYMENT": classLookup,
+}
+
+// verdictFor classifies one confirm answer. It reports needLookup when only a lookup by
+// orderId can decide, and transient when the same request may be retried now.
+func verdictFor(p toss.Payment, err error, want aggregate.State) (v aggregate.Verdict, transient, needLookup bool) {
+	var apiErr *toss.APIError
+	switch {
+	case err == nil:
+		return verdictForPayment(p, want, RuleDoneMatching), false, false
+	case errors.As(err, &apiErr):
+		v = aggregate.Verdict{Code: apiErr.Code, Message: apiErr.Message, HTTPStatus: apiErr.HTTPStatus,
+			Evidence: redact(apiErr.Body)}
+		c, known := confirmCodes[apiErr.Code]
+		switch {
+		case known && c == classRejected:
+			v.Status, v.Rule = aggregate.StatusFailure, RuleRejected
+		case known && c == classConfigFault:
+			v.Status, v.Rule, v.OperatorAlert = aggregate.StatusNotStarted, RuleConfigFault, true
+		case known && c == classLookup:
+			v.Status, v.Rule = aggregate.StatusUnknown, RuleAlreadyProcessed
+			return v, false, true
+		case known && c == classTransient, apiErr.HTTPStatus >= http.StatusInternalServerError:
+			v.Status, v.Rule = aggregate.StatusUnknown, RuleTransient
+			return v, true, false
+		default:
+			v.Status, v.Rule = aggregate.StatusUnknown, RuleUnrecognised
+		}
+		if v.Message == "" {
+			v.Message = fmt.Sprintf("HTTP %d", apiErr.HTTPStatus)
+		}
+		return v, false, false
+	case errors.Is(err, toss.ErrMalformedResponse):
+		return aggregate.Verdict{Status: aggregate.StatusUnknown, Rule: RuleMalformed, Message: err.Error()}, true, false
+	default:
+		return aggregate.Verdict{Status: aggregate.StatusUnknown, Rule: RuleTransport, Message: err.Error()}, true, false
+	}
+}
+
+// verdictForPayment judges a Payment object Toss returned (from confirm or a lookup).
+// SUCCESS only for DONE with the orderId, paymentKey and total we executed.
+func verdictForPayment(p toss.Payment, want aggregate.State, rule string) aggregate.Verdict {
+	v := aggregate.Verdict{Evidence: redact(p.Raw), PaymentKey: p.PaymentKey, TotalAmount: p.TotalAmount,
+		Method: string(p.Method)}
+	matches := p.OrderID == want.OrderID && p.PaymentKey == want.PaymentKey && p.TotalAmount.Equal(want.ConfirmedAmount)
+	switch {
+	case p.Status == toss.StatusDone && matches && p.ApprovedAt != nil:
+		v.Status, v.Rule, v.ApprovedAt = aggregate.StatusSuccess, rule, *p.ApprovedAt
+	case p.Status == toss.StatusDone:
+		// Money moved, but not as we asked: a person must look at it.
+		v.Status, v.Rule, v.OperatorAlert = aggregate.StatusUnknown, RuleDoneMismatch, true
+		v.Message = fmt.Sprintf("DONE for order %q, key %q, amount %s; executed order %q, key %q, amount %s",
+			p.OrderID, p.PaymentKey, p.TotalAmount, want.OrderID, want.PaymentKey, want.ConfirmedAmount)
+	default:
+		v.Status, v.Rule = aggregate.StatusUnknown, RuleNotDone
+		v.Message = fmt.Sprintf("PSP status %s", p.Status)
+	}
+	return v
+}
+
+// sensitiveKeys are Payment fields kept out of recorded evidence: the virtual-account
+// secret, buyer contact data and account/card numbers.
+var sensitiveKeys = map[string]bool{
+	"secret": true, "customerMobilePhone": true, "customerEmail": true, "customerName": true,
+	"accountNumber": true, "number": true, "customerKey": true,
+}
+
+// redact returns body with sensitive fields replaced, or a JSON string of the body when it
+// is not JSON (e.g. a proxy's HTML error page), truncated to keep events small.
+func redact(body []byte) json.RawMessage {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil
+	}
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber() // keep amounts exactly as Toss sent them
+	if err := dec.Decode(&v); err != nil {
+		const max = 512
+		if len(body) > max {
+			body = body[:max]
+		}
+		s, _ := json.Marshal(string(body))
+		return s
+	}
+	out, err := json.Marshal(redactValue(v))
+	if err != nil {
+		return nil
+	}
+	return out
+}
+
+func redactValue(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, child := range v {
+			if sensitiveKeys[k] && child != nil {
+				v[k] = "[REDACTED]"
+			} else {
+				v[k] = redactValue(child)
+			}
+		}
+	case []any:
+		for i := range v {
+			v[i] = redactValue(v[i])
+		}
+	}
+	return v
+}

@@ -1,0 +1,80 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/shopspring/decimal"
+
+	"github.com/paystream/paystream/aggregate"
+	"github.com/paystream/paystream/toss"
+)
+
+var _ = Describe("classifying Toss's confirm answers (toss.v1)", func() {
+	approvedAt := time.Date(2026, 11, 25, 10, 0, 0, 0, time.FixedZone("KST", 9*3600))
+	executing := aggregate.State{OrderID: "order-0001", PaymentKey: "pk_1", ConfirmedAmount: decimal.NewFromInt(48500)}
+	payment := func(status toss.Status, orderID, key string, amount int64) toss.Payment {
+		return toss.Payment{Status: status, OrderID: orderID, PaymentKey: key, TotalAmount: decimal.NewFromInt(amount),
+			ApprovedAt: &approvedAt, Method: toss.MethodCard,
+			Raw: json.RawMessage(`{"status":"DONE","secret":"ps_abc","card":{"number":"43301234****123*"},"totalAmount":48500}`)}
+	}
+	apiErr := func(status int, code string) error {
+		return fmt.Errorf("confirm: %w", &toss.APIError{HTTPStatus: status, Code: code, Message: "m",
+			Body: []byte(`{"code":"` + code + `","message":"m"}`)})
+	}
+
+	DescribeTable("verdicts",
+		func(p toss.Payment, err error, status aggregate.Status, rule string, transient, lookup, alert bool) {
+			v, gotTransient, gotLookup := verdictFor(p, err, executing)
+			Expect(v.Status).To(Equal(status))
+			Expect(v.Rule).To(Equal(rule))
+			Expect(gotTransient).To(Equal(transient), "transient")
+			Expect(gotLookup).To(Equal(lookup), "lookup")
+			Expect(v.OperatorAlert).To(Equal(alert), "alert")
+		},
+		Entry("DONE with matching order, key and amount", payment(toss.StatusDone, "order-0001", "pk_1", 48500), nil,
+			aggregate.StatusSuccess, RuleDoneMatching, false, false, false),
+		Entry("DONE for another amount is never a success", payment(toss.StatusDone, "order-0001", "pk_1", 100), nil,
+			aggregate.StatusUnknown, RuleDoneMismatch, false, false, true),
+		Entry("DONE for another order", payment(toss.StatusDone, "order-0002", "pk_1", 48500), nil,
+			aggregate.StatusUnknown, RuleDoneMismatch, false, false, true),
+		Entry("DONE for another paymentKey", payment(toss.StatusDone, "order-0001", "pk_2", 48500), nil,
+			aggregate.StatusUnknown, RuleDoneMismatch, false, false, true),
+		Entry("200 but waiting for deposit", payment(toss.StatusWaitingForDeposit, "order-0001", "pk_1", 48500), nil,
+			aggregate.StatusUnknown, RuleNotDone, false, false, false),
+		Entry("card rejected", toss.Payment{}, apiErr(403, "REJECT_CARD_PAYMENT"), aggregate.StatusFailure, RuleRejected, false, false, false),
+		Entry("fraud", toss.Payment{}, apiErr(403, "FDS_ERROR"), aggregate.StatusFailure, RuleRejected, false, false, false),
+		Entry("limit", toss.Payment{}, apiErr(400, "EXCEED_MAX_DAILY_PAYMENT_COUNT"), aggregate.StatusFailure, RuleRejected, false, false, false),
+		Entry("expired session", toss.Payment{}, apiErr(404, "NOT_FOUND_PAYMENT_SESSION"), aggregate.StatusFailure, RuleRejected, false, false, false),
+		Entry("provider error", toss.Payment{}, apiErr(400, "PROVIDER_ERROR"), aggregate.StatusUnknown, RuleTransient, true, false, false),
+		Entry("card processing error", toss.Payment{}, apiErr(400, "CARD_PROCESSING_ERROR"), aggregate.StatusUnknown, RuleTransient, true, false, false),
+		Entry("idempotent request in flight", toss.Payment{}, apiErr(409, "IDEMPOTENT_REQUEST_PROCESSING"), aggregate.StatusUnknown, RuleTransient, true, false, false),
+		Entry("consecutive request", toss.Payment{}, apiErr(403, "FORBIDDEN_CONSECUTIVE_REQUEST"), aggregate.StatusUnknown, RuleTransient, true, false, false),
+		Entry("5xx with a code", toss.Payment{}, apiErr(500, "FAILED_INTERNAL_SYSTEM_PROCESSING"), aggregate.StatusUnknown, RuleTransient, true, false, false),
+		Entry("502 from a proxy", toss.Payment{}, &toss.APIError{HTTPStatus: 502, Body: []byte("<html>bad gateway</html>")},
+			aggregate.StatusUnknown, RuleTransient, true, false, false),
+		Entry("already processed: only a lookup decides", toss.Payment{}, apiErr(400, "ALREADY_PROCESSED_PAYMENT"),
+			aggregate.StatusUnknown, RuleAlreadyProcessed, false, true, false),
+		Entry("bad secret key", toss.Payment{}, apiErr(401, "UNAUTHORIZED_KEY"), aggregate.StatusNotStarted, RuleConfigFault, false, false, true),
+		Entry("bad basic auth", toss.Payment{}, apiErr(403, "INCORRECT_BASIC_AUTH_FORMAT"), aggregate.StatusNotStarted, RuleConfigFault, false, false, true),
+		Entry("bad idempotency key", toss.Payment{}, apiErr(400, "INVALID_IDEMPOTENCY_KEY"), aggregate.StatusNotStarted, RuleConfigFault, false, false, true),
+		Entry("a code we have never seen", toss.Payment{}, apiErr(400, "BRAND_NEW_CODE"), aggregate.StatusUnknown, RuleUnrecognised, false, false, false),
+		Entry("timeout", toss.Payment{}, fmt.Errorf("post: %w", context.DeadlineExceeded), aggregate.StatusUnknown, RuleTransport, true, false, false),
+		Entry("connection reset", toss.Payment{}, errors.New("read: connection reset by peer"), aggregate.StatusUnknown, RuleTransport, true, false, false),
+		Entry("garbled 200", toss.Payment{}, fmt.Errorf("x: %w", toss.ErrMalformedResponse), aggregate.StatusUnknown, RuleMalformed, true, false, false),
+	)
+
+	It("keeps secrets and card numbers out of the evidence, and amounts exact", func() {
+		v, _, _ := verdictFor(payment(toss.StatusDone, "order-0001", "pk_1", 48500), nil, executing)
+		Expect(v.Evidence).To(MatchJSON(`{"status":"DONE","secret":"[REDACTED]","card":{"number":"[REDACTED]"},"totalAmount":48500}`))
+	})
+
+	It("keeps a non-JSON error page as a short string", func() {
+		Expect(redact([]byte("<html>bad gateway</html>"))).To(MatchJSON(`"<html>bad gateway</html>"`))
+	})
+})

@@ -1,0 +1,256 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/shopspring/decimal"
+
+	"github.com/paystream/paystream/aggregate"
+	"github.com/paystream/paystream/commands"
+	"github.com/paystream/paystream/eventstore"
+)
+
+// Payments is what the API needs of the application service.
+type Payments interface {
+	Checkout(ctx context.Context, req commands.CheckoutRequest, meta commands.Meta) (commands.Payment, error)
+	Confirm(ctx context.Context, req commands.ConfirmRequest, meta commands.Meta) (commands.Payment, error)
+	Load(ctx context.Context, orderID string) (commands.Payment, error)
+	History(ctx context.Context, orderID string) ([]eventstore.RecordedEvent, error)
+}
+
+// Options configures the handler.
+type Options struct {
+	Logger *slog.Logger
+	// Ready reports whether the service can take traffic (nil = always ready).
+	Ready func(ctx context.Context) error
+}
+
+type api struct {
+	payments Payments
+	log      *slog.Logger
+	ready    func(ctx context.Context) error
+}
+
+// NewHandler returns the HTTP API. Safe for concurrent use.
+func NewHandler(payments Payments, opts Options) http.Handler {
+	a := &api{payments: payments, log: opts.Logger, ready: opts.Ready}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	r := mux.NewRouter()
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, Problem{Type: problemBase + "no-route", Title: "No such route", Status: http.StatusNotFound})
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, Problem{Type: problemBase + "method-not-allowed", Title: "Method not allowed", Status: http.StatusMethodNotAllowed})
+	})
+	r.Use(withRequestID)
+	r.HandleFunc("/v1/checkout", a.checkout).Methods(http.MethodPost)
+	r.HandleFunc("/v1/payments/confirm", a.confirm).Methods(http.MethodPost)
+	r.HandleFunc("/v1/payments/{orderId}", a.payment).Methods(http.MethodGet)
+	r.HandleFunc("/v1/payments/{orderId}/events", a.events).Methods(http.MethodGet)
+	r.HandleFunc("/healthz", a.healthz).Methods(http.MethodGet)
+	r.HandleFunc("/readyz", a.readyz).Methods(http.MethodGet)
+	r.HandleFunc("/openapi.yaml", serveOpenAPI).Methods(http.MethodGet)
+	return r
+}
+
+type checkoutBody struct {
+	BuyerID string          `json:"buyerId"`
+	Items   []commands.Item `json:"items"`
+}
+
+func (a *api) checkout(w http.ResponseWriter, r *http.Request) {
+	var body checkoutBody
+	if err := decodeJSON(w, r, &body); err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	if err := checkIdempotencyKey(r); err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	if body.BuyerID == "" {
+		writeError(w, r, a.log, &badRequest{field: "buyerId", msg: "is required"})
+		return
+	}
+	if len(body.Items) == 0 {
+		writeError(w, r, a.log, &badRequest{field: "items", msg: "at least one item is required"})
+		return
+	}
+	p, err := a.payments.Checkout(r.Context(), commands.CheckoutRequest{
+		BuyerID: body.BuyerID, Items: body.Items, IdempotencyKey: r.Header.Get("Idempotency-Key"),
+	}, meta(r, "checkout-api"))
+	if err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/payments/"+p.OrderID)
+	writeJSON(w, http.StatusCreated, viewOf(p))
+}
+
+type confirmBody struct {
+	PaymentKey *string          `json:"paymentKey"`
+	OrderID    *string          `json:"orderId"`
+	Amount     *decimal.Decimal `json:"amount"`
+}
+
+func (a *api) confirm(w http.ResponseWriter, r *http.Request) {
+	var body confirmBody
+	if err := decodeJSON(w, r, &body); err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	if err := checkIdempotencyKey(r); err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	switch {
+	case body.PaymentKey == nil || *body.PaymentKey == "":
+		writeError(w, r, a.log, &badRequest{field: "paymentKey", msg: "is required"})
+		return
+	case body.OrderID == nil || *body.OrderID == "":
+		writeError(w, r, a.log, &badRequest{field: "orderId", msg: "is required"})
+		return
+	case !aggregate.ValidOrderID(*body.OrderID):
+		writeError(w, r, a.log, &badRequest{field: "orderId", msg: "must be 6-64 characters of A-Z, a-z, 0-9, '-' or '_'"})
+		return
+	case body.Amount == nil:
+		writeError(w, r, a.log, &badRequest{field: "amount", msg: "is required"})
+		return
+	case !body.Amount.IsPositive() || !body.Amount.Equal(body.Amount.Truncate(0)):
+		writeError(w, r, a.log, &badRequest{field: "amount", msg: "must be a positive whole number of KRW"})
+		return
+	}
+	p, err := a.payments.Confirm(r.Context(), commands.ConfirmRequest{
+		OrderID: *body.OrderID, PaymentKey: *body.PaymentKey, Amount: *body.Amount,
+		IdempotencyKey: r.Header.Get("Idempotency-Key"),
+	}, meta(r, "checkout-api"))
+	if err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	status := http.StatusOK
+	if p.Status == aggregate.StatusUnknown {
+		status = http.StatusAccepted // recorded as open; recovery will settle it
+	}
+	writeJSON(w, status, viewOf(p))
+}
+
+func (a *api) payment(w http.ResponseWriter, r *http.Request) {
+	p, err := a.payments.Load(r.Context(), mux.Vars(r)["orderId"])
+	if err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, viewOf(p))
+}
+
+// eventView is one recorded event as auditors see it.
+type eventView struct {
+	Revision   int64           `json:"revision"`
+	Position   uint64          `json:"position"`
+	ID         string          `json:"id"`
+	Type       string          `json:"type"`
+	RecordedAt time.Time       `json:"recordedAt"`
+	Data       json.RawMessage `json:"data"`
+	Metadata   json.RawMessage `json:"metadata"`
+}
+
+func (a *api) events(w http.ResponseWriter, r *http.Request) {
+	recorded, err := a.payments.History(r.Context(), mux.Vars(r)["orderId"])
+	if err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	out := make([]eventView, len(recorded))
+	for i, e := range recorded {
+		out[i] = eventView{Revision: int64(e.Revision), Position: uint64(e.Position), ID: e.ID.String(), Type: e.Type,
+			RecordedAt: e.RecordedAt, Data: rawOrNull(e.Data), Metadata: rawOrNull(e.Metadata)}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"orderId": mux.Vars(r)["orderId"], "events": out})
+}
+
+func (a *api) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (a *api) readyz(w http.ResponseWriter, r *http.Request) {
+	if a.ready != nil {
+		if err := a.ready(r.Context()); err != nil {
+			writeProblem(w, Problem{Type: problemBase + "not-ready", Title: "Not ready", Status: http.StatusServiceUnavailable,
+				Detail: err.Error()})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// checkIdempotencyKey enforces the same bounds Toss puts on its own keys.
+func checkIdempotencyKey(r *http.Request) error {
+	k := r.Header.Get("Idempotency-Key")
+	if len(k) > 300 {
+		return &badRequest{field: "Idempotency-Key", msg: "must be at most 300 characters"}
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < ' ' || k[i] > '~' {
+			return &badRequest{field: "Idempotency-Key", msg: "must be printable ASCII"}
+		}
+	}
+	return nil
+}
+
+func meta(r *http.Request, actor string) commands.Meta {
+	return commands.Meta{CorrelationID: requestID(r.Context()), Actor: actor}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func rawOrNull(b []byte) json.RawMessage {
+	if len(b) == 0 {
+		return json.RawMessage("null")
+	}
+	return b
+}
+
+type requestIDKey struct{}
+
+// withRequestID takes X-Request-Id from the caller (when sane) or makes one, echoes it, and
+// puts it in the context: it becomes the correlation id of every event the request writes.
+func withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if id == "" || len(id) > 128 || checkPrintable(id) != nil {
+			var b [12]byte
+			_, _ = rand.Read(b[:])
+			id = "req_" + hex.EncodeToString(b[:])
+		}
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+	})
+}
+
+func checkPrintable(s string) error {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return &badRequest{msg: "not printable"}
+		}
+	}
+	return nil
+}
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}

@@ -1,0 +1,202 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/shopspring/decimal"
+
+	"github.com/paystream/paystream/aggregate"
+	"github.com/paystream/paystream/commands"
+	"github.com/paystream/paystream/eventstore"
+	"github.com/paystream/paystream/httpapi"
+)
+
+// fakePayments answers with canned results and counts calls, so specs can tell that bad
+// input never reached the service.
+type fakePayments struct {
+	calls atomic.Int32
+	err   error
+	got   any
+}
+
+func (f *fakePayments) Checkout(_ context.Context, req commands.CheckoutRequest, _ commands.Meta) (commands.Payment, error) {
+	f.calls.Add(1)
+	f.got = req
+	return commands.Payment{State: aggregate.State{OrderID: "order-0001", Status: aggregate.StatusNotStarted}}, f.err
+}
+
+func (f *fakePayments) Confirm(_ context.Context, req commands.ConfirmRequest, _ commands.Meta) (commands.Payment, error) {
+	f.calls.Add(1)
+	f.got = req
+	return commands.Payment{State: aggregate.State{OrderID: req.OrderID, Status: aggregate.StatusUnknown}}, f.err
+}
+
+func (f *fakePayments) Load(_ context.Context, orderID string) (commands.Payment, error) {
+	f.calls.Add(1)
+	return commands.Payment{}, f.err
+}
+
+func (f *fakePayments) History(_ context.Context, orderID string) ([]eventstore.RecordedEvent, error) {
+	f.calls.Add(1)
+	return nil, f.err
+}
+
+type problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+	Errors []struct {
+		Field string `json:"field"`
+	} `json:"errors"`
+}
+
+var _ = Describe("the HTTP API", func() {
+	var (
+		fake *fakePayments
+		h    http.Handler
+	)
+	BeforeEach(func() {
+		fake = &fakePayments{}
+		h = httpapi.NewHandler(fake, httpapi.Options{})
+	})
+
+	do := func(method, path, body string, header ...string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	problemOf := func(rec *httptest.ResponseRecorder) problem {
+		Expect(rec.Header().Get("Content-Type")).To(Equal("application/problem+json"))
+		var p problem
+		Expect(json.Unmarshal(rec.Body.Bytes(), &p)).To(Succeed())
+		Expect(p.Status).To(Equal(rec.Code))
+		return p
+	}
+
+	Context("with bad input", func() {
+		DescribeTable("answers problem+json naming the field and calls nothing",
+			func(path, body string, status int, field string) {
+				rec := do(http.MethodPost, path, body)
+				Expect(rec.Code).To(Equal(status))
+				p := problemOf(rec)
+				if field != "" {
+					Expect(p.Errors).To(HaveLen(1))
+					Expect(p.Errors[0].Field).To(Equal(field))
+				}
+				Expect(fake.calls.Load()).To(BeZero())
+			},
+			Entry("malformed JSON", "/v1/payments/confirm", `{"orderId":`, 400, ""),
+			Entry("empty body", "/v1/payments/confirm", ``, 400, ""),
+			Entry("not an object", "/v1/payments/confirm", `[1,2]`, 400, ""),
+			Entry("trailing data", "/v1/payments/confirm", `{"orderId":"order-0001"} {}`, 400, ""),
+			Entry("unknown field", "/v1/payments/confirm", `{"paymentKey":"pk","orderId":"order-0001","amount":1,"ammount":2}`, 400, "ammount"),
+			Entry("wrong type", "/v1/payments/confirm", `{"paymentKey":7,"orderId":"order-0001","amount":1}`, 400, "paymentKey"),
+			Entry("missing paymentKey", "/v1/payments/confirm", `{"orderId":"order-0001","amount":1}`, 400, "paymentKey"),
+			Entry("missing orderId", "/v1/payments/confirm", `{"paymentKey":"pk","amount":1}`, 400, "orderId"),
+			Entry("bad orderId", "/v1/payments/confirm", `{"paymentKey":"pk","orderId":"a b","amount":1}`, 400, "orderId"),
+			Entry("missing amount", "/v1/payments/confirm", `{"paymentKey":"pk","orderId":"order-0001"}`, 400, "amount"),
+			Entry("zero amount", "/v1/payments/confirm", `{"paymentKey":"pk","orderId":"order-0001","amount":0}`, 400, "amount"),
+			Entry("fractional amount", "/v1/payments/confirm", `{"paymentKey":"pk","orderId":"order-0001","amount":10.5}`, 400, "amount"),
+			Entry("non-numeric amount", "/v1/payments/confirm", `{"paymentKey":"pk","orderId":"order-0001","amount":"ten"}`, 400, ""),
+			Entry("checkout without buyer", "/v1/checkout", `{"items":[{"productId":"p","quantity":1}]}`, 400, "buyerId"),
+			Entry("checkout without items", "/v1/checkout", `{"buyerId":"b","items":[]}`, 400, "items"),
+			Entry("checkout with a string quantity", "/v1/checkout", `{"buyerId":"b","items":[{"productId":"p","quantity":"1"}]}`, 400, "items.quantity"),
+		)
+
+		It("refuses a huge body with 413", func() {
+			rec := do(http.MethodPost, "/v1/checkout", `{"buyerId":"`+strings.Repeat("x", 1<<20)+`"}`)
+			Expect(rec.Code).To(Equal(http.StatusRequestEntityTooLarge))
+			problemOf(rec)
+			Expect(fake.calls.Load()).To(BeZero())
+		})
+
+		It("refuses a non-JSON content type with 415", func() {
+			req := httptest.NewRequest(http.MethodPost, "/v1/checkout", strings.NewReader(`buyerId=b`))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			Expect(rec.Code).To(Equal(http.StatusUnsupportedMediaType))
+			Expect(fake.calls.Load()).To(BeZero())
+		})
+
+		It("refuses an over-long Idempotency-Key", func() {
+			rec := do(http.MethodPost, "/v1/checkout", `{"buyerId":"b","items":[{"productId":"p","quantity":1}]}`,
+				"Idempotency-Key", strings.Repeat("k", 301))
+			Expect(problemOf(rec).Errors[0].Field).To(Equal("Idempotency-Key"))
+			Expect(fake.calls.Load()).To(BeZero())
+		})
+	})
+
+	Context("when the service answers", func() {
+		It("passes Toss's field names, the amount exactly and the Idempotency-Key through", func() {
+			rec := do(http.MethodPost, "/v1/payments/confirm", `{"paymentKey":"pk_1","orderId":"order-0001","amount":48500}`,
+				"Idempotency-Key", "k-1")
+			Expect(rec.Code).To(Equal(http.StatusAccepted), "UNKNOWN is 202")
+			Expect(fake.got).To(Equal(commands.ConfirmRequest{OrderID: "order-0001", PaymentKey: "pk_1",
+				Amount: decimal.NewFromInt(48500), IdempotencyKey: "k-1"}))
+		})
+
+		It("echoes the caller's request id", func() {
+			rec := do(http.MethodGet, "/healthz", "", "X-Request-Id", "req-42")
+			Expect(rec.Header().Get("X-Request-Id")).To(Equal("req-42"))
+		})
+
+		DescribeTable("maps service errors to statuses",
+			func(err error, status int, typ string) {
+				fake.err = fmt.Errorf("wrapped: %w", err)
+				rec := do(http.MethodGet, "/v1/payments/order-0001", "")
+				Expect(rec.Code).To(Equal(status))
+				Expect(problemOf(rec).Type).To(HaveSuffix(typ))
+			},
+			Entry("not found", aggregate.ErrNotFound, 404, "payment-not-found"),
+			Entry("executing", aggregate.ErrExecuting, 409, "payment-executing"),
+			Entry("mismatch", aggregate.ErrExecutionMismatch, 409, "execution-mismatch"),
+			Entry("key reused", commands.ErrIdempotencyKeyReused, 422, "idempotency-key-reused"),
+			Entry("psp unavailable", commands.ErrPSPUnavailable, 503, "psp-unavailable"),
+			Entry("validation", &aggregate.ValidationError{Field: "items[0].productId", Message: "unknown"}, 400, "invalid-request"),
+			Entry("anything else", errors.New("disk on fire"), 500, "internal"),
+		)
+
+		It("says Retry-After while another confirm runs", func() {
+			fake.err = aggregate.ErrExecuting
+			rec := do(http.MethodPost, "/v1/payments/confirm", `{"paymentKey":"pk_1","orderId":"order-0001","amount":1}`)
+			Expect(rec.Code).To(Equal(http.StatusConflict))
+			Expect(rec.Header().Get("Retry-After")).To(Equal("1"))
+		})
+
+		It("answers unknown routes and methods with problem+json", func() {
+			Expect(problemOf(do(http.MethodGet, "/nope", "")).Status).To(Equal(404))
+			Expect(problemOf(do(http.MethodDelete, "/v1/checkout", "")).Status).To(Equal(405))
+		})
+
+		It("reports readiness from its check", func() {
+			h = httpapi.NewHandler(fake, httpapi.Options{Ready: func(context.Context) error { return errors.New("store down") }})
+			rec := do(http.MethodGet, "/readyz", "")
+			Expect(rec.Code).To(Equal(http.StatusServiceUnavailable))
+			Expect(problemOf(rec).Detail).To(Equal("store down"))
+		})
+
+		It("serves its OpenAPI document", func() {
+			rec := do(http.MethodGet, "/openapi.yaml", "")
+			Expect(rec.Code).To(Equal(200))
+			body, _ := io.ReadAll(rec.Body)
+			Expect(string(body)).To(HavePrefix("openapi: 3.1.0"))
+		})
+	})
+})

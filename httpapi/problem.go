@@ -1,0 +1,105 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/paystream/paystream/aggregate"
+	"github.com/paystream/paystream/commands"
+)
+
+// Problem is an RFC 9457 problem detail.
+type Problem struct {
+	Type     string       `json:"type"`
+	Title    string       `json:"title"`
+	Status   int          `json:"status"`
+	Detail   string       `json:"detail,omitempty"`
+	Instance string       `json:"instance,omitempty"`
+	Errors   []FieldError `json:"errors,omitempty"`
+	// retryAfter, when set, becomes a Retry-After header (seconds).
+	retryAfter string
+}
+
+// FieldError names one offending request field.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// badRequest is an input problem found by this package before the service ran.
+type badRequest struct {
+	status int // 400 unless set
+	field  string
+	msg    string
+}
+
+func (e *badRequest) Error() string { return e.field + ": " + e.msg }
+
+const problemBase = "urn:paystream:problem:"
+
+// problemFor is the one table from errors to HTTP answers.
+func problemFor(err error) (Problem, bool) {
+	var (
+		bad *badRequest
+		ve  *aggregate.ValidationError
+	)
+	switch {
+	case errors.As(err, &bad):
+		status := bad.status
+		if status == 0 {
+			status = http.StatusBadRequest
+		}
+		p := Problem{Type: problemBase + "invalid-request", Title: "The request is not valid", Status: status, Detail: bad.Error()}
+		if bad.field != "" {
+			p.Errors = []FieldError{{Field: bad.field, Message: bad.msg}}
+		}
+		return p, true
+	case errors.As(err, &ve):
+		return Problem{Type: problemBase + "invalid-request", Title: "The request is not valid", Status: http.StatusBadRequest,
+			Detail: ve.Error(), Errors: []FieldError{{Field: ve.Field, Message: ve.Message}}}, true
+	case errors.Is(err, aggregate.ErrNotFound):
+		return Problem{Type: problemBase + "payment-not-found", Title: "No payment with this orderId", Status: http.StatusNotFound}, true
+	case errors.Is(err, aggregate.ErrExecuting):
+		return Problem{Type: problemBase + "payment-executing", Title: "Another confirm of this payment is running",
+			Status: http.StatusConflict, Detail: "retry later; the answer will be the recorded outcome", retryAfter: "1"}, true
+	case errors.Is(err, commands.ErrContention):
+		return Problem{Type: problemBase + "contention", Title: "The payment is changing concurrently",
+			Status: http.StatusConflict, retryAfter: "1"}, true
+	case errors.Is(err, aggregate.ErrExecutionMismatch):
+		return Problem{Type: problemBase + "execution-mismatch", Title: "Confirm differs from the one already sent to the PSP",
+			Status: http.StatusConflict, Detail: "a repeated confirm must carry the same paymentKey and amount"}, true
+	case errors.Is(err, aggregate.ErrAlreadyExists):
+		return Problem{Type: problemBase + "payment-exists", Title: "The payment already exists", Status: http.StatusConflict}, true
+	case errors.Is(err, commands.ErrIdempotencyKeyReused):
+		return Problem{Type: problemBase + "idempotency-key-reused", Title: "Idempotency-Key already used for a different request",
+			Status: http.StatusUnprocessableEntity}, true
+	case errors.Is(err, commands.ErrPSPUnavailable):
+		return Problem{Type: problemBase + "psp-unavailable", Title: "The payment provider refused our credentials",
+			Status: http.StatusServiceUnavailable, Detail: "nothing was charged; operators have been alerted; retry later",
+			retryAfter: "30"}, true
+	}
+	return Problem{}, false
+}
+
+// writeError answers err as problem+json; unmapped errors are 500s, logged once here.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	p, ok := problemFor(err)
+	if !ok {
+		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "request_id", requestID(r.Context()), "err", err)
+		p = Problem{Type: problemBase + "internal", Title: "Internal error", Status: http.StatusInternalServerError,
+			Detail: "the request id identifies this failure in the logs"}
+	}
+	p.Instance = requestID(r.Context())
+	writeProblem(w, p)
+}
+
+func writeProblem(w http.ResponseWriter, p Problem) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	if p.retryAfter != "" {
+		w.Header().Set("Retry-After", p.retryAfter)
+	}
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
