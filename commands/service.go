@@ -46,12 +46,22 @@ const SchemaVersion = 1
 type Meta struct {
 	CorrelationID string // the HTTP request id
 	Actor         string // e.g. "checkout-api"
+	// commandID identifies one invocation of a service method; the service sets it.
+	commandID string
+}
+
+// forCommand gives m a fresh command id: events this invocation decides get ids no other
+// invocation can produce, while a retried append of the same events keeps them.
+func (m Meta) forCommand() Meta {
+	m.commandID = uuid.Must(uuid.NewV7()).String()
+	return m
 }
 
 // EventMetadata is the JSON stored with every event.
 type EventMetadata struct {
 	CorrelationID string `json:"correlationId,omitempty"`
 	CausationID   string `json:"causationId,omitempty"`
+	CommandID     string `json:"commandId,omitempty"`
 	Actor         string `json:"actor,omitempty"`
 	SchemaVersion int    `json:"schemaVersion"`
 }
@@ -136,6 +146,7 @@ type Item struct {
 // same Idempotency-Key returns the payment the first created; the same key with another
 // request fails with ErrIdempotencyKeyReused.
 func (s *Service) Checkout(ctx context.Context, req CheckoutRequest, meta Meta) (Payment, error) {
+	meta = meta.forCommand()
 	hash := fingerprint(req.BuyerID, req.Items)
 	orderID := newOrderID()
 	if req.IdempotencyKey != "" {
@@ -194,6 +205,7 @@ const maxContentionRetries = 8
 // (another confirm is running), aggregate.ErrExecutionMismatch, *aggregate.ValidationError,
 // ErrIdempotencyKeyReused, ErrContention.
 func (s *Service) Confirm(ctx context.Context, req ConfirmRequest, meta Meta) (Payment, error) {
+	meta = meta.forCommand()
 	hash := fingerprint(req.OrderID, req.PaymentKey, req.Amount.String())
 	for range maxContentionRetries {
 		p, err := s.Load(ctx, req.OrderID)
@@ -228,7 +240,7 @@ func (s *Service) Confirm(ctx context.Context, req ConfirmRequest, meta Meta) (P
 		// From here the PSP may charge: finish even if the caller goes away.
 		execCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ConfirmTimeout)
 		defer cancel()
-		cause := eventID(StreamName(req.OrderID), res.Revision, events[0].EventName()).String()
+		cause := eventID(StreamName(req.OrderID), res.Revision, events[0].EventName(), meta.commandID).String()
 		return s.execute(execCtx, p, meta, cause)
 	}
 	return Payment{}, fmt.Errorf("confirm %s: %w", req.OrderID, ErrContention)
@@ -375,11 +387,12 @@ func (s *Service) append(ctx context.Context, stream string, expected eventstore
 			causation = meta.CorrelationID
 		}
 		md, err := json.Marshal(EventMetadata{CorrelationID: meta.CorrelationID, CausationID: causation,
-			Actor: meta.Actor, SchemaVersion: SchemaVersion})
+			CommandID: meta.commandID, Actor: meta.Actor, SchemaVersion: SchemaVersion})
 		if err != nil {
 			return eventstore.AppendResult{}, err
 		}
-		out[i] = eventstore.Event{ID: eventID(stream, expected+eventstore.Revision(i)+1, name), Type: name, Data: data, Metadata: md}
+		out[i] = eventstore.Event{ID: eventID(stream, expected+eventstore.Revision(i)+1, name, meta.commandID),
+			Type: name, Data: data, Metadata: md}
 	}
 	res, err := s.cfg.Store.Append(ctx, stream, expected, out)
 	if err != nil {
@@ -391,10 +404,12 @@ func (s *Service) append(ctx context.Context, stream string, expected eventstore
 // eventNamespace scopes paystream's deterministic event ids.
 var eventNamespace = uuid.MustParse("6f1c9a52-3b0e-4d7a-9c41-8e2f5d0b7a13")
 
-// eventID is the id of the event of this name at this revision of the stream: the same fact
-// always gets the same id, so a retried append is recognised by the store.
-func eventID(stream string, revision eventstore.Revision, name string) uuid.UUID {
-	return uuid.NewSHA1(eventNamespace, []byte(stream+"@"+strconv.FormatInt(int64(revision), 10)+"/"+name))
+// eventID is the id of the event a command decided at this revision of the stream. The same
+// decision always gets the same id, so the store recognises a retried append as a no-op; the
+// command id keeps two concurrent commands that decide alike (two confirms of one payment)
+// from both looking like that retry — one must fail with ErrConcurrency.
+func eventID(stream string, revision eventstore.Revision, name, commandID string) uuid.UUID {
+	return uuid.NewSHA1(eventNamespace, []byte(stream+"@"+strconv.FormatInt(int64(revision), 10)+"/"+name+"/"+commandID))
 }
 
 // pspIdempotencyKey is the Idempotency-Key for every confirm of one order: stable across

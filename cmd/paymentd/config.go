@@ -1,0 +1,104 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/paystream/paystream/toss"
+)
+
+// Config is everything paymentd reads from its environment. Flags override variables.
+type Config struct {
+	Addr            string        // PAYSTREAM_ADDR
+	DataDir         string        // PAYSTREAM_DATA_DIR: empty = events in memory
+	CatalogPath     string        // PAYSTREAM_CATALOG: empty = the sample catalog
+	ConfirmTimeout  time.Duration // PAYSTREAM_CONFIRM_TIMEOUT
+	ShutdownTimeout time.Duration // PAYSTREAM_SHUTDOWN_TIMEOUT
+	LogLevel        slog.Level    // PAYSTREAM_LOG_LEVEL
+	LogFormat       string        // PAYSTREAM_LOG_FORMAT: json | text
+	TossAPIURL      string        // TOSS_API_URL: empty = the in-process simulator
+	TossSecretKey   toss.SecretKey
+	SimulatorAddr   string // TOSSSIM_ADDR: where the in-process simulator listens
+}
+
+// configVars lists every variable LoadConfig reads (compose.yaml is checked against it).
+var configVars = []string{
+	"PAYSTREAM_ADDR", "PAYSTREAM_DATA_DIR", "PAYSTREAM_CATALOG", "PAYSTREAM_CONFIRM_TIMEOUT",
+	"PAYSTREAM_SHUTDOWN_TIMEOUT", "PAYSTREAM_LOG_LEVEL", "PAYSTREAM_LOG_FORMAT",
+	"TOSS_API_URL", "TOSS_SECRET_KEY", "TOSSSIM_ADDR",
+}
+
+// LoadConfig reads the environment, applies flags from args over it, and validates the
+// result, reporting every problem at once with the variable it concerns.
+func LoadConfig(args []string, getenv func(string) string) (Config, error) {
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	fs := flag.NewFlagSet("paymentd", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	addr := fs.String("addr", env("PAYSTREAM_ADDR", "127.0.0.1:8080"), "listen address (PAYSTREAM_ADDR)")
+	dataDir := fs.String("data-dir", env("PAYSTREAM_DATA_DIR", ""), "event data directory; empty keeps events in memory (PAYSTREAM_DATA_DIR)")
+	catalog := fs.String("catalog", env("PAYSTREAM_CATALOG", ""), "product catalog JSON; empty uses the sample (PAYSTREAM_CATALOG)")
+	confirmTimeout := fs.String("confirm-timeout", env("PAYSTREAM_CONFIRM_TIMEOUT", "15s"), "bound on one confirm incl. PSP retries (PAYSTREAM_CONFIRM_TIMEOUT)")
+	shutdownTimeout := fs.String("shutdown-timeout", env("PAYSTREAM_SHUTDOWN_TIMEOUT", "20s"), "grace period for in-flight requests (PAYSTREAM_SHUTDOWN_TIMEOUT)")
+	logLevel := fs.String("log-level", env("PAYSTREAM_LOG_LEVEL", "info"), "debug|info|warn|error (PAYSTREAM_LOG_LEVEL)")
+	logFormat := fs.String("log-format", env("PAYSTREAM_LOG_FORMAT", "json"), "json|text (PAYSTREAM_LOG_FORMAT)")
+	tossURL := fs.String("toss-api-url", env("TOSS_API_URL", ""), "Toss API base URL; empty runs the in-process simulator (TOSS_API_URL)")
+	simAddr := fs.String("tosssim-addr", env("TOSSSIM_ADDR", "127.0.0.1:8090"), "in-process simulator listen address (TOSSSIM_ADDR)")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, fmt.Errorf("paymentd: %w", err)
+	}
+	cfg := Config{Addr: *addr, DataDir: *dataDir, CatalogPath: *catalog, LogFormat: *logFormat,
+		TossAPIURL: *tossURL, TossSecretKey: toss.SecretKey(getenv("TOSS_SECRET_KEY")), SimulatorAddr: *simAddr}
+
+	var problems []string
+	bad := func(name, format string, args ...any) {
+		problems = append(problems, name+": "+fmt.Sprintf(format, args...))
+	}
+	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
+		bad("PAYSTREAM_ADDR", "%q is not host:port", cfg.Addr)
+	}
+	var err error
+	if cfg.ConfirmTimeout, err = time.ParseDuration(*confirmTimeout); err != nil || cfg.ConfirmTimeout <= 0 {
+		bad("PAYSTREAM_CONFIRM_TIMEOUT", "%q is not a positive duration such as 15s", *confirmTimeout)
+	}
+	if cfg.ShutdownTimeout, err = time.ParseDuration(*shutdownTimeout); err != nil || cfg.ShutdownTimeout <= 0 {
+		bad("PAYSTREAM_SHUTDOWN_TIMEOUT", "%q is not a positive duration such as 20s", *shutdownTimeout)
+	}
+	if err := cfg.LogLevel.UnmarshalText([]byte(*logLevel)); err != nil {
+		bad("PAYSTREAM_LOG_LEVEL", "%q is not one of debug, info, warn, error", *logLevel)
+	}
+	if cfg.LogFormat != "json" && cfg.LogFormat != "text" {
+		bad("PAYSTREAM_LOG_FORMAT", "%q is not json or text", cfg.LogFormat)
+	}
+	if cfg.TossAPIURL == "" {
+		if _, _, err := net.SplitHostPort(cfg.SimulatorAddr); err != nil {
+			bad("TOSSSIM_ADDR", "%q is not host:port", cfg.SimulatorAddr)
+		}
+	} else {
+		if u, err := url.Parse(cfg.TossAPIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad("TOSS_API_URL", "%q is not an http(s) URL", cfg.TossAPIURL)
+		}
+		key := string(cfg.TossSecretKey)
+		switch {
+		case key == "":
+			bad("TOSS_SECRET_KEY", "is required when TOSS_API_URL is set")
+		case !strings.HasPrefix(key, "test_") && !strings.HasPrefix(key, "live_"):
+			bad("TOSS_SECRET_KEY", "must be a Toss secret key (test_… or live_…)")
+		}
+	}
+	if len(problems) > 0 {
+		return Config{}, errors.New("paymentd: invalid configuration:\n  " + strings.Join(problems, "\n  "))
+	}
+	return cfg, nil
+}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"net/url"
+	"os"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"go.yaml.in/yaml/v3"
+)
+
+func envOf(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
+}
+
+var _ = Describe("LoadConfig", func() {
+	It("runs the embedded default with no configuration", func() {
+		cfg, err := LoadConfig(nil, envOf(nil))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(cfg.Addr).To(Equal("127.0.0.1:8080"))
+		Expect(cfg.DataDir).To(BeEmpty())
+		Expect(cfg.TossAPIURL).To(BeEmpty())
+	})
+
+	It("lets flags override variables", func() {
+		cfg, err := LoadConfig([]string{"-addr", "127.0.0.1:9999"}, envOf(map[string]string{"PAYSTREAM_ADDR": "127.0.0.1:1111"}))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(cfg.Addr).To(Equal("127.0.0.1:9999"))
+	})
+
+	It("reports every bad variable at once, by name", func() {
+		_, err := LoadConfig(nil, envOf(map[string]string{
+			"PAYSTREAM_ADDR":            "nonsense",
+			"PAYSTREAM_CONFIRM_TIMEOUT": "soon",
+			"PAYSTREAM_LOG_LEVEL":       "loud",
+			"TOSS_API_URL":              "ftp://toss",
+		}))
+		Expect(err).To(HaveOccurred())
+		for _, name := range []string{"PAYSTREAM_ADDR", "PAYSTREAM_CONFIRM_TIMEOUT", "PAYSTREAM_LOG_LEVEL", "TOSS_API_URL", "TOSS_SECRET_KEY"} {
+			Expect(err.Error()).To(ContainSubstring(name))
+		}
+	})
+
+	It("never prints the secret key", func() {
+		cfg, err := LoadConfig(nil, envOf(map[string]string{"TOSS_API_URL": "https://api.tosspayments.com", "TOSS_SECRET_KEY": "live_sk_very_secret"}))
+		Expect(err).NotTo(HaveOccurred())
+		var buf strings.Builder
+		newLogger(cfg, &buf).Info("config", "toss_key", cfg.TossSecretKey)
+		Expect(buf.String()).NotTo(ContainSubstring("very_secret"))
+	})
+})
+
+var _ = Describe("compose.yaml", func() {
+	type service struct {
+		Environment map[string]string `yaml:"environment"`
+	}
+	var doc struct {
+		Services map[string]service `yaml:"services"`
+	}
+	BeforeEach(func() {
+		data, err := os.ReadFile("../../compose.yaml")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(yaml.Unmarshal(data, &doc)).To(Succeed())
+	})
+
+	It("sets only variables paymentd reads, and a configuration it accepts", func() {
+		env := doc.Services["paymentd"].Environment
+		Expect(env).NotTo(BeEmpty())
+		for k := range env {
+			Expect(configVars).To(ContainElement(k), "paymentd does not read %s", k)
+		}
+		_, err := LoadConfig(nil, envOf(env))
+		Expect(err).NotTo(HaveOccurred())
+	})
+
+	It("points paymentd at the simulator with a key the simulator accepts", func() {
+		pay, sim := doc.Services["paymentd"].Environment, doc.Services["tosssim"].Environment
+		u, err := url.Parse(pay["TOSS_API_URL"])
+		Expect(err).NotTo(HaveOccurred())
+		Expect(u.Hostname()).To(Equal("tosssim"))
+		Expect(sim["TOSSSIM_ADDR"]).To(HaveSuffix(":" + u.Port()))
+		Expect(strings.Split(sim["TOSSSIM_SECRET_KEYS"], ",")).To(ContainElement(pay["TOSS_SECRET_KEY"]))
+	})
+})

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+// syncBuffer collects run's stdout while specs read it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	GinkgoWriter.Write(p)
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type instance struct {
+	url, simURL string
+	stop        func() error // cancels run and returns its error
+}
+
+var listening = regexp.MustCompile(`(paymentd|tosssim) listening on (http://\S+)`)
+
+// startPaymentd calls the same run as main, on free ports, with env on top of the default.
+func startPaymentd(env map[string]string) instance {
+	all := map[string]string{"PAYSTREAM_ADDR": "127.0.0.1:0", "TOSSSIM_ADDR": "127.0.0.1:0", "PAYSTREAM_LOG_LEVEL": "warn"}
+	for k, v := range env {
+		all[k] = v
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, envOf(all), out) }()
+	var inst instance
+	Eventually(func() int {
+		for _, m := range listening.FindAllStringSubmatch(out.String(), -1) {
+			if m[1] == "paymentd" {
+				inst.url = m[2]
+			} else {
+				inst.simURL = m[2]
+			}
+		}
+		select {
+		case err := <-done:
+			Fail(fmt.Sprintf("paymentd exited: %v", err))
+		default:
+		}
+		return len(inst.url) * len(inst.simURL)
+	}).WithTimeout(10 * time.Second).ShouldNot(BeZero())
+	inst.stop = func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(30 * time.Second):
+			return fmt.Errorf("paymentd did not stop")
+		}
+	}
+	return inst
+}
+
+type answer struct {
+	status int
+	header http.Header
+	body   map[string]any
+}
+
+func call(method, url string, body any, header ...string) answer {
+	var r io.Reader
+	if s, ok := body.(string); ok {
+		r = strings.NewReader(s)
+	} else if body != nil {
+		data, err := json.Marshal(body)
+		Expect(err).NotTo(HaveOccurred())
+		r = bytes.NewReader(data)
+	}
+	req, err := http.NewRequest(method, url, r)
+	Expect(err).NotTo(HaveOccurred())
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	Expect(err).NotTo(HaveOccurred())
+	defer resp.Body.Close()
+	a := answer{status: resp.StatusCode, header: resp.Header}
+	Expect(json.NewDecoder(resp.Body).Decode(&a.body)).To(Succeed())
+	return a
+}
+
+// checkoutAndAuthorise creates a payment and plays the buyer in the simulator's widget.
+func checkoutAndAuthorise(inst instance) (orderID, paymentKey, amount string) {
+	co := call(http.MethodPost, inst.url+"/v1/checkout", map[string]any{"buyerId": "buyer-1",
+		"items": []map[string]any{{"productId": "book-kia", "quantity": 1}, {"productId": "mug-gopher", "quantity": 2}}})
+	Expect(co.status).To(Equal(http.StatusCreated), "%v", co.body)
+	orderID, amount = co.body["orderId"].(string), co.body["totalAmount"].(string)
+	sess := call(http.MethodPost, inst.simURL+"/sim/v1/sessions", fmt.Sprintf(`{"orderId":%q,"amount":%s}`, orderID, amount))
+	Expect(sess.status).To(Equal(http.StatusCreated), "%v", sess.body)
+	return orderID, sess.body["paymentKey"].(string), amount
+}
+
+func confirmBody(orderID, paymentKey, amount string) string {
+	return fmt.Sprintf(`{"paymentKey":%q,"orderId":%q,"amount":%s}`, paymentKey, orderID, amount)
+}
+
+var _ = Describe("paymentd end to end (embedded default)", func() {
+	It("runs checkout → buyer authorisation → confirm → state → events", func() {
+		inst := startPaymentd(nil)
+		defer func() { Expect(inst.stop()).To(Succeed()) }()
+
+		orderID, paymentKey, amount := checkoutAndAuthorise(inst)
+		Expect(amount).To(Equal("61000"))
+		conf := call(http.MethodPost, inst.url+"/v1/payments/confirm", confirmBody(orderID, paymentKey, amount))
+		Expect(conf.status).To(Equal(http.StatusOK), "%v", conf.body)
+		Expect(conf.body["status"]).To(Equal("SUCCESS"))
+
+		state := call(http.MethodGet, inst.url+"/v1/payments/"+orderID, nil)
+		Expect(state.status).To(Equal(http.StatusOK))
+		Expect(state.body["paymentKey"]).To(Equal(paymentKey))
+		Expect(state.body["orders"]).To(HaveLen(2))
+
+		events := call(http.MethodGet, inst.url+"/v1/payments/"+orderID+"/events", nil)
+		Expect(events.status).To(Equal(http.StatusOK))
+		var types []string
+		for _, e := range events.body["events"].([]any) {
+			types = append(types, e.(map[string]any)["type"].(string))
+		}
+		Expect(types).To(Equal([]string{"payment.checkout-created.v1", "payment.execution-started.v1", "payment.psp-approved.v1"}))
+	})
+
+	It("answers bad input with problem+json and records nothing", func() {
+		inst := startPaymentd(nil)
+		defer func() { Expect(inst.stop()).To(Succeed()) }()
+		orderID, paymentKey, amount := checkoutAndAuthorise(inst)
+		for _, body := range []string{
+			`{"paymentKey":`, `{}`, `{"paymentKey":1,"orderId":"` + orderID + `","amount":` + amount + `}`,
+			`{"paymentKey":"` + paymentKey + `","orderId":"` + orderID + `","amount":"x"}`,
+			`{"paymentKey":"` + paymentKey + `","orderId":"` + orderID + `","amount":` + amount + `,"pad":"` + strings.Repeat("x", 100<<10) + `"}`,
+		} {
+			a := call(http.MethodPost, inst.url+"/v1/payments/confirm", body)
+			Expect(a.status).To(BeElementOf(http.StatusBadRequest, http.StatusRequestEntityTooLarge))
+			Expect(a.header.Get("Content-Type")).To(Equal("application/problem+json"))
+		}
+		events := call(http.MethodGet, inst.url+"/v1/payments/"+orderID+"/events", nil)
+		Expect(events.body["events"]).To(HaveLen(1), "only the checkout")
+	})
+
+	It("keeps every payment across a restart with a data directory", func() {
+		dir := GinkgoT().TempDir()
+		inst := startPaymentd(map[string]string{"PAYSTREAM_DATA_DIR": dir})
+		var orders []string
+		for range 5 {
+			orderID, paymentKey, amount := checkoutAndAuthorise(inst)
+			Expect(call(http.MethodPost, inst.url+"/v1/payments/confirm", confirmBody(orderID, paymentKey, amount)).status).To(Equal(http.StatusOK))
+			orders = append(orders, orderID)
+		}
+		Expect(inst.stop()).To(Succeed())
+
+		inst = startPaymentd(map[string]string{"PAYSTREAM_DATA_DIR": dir})
+		defer func() { Expect(inst.stop()).To(Succeed()) }()
+		for _, orderID := range orders {
+			state := call(http.MethodGet, inst.url+"/v1/payments/"+orderID, nil)
+			Expect(state.status).To(Equal(http.StatusOK))
+			Expect(state.body["status"]).To(Equal("SUCCESS"))
+			Expect(state.body["revision"]).To(BeNumerically("==", 2))
+		}
+	})
+
+	It("finishes an in-flight confirm before shutting down", func() {
+		inst := startPaymentd(nil)
+		orderID, paymentKey, amount := checkoutAndAuthorise(inst)
+		slow := call(http.MethodPut, inst.simURL+"/sim/v1/faults", `{"latencyMin":"400ms","latencyMax":"400ms"}`)
+		Expect(slow.status).To(Equal(http.StatusOK))
+
+		confirmed := make(chan answer, 1)
+		go func() {
+			defer GinkgoRecover()
+			confirmed <- call(http.MethodPost, inst.url+"/v1/payments/confirm", confirmBody(orderID, paymentKey, amount))
+		}()
+		time.Sleep(100 * time.Millisecond) // let the confirm reach the simulator
+		Expect(inst.stop()).To(Succeed())
+		a := <-confirmed
+		Expect(a.status).To(Equal(http.StatusOK))
+		Expect(a.body["status"]).To(Equal("SUCCESS"))
+	})
+
+	It("fails at start naming the variable", func() {
+		err := run(context.Background(), nil, envOf(map[string]string{"PAYSTREAM_LOG_FORMAT": "xml"}), io.Discard)
+		Expect(err).To(MatchError(ContainSubstring("PAYSTREAM_LOG_FORMAT")))
+	})
+})

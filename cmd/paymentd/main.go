@@ -1,0 +1,173 @@
+// Command paymentd is the paystream payment service.
+//
+// With no configuration it runs the embedded default: events in memory (or in
+// PAYSTREAM_DATA_DIR), the sample catalog, and the Toss simulator in-process on TOSSSIM_ADDR
+// (where curl can play the buyer's widget). With TOSS_API_URL and TOSS_SECRET_KEY it talks
+// to Toss. See README.md for every variable.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/paystream/paystream"
+	"github.com/paystream/paystream/catalog"
+	"github.com/paystream/paystream/commands"
+	"github.com/paystream/paystream/eventstore/embedded"
+	"github.com/paystream/paystream/httpapi"
+	"github.com/paystream/paystream/toss"
+	"github.com/paystream/paystream/toss/tosssim"
+)
+
+func main() {
+	if len(os.Args) == 3 && os.Args[1] == "-healthcheck" {
+		// For container health checks: the image has no curl.
+		if err := healthcheck(os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// simulatorKey is the secret key paymentd and its in-process simulator share. It opens
+// nothing but that simulator.
+const simulatorKey = toss.SecretKey("test_sk_paystream_embedded_simulator")
+
+// run starts paymentd and serves until ctx ends, then shuts down gracefully: in-flight
+// requests (confirms included) finish, then the event store closes. Logs go to stdout.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := LoadConfig(args, getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stdout)
+
+	var store interface {
+		commands.EventStore
+		Close() error
+	}
+	if cfg.DataDir == "" {
+		store = embedded.OpenMemory()
+	} else {
+		s, err := embedded.Open(cfg.DataDir, embedded.WithLogger(log))
+		if err != nil {
+			return fmt.Errorf("PAYSTREAM_DATA_DIR %s: %w", cfg.DataDir, err)
+		}
+		store = s
+	}
+	defer store.Close()
+
+	products, err := loadCatalog(cfg.CatalogPath)
+	if err != nil {
+		return err
+	}
+
+	tossURL, key := cfg.TossAPIURL, cfg.TossSecretKey
+	if tossURL == "" {
+		sim := tosssim.New(tosssim.Options{SecretKeys: []string{string(simulatorKey)}, Seed: time.Now().UnixNano()})
+		simSrv, simAddr, err := serve(sim, cfg.SimulatorAddr)
+		if err != nil {
+			return fmt.Errorf("TOSSSIM_ADDR %s: %w", cfg.SimulatorAddr, err)
+		}
+		defer simSrv.Close()
+		tossURL, key = "http://"+simAddr, simulatorKey
+		fmt.Fprintf(stdout, "tosssim listening on %s\n", tossURL)
+	}
+	psp := toss.NewClient(tossURL, key, toss.WithHTTPClient(&http.Client{Transport: &http.Transport{
+		Proxy: http.ProxyFromEnvironment, MaxIdleConns: 512, MaxIdleConnsPerHost: 512,
+		IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: 10 * time.Second, ForceAttemptHTTP2: true,
+	}}))
+
+	svc := commands.New(commands.Config{Store: store, PSP: psp, Catalog: products, Logger: log,
+		ConfirmTimeout: cfg.ConfirmTimeout})
+	handler := httpapi.NewHandler(svc, httpapi.Options{Logger: log, Ready: func(ctx context.Context) error {
+		_, err := store.ReadStream(ctx, commands.StreamName("readiness-probe"))
+		return err
+	}})
+
+	srv, addr, err := serve(handler, cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("PAYSTREAM_ADDR %s: %w", cfg.Addr, err)
+	}
+	mode := "memory"
+	if cfg.DataDir != "" {
+		mode = cfg.DataDir
+	}
+	log.Info("paymentd started", "addr", addr, "events", mode, "toss", tossURL, "toss_key", key)
+	fmt.Fprintf(stdout, "paymentd listening on http://%s\n", addr)
+
+	<-ctx.Done()
+	log.Info("shutting down", "grace", cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// serve listens on addr and serves h in the background; it returns the bound address (for
+// ":0").
+func serve(h http.Handler, addr string) (*http.Server, string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			slog.Error("serve", "addr", addr, "err", err)
+		}
+	}()
+	return srv, ln.Addr().String(), nil
+}
+
+// healthcheck succeeds when url answers 200 within 2 s.
+func healthcheck(url string) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: HTTP %d", url, resp.StatusCode)
+	}
+	return nil
+}
+
+func loadCatalog(path string) (*catalog.Catalog, error) {
+	if path == "" {
+		return catalog.Parse(paystream.SampleCatalog)
+	}
+	c, err := catalog.Load(path)
+	if err != nil {
+		return nil, fmt.Errorf("PAYSTREAM_CATALOG %s: %w", path, err)
+	}
+	return c, nil
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

@@ -1,0 +1,231 @@
+// Command paymentload drives N checkout → buyer authorisation → confirm flows at
+// concurrency C against a running paymentd and its Toss simulator, and prints throughput
+// and latency percentiles.
+//
+//	go run ./cmd/paymentd &               # embedded default, simulator on :8090
+//	go run ./cmd/paymentload -n 20000 -c 64
+//
+// Each flow is three HTTP exchanges: POST /v1/checkout, POST {sim}/sim/v1/sessions (the
+// buyer authorising in the widget), POST /v1/payments/confirm. A flow counts as confirmed
+// when the confirm answers 200 with status SUCCESS.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	url, simURL string
+	n, c        int
+	products    []string
+}
+
+func parse(args []string, getenv func(string) string) (config, error) {
+	def := func(name, v string) string {
+		if e := getenv(name); e != "" {
+			return e
+		}
+		return v
+	}
+	fs := flag.NewFlagSet("paymentload", flag.ContinueOnError)
+	url := fs.String("url", def("PAYMENTLOAD_URL", "http://127.0.0.1:8080"), "paymentd base URL (PAYMENTLOAD_URL)")
+	sim := fs.String("sim", def("PAYMENTLOAD_SIM_URL", "http://127.0.0.1:8090"), "Toss simulator base URL (PAYMENTLOAD_SIM_URL)")
+	n := fs.Int("n", 10000, "number of payments")
+	c := fs.Int("c", 64, "concurrent flows")
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if *n < 1 {
+		return config{}, errors.New("paymentload: -n must be at least 1")
+	}
+	if *c < 1 {
+		return config{}, errors.New("paymentload: -c must be at least 1")
+	}
+	return config{url: *url, simURL: *sim, n: *n, c: *c,
+		products: []string{"book-kia", "mug-gopher", "sticker-pack"}}, nil
+}
+
+// result of one flow.
+type result struct {
+	total, checkout, session, confirm time.Duration
+	status                            string // confirm's payment status, or "error"
+	err                               error
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := parse(args, getenv)
+	if err != nil {
+		return err
+	}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		MaxIdleConns: cfg.c * 4, MaxIdleConnsPerHost: cfg.c * 2, IdleConnTimeout: time.Minute}}
+	l := &loader{cfg: cfg, client: client}
+
+	results := make([]result, cfg.n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range cfg.c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= cfg.n || ctx.Err() != nil {
+					return
+				}
+				results[i] = l.flow(ctx, i)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	report(stdout, cfg, results, elapsed)
+	return nil
+}
+
+type loader struct {
+	cfg    config
+	client *http.Client
+}
+
+func (l *loader) flow(ctx context.Context, i int) (r result) {
+	t0 := time.Now()
+	defer func() {
+		r.total = time.Since(t0)
+		if r.err != nil {
+			r.status = "error"
+		}
+	}()
+	items := []map[string]any{{"productId": l.cfg.products[i%len(l.cfg.products)], "quantity": 1 + i%3}}
+	if i%2 == 0 {
+		items = append(items, map[string]any{"productId": l.cfg.products[(i+1)%len(l.cfg.products)], "quantity": 1})
+	}
+	var co struct {
+		OrderID     string `json:"orderId"`
+		TotalAmount string `json:"totalAmount"`
+	}
+	if r.err = l.post(ctx, l.cfg.url+"/v1/checkout", map[string]any{"buyerId": "load-buyer-" + strconv.Itoa(i%97), "items": items}, http.StatusCreated, &co); r.err != nil {
+		return r
+	}
+	r.checkout = time.Since(t0)
+	t1 := time.Now()
+	amount, err := strconv.ParseInt(co.TotalAmount, 10, 64)
+	if err != nil {
+		r.err = fmt.Errorf("checkout totalAmount %q: %w", co.TotalAmount, err)
+		return r
+	}
+	var sess struct {
+		PaymentKey string `json:"paymentKey"`
+	}
+	if r.err = l.post(ctx, l.cfg.simURL+"/sim/v1/sessions", map[string]any{"orderId": co.OrderID, "amount": amount}, http.StatusCreated, &sess); r.err != nil {
+		return r
+	}
+	r.session = time.Since(t1)
+	t2 := time.Now()
+	var conf struct {
+		Status string `json:"status"`
+	}
+	if r.err = l.post(ctx, l.cfg.url+"/v1/payments/confirm", map[string]any{"paymentKey": sess.PaymentKey, "orderId": co.OrderID, "amount": amount}, 0, &conf); r.err != nil {
+		return r
+	}
+	r.confirm = time.Since(t2)
+	r.status = conf.Status
+	return r
+}
+
+// post sends body as JSON and decodes the answer into out; want 0 accepts any 2xx.
+func (l *loader) post(ctx context.Context, url string, body any, want int, out any) error {
+	data, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := l.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if (want != 0 && resp.StatusCode != want) || resp.StatusCode/100 != 2 {
+		return fmt.Errorf("POST %s: HTTP %d: %s", url, resp.StatusCode, bytes.TrimSpace(raw))
+	}
+	return json.Unmarshal(raw, out)
+}
+
+func report(w io.Writer, cfg config, results []result, elapsed time.Duration) {
+	byStatus := map[string]int{}
+	var totals, checkouts, sessions, confirms []time.Duration
+	var firstErr error
+	for _, r := range results {
+		if r.status == "" {
+			continue // interrupted before it ran
+		}
+		byStatus[r.status]++
+		if r.err != nil {
+			if firstErr == nil {
+				firstErr = r.err
+			}
+			continue
+		}
+		totals = append(totals, r.total)
+		checkouts = append(checkouts, r.checkout)
+		sessions = append(sessions, r.session)
+		confirms = append(confirms, r.confirm)
+	}
+	confirmed := byStatus["SUCCESS"]
+	fmt.Fprintf(w, "payments: %d  concurrency: %d  elapsed: %s\n", len(totals)+byStatus["error"], cfg.c, elapsed.Round(time.Millisecond))
+	fmt.Fprintf(w, "confirmed: %d  (%.0f confirmed payments/s)\n", confirmed, float64(confirmed)/elapsed.Seconds())
+	fmt.Fprintf(w, "outcomes: %v\n", byStatus)
+	for _, s := range []struct {
+		name string
+		d    []time.Duration
+	}{{"flow", totals}, {"checkout", checkouts}, {"authorise (sim)", sessions}, {"confirm", confirms}} {
+		fmt.Fprintf(w, "%-16s p50 %-10s p99 %-10s max %s\n", s.name, pct(s.d, 50), pct(s.d, 99), pct(s.d, 100))
+	}
+	if firstErr != nil {
+		fmt.Fprintf(w, "first error: %v\n", firstErr)
+	}
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	slices.Sort(d)
+	i := (len(d)*p + 99) / 100
+	if i > 0 {
+		i--
+	}
+	return d[i].Round(10 * time.Microsecond)
+}
