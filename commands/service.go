@@ -127,6 +127,15 @@ type Payment struct {
 	Revision eventstore.Revision
 }
 
+// with returns p after events were appended as res.
+func (p Payment) with(events []aggregate.Event, res eventstore.AppendResult) Payment {
+	for _, e := range events {
+		p.State = aggregate.Evolve(p.State, e)
+	}
+	p.Revision = res.Revision
+	return p
+}
+
 // CheckoutRequest asks for a new payment.
 type CheckoutRequest struct {
 	BuyerID string
@@ -171,7 +180,7 @@ func (s *Service) Checkout(ctx context.Context, req CheckoutRequest, meta Meta) 
 		return Payment{}, err
 	}
 	stream := StreamName(orderID)
-	_, err = s.append(ctx, stream, eventstore.NoStream, events, meta, "")
+	res, err := s.append(ctx, stream, eventstore.NoStream, events, meta, "")
 	if errors.Is(err, eventstore.ErrConcurrency) && req.IdempotencyKey != "" {
 		p, lerr := s.Load(ctx, orderID)
 		if lerr != nil {
@@ -185,7 +194,7 @@ func (s *Service) Checkout(ctx context.Context, req CheckoutRequest, meta Meta) 
 	if err != nil {
 		return Payment{}, err
 	}
-	return s.Load(ctx, orderID)
+	return Payment{State: aggregate.Fold(events), Revision: res.Revision}, nil
 }
 
 // ConfirmRequest is the buyer's authorised payment, as Toss's widget handed it back.
@@ -232,11 +241,10 @@ func (s *Service) Confirm(ctx context.Context, req ConfirmRequest, meta Meta) (P
 		if err != nil {
 			return Payment{}, err
 		}
+		p = p.with(events, res)
 		if _, rejected := events[0].(aggregate.ConfirmRejected); rejected {
-			return s.Load(ctx, req.OrderID)
+			return p, nil
 		}
-		p.State = aggregate.Evolve(p.State, events[0])
-		p.Revision = res.Revision
 		// From here the PSP may charge: finish even if the caller goes away.
 		execCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ConfirmTimeout)
 		defer cancel()
@@ -327,12 +335,12 @@ func (s *Service) record(ctx context.Context, p Payment, v aggregate.Verdict, me
 		if err != nil {
 			return Payment{}, fmt.Errorf("record outcome of %s: %w", p.OrderID, err)
 		}
-		_, err = s.append(ctx, StreamName(p.OrderID), p.Revision, events, meta, causation)
-		if err == nil || !errors.Is(err, eventstore.ErrConcurrency) {
-			if err != nil {
-				return Payment{}, err
-			}
-			return s.Load(ctx, p.OrderID)
+		res, err := s.append(ctx, StreamName(p.OrderID), p.Revision, events, meta, causation)
+		if err == nil {
+			return p.with(events, res), nil
+		}
+		if !errors.Is(err, eventstore.ErrConcurrency) {
+			return Payment{}, err
 		}
 		if p, err = s.Load(ctx, p.OrderID); err != nil {
 			return Payment{}, err
