@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/paystream/paystream/toss/tosssim"
+)
+
+const shutdownTimeout = 10 * time.Second
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tosssim:", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	addr       string
+	seed       int64
+	secretKeys []string
+}
+
+// loadConfig reads the environment, then the flags, and reports every problem at once.
+func loadConfig(args []string, getenv func(string) string) (config, error) {
+	cfg := config{addr: "127.0.0.1:8090"}
+	var errs []error
+	if v := getenv("TOSSSIM_ADDR"); v != "" {
+		if err := checkAddr(v); err != nil {
+			errs = append(errs, fmt.Errorf("TOSSSIM_ADDR: %w", err))
+		}
+		cfg.addr = v
+	}
+	if v := getenv("TOSSSIM_SEED"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("TOSSSIM_SEED: %q is not a 64-bit integer", v))
+		}
+		cfg.seed = n
+	}
+	if v := getenv("TOSSSIM_SECRET_KEYS"); v != "" {
+		for i, k := range strings.Split(v, ",") {
+			k = strings.TrimSpace(k)
+			if k == "" || strings.ContainsAny(k, ": \t") {
+				// The value is a secret: say where, not what.
+				errs = append(errs, fmt.Errorf("TOSSSIM_SECRET_KEYS: entry %d is empty or contains ':' or blanks", i+1))
+				continue
+			}
+			cfg.secretKeys = append(cfg.secretKeys, k)
+		}
+	}
+
+	fs := flag.NewFlagSet("tosssim", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // the error is returned and printed once by main
+	fs.Func("addr", "listen address (env TOSSSIM_ADDR)", func(v string) error {
+		cfg.addr = v
+		return checkAddr(v)
+	})
+	fs.Int64Var(&cfg.seed, "seed", cfg.seed, "seed of the fault decisions (env TOSSSIM_SEED)")
+	if err := fs.Parse(args); err != nil {
+		errs = append(errs, err)
+	} else if fs.NArg() > 0 {
+		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
+	}
+	return cfg, errors.Join(errs...)
+}
+
+func checkAddr(addr string) error {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("%q is not host:port: %w", addr, err)
+	}
+	return nil
+}
+
+// run serves the simulator until ctx ends, then shuts down gracefully.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := loadConfig(args, getenv)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stdout, nil))
+
+	sim := tosssim.New(tosssim.Options{SecretKeys: cfg.secretKeys, Seed: cfg.seed})
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	srv := &http.Server{
+		Handler:           sim,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "seed", cfg.seed, "secret_keys", len(cfg.secretKeys))
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		// Requests hanging in a timeout fault wait for their callers; closing ends them.
+		log.Warn("graceful shutdown timed out, closing connections", "err", err)
+		srv.Close()
+	}
+	log.Info("stopped")
+	return nil
+}

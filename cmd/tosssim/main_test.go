@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"regexp"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
+	"github.com/shopspring/decimal"
+
+	"github.com/paystream/paystream/toss"
+)
+
+func env(vars map[string]string) func(string) string {
+	return func(name string) string { return vars[name] }
+}
+
+var _ = Describe("run", func() {
+	Context("with a valid configuration", func() {
+		It("serves the simulator until its context ends", func(ctx SpecContext) {
+			runCtx, stop := context.WithCancel(ctx)
+			defer stop()
+			out := gbytes.NewBuffer()
+			done := make(chan error, 1)
+			go func() {
+				done <- run(runCtx, nil, env(map[string]string{
+					"TOSSSIM_ADDR":        "127.0.0.1:0",
+					"TOSSSIM_SECRET_KEYS": "test_sk_first, test_sk_second",
+					"TOSSSIM_SEED":        "9",
+				}), out)
+			}()
+
+			Eventually(out).WithContext(ctx).Should(gbytes.Say(`"msg":"listening"`))
+			addr := regexp.MustCompile(`"addr":"([^"]+)"`).FindSubmatch(out.Contents())
+			Expect(addr).NotTo(BeNil())
+			baseURL := "http://" + string(addr[1])
+
+			By("authorising a payment as the buyer's widget would")
+			resp, err := http.Post(baseURL+"/sim/v1/sessions", "application/json", strings.NewReader(`{"orderId":"order-cmd-1","amount":15000}`))
+			Expect(err).NotTo(HaveOccurred())
+			var session struct{ PaymentKey string }
+			Expect(decodeJSON(resp, &session)).To(Succeed())
+			Expect(resp.StatusCode).To(Equal(http.StatusCreated))
+
+			By("confirming it with a configured key")
+			req := toss.ConfirmRequest{PaymentKey: session.PaymentKey, OrderID: "order-cmd-1", Amount: decimal.NewFromInt(15000)}
+			_, err = toss.NewClient(baseURL, "test_sk_unknown").Confirm(ctx, req, "")
+			var apiErr *toss.APIError
+			Expect(errors.As(err, &apiErr)).To(BeTrue())
+			Expect(apiErr.Code).To(Equal("UNAUTHORIZED_KEY"))
+			p, err := toss.NewClient(baseURL, "test_sk_second").Confirm(ctx, req, "confirm-order-cmd-1")
+			Expect(err).NotTo(HaveOccurred())
+			Expect(p.Status).To(Equal(toss.StatusDone))
+
+			stop()
+			Eventually(done).WithContext(ctx).Should(Receive(BeNil()))
+			Expect(out).To(gbytes.Say(`"msg":"stopped"`))
+			_, err = http.Get(baseURL + "/sim/v1/stats")
+			Expect(err).To(HaveOccurred())
+		})
+	})
+
+	Context("with an invalid configuration", func() {
+		DescribeTable("fails at start naming what is wrong",
+			func(ctx SpecContext, args []string, vars map[string]string, want []string) {
+				out := gbytes.NewBuffer()
+				err := run(ctx, args, env(vars), out)
+				Expect(err).To(HaveOccurred())
+				for _, w := range want {
+					Expect(err.Error()).To(ContainSubstring(w))
+				}
+				Expect(out.Contents()).To(BeEmpty())
+			},
+			Entry("a seed that is not a number", nil, map[string]string{"TOSSSIM_SEED": "abc"}, []string{"TOSSSIM_SEED"}),
+			Entry("an address without a port", nil, map[string]string{"TOSSSIM_ADDR": "localhost"}, []string{"TOSSSIM_ADDR"}),
+			Entry("an empty secret key", nil, map[string]string{"TOSSSIM_SECRET_KEYS": "test_sk_a,,test_sk_b"}, []string{"TOSSSIM_SECRET_KEYS", "entry 2"}),
+			Entry("every problem at once", nil, map[string]string{"TOSSSIM_SEED": "x", "TOSSSIM_ADDR": "y"}, []string{"TOSSSIM_SEED", "TOSSSIM_ADDR"}),
+			Entry("a bad flag value", []string{"-addr", "nowhere"}, nil, []string{"-addr"}),
+			Entry("an unknown flag", []string{"-port", "1"}, nil, []string{"-port"}),
+		)
+
+		It("never echoes a secret key in the error", func(ctx SpecContext) {
+			err := run(ctx, nil, env(map[string]string{"TOSSSIM_SECRET_KEYS": "test_sk_fine,test_sk:secretpart"}), gbytes.NewBuffer())
+			Expect(err).To(MatchError(ContainSubstring("TOSSSIM_SECRET_KEYS")))
+			Expect(err.Error()).NotTo(ContainSubstring("secretpart"))
+		})
+	})
+})
+
+var _ = Describe("loadConfig", func() {
+	It("defaults to 127.0.0.1:8090, seed 0 and any test key", func() {
+		cfg, err := loadConfig(nil, env(nil))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(cfg).To(Equal(config{addr: "127.0.0.1:8090"}))
+	})
+
+	It("lets flags override the environment", func() {
+		cfg, err := loadConfig([]string{"-addr", "127.0.0.1:9999", "-seed", "5"},
+			env(map[string]string{"TOSSSIM_ADDR": "127.0.0.1:1234", "TOSSSIM_SEED": "4", "TOSSSIM_SECRET_KEYS": "test_sk_a"}))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(cfg).To(Equal(config{addr: "127.0.0.1:9999", seed: 5, secretKeys: []string{"test_sk_a"}}))
+	})
+})
+
+func decodeJSON(resp *http.Response, v any) error {
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(v)
+}

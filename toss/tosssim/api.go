@@ -1,0 +1,234 @@
+package tosssim
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+)
+
+const (
+	idempotencyKeyTTL    = 15 * 24 * time.Hour
+	maxIdempotencyKeyLen = 300
+	maxRequestBody       = 64 << 10
+)
+
+// answer is an HTTP response decided by the simulator; idempotent repeats replay it as is.
+type answer struct {
+	status int
+	body   []byte
+}
+
+func (a answer) write(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(a.status)
+	w.Write(a.body)
+}
+
+func errorAnswer(status int, code, message string) answer {
+	return answer{status, mustJSON(struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}{code, message})}
+}
+
+// mustJSON encodes values built by the simulator itself, which always encode.
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("tosssim: encode %T: %v", v, err))
+	}
+	return b
+}
+
+// apiCall is one Toss API request as the shared pipeline in serve sees it.
+type apiCall struct {
+	confirm bool    // confirm-only faults apply
+	invalid *answer // the request is malformed: answered after Test-Code, never executed
+	exec    func(now time.Time, english bool) answer
+}
+
+// serve runs the steps every Toss endpoint shares, in this order: authentication,
+// Idempotency-Key length, TossPayments-Test-Code, request validation, idempotency, latency,
+// faults, execution. Only executed answers are kept for idempotent repeats: a fault or a
+// malformed request leaves the key free for a retry.
+func (s *Simulator) serve(w http.ResponseWriter, r *http.Request, c apiCall) {
+	apiKey, fail, ok := s.authenticate(r.Header.Get("Authorization"))
+	if !ok {
+		fail.write(w)
+		return
+	}
+	var idemKey string
+	if r.Method == http.MethodPost { // Toss ignores the header on GET
+		idemKey = r.Header.Get("Idempotency-Key")
+	}
+	if utf8.RuneCountInString(idemKey) > maxIdempotencyKeyLen {
+		errorAnswer(http.StatusBadRequest, "INVALID_IDEMPOTENCY_KEY", "Idempotency-Key is longer than 300 characters").write(w)
+		return
+	}
+	if code := r.Header.Get("TossPayments-Test-Code"); code != "" {
+		s.stats.testCodes.Add(1)
+		testCodeAnswer(code).write(w)
+		return
+	}
+	if c.invalid != nil {
+		c.invalid.write(w)
+		return
+	}
+
+	scope := idemScope{key: idemKey, apiKey: apiKey, method: r.Method, path: r.URL.EscapedPath()}
+	var entry *idemEntry
+	if idemKey != "" {
+		claimed, replay, busy := s.claim(scope, s.now())
+		switch {
+		case busy:
+			s.stats.idempotencyConflicts.Add(1)
+			errorAnswer(http.StatusConflict, "IDEMPOTENT_REQUEST_PROCESSING", "a request with this Idempotency-Key is still being processed").write(w)
+			return
+		case replay != nil:
+			s.stats.idempotentReplays.Add(1)
+			replay.write(w)
+			return
+		}
+		entry = claimed
+	}
+
+	// Latency is Toss working: it runs to the end even if the caller gives up, as a real
+	// confirm would, so a caller's timeout does not mean nothing happened.
+	delay, f := s.chaos.draw(c.confirm)
+	time.Sleep(delay)
+	switch f {
+	case fault5xx:
+		s.stats.injected5xx.Add(1)
+		s.release(scope, entry)
+		errorAnswer(http.StatusInternalServerError, "FAILED_INTERNAL_SYSTEM_PROCESSING", "injected internal error").write(w)
+		return
+	case faultProviderError:
+		s.stats.injectedProviderErrors.Add(1)
+		s.release(scope, entry)
+		errorAnswer(http.StatusBadRequest, "PROVIDER_ERROR", "injected provider error").write(w)
+		return
+	case faultTimeout:
+		s.stats.injectedTimeouts.Add(1)
+		<-r.Context().Done()
+		s.release(scope, entry)
+		panic(http.ErrAbortHandler) // close the connection with no answer at all
+	}
+
+	a := c.exec(s.now(), isEnglish(r.Header.Get("Accept-Language")))
+	if entry != nil {
+		entry.answer.Store(&a)
+	}
+	if f == faultDropAfterApprove {
+		s.stats.injectedDrops.Add(1)
+		panic(http.ErrAbortHandler)
+	}
+	a.write(w)
+}
+
+// authenticate checks "Authorization: Basic base64(secretKey + ":")" and returns the key.
+func (s *Simulator) authenticate(header string) (string, answer, bool) {
+	if header == "" {
+		return "", errorAnswer(http.StatusUnauthorized, "UNAUTHORIZED_KEY", "no Authorization header"), false
+	}
+	scheme, cred, _ := strings.Cut(header, " ")
+	raw, err := base64.StdEncoding.DecodeString(cred)
+	key, _, hasColon := strings.Cut(string(raw), ":")
+	if !strings.EqualFold(scheme, "Basic") || err != nil || !hasColon {
+		return "", errorAnswer(http.StatusForbidden, "INCORRECT_BASIC_AUTH_FORMAT", `Authorization must be "Basic " + base64(secretKey + ":")`), false
+	}
+	if !s.accepts(key) {
+		return "", errorAnswer(http.StatusUnauthorized, "UNAUTHORIZED_KEY", "unknown secret key"), false
+	}
+	return key, answer{}, true
+}
+
+func (s *Simulator) accepts(key string) bool {
+	if s.keys == nil {
+		return strings.HasPrefix(key, "test_sk_") || strings.HasPrefix(key, "test_gsk_")
+	}
+	_, ok := s.keys[key]
+	return ok
+}
+
+func isEnglish(acceptLanguage string) bool {
+	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(acceptLanguage)), "en")
+}
+
+// testCodeStatus holds the HTTP status of the error codes that are not 400, from Toss's
+// error table; any other code is answered with 400.
+var testCodeStatus = map[string]int{
+	"UNAUTHORIZED_KEY": http.StatusUnauthorized,
+
+	"REJECT_CARD_PAYMENT":           http.StatusForbidden,
+	"REJECT_CARD_COMPANY":           http.StatusForbidden,
+	"REJECT_ACCOUNT_PAYMENT":        http.StatusForbidden,
+	"FORBIDDEN_REQUEST":             http.StatusForbidden,
+	"EXCEED_MAX_AUTH_COUNT":         http.StatusForbidden,
+	"EXCEED_MAX_ONE_DAY_AMOUNT":     http.StatusForbidden,
+	"NOT_AVAILABLE_BANK":            http.StatusForbidden,
+	"INVALID_PASSWORD":              http.StatusForbidden,
+	"INCORRECT_BASIC_AUTH_FORMAT":   http.StatusForbidden,
+	"FDS_ERROR":                     http.StatusForbidden,
+	"FORBIDDEN_CONSECUTIVE_REQUEST": http.StatusForbidden,
+	"NOT_CANCELABLE_AMOUNT":         http.StatusForbidden,
+	"NOT_CANCELABLE_PAYMENT":        http.StatusForbidden,
+
+	"NOT_FOUND_PAYMENT":         http.StatusNotFound,
+	"NOT_FOUND_PAYMENT_SESSION": http.StatusNotFound,
+
+	"IDEMPOTENT_REQUEST_PROCESSING": http.StatusConflict,
+
+	"FAILED_INTERNAL_SYSTEM_PROCESSING":         http.StatusInternalServerError,
+	"FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING": http.StatusInternalServerError,
+	"UNKNOWN_PAYMENT_ERROR":                     http.StatusInternalServerError,
+	"FAILED_REFUND_PROCESS":                     http.StatusInternalServerError,
+}
+
+func testCodeAnswer(code string) answer {
+	status, ok := testCodeStatus[code]
+	if !ok {
+		status = http.StatusBadRequest
+	}
+	return errorAnswer(status, code, "answered as asked by TossPayments-Test-Code")
+}
+
+// idemScope is what Toss keys idempotency on.
+type idemScope struct{ key, apiKey, method, path string }
+
+type idemEntry struct {
+	firstUsed time.Time
+	answer    atomic.Pointer[answer] // nil while the first request is in flight
+}
+
+// claim registers the first use of scope, or reports the answer to replay, or that the
+// first request is still in flight. Keys older than 15 days are forgotten.
+func (s *Simulator) claim(scope idemScope, now time.Time) (claimed *idemEntry, replay *answer, busy bool) {
+	fresh := &idemEntry{firstUsed: now}
+	for {
+		v, loaded := s.idem.LoadOrStore(scope, fresh)
+		e := v.(*idemEntry)
+		if !loaded {
+			return e, nil, false
+		}
+		if now.Sub(e.firstUsed) >= idempotencyKeyTTL {
+			s.idem.CompareAndDelete(scope, e)
+			continue
+		}
+		if a := e.answer.Load(); a != nil {
+			return nil, a, false
+		}
+		return nil, nil, true
+	}
+}
+
+// release frees a claimed key whose request was not executed.
+func (s *Simulator) release(scope idemScope, e *idemEntry) {
+	if e != nil {
+		s.idem.CompareAndDelete(scope, e)
+	}
+}

@@ -1,0 +1,424 @@
+package tosssim
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/paystream/paystream/toss"
+)
+
+const tossVersion = "2022-11-16"
+
+// Toss writes timestamps in Korea Standard Time with the offset and no fraction.
+var kst = time.FixedZone("KST", 9*60*60)
+
+const tossTimeLayout = "2006-01-02T15:04:05-07:00"
+
+func tossTime(t time.Time) string { return t.In(kst).Format(tossTimeLayout) }
+
+// order is everything the simulator knows about one orderId: the buyer's latest session
+// and, once confirmed, the payment.
+type order struct {
+	id string
+
+	mu sync.Mutex
+	// Guarded by mu. status "" means the session is still being created: not found.
+	paymentKey         string
+	orderName          string
+	method             toss.Method
+	status             toss.Status
+	total, balance     decimal.Decimal
+	requestedAt        time.Time
+	expiresAt          time.Time
+	approvedAt         time.Time // zero until approved
+	lastTransactionKey string
+	cancels            []cancelRecord
+	lastCancel         time.Time // when the last cancel request was processed
+	approvals          int
+}
+
+type cancelRecord struct {
+	amount         decimal.Decimal
+	reason         string
+	at             time.Time
+	transactionKey string
+}
+
+// expireIfDue turns an unconfirmed session past its deadline into EXPIRED. Call with mu held.
+func (o *order) expireIfDue(now time.Time) {
+	if o.status == toss.StatusInProgress && !now.Before(o.expiresAt) {
+		o.status = toss.StatusExpired
+	}
+}
+
+type paymentJSON struct {
+	MID                 string       `json:"mId"`
+	Version             string       `json:"version"`
+	PaymentKey          string       `json:"paymentKey"`
+	Type                string       `json:"type"`
+	OrderID             string       `json:"orderId"`
+	OrderName           string       `json:"orderName"`
+	Currency            string       `json:"currency"`
+	Method              string       `json:"method"`
+	Status              toss.Status  `json:"status"`
+	TotalAmount         json.Number  `json:"totalAmount"`
+	BalanceAmount       json.Number  `json:"balanceAmount"`
+	SuppliedAmount      json.Number  `json:"suppliedAmount"`
+	VAT                 json.Number  `json:"vat"`
+	TaxFreeAmount       json.Number  `json:"taxFreeAmount"`
+	IsPartialCancelable bool         `json:"isPartialCancelable"`
+	RequestedAt         string       `json:"requestedAt"`
+	ApprovedAt          *string      `json:"approvedAt"`
+	LastTransactionKey  *string      `json:"lastTransactionKey"`
+	Cancels             []cancelJSON `json:"cancels"`
+}
+
+type cancelJSON struct {
+	CancelAmount   json.Number `json:"cancelAmount"`
+	CancelReason   string      `json:"cancelReason"`
+	CanceledAt     string      `json:"canceledAt"`
+	TransactionKey string      `json:"transactionKey"`
+	CancelStatus   string      `json:"cancelStatus"`
+}
+
+// render is the Payment object Toss would answer. Call with mu held.
+func (o *order) render(english bool) []byte {
+	method := o.method.Korean()
+	if english {
+		method = string(o.method)
+	}
+	vat := o.balance.Div(decimal.NewFromInt(11)).Round(0)
+	p := paymentJSON{
+		MID:                 "tosssim",
+		Version:             tossVersion,
+		PaymentKey:          o.paymentKey,
+		Type:                "NORMAL",
+		OrderID:             o.id,
+		OrderName:           o.orderName,
+		Currency:            "KRW",
+		Method:              method,
+		Status:              o.status,
+		TotalAmount:         json.Number(o.total.String()),
+		BalanceAmount:       json.Number(o.balance.String()),
+		SuppliedAmount:      json.Number(o.balance.Sub(vat).String()),
+		VAT:                 json.Number(vat.String()),
+		TaxFreeAmount:       "0",
+		IsPartialCancelable: true,
+		RequestedAt:         tossTime(o.requestedAt),
+	}
+	if !o.approvedAt.IsZero() {
+		at, tx := tossTime(o.approvedAt), o.lastTransactionKey
+		p.ApprovedAt, p.LastTransactionKey = &at, &tx
+	}
+	for _, c := range o.cancels {
+		p.Cancels = append(p.Cancels, cancelJSON{
+			CancelAmount:   json.Number(c.amount.String()),
+			CancelReason:   c.reason,
+			CanceledAt:     tossTime(c.at),
+			TransactionKey: c.transactionKey,
+			CancelStatus:   "DONE",
+		})
+	}
+	return mustJSON(p)
+}
+
+// requestError is a refused simulator-only request (session creation).
+type requestError struct {
+	status        int
+	code, message string
+}
+
+func (e *requestError) Error() string { return "tosssim: " + e.code + ": " + e.message }
+
+func (e *requestError) answer() answer { return errorAnswer(e.status, e.code, e.message) }
+
+func invalid(format string, args ...any) *answer {
+	a := errorAnswer(http.StatusBadRequest, "INVALID_REQUEST", fmt.Sprintf(format, args...))
+	return &a
+}
+
+type session struct {
+	PaymentKey string      `json:"paymentKey"`
+	OrderID    string      `json:"orderId"`
+	Amount     json.Number `json:"amount"`
+	Status     toss.Status `json:"status"`
+	ExpiresAt  string      `json:"expiresAt"`
+}
+
+// createSession records that the buyer authorised amount for orderID, replacing an
+// unconfirmed earlier session of that order.
+func (s *Simulator) createSession(orderID string, amount decimal.Decimal, orderName string, method toss.Method) (session, *requestError) {
+	if !validOrderID(orderID) {
+		return session{}, &requestError{http.StatusBadRequest, "INVALID_REQUEST", "orderId must be 6 to 64 of A-Z a-z 0-9 _ -"}
+	}
+	if !amount.IsInteger() || amount.LessThan(decimal.NewFromInt(1)) {
+		return session{}, &requestError{http.StatusBadRequest, "INVALID_REQUEST", "amount must be an integer of at least 1"}
+	}
+	now := s.now()
+	v, _ := s.orders.LoadOrStore(orderID, &order{id: orderID})
+	o := v.(*order)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	switch o.status {
+	case toss.StatusDone, toss.StatusCanceled, toss.StatusPartialCanceled:
+		return session{}, &requestError{http.StatusConflict, "ALREADY_PROCESSED_PAYMENT", "order " + orderID + " is already paid"}
+	}
+	if o.paymentKey != "" {
+		s.byKey.CompareAndDelete(o.paymentKey, o)
+	}
+	o.paymentKey = "tgen_" + rand.Text()
+	o.orderName, o.method, o.status = orderName, method, toss.StatusInProgress
+	o.total, o.balance = amount, amount
+	o.requestedAt, o.expiresAt = now, now.Add(s.sessionTTL)
+	s.byKey.Store(o.paymentKey, o)
+	s.stats.sessions.Add(1)
+	return session{o.paymentKey, orderID, json.Number(amount.String()), o.status, tossTime(o.expiresAt)}, nil
+}
+
+func validOrderID(id string) bool {
+	if len(id) < 6 || len(id) > 64 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		ok := c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// orderByKey returns the order whose session issued paymentKey; callers re-check
+// o.paymentKey under o.mu because a newer session may have replaced it since.
+func (s *Simulator) orderByKey(paymentKey string) *order {
+	v, ok := s.byKey.Load(paymentKey)
+	if !ok {
+		return nil
+	}
+	return v.(*order)
+}
+
+func (s *Simulator) orderByID(orderID string) *order {
+	v, ok := s.orders.Load(orderID)
+	if !ok {
+		return nil
+	}
+	return v.(*order)
+}
+
+type confirmRequest struct {
+	paymentKey, orderID string
+	amount              decimal.Decimal
+}
+
+// parseConfirm decodes a confirm body. The orderId is returned whenever it could be read,
+// even from an invalid request, so that the request is counted against its order.
+func parseConfirm(body []byte, readErr error) (confirmRequest, *answer) {
+	if readErr != nil {
+		return confirmRequest{}, invalid("cannot read body: %v", readErr)
+	}
+	var w struct {
+		PaymentKey string          `json:"paymentKey"`
+		OrderID    string          `json:"orderId"`
+		Amount     json.RawMessage `json:"amount"`
+	}
+	if err := json.Unmarshal(body, &w); err != nil {
+		return confirmRequest{}, invalid("body is not a confirm request: %v", err)
+	}
+	req := confirmRequest{paymentKey: w.PaymentKey, orderID: w.OrderID}
+	switch amount, err := parseAmount(w.Amount); {
+	case w.PaymentKey == "" || len(w.PaymentKey) > 200:
+		return req, invalid("paymentKey must be 1 to 200 characters")
+	case !validOrderID(w.OrderID):
+		return req, invalid("orderId must be 6 to 64 of A-Z a-z 0-9 _ -")
+	case err != nil:
+		return req, invalid("amount: %v", err)
+	default:
+		req.amount = amount
+		return req, nil
+	}
+}
+
+type cancelRequest struct {
+	reason string
+	amount *decimal.Decimal // nil: the whole balance
+}
+
+func parseCancel(body []byte, readErr error) (cancelRequest, *answer) {
+	if readErr != nil {
+		return cancelRequest{}, invalid("cannot read body: %v", readErr)
+	}
+	var w struct {
+		CancelReason string          `json:"cancelReason"`
+		CancelAmount json.RawMessage `json:"cancelAmount"`
+	}
+	if err := json.Unmarshal(body, &w); err != nil {
+		return cancelRequest{}, invalid("body is not a cancel request: %v", err)
+	}
+	if w.CancelReason == "" || len([]rune(w.CancelReason)) > 200 {
+		return cancelRequest{}, invalid("cancelReason must be 1 to 200 characters")
+	}
+	req := cancelRequest{reason: w.CancelReason}
+	if len(w.CancelAmount) > 0 && string(w.CancelAmount) != "null" {
+		amount, err := parseAmount(w.CancelAmount)
+		if err != nil {
+			return cancelRequest{}, invalid("cancelAmount: %v", err)
+		}
+		req.amount = &amount
+	}
+	return req, nil
+}
+
+// parseAmount reads a KRW amount sent as a JSON number: an integer of at least 1.
+func parseAmount(raw json.RawMessage) (decimal.Decimal, error) {
+	if len(raw) == 0 || raw[0] == '"' || string(raw) == "null" {
+		return decimal.Decimal{}, errors.New("must be a JSON number")
+	}
+	d, err := decimal.NewFromString(string(raw))
+	if err != nil {
+		return decimal.Decimal{}, err
+	}
+	if !d.IsInteger() || d.LessThan(decimal.NewFromInt(1)) {
+		return decimal.Decimal{}, fmt.Errorf("%s is not an integer of at least 1", raw)
+	}
+	return d, nil
+}
+
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	return io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
+}
+
+func (s *Simulator) handleConfirm(w http.ResponseWriter, r *http.Request) {
+	s.stats.confirmRequests.Add(1)
+	req, bad := parseConfirm(readBody(w, r))
+	if req.orderID != "" {
+		s.confirmCounter(req.orderID).Add(1)
+	}
+	s.serve(w, r, apiCall{confirm: true, invalid: bad, exec: func(now time.Time, english bool) answer {
+		return s.confirm(req, now, english)
+	}})
+}
+
+var errSessionNotFound = errorAnswer(http.StatusNotFound, "NOT_FOUND_PAYMENT_SESSION", "no payment session for this paymentKey, or it expired")
+
+// confirm captures the money of an authorised session. It is the only place an approval
+// happens, under the order's lock and only from IN_PROGRESS, so an order is approved once.
+func (s *Simulator) confirm(req confirmRequest, now time.Time, english bool) answer {
+	o := s.orderByKey(req.paymentKey)
+	if o == nil {
+		return errSessionNotFound
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.paymentKey != req.paymentKey {
+		return errSessionNotFound
+	}
+	if o.id != req.orderID {
+		return errorAnswer(http.StatusBadRequest, "UNAPPROVED_ORDER_ID", "orderId does not match the paymentKey")
+	}
+	o.expireIfDue(now)
+	switch o.status {
+	case toss.StatusDone, toss.StatusCanceled, toss.StatusPartialCanceled:
+		return errorAnswer(http.StatusBadRequest, "ALREADY_PROCESSED_PAYMENT", "the payment is already processed")
+	case toss.StatusExpired:
+		return errSessionNotFound
+	}
+	if !req.amount.Equal(o.total) {
+		return errorAnswer(http.StatusBadRequest, "INVALID_REQUEST", "amount does not match the amount the buyer authorised")
+	}
+	o.status = toss.StatusDone
+	o.approvedAt = now
+	o.lastTransactionKey = rand.Text()
+	o.approvals++
+	s.stats.approvals.Add(1)
+	return answer{http.StatusOK, o.render(english)}
+}
+
+var errPaymentNotFound = errorAnswer(http.StatusNotFound, "NOT_FOUND_PAYMENT", "no such payment")
+
+func (s *Simulator) handleByKey(w http.ResponseWriter, r *http.Request) {
+	key := r.PathValue("paymentKey")
+	s.serve(w, r, apiCall{exec: func(now time.Time, english bool) answer {
+		return s.lookup(s.orderByKey(key), key, now, english)
+	}})
+}
+
+func (s *Simulator) handleByOrderID(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("orderId")
+	s.serve(w, r, apiCall{exec: func(now time.Time, english bool) answer {
+		return s.lookup(s.orderByID(id), "", now, english)
+	}})
+}
+
+// lookup answers the payment of o; a non-empty paymentKey must still be o's current one.
+func (s *Simulator) lookup(o *order, paymentKey string, now time.Time, english bool) answer {
+	if o == nil {
+		return errPaymentNotFound
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.status == "" || paymentKey != "" && o.paymentKey != paymentKey {
+		return errPaymentNotFound
+	}
+	o.expireIfDue(now)
+	return answer{http.StatusOK, o.render(english)}
+}
+
+func (s *Simulator) handleCancel(w http.ResponseWriter, r *http.Request) {
+	key := r.PathValue("paymentKey")
+	req, bad := parseCancel(readBody(w, r))
+	s.serve(w, r, apiCall{invalid: bad, exec: func(now time.Time, english bool) answer {
+		return s.cancel(key, req, now, english)
+	}})
+}
+
+// consecutiveCancelWindow is how soon after a cancel Toss refuses the next one.
+const consecutiveCancelWindow = time.Second
+
+func (s *Simulator) cancel(paymentKey string, req cancelRequest, now time.Time, english bool) answer {
+	o := s.orderByKey(paymentKey)
+	if o == nil {
+		return errPaymentNotFound
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.paymentKey != paymentKey {
+		return errPaymentNotFound
+	}
+	if !o.lastCancel.IsZero() && now.Sub(o.lastCancel) < consecutiveCancelWindow {
+		return errorAnswer(http.StatusForbidden, "FORBIDDEN_CONSECUTIVE_REQUEST", "another cancel of this payment was processed less than a second ago")
+	}
+	o.lastCancel = now
+	o.expireIfDue(now)
+	switch o.status {
+	case toss.StatusDone, toss.StatusPartialCanceled:
+	case toss.StatusCanceled:
+		return errorAnswer(http.StatusBadRequest, "ALREADY_CANCELED_PAYMENT", "the payment is already canceled")
+	default:
+		return errorAnswer(http.StatusForbidden, "NOT_CANCELABLE_PAYMENT", "only an approved payment can be canceled")
+	}
+	amount := o.balance
+	if req.amount != nil {
+		amount = *req.amount
+	}
+	if amount.GreaterThan(o.balance) {
+		return errorAnswer(http.StatusForbidden, "NOT_CANCELABLE_AMOUNT", "cancelAmount exceeds the cancelable balance")
+	}
+	o.balance = o.balance.Sub(amount)
+	o.lastTransactionKey = rand.Text()
+	o.cancels = append(o.cancels, cancelRecord{amount: amount, reason: req.reason, at: now, transactionKey: o.lastTransactionKey})
+	o.status = toss.StatusPartialCanceled
+	if o.balance.IsZero() {
+		o.status = toss.StatusCanceled
+	}
+	s.stats.cancels.Add(1)
+	return answer{http.StatusOK, o.render(english)}
+}

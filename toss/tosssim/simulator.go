@@ -1,0 +1,259 @@
+package tosssim
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/paystream/paystream/toss"
+)
+
+// Options configure a Simulator. The zero value is usable.
+type Options struct {
+	// SecretKeys are the accepted secret keys. Empty accepts any key starting with
+	// "test_sk_" or "test_gsk_".
+	SecretKeys []string
+	// Seed seeds the fault decisions, so that a run is reproducible.
+	Seed int64
+	// Now is the clock for sessions, idempotency keys, timestamps and the consecutive-cancel
+	// window. Default time.Now.
+	Now func() time.Time
+	// SessionTTL is how long an authorised payment (IN_PROGRESS) waits for its confirm
+	// before it expires. Default 10 minutes, as at Toss.
+	SessionTTL time.Duration
+	// Faults are injected from the start; New panics if they are invalid.
+	Faults Faults
+}
+
+// Simulator is a stateful, in-memory stand-in for the Toss Payments API. It is an
+// http.Handler and safe for concurrent use.
+type Simulator struct {
+	keys       map[string]struct{} // nil: any test key
+	now        func() time.Time
+	sessionTTL time.Duration
+	chaos      *chaos
+	mux        *http.ServeMux
+
+	orders   sync.Map // orderId → *order
+	byKey    sync.Map // paymentKey → *order
+	confirms sync.Map // orderId → *atomic.Int64
+	idem     sync.Map // idemScope → *idemEntry
+
+	stats counters
+}
+
+var _ http.Handler = (*Simulator)(nil)
+
+// New returns a Simulator with no sessions.
+func New(opts Options) *Simulator {
+	if err := opts.Faults.Validate(); err != nil {
+		panic(fmt.Sprintf("tosssim: invalid faults: %v", err))
+	}
+	s := &Simulator{
+		now:        opts.Now,
+		sessionTTL: opts.SessionTTL,
+		chaos:      newChaos(opts.Seed, opts.Faults),
+		mux:        http.NewServeMux(),
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.sessionTTL <= 0 {
+		s.sessionTTL = 10 * time.Minute
+	}
+	if len(opts.SecretKeys) > 0 {
+		s.keys = make(map[string]struct{}, len(opts.SecretKeys))
+		for _, k := range opts.SecretKeys {
+			s.keys[k] = struct{}{}
+		}
+	}
+	s.mux.HandleFunc("POST /v1/payments/confirm", s.handleConfirm)
+	s.mux.HandleFunc("GET /v1/payments/{paymentKey}", s.handleByKey)
+	s.mux.HandleFunc("GET /v1/payments/orders/{orderId}", s.handleByOrderID)
+	s.mux.HandleFunc("POST /v1/payments/{paymentKey}/cancel", s.handleCancel)
+	s.mux.HandleFunc("POST /sim/v1/sessions", s.handleCreateSession)
+	s.mux.HandleFunc("GET /sim/v1/stats", s.handleStats)
+	s.mux.HandleFunc("GET /sim/v1/faults", s.handleGetFaults)
+	s.mux.HandleFunc("PUT /sim/v1/faults", s.handlePutFaults)
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// CreateSession plays the buyer authorising amount for orderID in the widget (CARD) and
+// returns the paymentKey to confirm. It replaces an unconfirmed session of the same order
+// and fails for an invalid orderId or amount, or an order already paid.
+func (s *Simulator) CreateSession(orderID string, amount decimal.Decimal) (paymentKey string, err error) {
+	sess, rerr := s.createSession(orderID, amount, "paystream order "+orderID, toss.MethodCard)
+	if rerr != nil {
+		return "", rerr
+	}
+	return sess.PaymentKey, nil
+}
+
+// Approvals is how many times money was captured for orderID: 0 or 1, never more.
+func (s *Simulator) Approvals(orderID string) int {
+	o := s.orderByID(orderID)
+	if o == nil {
+		return 0
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.approvals
+}
+
+// ConfirmRequests is how many confirm requests named orderID, whatever their outcome,
+// idempotent repeats included.
+func (s *Simulator) ConfirmRequests(orderID string) int {
+	v, ok := s.confirms.Load(orderID)
+	if !ok {
+		return 0
+	}
+	return int(v.(*atomic.Int64).Load())
+}
+
+func (s *Simulator) confirmCounter(orderID string) *atomic.Int64 {
+	if v, ok := s.confirms.Load(orderID); ok {
+		return v.(*atomic.Int64)
+	}
+	v, _ := s.confirms.LoadOrStore(orderID, new(atomic.Int64))
+	return v.(*atomic.Int64)
+}
+
+// Payment is the payment of orderID as a lookup would answer it, and whether it exists.
+func (s *Simulator) Payment(orderID string) (toss.Payment, bool) {
+	o := s.orderByID(orderID)
+	if o == nil {
+		return toss.Payment{}, false
+	}
+	o.mu.Lock()
+	if o.status == "" {
+		o.mu.Unlock()
+		return toss.Payment{}, false
+	}
+	o.expireIfDue(s.now())
+	body := o.render(true)
+	o.mu.Unlock()
+
+	var p toss.Payment
+	if err := json.Unmarshal(body, &p); err != nil {
+		panic(fmt.Sprintf("tosssim: rendered payment does not decode: %v", err))
+	}
+	return p, true
+}
+
+// SetFaults replaces the injected faults for requests arriving from now on. It panics if f
+// is invalid (see Faults.Validate).
+func (s *Simulator) SetFaults(f Faults) {
+	if err := f.Validate(); err != nil {
+		panic(fmt.Sprintf("tosssim: invalid faults: %v", err))
+	}
+	s.chaos.set(f)
+}
+
+// Stats are running totals since the simulator started.
+type Stats struct {
+	ConfirmRequests        int64 `json:"confirmRequests"`
+	Approvals              int64 `json:"approvals"`
+	IdempotentReplays      int64 `json:"idempotentReplays"`
+	IdempotencyConflicts   int64 `json:"idempotencyConflicts"`
+	SessionsCreated        int64 `json:"sessionsCreated"`
+	Cancels                int64 `json:"cancels"`
+	TestCodeAnswers        int64 `json:"testCodeAnswers"`
+	Injected5xx            int64 `json:"injected5xx"`
+	InjectedTimeouts       int64 `json:"injectedTimeouts"`
+	InjectedDrops          int64 `json:"injectedDrops"`
+	InjectedProviderErrors int64 `json:"injectedProviderErrors"`
+}
+
+type counters struct {
+	confirmRequests, approvals, idempotentReplays, idempotencyConflicts, sessions, cancels,
+	testCodes, injected5xx, injectedTimeouts, injectedDrops, injectedProviderErrors atomic.Int64
+}
+
+// Stats returns the running totals.
+func (s *Simulator) Stats() Stats {
+	c := &s.stats
+	return Stats{
+		ConfirmRequests:        c.confirmRequests.Load(),
+		Approvals:              c.approvals.Load(),
+		IdempotentReplays:      c.idempotentReplays.Load(),
+		IdempotencyConflicts:   c.idempotencyConflicts.Load(),
+		SessionsCreated:        c.sessions.Load(),
+		Cancels:                c.cancels.Load(),
+		TestCodeAnswers:        c.testCodes.Load(),
+		Injected5xx:            c.injected5xx.Load(),
+		InjectedTimeouts:       c.injectedTimeouts.Load(),
+		InjectedDrops:          c.injectedDrops.Load(),
+		InjectedProviderErrors: c.injectedProviderErrors.Load(),
+	}
+}
+
+func (s *Simulator) handleCreateSession(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r)
+	if err != nil {
+		invalid("cannot read body: %v", err).write(w)
+		return
+	}
+	var req struct {
+		OrderID   string          `json:"orderId"`
+		Amount    json.RawMessage `json:"amount"`
+		OrderName string          `json:"orderName"`
+		Method    string          `json:"method"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		invalid("body is not a session request: %v", err).write(w)
+		return
+	}
+	amount, err := parseAmount(req.Amount)
+	if err != nil {
+		invalid("amount: %v", err).write(w)
+		return
+	}
+	if req.OrderName == "" {
+		req.OrderName = "paystream order " + req.OrderID
+	}
+	method := toss.MethodCard
+	if req.Method != "" {
+		method = toss.ParseMethod(req.Method)
+	}
+	sess, rerr := s.createSession(req.OrderID, amount, req.OrderName, method)
+	if rerr != nil {
+		rerr.answer().write(w)
+		return
+	}
+	answer{http.StatusCreated, mustJSON(sess)}.write(w)
+}
+
+func (s *Simulator) handleStats(w http.ResponseWriter, _ *http.Request) {
+	answer{http.StatusOK, mustJSON(s.Stats())}.write(w)
+}
+
+func (s *Simulator) handleGetFaults(w http.ResponseWriter, _ *http.Request) {
+	answer{http.StatusOK, mustJSON(s.chaos.get())}.write(w)
+}
+
+func (s *Simulator) handlePutFaults(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r)
+	if err != nil {
+		invalid("cannot read body: %v", err).write(w)
+		return
+	}
+	var f Faults
+	if err := json.Unmarshal(body, &f); err != nil {
+		invalid("body is not Faults: %v", err).write(w)
+		return
+	}
+	if err := f.Validate(); err != nil {
+		invalid("%v", err).write(w)
+		return
+	}
+	s.chaos.set(f)
+	answer{http.StatusOK, mustJSON(f)}.write(w)
+}
