@@ -270,6 +270,42 @@ var _ = Describe("Service against the Toss simulator", func() {
 			})
 		})
 
+		It("never charges twice and never records SUCCESS without an approval, whatever Toss does", func(ctx SpecContext) {
+			sim.SetFaults(tosssim.Faults{RateTimeout: 0.2, Rate5xx: 0.2, RateDropAfterApprove: 0.2, RateProviderError: 0.1,
+				LatencyMax: 5 * time.Millisecond})
+			svc = newSvc(simKey, commands.Retry{Base: time.Millisecond, Max: 10 * time.Millisecond, AttemptTimeout: 100 * time.Millisecond}, 400*time.Millisecond)
+			var wg sync.WaitGroup
+			payments := make([]commands.Payment, 60)
+			for i := range payments {
+				payments[i] = buy(ctx, "")
+				req := confirmReq(payments[i], session(payments[i]))
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer GinkgoRecover()
+					// a confirm and an impatient client's duplicate, racing
+					_, _ = svc.Confirm(ctx, req, meta)
+					_, _ = svc.Confirm(ctx, req, meta)
+				}()
+			}
+			wg.Wait()
+			outcomes := map[aggregate.Status]int{}
+			for _, p := range payments {
+				got, err := svc.Load(ctx, p.OrderID)
+				Expect(err).NotTo(HaveOccurred())
+				outcomes[got.Status]++
+				approvals := sim.Approvals(p.OrderID)
+				Expect(approvals).To(BeNumerically("<=", 1), "charged twice")
+				if approvals == 1 {
+					Expect(got.Status).To(BeElementOf(aggregate.StatusSuccess, aggregate.StatusUnknown), p.OrderID)
+				} else {
+					Expect(got.Status).To(BeElementOf(aggregate.StatusUnknown, aggregate.StatusFailure), p.OrderID)
+				}
+			}
+			GinkgoWriter.Printf("outcomes under faults: %v\n", outcomes)
+			Expect(outcomes[aggregate.StatusSuccess]).To(BeNumerically(">", 0))
+		})
+
 		It("records the outcome even when the caller hangs up", func(ctx SpecContext) {
 			sim.SetFaults(tosssim.Faults{LatencyMin: 100 * time.Millisecond, LatencyMax: 100 * time.Millisecond})
 			p := buy(ctx, "")

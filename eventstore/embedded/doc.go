@@ -1,0 +1,51 @@
+// Package embedded is the event store that runs inside the process: in memory
+// (OpenMemory), or backed by a data directory that survives restarts (Open). Both keep
+// every event in an in-memory index; a data directory adds an append-only log that is
+// replayed into the index on open.
+//
+// Invariants, on top of those of package eventstore:
+//   - Positions are 1, 2, 3, … in commit order, with no gaps; revisions count per stream.
+//   - An append is acknowledged (Append returns) only once it is visible to readers and
+//     followers and, in a data directory, written to the log and fsync'd. Readers and
+//     followers never see an event that is not acknowledged.
+//   - Concurrent appends in a data directory are group-committed: one writer goroutine
+//     writes everything queued with one write and one fsync, then acknowledges it all.
+//   - Followers read the in-memory index and wait on a channel that is closed on each
+//     commit: they never block appenders, and a slow follower loses nothing.
+//   - Memory per event is its data plus a fixed overhead of about 150 bytes. Nothing is
+//     kept per follower, and no goroutine runs per event, stream or follower.
+//   - A failed write or fsync breaks the store: appends fail with that error from then on
+//     (the file's state is unknown, so guessing is worse), reads still work. Reopen it.
+//   - A data directory is used by one open Store at a time (flock on LOCK); Open fails
+//     with ErrLocked otherwise. Open needs a Unix flock.
+//   - One append encodes to at most 64 MiB; more is ErrInvalidAppend in both modes.
+//
+// # Data directory
+//
+// A directory holds LOCK (the flock target, empty) and events.log. The log is a 16-byte
+// header followed by one frame per append; integers are little-endian, "uvarint" is
+// encoding/binary's, CRC32C is the Castagnoli CRC-32.
+//
+//	header:  magic "PSEVLOG\x00" (8) | format version uint32 = 1 | CRC32C of the previous 12 bytes
+//	frame:   magic "EVT\xd1" (4) | body length uint32 | CRC32C of the length bytes and the body | body
+//	body:    batch uint64          log offset where the write carrying this frame starts
+//	         position uint64       of the first event; the others follow consecutively
+//	         revision uint64       of the first event in its stream; likewise
+//	         recorded at int64     Unix nanoseconds, UTC; shared by the append's events
+//	         stream                uvarint length | bytes
+//	         count uvarint
+//	         count × event:        id (16) | type, data, metadata: each uvarint length | bytes
+//
+// One frame per append makes appends atomic on disk: a frame is intact or it is not.
+// Replay checks that each frame continues the log (next position, next revision of its
+// stream); a frame that passes its checksum but does not is ErrCorrupt.
+//
+// Recovery on open: replay stops at the first frame that is incomplete or fails its
+// checksum. A batch is written only after the previous one was synced, so a crash can tear
+// only the last batch, whose frames were never acknowledged. If no intact frame of a
+// later batch (batch field beyond the damaged offset) follows, the damage is such a torn
+// tail: the file is truncated there and the repair logged at warn level. Otherwise
+// acknowledged data is damaged and Open fails with an error wrapping ErrCorrupt, leaving
+// the file untouched. A damaged frame in the last batch is indistinguishable from a torn
+// one and is truncated (and logged) too.
+package embedded
