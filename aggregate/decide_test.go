@@ -21,7 +21,7 @@ var (
 	}
 	created = CheckoutCreated{OrderID: "order-0001", OrderName: "book and mug", BuyerID: "b1", Orders: lines,
 		TotalAmount: d("48500"), At: t0}
-	started = ExecutionStarted{PaymentKey: "pk_1", Amount: d("48500"), PspIdempotencyKey: "confirm-order-0001", At: t1}
+	started  = ExecutionStarted{PaymentKey: "pk_1", Amount: d("48500"), PspIdempotencyKey: "confirm-order-0001", At: t1}
 	approved = PspApproved{PaymentKey: "pk_1", TotalAmount: d("48500"), Method: "CARD", ApprovedAt: t2,
 		Rule: "toss.v1/done-matching", At: t2}
 	failed  = PspFailed{Code: "REJECT_CARD_PAYMENT", Rule: "toss.v1/rejected", At: t2}
