@@ -24,6 +24,13 @@ var decoders = map[string]decoder{
 	NamePspFailed:         decodeJSON[PspFailed],
 	NamePspOutcomeUnknown: decodeJSON[PspOutcomeUnknown],
 	NameExecutionAborted:  decodeJSON[ExecutionAborted],
+	NameRecoveryAttempted: decodeJSON[RecoveryAttempted],
+	NameEscalatedToManual: decodeJSON[EscalatedToManual],
+	NameManuallyResolved:  decodeJSON[ManuallyResolved],
+	NameCheckoutExpired:   decodeJSON[CheckoutExpired],
+	NameLedgerUpdated:     decodeJSON[LedgerUpdated],
+	NameWalletUpdated:     decodeJSON[WalletUpdated],
+	NamePaymentCompleted:  decodeJSON[PaymentCompleted],
 }
 
 func decodeJSON[E Event](data []byte) (Event, error) {

@@ -22,6 +22,16 @@ var (
 	ErrExecutionMismatch = errors.New("confirm differs from the one already sent to the PSP")
 	// ErrInvalid is wrapped by every *ValidationError.
 	ErrInvalid = errors.New("invalid command")
+	// ErrNotRecoverable: the payment has nothing open for recovery or an operator to settle.
+	ErrNotRecoverable = errors.New("payment has no open execution to recover")
+	// ErrEscalated: recovery gave up on this payment; only an operator resolves it now.
+	ErrEscalated = errors.New("payment is escalated to manual handling")
+	// ErrExpired: the checkout expired before it was confirmed.
+	ErrExpired = errors.New("checkout expired")
+	// ErrContradictsPSP: a manual resolution disagrees with the PSP's record and was not forced.
+	ErrContradictsPSP = errors.New("resolution contradicts the PSP's record")
+	// ErrNotApproved: ledger and wallet updates apply only to approved payments.
+	ErrNotApproved = errors.New("payment is not approved")
 )
 
 // ValidationError names the field of a command that is not acceptable.
@@ -83,14 +93,62 @@ type Verdict struct {
 	ApprovedAt  time.Time
 }
 
-func (CreateCheckout) command()   {}
-func (StartExecution) command()   {}
-func (RecordPspOutcome) command() {}
+// ClaimRecovery claims an open payment for one recovery attempt: UNKNOWN, or EXECUTING
+// since before ExecutingBefore. Past Threshold attempts it escalates instead.
+type ClaimRecovery struct {
+	ExecutingBefore time.Time
+	Threshold       int
+	At              time.Time
+}
+
+// Resolve is an operator settling a payment by hand. PspSays is what a lookup at the PSP
+// concluded (UNKNOWN when it could not tell); a contradicting resolution needs Force.
+type Resolve struct {
+	Resolution Status // SUCCESS or FAILURE
+	Actor      string
+	Reason     string
+	Force      bool
+	PspSays    Status
+	PspStatus  string
+	Evidence   json.RawMessage
+	At         time.Time
+}
+
+// Expire records that a checkout created before Before was never confirmed.
+type Expire struct {
+	Before time.Time
+	At     time.Time
+}
+
+// RecordLedgerUpdated and RecordWalletUpdated record a downstream completion message for
+// some orders (by Seq). Repeats change nothing.
+type RecordLedgerUpdated struct {
+	Orders    []int
+	MessageID string
+	At        time.Time
+}
+
+type RecordWalletUpdated struct {
+	Orders    []int
+	MessageID string
+	At        time.Time
+}
+
+func (CreateCheckout) command()      {}
+func (StartExecution) command()      {}
+func (RecordPspOutcome) command()    {}
+func (ClaimRecovery) command()       {}
+func (Resolve) command()             {}
+func (Expire) command()              {}
+func (RecordLedgerUpdated) command() {}
+func (RecordWalletUpdated) command() {}
 
 // Reasons recorded when our own validation rejects a confirm.
 const (
-	RuleAmountMismatch = "validation.v1/amount-mismatch"
-	CodeAmountMismatch = "AMOUNT_MISMATCH"
+	RuleAmountMismatch  = "validation.v1/amount-mismatch"
+	CodeAmountMismatch  = "AMOUNT_MISMATCH"
+	RuleCheckoutExpired = "expiry.v1/session-window"
+	CodeExpired         = "EXPIRED"
 )
 
 var orderIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{6,64}$`)
@@ -121,6 +179,18 @@ func Decide(s State, cmd Command) ([]Event, error) {
 		return decideStart(s, c)
 	case RecordPspOutcome:
 		return decideOutcome(s, c)
+	case ClaimRecovery:
+		return decideClaim(s, c)
+	case Resolve:
+		return decideResolve(s, c)
+	case Expire:
+		return decideExpire(s, c)
+	case RecordLedgerUpdated:
+		return decideDownstream(s, c.Orders, func(o Order) bool { return o.LedgerUpdated },
+			LedgerUpdated{Orders: c.Orders, MessageID: c.MessageID, At: c.At}, c.At)
+	case RecordWalletUpdated:
+		return decideDownstream(s, c.Orders, func(o Order) bool { return o.WalletUpdated },
+			WalletUpdated{Orders: c.Orders, MessageID: c.MessageID, At: c.At}, c.At)
 	default:
 		return nil, fmt.Errorf("decide: unknown command %T", cmd)
 	}
@@ -168,10 +238,14 @@ func decideStart(s State, c StartExecution) ([]Event, error) {
 		return nil, ErrNotFound
 	}
 	switch {
+	case s.Expired:
+		return nil, ErrExpired
 	case s.Status == StatusExecuting:
 		return nil, ErrExecuting
 	case s.Status.Terminal():
 		return nil, ErrAlreadyResolved
+	case s.Escalated:
+		return nil, ErrEscalated
 	case !ValidPaymentKey(c.PaymentKey):
 		return nil, invalid("paymentKey", "must be 1-200 printable characters without spaces")
 	case c.PspIdempotencyKey == "":
@@ -230,4 +304,102 @@ func decideOutcome(s State, c RecordPspOutcome) ([]Event, error) {
 
 func wholePositive(d decimal.Decimal) bool {
 	return d.IsPositive() && d.Equal(d.Truncate(0))
+}
+
+func decideClaim(s State, c ClaimRecovery) ([]Event, error) {
+	var reason string
+	switch {
+	case !s.Exists():
+		return nil, ErrNotFound
+	case s.Escalated:
+		return nil, ErrEscalated
+	case s.Status == StatusUnknown:
+		reason = "unknown"
+	case s.Status == StatusExecuting && s.ExecutionStartedAt.Before(c.ExecutingBefore):
+		reason = "stale-executing"
+	case s.Status == StatusExecuting:
+		return nil, ErrExecuting
+	default:
+		return nil, ErrNotRecoverable
+	}
+	if c.Threshold < 1 {
+		return nil, invalid("threshold", "must be at least 1")
+	}
+	if s.FailedCount >= c.Threshold {
+		return []Event{EscalatedToManual{Attempts: s.FailedCount,
+			Reason: fmt.Sprintf("still %s after %d recovery attempts", s.Status, s.FailedCount), At: c.At}}, nil
+	}
+	return []Event{RecoveryAttempted{Attempt: s.FailedCount + 1, Threshold: c.Threshold, Reason: reason, At: c.At}}, nil
+}
+
+func decideResolve(s State, c Resolve) ([]Event, error) {
+	switch {
+	case !s.Exists():
+		return nil, ErrNotFound
+	case s.Status.Terminal():
+		return nil, ErrAlreadyResolved
+	case s.Executions == 0:
+		return nil, ErrNotRecoverable
+	case c.Resolution != StatusSuccess && c.Resolution != StatusFailure:
+		return nil, invalid("resolution", "must be SUCCESS or FAILURE")
+	case c.Actor == "":
+		return nil, invalid("actor", "is required")
+	case c.Reason == "":
+		return nil, invalid("reason", "is required")
+	case c.PspSays != StatusUnknown && c.PspSays != c.Resolution && !c.Force:
+		return nil, fmt.Errorf("%w: the PSP says %s (%s)", ErrContradictsPSP, c.PspSays, c.PspStatus)
+	}
+	return []Event{ManuallyResolved{Resolution: c.Resolution, Actor: c.Actor, Reason: c.Reason, PspStatus: c.PspStatus,
+		Forced: c.PspSays != StatusUnknown && c.PspSays != c.Resolution, Evidence: c.Evidence, At: c.At}}, nil
+}
+
+func decideExpire(s State, c Expire) ([]Event, error) {
+	switch {
+	case !s.Exists():
+		return nil, ErrNotFound
+	case s.Status != StatusNotStarted || s.Executions > 0:
+		// Once anything was sent to the PSP, only a recorded outcome may close the payment.
+		return nil, ErrNotRecoverable
+	case !s.CreatedAt.Before(c.Before):
+		return nil, invalid("before", "checkout created at %s is still within its window", s.CreatedAt.Format(time.RFC3339))
+	}
+	return []Event{CheckoutExpired{Reason: "not confirmed within the PSP session window", At: c.At}}, nil
+}
+
+// decideDownstream records a ledger or wallet completion for orders, and PaymentCompleted
+// once every order has both. Orders already marked are ignored, so repeats are no-ops.
+func decideDownstream(s State, seqs []int, marked func(Order) bool, e Event, at time.Time) ([]Event, error) {
+	switch {
+	case !s.Exists():
+		return nil, ErrNotFound
+	case s.Status != StatusSuccess:
+		return nil, ErrNotApproved
+	case len(seqs) == 0:
+		return nil, invalid("orders", "at least one order is required")
+	}
+	fresh := false
+	for _, seq := range seqs {
+		if seq < 1 || seq > len(s.Orders) {
+			return nil, invalid("orders", "payment %s has no order %d", s.OrderID, seq)
+		}
+		fresh = fresh || !marked(s.Orders[seq-1])
+	}
+	if !fresh {
+		return nil, nil
+	}
+	events := []Event{e}
+	next := Evolve(s, e)
+	if !next.IsPaymentDone && allBooked(next.Orders) {
+		events = append(events, PaymentCompleted{At: at})
+	}
+	return events, nil
+}
+
+func allBooked(orders []Order) bool {
+	for _, o := range orders {
+		if !o.LedgerUpdated || !o.WalletUpdated {
+			return false
+		}
+	}
+	return len(orders) > 0
 }

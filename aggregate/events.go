@@ -25,6 +25,13 @@ const (
 	NamePspFailed         = "payment.psp-failed.v1"
 	NamePspOutcomeUnknown = "payment.psp-outcome-unknown.v1"
 	NameExecutionAborted  = "payment.execution-aborted.v1"
+	NameRecoveryAttempted = "payment.recovery-attempted.v1"
+	NameEscalatedToManual = "payment.escalated-to-manual.v1"
+	NameManuallyResolved  = "payment.manually-resolved.v1"
+	NameCheckoutExpired   = "payment.checkout-expired.v1"
+	NameLedgerUpdated     = "payment.ledger-updated.v1"
+	NameWalletUpdated     = "payment.wallet-updated.v1"
+	NamePaymentCompleted  = "payment.completed.v1"
 )
 
 // OrderLine is one PaymentOrder as the checkout priced it.
@@ -117,7 +124,69 @@ type ExecutionAborted struct {
 	At            time.Time       `json:"at"`
 }
 
+// RecoveryAttempted: a recovery worker claimed an open payment (stale EXECUTING or UNKNOWN)
+// for one attempt to settle it. Appending it at the exact revision is the claim, so two
+// workers never work one payment at once. The payment is EXECUTING until the attempt records
+// an outcome.
+type RecoveryAttempted struct {
+	Attempt   int       `json:"attempt"`   // 1-based
+	Threshold int       `json:"threshold"` // attempts allowed before escalation
+	Reason    string    `json:"reason"`    // why it was due: "stale-executing" or "unknown"
+	At        time.Time `json:"at"`
+}
+
+// EscalatedToManual: recovery gave up after the threshold; a person must resolve it.
+type EscalatedToManual struct {
+	Attempts int       `json:"attempts"`
+	Reason   string    `json:"reason"`
+	At       time.Time `json:"at"`
+}
+
+// ManuallyResolved: an operator settled the payment, with who and why. PspStatus is what
+// Toss's record said when they did; Forced is set when they overrode a contradicting record.
+type ManuallyResolved struct {
+	Resolution Status          `json:"resolution"` // SUCCESS or FAILURE
+	Actor      string          `json:"actor"`
+	Reason     string          `json:"reason"`
+	PspStatus  string          `json:"pspStatus,omitempty"`
+	Forced     bool            `json:"forced,omitempty"`
+	Evidence   json.RawMessage `json:"evidence,omitempty"`
+	At         time.Time       `json:"at"`
+}
+
+// CheckoutExpired: the buyer never had the payment confirmed within the PSP's session window.
+type CheckoutExpired struct {
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// LedgerUpdated: the ledger booked these orders (by Seq) of an approved payment.
+type LedgerUpdated struct {
+	Orders    []int     `json:"orders"`
+	MessageID string    `json:"messageId"`
+	At        time.Time `json:"at"`
+}
+
+// WalletUpdated: the sellers' wallets were credited for these orders (by Seq).
+type WalletUpdated struct {
+	Orders    []int     `json:"orders"`
+	MessageID string    `json:"messageId"`
+	At        time.Time `json:"at"`
+}
+
+// PaymentCompleted: every order is in the ledger and the wallets (the seed's is_payment_done).
+type PaymentCompleted struct {
+	At time.Time `json:"at"`
+}
+
 func (CheckoutCreated) EventName() string   { return NameCheckoutCreated }
+func (RecoveryAttempted) EventName() string { return NameRecoveryAttempted }
+func (EscalatedToManual) EventName() string { return NameEscalatedToManual }
+func (ManuallyResolved) EventName() string  { return NameManuallyResolved }
+func (CheckoutExpired) EventName() string   { return NameCheckoutExpired }
+func (LedgerUpdated) EventName() string     { return NameLedgerUpdated }
+func (WalletUpdated) EventName() string     { return NameWalletUpdated }
+func (PaymentCompleted) EventName() string  { return NamePaymentCompleted }
 func (ExecutionStarted) EventName() string  { return NameExecutionStarted }
 func (ConfirmRejected) EventName() string   { return NameConfirmRejected }
 func (PspApproved) EventName() string       { return NamePspApproved }
@@ -126,6 +195,13 @@ func (PspOutcomeUnknown) EventName() string { return NamePspOutcomeUnknown }
 func (ExecutionAborted) EventName() string  { return NameExecutionAborted }
 
 func (CheckoutCreated) sealed()   {}
+func (RecoveryAttempted) sealed() {}
+func (EscalatedToManual) sealed() {}
+func (ManuallyResolved) sealed()  {}
+func (CheckoutExpired) sealed()   {}
+func (LedgerUpdated) sealed()     {}
+func (WalletUpdated) sealed()     {}
+func (PaymentCompleted) sealed()  {}
 func (ExecutionStarted) sealed()  {}
 func (ConfirmRejected) sealed()   {}
 func (PspApproved) sealed()       {}

@@ -53,6 +53,17 @@ type State struct {
 	Outcome *Outcome
 	// OperatorAlert is set when the last outcome was a configuration fault on our side.
 	OperatorAlert bool
+
+	// Recovery: attempts so far (the seed's failed_count) and the threshold in force.
+	FailedCount int
+	Threshold   int
+	Escalated   bool
+	Expired     bool
+	// Resolution records an operator's manual settlement.
+	Resolution *ManuallyResolved
+	// IsPaymentDone: every order is booked in the ledger and the wallets.
+	IsPaymentDone bool
+	CompletedAt   *time.Time
 }
 
 // Order is one PaymentOrder: a product line sold by one seller.
@@ -138,12 +149,54 @@ func Evolve(s State, e Event) State {
 		s.OperatorAlert = e.OperatorAlert
 		s.UpdatedAt = e.At
 		s = s.withStatus(StatusNotStarted)
+	case RecoveryAttempted:
+		s.FailedCount, s.Threshold = e.Attempt, e.Threshold
+		s.ExecutionStartedAt, s.UpdatedAt = e.At, e.At
+		s = s.withStatus(StatusExecuting)
+	case EscalatedToManual:
+		s.Escalated = true
+		s.Outcome = &Outcome{Status: StatusUnknown, Rule: "recovery.v1/escalated", Message: e.Reason}
+		s.UpdatedAt = e.At
+		s = s.withStatus(StatusUnknown)
+	case ManuallyResolved:
+		r := e
+		s.Resolution = &r
+		s.Escalated, s.OperatorAlert = false, false
+		s.Outcome = &Outcome{Status: e.Resolution, Rule: "manual.v1/resolved", Message: e.Reason}
+		s.UpdatedAt = e.At
+		s = s.withStatus(e.Resolution)
+	case CheckoutExpired:
+		s.Expired = true
+		s.Outcome = &Outcome{Status: StatusFailure, Rule: RuleCheckoutExpired, Code: CodeExpired, Message: e.Reason}
+		s.UpdatedAt = e.At
+		s = s.withStatus(StatusFailure)
+	case LedgerUpdated:
+		s.Orders = s.markOrders(e.Orders, func(o *Order) { o.LedgerUpdated = true })
+		s.UpdatedAt = e.At
+	case WalletUpdated:
+		s.Orders = s.markOrders(e.Orders, func(o *Order) { o.WalletUpdated = true })
+		s.UpdatedAt = e.At
+	case PaymentCompleted:
+		at := e.At
+		s.IsPaymentDone, s.CompletedAt, s.UpdatedAt = true, &at, e.At
 	default:
 		// Unreachable while Event stays sealed and every event has a case above; the
 		// exhaustiveness spec in aggregate_test fails first if one is missing.
 		panic("aggregate: unhandled event " + e.EventName())
 	}
 	return s
+}
+
+// markOrders returns a copy of the orders with mark applied to those whose Seq is listed.
+func (s State) markOrders(seqs []int, mark func(*Order)) []Order {
+	orders := make([]Order, len(s.Orders))
+	copy(orders, s.Orders)
+	for _, seq := range seqs {
+		if seq >= 1 && seq <= len(orders) {
+			mark(&orders[seq-1])
+		}
+	}
+	return orders
 }
 
 // withStatus moves the payment and every order to status, copying the orders so that

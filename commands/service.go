@@ -224,6 +224,9 @@ func (s *Service) Confirm(ctx context.Context, req ConfirmRequest, meta Meta) (P
 		if req.IdempotencyKey != "" && p.ConfirmRequestKey == req.IdempotencyKey && p.ConfirmRequestHash != hash {
 			return Payment{}, ErrIdempotencyKeyReused
 		}
+		if p.Expired {
+			return Payment{}, fmt.Errorf("confirm %s: %w", req.OrderID, aggregate.ErrExpired)
+		}
 		if p.Status.Terminal() {
 			return p, nil // answered as recorded: confirm is idempotent
 		}

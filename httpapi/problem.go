@@ -70,6 +70,12 @@ func problemFor(err error) (Problem, bool) {
 	case errors.Is(err, aggregate.ErrExecutionMismatch):
 		return Problem{Type: problemBase + "execution-mismatch", Title: "Confirm differs from the one already sent to the PSP",
 			Status: http.StatusConflict, Detail: "a repeated confirm must carry the same paymentKey and amount"}, true
+	case errors.Is(err, aggregate.ErrExpired):
+		return Problem{Type: problemBase + "checkout-expired", Title: "The checkout expired before it was confirmed",
+			Status: http.StatusGone, Detail: "create a new checkout"}, true
+	case errors.Is(err, aggregate.ErrEscalated):
+		return Problem{Type: problemBase + "payment-escalated", Title: "The payment awaits manual resolution",
+			Status: http.StatusConflict, Detail: "an operator resolves it; its outcome will be recorded in its stream"}, true
 	case errors.Is(err, aggregate.ErrAlreadyExists):
 		return Problem{Type: problemBase + "payment-exists", Title: "The payment already exists", Status: http.StatusConflict}, true
 	case errors.Is(err, commands.ErrIdempotencyKeyReused):

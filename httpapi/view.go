@@ -21,6 +21,9 @@ type paymentView struct {
 	ApprovedAt    *time.Time         `json:"approvedAt,omitempty"`
 	Outcome       *aggregate.Outcome `json:"outcome,omitempty"`
 	OperatorAlert bool               `json:"operatorAlert,omitempty"`
+	IsPaymentDone bool               `json:"isPaymentDone"`
+	FailedCount   int                `json:"failedCount"`
+	Escalated     bool               `json:"escalated,omitempty"`
 	CreatedAt     time.Time          `json:"createdAt"`
 	UpdatedAt     time.Time          `json:"updatedAt"`
 	Revision      int64              `json:"revision"`
@@ -42,7 +45,8 @@ type orderView struct {
 func viewOf(p commands.Payment) paymentView {
 	v := paymentView{OrderID: p.OrderID, OrderName: p.OrderName, BuyerID: p.BuyerID, Status: p.Status,
 		TotalAmount: p.TotalAmount, PaymentKey: p.PaymentKey, Method: p.Method, ApprovedAt: p.ApprovedAt,
-		Outcome: p.Outcome, OperatorAlert: p.OperatorAlert, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt,
+		Outcome: p.Outcome, OperatorAlert: p.OperatorAlert, IsPaymentDone: p.IsPaymentDone, FailedCount: p.FailedCount,
+		Escalated: p.Escalated, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt,
 		Revision: int64(p.Revision), Orders: make([]orderView, len(p.Orders))}
 	for i, o := range p.Orders {
 		v.Orders[i] = orderView{Seq: o.Seq, ProductID: o.ProductID, SellerID: o.SellerID, Quantity: o.Quantity,
