@@ -87,6 +87,7 @@ type Config struct {
 	// RecordTimeout bounds the final append of an outcome (default 5 s).
 	RecordTimeout time.Duration
 	Retry         Retry
+	Recovery      RecoveryPolicy
 }
 
 // Service runs payment commands. Safe for concurrent use.
@@ -118,6 +119,7 @@ func New(cfg Config) *Service {
 	if cfg.Retry.AttemptTimeout <= 0 {
 		cfg.Retry.AttemptTimeout = 5 * time.Second
 	}
+	cfg.Recovery = cfg.Recovery.withDefaults()
 	return &Service{cfg: cfg, log: cfg.Logger}
 }
 

@@ -1,0 +1,212 @@
+package commands_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/paystream/paystream"
+	"github.com/paystream/paystream/aggregate"
+	"github.com/paystream/paystream/catalog"
+	"github.com/paystream/paystream/commands"
+	"github.com/paystream/paystream/eventstore/embedded"
+	"github.com/paystream/paystream/toss"
+	"github.com/paystream/paystream/toss/tosssim"
+)
+
+// knownPayments is a hand-written DueFinder: it folds the payments a spec created, as the
+// read models would.
+type knownPayments struct {
+	svc *commands.Service
+	mu  sync.Mutex
+	ids []string
+}
+
+func (k *knownPayments) add(id string) { k.mu.Lock(); k.ids = append(k.ids, id); k.mu.Unlock() }
+
+func (k *knownPayments) DueForRecovery(ctx context.Context, executingBefore time.Time, limit int) ([]string, error) {
+	k.mu.Lock()
+	ids := append([]string(nil), k.ids...)
+	k.mu.Unlock()
+	var due []string
+	for _, id := range ids {
+		p, err := k.svc.Load(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		stale := p.Status == aggregate.StatusExecuting && p.ExecutionStartedAt.Before(executingBefore)
+		if (stale || p.Status == aggregate.StatusUnknown) && !p.Escalated && len(due) < limit {
+			due = append(due, id)
+		}
+	}
+	return due, nil
+}
+
+// clock is a settable time for the service, so specs skip backoffs instead of sleeping.
+type clock struct{ offset atomic.Int64 }
+
+func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+var _ = Describe("Recovery", func() {
+	var (
+		sim      *tosssim.Simulator
+		simURL   string
+		products *catalog.Catalog
+		store    *embedded.Store
+		clk      *clock
+		newSvc   func() *commands.Service
+		svc      *commands.Service
+		known    *knownPayments
+		meta     = commands.Meta{CorrelationID: "req-r", Actor: "spec"}
+	)
+
+	BeforeEach(func() {
+		sim = tosssim.New(tosssim.Options{SecretKeys: []string{simKey}, Seed: 11})
+		srv := httptest.NewServer(sim)
+		DeferCleanup(srv.Close)
+		simURL = srv.URL
+		store = embedded.OpenMemory()
+		DeferCleanup(store.Close)
+		var err error
+		products, err = catalog.Parse(paystream.SampleCatalog)
+		Expect(err).NotTo(HaveOccurred())
+		clk = &clock{}
+		newSvc = func() *commands.Service {
+			return commands.New(commands.Config{Store: store, PSP: toss.NewClient(srv.URL, simKey), Catalog: products,
+				Logger: slog.New(slog.NewTextHandler(GinkgoWriter, nil)), Now: clk.Now, ConfirmTimeout: 400 * time.Millisecond,
+				Retry:    commands.Retry{Base: time.Millisecond, Max: 5 * time.Millisecond, AttemptTimeout: 100 * time.Millisecond},
+				Recovery: commands.RecoveryPolicy{ExecutingTimeout: time.Minute, Threshold: 3, BackoffBase: time.Second, BackoffMax: 4 * time.Second}})
+		}
+		svc = newSvc()
+		known = &knownPayments{svc: svc}
+	})
+
+	// openPayments confirms n payments while the simulator misbehaves.
+	openPayments := func(ctx context.Context, n int, faults tosssim.Faults) []commands.Payment {
+		sim.SetFaults(faults)
+		out := make([]commands.Payment, n)
+		for i := range out {
+			p, err := svc.Checkout(ctx, commands.CheckoutRequest{BuyerID: "b", Items: []commands.Item{{ProductID: "sticker-pack", Quantity: 1}}}, meta)
+			Expect(err).NotTo(HaveOccurred())
+			key, err := sim.CreateSession(p.OrderID, p.TotalAmount)
+			Expect(err).NotTo(HaveOccurred())
+			_, err = svc.Confirm(ctx, commands.ConfirmRequest{OrderID: p.OrderID, PaymentKey: key, Amount: p.TotalAmount}, meta)
+			Expect(err).NotTo(HaveOccurred())
+			known.add(p.OrderID)
+			out[i] = p
+		}
+		sim.SetFaults(tosssim.Faults{})
+		return out
+	}
+
+	status := func(ctx context.Context, id string) aggregate.State {
+		p, err := svc.Load(ctx, id)
+		Expect(err).NotTo(HaveOccurred())
+		return p.State
+	}
+
+	It("settles every payment as the simulator's record says, charging nobody twice", func(ctx SpecContext) {
+		payments := openPayments(ctx, 30, tosssim.Faults{RateDropAfterApprove: 0.33, RateTimeout: 0.33})
+		// The timeouts consumed retries; keep drops from hiding in retried successes.
+		worker := commands.NewRecoveryWorker(svc, known, time.Millisecond, 100, 4)
+		for range 4 {
+			clk.Advance(5 * time.Second)
+			worker.RunOnce(ctx)
+		}
+		for _, p := range payments {
+			st := status(ctx, p.OrderID)
+			Expect(sim.Approvals(p.OrderID)).To(BeNumerically("<=", 1))
+			if sim.Approvals(p.OrderID) == 1 {
+				Expect(st.Status).To(Equal(aggregate.StatusSuccess), p.OrderID)
+			} else {
+				Expect(st.Status).To(Equal(aggregate.StatusFailure), p.OrderID)
+			}
+		}
+	})
+
+	It("prefers Toss's record to a new confirm", func(ctx SpecContext) {
+		// A confirm deadline too short for a retry: the dropped approval stays UNKNOWN.
+		svc = commands.New(commands.Config{Store: store, PSP: toss.NewClient(simURL, simKey), Catalog: products, Now: clk.Now,
+			ConfirmTimeout: 60 * time.Millisecond, Retry: commands.Retry{AttemptTimeout: 100 * time.Millisecond}})
+		p := openPayments(ctx, 1, tosssim.Faults{RateDropAfterApprove: 1})[0]
+		svc = newSvc()
+		Expect(status(ctx, p.OrderID).Status).To(Equal(aggregate.StatusUnknown))
+		Expect(sim.Approvals(p.OrderID)).To(Equal(1))
+		requests := sim.ConfirmRequests(p.OrderID)
+		clk.Advance(5 * time.Second)
+		r, got, err := svc.Recover(ctx, p.OrderID, meta)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(r).To(Equal(commands.RecoverySettled))
+		Expect(got.Status).To(Equal(aggregate.StatusSuccess))
+		Expect(got.Outcome.Rule).To(Equal(commands.RuleLookupDone))
+		Expect(sim.ConfirmRequests(p.OrderID)).To(Equal(requests), "no confirm was sent")
+	})
+
+	It("lets two instances claim each payment once per round", func(ctx SpecContext) {
+		payments := openPayments(ctx, 20, tosssim.Faults{Rate5xx: 1})
+		sim.SetFaults(tosssim.Faults{Rate5xx: 1}) // stays unknown, so attempts are visible
+		other := newSvc()
+		clk.Advance(5 * time.Second)
+		var wg sync.WaitGroup
+		for _, s := range []*commands.Service{svc, other} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer GinkgoRecover()
+				commands.NewRecoveryWorker(s, known, time.Millisecond, 100, 4).RunOnce(ctx)
+			}()
+		}
+		wg.Wait()
+		for _, p := range payments {
+			history, err := svc.History(ctx, p.OrderID)
+			Expect(err).NotTo(HaveOccurred())
+			claims := 0
+			for _, e := range history {
+				if e.Type == aggregate.NameRecoveryAttempted {
+					claims++
+				}
+			}
+			Expect(claims).To(Equal(1), p.OrderID)
+		}
+	})
+
+	It("escalates a payment Toss never answers for, and an operator resolves it on the record", func(ctx SpecContext) {
+		p := openPayments(ctx, 1, tosssim.Faults{RateTimeout: 1})[0]
+		sim.SetFaults(tosssim.Faults{RateTimeout: 1})
+		var results []commands.RecoveryResult
+		for range 6 {
+			clk.Advance(10 * time.Second)
+			r, _, err := svc.Recover(ctx, p.OrderID, meta)
+			Expect(err).NotTo(HaveOccurred())
+			results = append(results, r)
+		}
+		Expect(results).To(Equal([]commands.RecoveryResult{commands.RecoverySettled, commands.RecoverySettled,
+			commands.RecoverySettled, commands.RecoveryEscalated, commands.RecoveryNotDue, commands.RecoveryNotDue}))
+		st := status(ctx, p.OrderID)
+		Expect(st.Escalated).To(BeTrue())
+		Expect(st.FailedCount).To(Equal(3))
+		Expect(sim.Approvals(p.OrderID)).To(BeZero())
+
+		sim.SetFaults(tosssim.Faults{})
+		_, err := svc.Resolve(ctx, commands.Resolution{OrderID: p.OrderID, Resolution: aggregate.StatusSuccess,
+			Actor: "ops:kim", Reason: "customer says it was charged"}, meta)
+		Expect(err).To(MatchError(aggregate.ErrContradictsPSP), "Toss has no capture for it")
+
+		got, err := svc.Resolve(ctx, commands.Resolution{OrderID: p.OrderID, Resolution: aggregate.StatusFailure,
+			Actor: "ops:kim", Reason: "Toss shows the session unconfirmed; buyer will retry"}, meta)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(got.Status).To(Equal(aggregate.StatusFailure))
+		history, err := svc.History(ctx, p.OrderID)
+		Expect(err).NotTo(HaveOccurred())
+		last := history[len(history)-1]
+		Expect(last.Type).To(Equal(aggregate.NameManuallyResolved))
+		Expect(string(last.Data)).To(And(ContainSubstring(`"actor":"ops:kim"`), ContainSubstring("buyer will retry")))
+	})
+})

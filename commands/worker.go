@@ -1,0 +1,99 @@
+package commands
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// DueFinder lists payments recovery should look at: EXECUTING since before executingBefore,
+// or UNKNOWN; oldest first. The read models implement it.
+type DueFinder interface {
+	DueForRecovery(ctx context.Context, executingBefore time.Time, limit int) ([]string, error)
+}
+
+// RecoveryWorker periodically runs Service.Recover over the payments a DueFinder lists.
+// Several workers (in several paymentd instances) may run: the claim append decides who
+// works a payment.
+type RecoveryWorker struct {
+	svc      *Service
+	due      DueFinder
+	interval time.Duration
+	batch    int
+	workers  int
+	log      *slog.Logger
+}
+
+// NewRecoveryWorker returns a worker that scans every interval (default 5 s) for up to
+// batch (default 100) due payments and works them with `workers` goroutines (default 4).
+func NewRecoveryWorker(svc *Service, due DueFinder, interval time.Duration, batch, workers int) *RecoveryWorker {
+	if interval <= 0 {
+		interval = 5 * time.Second
+	}
+	if batch <= 0 {
+		batch = 100
+	}
+	if workers <= 0 {
+		workers = 4
+	}
+	return &RecoveryWorker{svc: svc, due: due, interval: interval, batch: batch, workers: workers,
+		log: svc.log.With("component", "recovery")}
+}
+
+// Run scans until ctx ends. It returns ctx.Err().
+func (w *RecoveryWorker) Run(ctx context.Context) error {
+	t := time.NewTicker(w.interval)
+	defer t.Stop()
+	for {
+		w.RunOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// RunOnce works one batch of due payments and returns how many of each result it saw.
+func (w *RecoveryWorker) RunOnce(ctx context.Context) map[RecoveryResult]int {
+	cutoff := w.svc.cfg.Now().UTC().Add(-w.svc.cfg.Recovery.ExecutingTimeout)
+	ids, err := w.due.DueForRecovery(ctx, cutoff, w.batch)
+	if err != nil {
+		if ctx.Err() == nil {
+			w.log.Error("listing payments due for recovery", "err", err)
+		}
+		return nil
+	}
+	var (
+		mu      sync.Mutex
+		results = map[RecoveryResult]int{}
+		wg      sync.WaitGroup
+		jobs    = make(chan string)
+	)
+	for range min(w.workers, len(ids)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range jobs {
+				r, _, err := w.svc.Recover(ctx, id, Meta{Actor: "recovery-worker"})
+				if err != nil {
+					w.log.Error("recovery attempt failed", "order_id", id, "err", err)
+					r = "error"
+				}
+				mu.Lock()
+				results[r]++
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, id := range ids {
+		select {
+		case jobs <- id:
+		case <-ctx.Done():
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	return results
+}
