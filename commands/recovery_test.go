@@ -209,4 +209,38 @@ var _ = Describe("Recovery", func() {
 		Expect(last.Type).To(Equal(aggregate.NameManuallyResolved))
 		Expect(string(last.Data)).To(And(ContainSubstring(`"actor":"ops:kim"`), ContainSubstring("buyer will retry")))
 	})
+
+	Describe("Toss webhooks", func() {
+		It("records only what the lookup says, never the hint, and never confirms", func(ctx SpecContext) {
+			svc = commands.New(commands.Config{Store: store, PSP: toss.NewClient(simURL, simKey), Catalog: products, Now: clk.Now,
+				ConfirmTimeout: 60 * time.Millisecond, Retry: commands.Retry{AttemptTimeout: 100 * time.Millisecond}})
+			approved := openPayments(ctx, 1, tosssim.Faults{RateDropAfterApprove: 1})[0]
+			unpaid := openPayments(ctx, 1, tosssim.Faults{Rate5xx: 1})[0]
+			svc = newSvc()
+			requests := sim.ConfirmRequests(unpaid.OrderID)
+			before, err := svc.History(ctx, unpaid.OrderID)
+			Expect(err).NotTo(HaveOccurred())
+
+			did, err := svc.Reconcile(ctx, approved.OrderID, meta)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(did).To(Equal("recorded SUCCESS"))
+			Expect(status(ctx, approved.OrderID).Status).To(Equal(aggregate.StatusSuccess))
+
+			did, err = svc.Reconcile(ctx, unpaid.OrderID, meta) // a forged "DONE" for a payment Toss never captured
+			Expect(err).NotTo(HaveOccurred())
+			Expect(did).To(Equal("lookup undecided"))
+			after, err := svc.History(ctx, unpaid.OrderID)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(after).To(HaveLen(len(before)), "nothing recorded")
+			Expect(sim.ConfirmRequests(unpaid.OrderID)).To(Equal(requests), "no confirm sent")
+		})
+
+		It("drops duplicated transmissions", func(ctx SpecContext) {
+			p := openPayments(ctx, 1, tosssim.Faults{Rate5xx: 1})[0]
+			inbox := commands.NewWebhookInbox(svc, 1, 100)
+			Expect(inbox.Offer(p.OrderID, "wh-1")).To(BeTrue())
+			Expect(inbox.Offer(p.OrderID, "wh-1")).To(BeTrue(), "a duplicate is accepted")
+			Expect(inbox.Offer(p.OrderID, "wh-2")).To(BeFalse(), "and dropped: the queue of one holds only wh-1")
+		})
+	})
 })

@@ -23,6 +23,7 @@ type Payments interface {
 	Confirm(ctx context.Context, req commands.ConfirmRequest, meta commands.Meta) (commands.Payment, error)
 	Load(ctx context.Context, orderID string) (commands.Payment, error)
 	History(ctx context.Context, orderID string) ([]eventstore.RecordedEvent, error)
+	Resolve(ctx context.Context, r commands.Resolution, meta commands.Meta) (commands.Payment, error)
 }
 
 // Options configures the handler.
@@ -30,17 +31,20 @@ type Options struct {
 	Logger *slog.Logger
 	// Ready reports whether the service can take traffic (nil = always ready).
 	Ready func(ctx context.Context) error
+	// Hints receives Toss webhooks (nil: webhooks are answered 503).
+	Hints Hints
 }
 
 type api struct {
 	payments Payments
 	log      *slog.Logger
 	ready    func(ctx context.Context) error
+	hints    Hints
 }
 
 // NewHandler returns the HTTP API. Safe for concurrent use.
 func NewHandler(payments Payments, opts Options) http.Handler {
-	a := &api{payments: payments, log: opts.Logger, ready: opts.Ready}
+	a := &api{payments: payments, log: opts.Logger, ready: opts.Ready, hints: opts.Hints}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -56,6 +60,8 @@ func NewHandler(payments Payments, opts Options) http.Handler {
 	r.HandleFunc("/v1/payments/confirm", a.confirm).Methods(http.MethodPost)
 	r.HandleFunc("/v1/payments/{orderId}", a.payment).Methods(http.MethodGet)
 	r.HandleFunc("/v1/payments/{orderId}/events", a.events).Methods(http.MethodGet)
+	r.HandleFunc("/v1/webhooks/toss", a.webhook).Methods(http.MethodPost)
+	r.HandleFunc("/admin/v1/payments/{orderId}/resolve", a.resolve).Methods(http.MethodPost)
 	r.HandleFunc("/healthz", a.healthz).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", a.readyz).Methods(http.MethodGet)
 	r.HandleFunc("/openapi.yaml", serveOpenAPI).Methods(http.MethodGet)

@@ -46,6 +46,26 @@ func (f *fakePayments) Load(_ context.Context, orderID string) (commands.Payment
 	return commands.Payment{}, f.err
 }
 
+func (f *fakePayments) Resolve(_ context.Context, r commands.Resolution, _ commands.Meta) (commands.Payment, error) {
+	f.calls.Add(1)
+	f.got = r
+	return commands.Payment{State: aggregate.State{OrderID: r.OrderID, Status: r.Resolution}}, f.err
+}
+
+// fakeHints records offered webhook hints; full makes it refuse them.
+type fakeHints struct {
+	offered [][2]string
+	full    bool
+}
+
+func (h *fakeHints) Offer(orderID, transmissionID string) bool {
+	if h.full {
+		return false
+	}
+	h.offered = append(h.offered, [2]string{orderID, transmissionID})
+	return true
+}
+
 func (f *fakePayments) History(_ context.Context, orderID string) ([]eventstore.RecordedEvent, error) {
 	f.calls.Add(1)
 	return nil, f.err
@@ -169,6 +189,8 @@ var _ = Describe("the HTTP API", func() {
 			Entry("mismatch", aggregate.ErrExecutionMismatch, 409, "execution-mismatch"),
 			Entry("key reused", commands.ErrIdempotencyKeyReused, 422, "idempotency-key-reused"),
 			Entry("psp unavailable", commands.ErrPSPUnavailable, 503, "psp-unavailable"),
+			Entry("expired", aggregate.ErrExpired, 410, "checkout-expired"),
+			Entry("contradicts Toss", aggregate.ErrContradictsPSP, 409, "contradicts-psp"),
 			Entry("validation", &aggregate.ValidationError{Field: "items[0].productId", Message: "unknown"}, 400, "invalid-request"),
 			Entry("anything else", errors.New("disk on fire"), 500, "internal"),
 		)
@@ -190,6 +212,35 @@ var _ = Describe("the HTTP API", func() {
 			rec := do(http.MethodGet, "/readyz", "")
 			Expect(rec.Code).To(Equal(http.StatusServiceUnavailable))
 			Expect(problemOf(rec).Detail).To(Equal("store down"))
+		})
+
+		It("queues a Toss webhook as a hint, with its transmission id", func() {
+			hints := &fakeHints{}
+			h = httpapi.NewHandler(fake, httpapi.Options{Hints: hints})
+			rec := do(http.MethodPost, "/v1/webhooks/toss", `{"eventType":"PAYMENT_STATUS_CHANGED","createdAt":"2022-01-01T00:00:00.000000",
+				"data":{"orderId":"order-0001","status":"DONE","totalAmount":1}}`, "tosspayments-webhook-transmission-id", "wh_1")
+			Expect(rec.Code).To(Equal(http.StatusOK))
+			Expect(hints.offered).To(Equal([][2]string{{"order-0001", "wh_1"}}))
+			Expect(fake.calls.Load()).To(BeZero(), "the body's status is never recorded directly")
+
+			Expect(do(http.MethodPost, "/v1/webhooks/toss", `{"createdAt":"x","secret":"s","status":"DONE","orderId":"order-0002"}`).Code).To(Equal(http.StatusOK))
+			Expect(hints.offered[1][0]).To(Equal("order-0002"), "DEPOSIT_CALLBACK carries orderId at the top")
+			Expect(do(http.MethodPost, "/v1/webhooks/toss", `{"data":{}}`).Code).To(Equal(http.StatusBadRequest))
+			hints.full = true
+			Expect(do(http.MethodPost, "/v1/webhooks/toss", `{"orderId":"order-0003"}`).Code).To(Equal(http.StatusServiceUnavailable))
+		})
+
+		It("takes an operator's resolution with actor and reason", func() {
+			rec := do(http.MethodPost, "/admin/v1/payments/order-0001/resolve", `{"resolution":"FAILURE","actor":"ops:kim","reason":"checked"}`)
+			Expect(rec.Code).To(Equal(http.StatusOK))
+			Expect(fake.got).To(Equal(commands.Resolution{OrderID: "order-0001", Resolution: aggregate.StatusFailure, Actor: "ops:kim", Reason: "checked"}))
+			for body, field := range map[string]string{
+				`{"resolution":"MAYBE","actor":"a","reason":"r"}`:   "resolution",
+				`{"resolution":"SUCCESS","reason":"r"}`:             "actor",
+				`{"resolution":"SUCCESS","actor":"a","reason":" "}`: "reason",
+			} {
+				Expect(problemOf(do(http.MethodPost, "/admin/v1/payments/order-0001/resolve", body)).Errors[0].Field).To(Equal(field))
+			}
 		})
 
 		It("serves its OpenAPI document", func() {

@@ -76,6 +76,13 @@ func problemFor(err error) (Problem, bool) {
 	case errors.Is(err, aggregate.ErrEscalated):
 		return Problem{Type: problemBase + "payment-escalated", Title: "The payment awaits manual resolution",
 			Status: http.StatusConflict, Detail: "an operator resolves it; its outcome will be recorded in its stream"}, true
+	case errors.Is(err, aggregate.ErrContradictsPSP):
+		return Problem{Type: problemBase + "contradicts-psp", Title: "The resolution contradicts Toss's record",
+			Status: http.StatusConflict, Detail: err.Error() + "; resend with force and a reason to override"}, true
+	case errors.Is(err, aggregate.ErrAlreadyResolved):
+		return Problem{Type: problemBase + "already-resolved", Title: "The payment's outcome is already recorded", Status: http.StatusConflict}, true
+	case errors.Is(err, aggregate.ErrNotRecoverable):
+		return Problem{Type: problemBase + "nothing-to-resolve", Title: "The payment was never sent to the PSP", Status: http.StatusConflict}, true
 	case errors.Is(err, aggregate.ErrAlreadyExists):
 		return Problem{Type: problemBase + "payment-exists", Title: "The payment already exists", Status: http.StatusConflict}, true
 	case errors.Is(err, commands.ErrIdempotencyKeyReused):

@@ -1,0 +1,146 @@
+package commands
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+
+	"github.com/paystream/paystream/aggregate"
+	"github.com/paystream/paystream/eventstore"
+)
+
+// Reconcile acts on a hint that Toss's record of a payment changed (a webhook). Hints are
+// unsigned and may be forged, so it never trusts them: it looks the payment up and records
+// only what Toss's record decides, for a payment that is open (UNKNOWN, or EXECUTING past
+// the timeout). A settled payment whose record disagrees with ours raises an operator alert.
+// It never confirms. It returns what it did, for logs.
+func (s *Service) Reconcile(ctx context.Context, orderID string, meta Meta) (string, error) {
+	meta = meta.forCommand()
+	p, err := s.Load(ctx, orderID)
+	if errors.Is(err, aggregate.ErrNotFound) {
+		return "unknown payment", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	now := s.cfg.Now().UTC()
+	stale := p.Status == aggregate.StatusExecuting && p.ExecutionStartedAt.Before(now.Add(-s.cfg.Recovery.ExecutingTimeout))
+	open := (p.Status == aggregate.StatusUnknown || stale) && !p.Escalated
+	if !open && !p.Status.Terminal() {
+		return "nothing to reconcile", nil
+	}
+	v, decided := s.lookup(ctx, p.State)
+	if !decided {
+		return "lookup undecided", nil
+	}
+	if !open {
+		if v.Status != p.Status {
+			s.log.Error("Toss's record contradicts the recorded outcome", "order_id", orderID, "recorded", p.Status,
+				"toss", v.Status, "rule", v.Rule)
+			return "contradiction alerted", nil
+		}
+		return "already recorded", nil
+	}
+	// Claim, then record what the lookup decided.
+	events, err := aggregate.Decide(p.State, aggregate.ClaimRecovery{ExecutingBefore: now.Add(-s.cfg.Recovery.ExecutingTimeout),
+		Threshold: s.cfg.Recovery.Threshold, At: now})
+	if err != nil {
+		return "not claimable: " + err.Error(), nil
+	}
+	if _, escalated := events[0].(aggregate.EscalatedToManual); escalated {
+		return "left to recovery", nil
+	}
+	res, err := s.append(ctx, StreamName(orderID), p.Revision, events, meta, "")
+	if errors.Is(err, eventstore.ErrConcurrency) {
+		return "claimed elsewhere", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	p = p.with(events, res)
+	cause := eventID(StreamName(orderID), res.Revision, events[0].EventName(), meta.commandID).String()
+	if _, err := s.record(ctx, p, v, meta, cause); err != nil {
+		return "", err
+	}
+	return "recorded " + string(v.Status), nil
+}
+
+// WebhookInbox takes Toss webhook hints, answers at once, and reconciles them in the
+// background, skipping transmission ids it has already seen (the last `remember` of them —
+// duplicates beyond that only cost a lookup). Safe for concurrent use.
+type WebhookInbox struct {
+	svc   *Service
+	log   *slog.Logger
+	queue chan hint
+
+	mu       sync.Mutex
+	seen     map[string]*list.Element
+	order    *list.List
+	remember int
+}
+
+type hint struct{ orderID, transmissionID string }
+
+// NewWebhookInbox returns an inbox with room for `capacity` queued hints.
+func NewWebhookInbox(svc *Service, capacity, remember int) *WebhookInbox {
+	return &WebhookInbox{svc: svc, log: svc.log.With("component", "webhooks"), queue: make(chan hint, capacity),
+		seen: map[string]*list.Element{}, order: list.New(), remember: remember}
+}
+
+// Offer queues a hint. It reports false when the queue is full (the caller should ask Toss to
+// retry later); a duplicate transmission is accepted and dropped.
+func (in *WebhookInbox) Offer(orderID, transmissionID string) bool {
+	if transmissionID != "" && !in.firstSight(transmissionID) {
+		return true
+	}
+	select {
+	case in.queue <- hint{orderID, transmissionID}:
+		return true
+	default:
+		in.forget(transmissionID)
+		return false
+	}
+}
+
+func (in *WebhookInbox) firstSight(id string) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if _, ok := in.seen[id]; ok {
+		return false
+	}
+	in.seen[id] = in.order.PushBack(id)
+	if in.order.Len() > in.remember {
+		oldest := in.order.Front()
+		in.order.Remove(oldest)
+		delete(in.seen, oldest.Value.(string))
+	}
+	return true
+}
+
+func (in *WebhookInbox) forget(id string) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if e, ok := in.seen[id]; ok {
+		in.order.Remove(e)
+		delete(in.seen, id)
+	}
+}
+
+// Run reconciles queued hints until ctx ends.
+func (in *WebhookInbox) Run(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case h := <-in.queue:
+			did, err := in.svc.Reconcile(ctx, h.orderID, Meta{CorrelationID: h.transmissionID, Actor: "toss-webhook"})
+			if err != nil {
+				in.log.Error("reconciling webhook hint", "order_id", h.orderID, "transmission_id", h.transmissionID, "err", err)
+				continue
+			}
+			in.log.Info("webhook hint", "order_id", h.orderID, "transmission_id", h.transmissionID, "did", did)
+		}
+	}
+}
