@@ -100,9 +100,12 @@ func (s *Service) Recover(ctx context.Context, orderID string, meta Meta) (Recov
 	}
 	p = p.with(events, res)
 	if _, escalated := events[0].(aggregate.EscalatedToManual); escalated {
+		s.sig.escalations.Add(1)
+		s.sig.alert(now, "escalated "+orderID)
 		s.log.Error("payment escalated to manual handling", "order_id", orderID, "attempts", p.FailedCount)
 		return RecoveryEscalated, p, nil
 	}
+	s.sig.recoveryAttempts.Add(1)
 	cause := eventID(StreamName(orderID), res.Revision, events[0].EventName(), meta.commandID).String()
 	execCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ConfirmTimeout)
 	defer cancel()
@@ -114,6 +117,7 @@ func (s *Service) Recover(ctx context.Context, orderID string, meta Meta) (Recov
 	if err != nil {
 		return "", p, err
 	}
+	s.noteVerdict(v)
 	s.log.Info("recovery attempt recorded", "order_id", orderID, "attempt", recorded.FailedCount,
 		"status", recorded.Status, "rule", v.Rule, "by_lookup", decided)
 	return RecoverySettled, recorded, nil
@@ -193,6 +197,7 @@ func (s *Service) Resolve(ctx context.Context, r Resolution, meta Meta) (Payment
 		return Payment{}, err
 	}
 	says, status, evidence := s.pspOpinion(ctx, p.State)
+	defer s.sig.manualResolutions.Add(1)
 	return s.decide(ctx, r.OrderID, meta.forCommand(), func(aggregate.State) aggregate.Command {
 		return aggregate.Resolve{Resolution: r.Resolution, Actor: r.Actor, Reason: r.Reason, Force: r.Force,
 			PspSays: says, PspStatus: status, Evidence: evidence, At: s.cfg.Now().UTC()}

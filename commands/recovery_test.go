@@ -106,6 +106,20 @@ var _ = Describe("Recovery", func() {
 		return out
 	}
 
+	// approvedButUnknown leaves a payment UNKNOWN that Toss approved: the confirm gives up
+	// before Toss, working slowly, captures the money.
+	approvedButUnknown := func(ctx context.Context) commands.Payment {
+		svc = commands.New(commands.Config{Store: store, PSP: toss.NewClient(simURL, simKey), Catalog: products, Now: clk.Now,
+			ConfirmTimeout: 50 * time.Millisecond, Retry: commands.Retry{AttemptTimeout: time.Second}})
+		p := openPayments(ctx, 1, tosssim.Faults{LatencyMin: 150 * time.Millisecond, LatencyMax: 150 * time.Millisecond})[0]
+		svc = newSvc()
+		got, err := svc.Load(ctx, p.OrderID)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(got.Status).To(Equal(aggregate.StatusUnknown))
+		Eventually(func() int { return sim.Approvals(p.OrderID) }).Should(Equal(1))
+		return p
+	}
+
 	status := func(ctx context.Context, id string) aggregate.State {
 		p, err := svc.Load(ctx, id)
 		Expect(err).NotTo(HaveOccurred())
@@ -132,13 +146,7 @@ var _ = Describe("Recovery", func() {
 	})
 
 	It("prefers Toss's record to a new confirm", func(ctx SpecContext) {
-		// A confirm deadline too short for a retry: the dropped approval stays UNKNOWN.
-		svc = commands.New(commands.Config{Store: store, PSP: toss.NewClient(simURL, simKey), Catalog: products, Now: clk.Now,
-			ConfirmTimeout: 60 * time.Millisecond, Retry: commands.Retry{AttemptTimeout: 100 * time.Millisecond}})
-		p := openPayments(ctx, 1, tosssim.Faults{RateDropAfterApprove: 1})[0]
-		svc = newSvc()
-		Expect(status(ctx, p.OrderID).Status).To(Equal(aggregate.StatusUnknown))
-		Expect(sim.Approvals(p.OrderID)).To(Equal(1))
+		p := approvedButUnknown(ctx)
 		requests := sim.ConfirmRequests(p.OrderID)
 		clk.Advance(5 * time.Second)
 		r, got, err := svc.Recover(ctx, p.OrderID, meta)
@@ -192,6 +200,8 @@ var _ = Describe("Recovery", func() {
 		st := status(ctx, p.OrderID)
 		Expect(st.Escalated).To(BeTrue())
 		Expect(st.FailedCount).To(Equal(3))
+		Expect(svc.Signals().Escalations).To(BeEquivalentTo(1))
+		Expect(svc.Signals().RecoveryAttempts).To(BeEquivalentTo(3))
 		Expect(sim.Approvals(p.OrderID)).To(BeZero())
 
 		sim.SetFaults(tosssim.Faults{})
@@ -212,11 +222,8 @@ var _ = Describe("Recovery", func() {
 
 	Describe("Toss webhooks", func() {
 		It("records only what the lookup says, never the hint, and never confirms", func(ctx SpecContext) {
-			svc = commands.New(commands.Config{Store: store, PSP: toss.NewClient(simURL, simKey), Catalog: products, Now: clk.Now,
-				ConfirmTimeout: 60 * time.Millisecond, Retry: commands.Retry{AttemptTimeout: 100 * time.Millisecond}})
-			approved := openPayments(ctx, 1, tosssim.Faults{RateDropAfterApprove: 1})[0]
+			approved := approvedButUnknown(ctx)
 			unpaid := openPayments(ctx, 1, tosssim.Faults{Rate5xx: 1})[0]
-			svc = newSvc()
 			requests := sim.ConfirmRequests(unpaid.OrderID)
 			before, err := svc.History(ctx, unpaid.OrderID)
 			Expect(err).NotTo(HaveOccurred())

@@ -94,6 +94,7 @@ type Config struct {
 type Service struct {
 	cfg Config
 	log *slog.Logger
+	sig signals
 }
 
 // New returns a Service; zero durations in cfg take their defaults.
@@ -263,18 +264,25 @@ func (s *Service) Confirm(ctx context.Context, req ConfirmRequest, meta Meta) (P
 func (s *Service) execute(ctx context.Context, p Payment, meta Meta, causation string) (Payment, error) {
 	v := s.confirmAtPSP(ctx, p.State)
 	log := s.log.With("order_id", p.OrderID, "rule", v.Rule, "status", v.Status)
-	if v.OperatorAlert {
-		log.Error("PSP outcome needs an operator", "code", v.Code, "message", v.Message)
-	}
 	recorded, err := s.record(ctx, p, v, meta, causation)
 	if err != nil {
 		log.Error("outcome not recorded; payment left EXECUTING for recovery", "err", err)
 		return Payment{}, err
 	}
+	s.noteVerdict(v)
 	if recorded.Status == aggregate.StatusNotStarted {
 		return recorded, fmt.Errorf("confirm %s: %s: %w", p.OrderID, v.Code, ErrPSPUnavailable)
 	}
 	return recorded, nil
+}
+
+// noteVerdict counts a recorded verdict and raises the operator alert it carries.
+func (s *Service) noteVerdict(v aggregate.Verdict) {
+	s.sig.outcome(v.Status)
+	if v.OperatorAlert {
+		s.sig.alert(s.cfg.Now(), v.Rule+" "+v.Code)
+		s.log.Error("PSP outcome needs an operator", "rule", v.Rule, "code", v.Code, "message", v.Message)
+	}
 }
 
 // confirmAtPSP asks Toss to confirm, retrying transient answers with backoff and full jitter

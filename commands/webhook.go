@@ -37,6 +37,8 @@ func (s *Service) Reconcile(ctx context.Context, orderID string, meta Meta) (str
 	}
 	if !open {
 		if v.Status != p.Status {
+			s.sig.contradictions.Add(1)
+			s.sig.alert(now, "Toss's record contradicts "+orderID)
 			s.log.Error("Toss's record contradicts the recorded outcome", "order_id", orderID, "recorded", p.Status,
 				"toss", v.Status, "rule", v.Rule)
 			return "contradiction alerted", nil
@@ -64,6 +66,7 @@ func (s *Service) Reconcile(ctx context.Context, orderID string, meta Meta) (str
 	if _, err := s.record(ctx, p, v, meta, cause); err != nil {
 		return "", err
 	}
+	s.noteVerdict(v)
 	return "recorded " + string(v.Status), nil
 }
 

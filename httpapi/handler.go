@@ -33,6 +33,8 @@ type Options struct {
 	Ready func(ctx context.Context) error
 	// Hints receives Toss webhooks (nil: webhooks are answered 503).
 	Hints Hints
+	// Signals feeds /metrics and the alerts on /readyz (nil: none).
+	Signals func() commands.Signals
 }
 
 type api struct {
@@ -40,11 +42,12 @@ type api struct {
 	log      *slog.Logger
 	ready    func(ctx context.Context) error
 	hints    Hints
+	signals  func() commands.Signals
 }
 
 // NewHandler returns the HTTP API. Safe for concurrent use.
 func NewHandler(payments Payments, opts Options) http.Handler {
-	a := &api{payments: payments, log: opts.Logger, ready: opts.Ready, hints: opts.Hints}
+	a := &api{payments: payments, log: opts.Logger, ready: opts.Ready, hints: opts.Hints, signals: opts.Signals}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -64,6 +67,7 @@ func NewHandler(payments Payments, opts Options) http.Handler {
 	r.HandleFunc("/admin/v1/payments/{orderId}/resolve", a.resolve).Methods(http.MethodPost)
 	r.HandleFunc("/healthz", a.healthz).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", a.readyz).Methods(http.MethodGet)
+	r.HandleFunc("/metrics", a.metrics).Methods(http.MethodGet)
 	r.HandleFunc("/openapi.yaml", serveOpenAPI).Methods(http.MethodGet)
 	return r
 }
@@ -186,17 +190,6 @@ func (a *api) events(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-}
-
-func (a *api) readyz(w http.ResponseWriter, r *http.Request) {
-	if a.ready != nil {
-		if err := a.ready(r.Context()); err != nil {
-			writeProblem(w, Problem{Type: problemBase + "not-ready", Title: "Not ready", Status: http.StatusServiceUnavailable,
-				Detail: err.Error()})
-			return
-		}
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 // checkIdempotencyKey enforces the same bounds Toss puts on its own keys.

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -241,6 +242,23 @@ var _ = Describe("the HTTP API", func() {
 			} {
 				Expect(problemOf(do(http.MethodPost, "/admin/v1/payments/order-0001/resolve", body)).Errors[0].Field).To(Equal(field))
 			}
+		})
+
+		It("reports operator alerts on readiness and in metrics", func() {
+			alertAt := time.Now().Add(-time.Minute)
+			h = httpapi.NewHandler(fake, httpapi.Options{Signals: func() commands.Signals {
+				return commands.Signals{Outcomes: map[aggregate.Status]int64{aggregate.StatusSuccess: 7, aggregate.StatusNotStarted: 2},
+					Escalations: 1, OperatorAlerts: 3, LastAlertAt: alertAt, LastAlert: "toss.v1/config-fault UNAUTHORIZED_KEY"}
+			}})
+			rec := do(http.MethodGet, "/readyz", "")
+			Expect(rec.Code).To(Equal(http.StatusOK))
+			Expect(rec.Body.String()).To(MatchJSON(`{"status":"degraded","alerts":{"lastOperatorAlert":"toss.v1/config-fault UNAUTHORIZED_KEY",
+				"at":"` + alertAt.UTC().Format(time.RFC3339) + `","escalatedSinceStart":"1"}}`))
+			metrics := do(http.MethodGet, "/metrics", "").Body.String()
+			Expect(metrics).To(ContainSubstring(`paystream_psp_outcomes_total{status="SUCCESS"} 7`))
+			Expect(metrics).To(ContainSubstring(`paystream_psp_outcomes_total{status="NOT_STARTED"} 2`))
+			Expect(metrics).To(ContainSubstring("paystream_escalations_total 1"))
+			Expect(metrics).To(ContainSubstring("paystream_operator_alerts_total 3"))
 		})
 
 		It("serves its OpenAPI document", func() {

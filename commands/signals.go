@@ -1,0 +1,70 @@
+package commands
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/paystream/paystream/aggregate"
+)
+
+// signals counts what operators watch. Counters are per process, since it started.
+type signals struct {
+	outcomes           [5]atomic.Int64 // by outcomeIndex
+	recoveryAttempts   atomic.Int64
+	escalations        atomic.Int64
+	manualResolutions  atomic.Int64
+	contradictions     atomic.Int64
+	operatorAlerts     atomic.Int64
+	lastAlertUnixNano  atomic.Int64
+	lastAlertCondition atomic.Pointer[string]
+}
+
+var outcomeOrder = [5]aggregate.Status{aggregate.StatusSuccess, aggregate.StatusFailure, aggregate.StatusUnknown,
+	aggregate.StatusNotStarted, aggregate.StatusExecuting}
+
+func (s *signals) outcome(st aggregate.Status) {
+	for i, o := range outcomeOrder {
+		if o == st {
+			s.outcomes[i].Add(1)
+		}
+	}
+}
+
+func (s *signals) alert(now time.Time, condition string) {
+	s.operatorAlerts.Add(1)
+	s.lastAlertUnixNano.Store(now.UnixNano())
+	s.lastAlertCondition.Store(&condition)
+}
+
+// Signals is a snapshot of the service's operator signals.
+type Signals struct {
+	// Outcomes counts recorded PSP outcomes by status (NOT_STARTED = aborted by a
+	// configuration fault on our side).
+	Outcomes          map[aggregate.Status]int64
+	RecoveryAttempts  int64
+	Escalations       int64
+	ManualResolutions int64
+	// Contradictions: Toss's record disagreed with a recorded outcome (found by webhooks).
+	Contradictions int64
+	// OperatorAlerts: configuration faults, mismatching approvals, escalations, contradictions.
+	OperatorAlerts int64
+	LastAlertAt    time.Time // zero if none
+	LastAlert      string
+}
+
+// Signals returns the current operator signals. Safe for concurrent use.
+func (s *Service) Signals() Signals {
+	out := Signals{Outcomes: map[aggregate.Status]int64{}, RecoveryAttempts: s.sig.recoveryAttempts.Load(),
+		Escalations: s.sig.escalations.Load(), ManualResolutions: s.sig.manualResolutions.Load(),
+		Contradictions: s.sig.contradictions.Load(), OperatorAlerts: s.sig.operatorAlerts.Load()}
+	for i, o := range outcomeOrder {
+		out.Outcomes[o] = s.sig.outcomes[i].Load()
+	}
+	if ns := s.sig.lastAlertUnixNano.Load(); ns != 0 {
+		out.LastAlertAt = time.Unix(0, ns).UTC()
+	}
+	if c := s.sig.lastAlertCondition.Load(); c != nil {
+		out.LastAlert = *c
+	}
+	return out
+}
