@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 type Config struct {
 	Addr            string        // PAYSTREAM_ADDR
 	DataDir         string        // PAYSTREAM_DATA_DIR: empty = events in memory
+	EventStoreURL   string        // EVENTSTORE_URL: EventStoreDB instead of the embedded store
 	CatalogPath     string        // PAYSTREAM_CATALOG: empty = the sample catalog
 	ConfirmTimeout  time.Duration // PAYSTREAM_CONFIRM_TIMEOUT
 	ShutdownTimeout time.Duration // PAYSTREAM_SHUTDOWN_TIMEOUT
@@ -26,6 +28,17 @@ type Config struct {
 	TossAPIURL      string        // TOSS_API_URL: empty = the in-process simulator
 	TossSecretKey   toss.SecretKey
 	SimulatorAddr   string // TOSSSIM_ADDR: where the in-process simulator listens
+	Recovery        RecoveryConfig
+}
+
+// RecoveryConfig is the recovery worker's schedule (PAYSTREAM_RECOVERY_*).
+type RecoveryConfig struct {
+	Enabled          bool          // PAYSTREAM_RECOVERY: on | off
+	Interval         time.Duration // PAYSTREAM_RECOVERY_INTERVAL: how often to scan
+	ExecutingTimeout time.Duration // PAYSTREAM_RECOVERY_EXECUTING_TIMEOUT: EXECUTING older than this is stale
+	Threshold        int           // PAYSTREAM_RECOVERY_THRESHOLD: attempts before escalation
+	BackoffBase      time.Duration // PAYSTREAM_RECOVERY_BACKOFF: first wait between attempts, doubling
+	BackoffMax       time.Duration // PAYSTREAM_RECOVERY_BACKOFF_MAX
 }
 
 // configVars lists every variable LoadConfig reads (compose.yaml is checked against it).
@@ -33,6 +46,9 @@ var configVars = []string{
 	"PAYSTREAM_ADDR", "PAYSTREAM_DATA_DIR", "PAYSTREAM_CATALOG", "PAYSTREAM_CONFIRM_TIMEOUT",
 	"PAYSTREAM_SHUTDOWN_TIMEOUT", "PAYSTREAM_LOG_LEVEL", "PAYSTREAM_LOG_FORMAT",
 	"TOSS_API_URL", "TOSS_SECRET_KEY", "TOSSSIM_ADDR",
+	"EVENTSTORE_URL",
+	"PAYSTREAM_RECOVERY", "PAYSTREAM_RECOVERY_INTERVAL", "PAYSTREAM_RECOVERY_EXECUTING_TIMEOUT",
+	"PAYSTREAM_RECOVERY_THRESHOLD", "PAYSTREAM_RECOVERY_BACKOFF", "PAYSTREAM_RECOVERY_BACKOFF_MAX",
 }
 
 // LoadConfig reads the environment, applies flags from args over it, and validates the
@@ -47,6 +63,7 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	fs := flag.NewFlagSet("paymentd", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	addr := fs.String("addr", env("PAYSTREAM_ADDR", "127.0.0.1:8080"), "listen address (PAYSTREAM_ADDR)")
+	eventStoreURL := fs.String("eventstore-url", env("EVENTSTORE_URL", ""), "EventStoreDB connection string, e.g. esdb://host:2113?tls=false; empty uses the embedded store (EVENTSTORE_URL)")
 	dataDir := fs.String("data-dir", env("PAYSTREAM_DATA_DIR", ""), "event data directory; empty keeps events in memory (PAYSTREAM_DATA_DIR)")
 	catalog := fs.String("catalog", env("PAYSTREAM_CATALOG", ""), "product catalog JSON; empty uses the sample (PAYSTREAM_CATALOG)")
 	confirmTimeout := fs.String("confirm-timeout", env("PAYSTREAM_CONFIRM_TIMEOUT", "15s"), "bound on one confirm incl. PSP retries (PAYSTREAM_CONFIRM_TIMEOUT)")
@@ -55,6 +72,12 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	logFormat := fs.String("log-format", env("PAYSTREAM_LOG_FORMAT", "json"), "json|text (PAYSTREAM_LOG_FORMAT)")
 	tossURL := fs.String("toss-api-url", env("TOSS_API_URL", ""), "Toss API base URL; empty runs the in-process simulator (TOSS_API_URL)")
 	simAddr := fs.String("tosssim-addr", env("TOSSSIM_ADDR", "127.0.0.1:8090"), "in-process simulator listen address (TOSSSIM_ADDR)")
+	recovery := fs.String("recovery", env("PAYSTREAM_RECOVERY", "on"), "recovery worker on|off (PAYSTREAM_RECOVERY)")
+	recoveryInterval := env("PAYSTREAM_RECOVERY_INTERVAL", "5s")
+	recoveryTimeout := env("PAYSTREAM_RECOVERY_EXECUTING_TIMEOUT", "1m")
+	recoveryThreshold := env("PAYSTREAM_RECOVERY_THRESHOLD", "5")
+	recoveryBackoff := env("PAYSTREAM_RECOVERY_BACKOFF", "10s")
+	recoveryBackoffMax := env("PAYSTREAM_RECOVERY_BACKOFF_MAX", "10m")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("paymentd: %w", err)
 	}
@@ -97,6 +120,35 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 			bad("TOSS_SECRET_KEY", "must be a Toss secret key (test_… or live_…)")
 		}
 	}
+	switch *recovery {
+	case "on":
+		cfg.Recovery.Enabled = true
+	case "off":
+	default:
+		bad("PAYSTREAM_RECOVERY", "%q is not on or off", *recovery)
+	}
+	for _, d := range []struct {
+		name, value string
+		into        *time.Duration
+	}{
+		{"PAYSTREAM_RECOVERY_INTERVAL", recoveryInterval, &cfg.Recovery.Interval},
+		{"PAYSTREAM_RECOVERY_EXECUTING_TIMEOUT", recoveryTimeout, &cfg.Recovery.ExecutingTimeout},
+		{"PAYSTREAM_RECOVERY_BACKOFF", recoveryBackoff, &cfg.Recovery.BackoffBase},
+		{"PAYSTREAM_RECOVERY_BACKOFF_MAX", recoveryBackoffMax, &cfg.Recovery.BackoffMax},
+	} {
+		if v, err := time.ParseDuration(d.value); err != nil || v <= 0 {
+			bad(d.name, "%q is not a positive duration", d.value)
+		} else {
+			*d.into = v
+		}
+	}
+	if n, err := strconv.Atoi(recoveryThreshold); err != nil || n < 1 {
+		bad("PAYSTREAM_RECOVERY_THRESHOLD", "%q is not a whole number ≥ 1", recoveryThreshold)
+	} else {
+		cfg.Recovery.Threshold = n
+	}
+	cfg.EventStoreURL = *eventStoreURL
+	problems = append(problems, eventStoreProblems(cfg)...)
 	if len(problems) > 0 {
 		return Config{}, errors.New("paymentd: invalid configuration:\n  " + strings.Join(problems, "\n  "))
 	}

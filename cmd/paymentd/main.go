@@ -95,11 +95,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}}))
 
 	svc := commands.New(commands.Config{Store: store, PSP: psp, Catalog: products, Logger: log,
-		ConfirmTimeout: cfg.ConfirmTimeout})
-	handler := httpapi.NewHandler(svc, httpapi.Options{Logger: log, Ready: func(ctx context.Context) error {
-		_, err := store.ReadStream(ctx, commands.StreamName("readiness-probe"))
-		return err
-	}})
+		ConfirmTimeout: cfg.ConfirmTimeout, Recovery: commands.RecoveryPolicy{ExecutingTimeout: cfg.Recovery.ExecutingTimeout,
+			Threshold: cfg.Recovery.Threshold, BackoffBase: cfg.Recovery.BackoffBase, BackoffMax: cfg.Recovery.BackoffMax}})
+	inbox := commands.NewWebhookInbox(svc, 1024, 100_000)
+	var due commands.DueFinder // set by the read models
+	workers := startWorkers(log, cfg, svc, inbox, due)
+	defer workers.stop()
+	handler := httpapi.NewHandler(svc, httpapi.Options{Logger: log, Hints: inbox, Signals: svc.Signals,
+		Ready: func(ctx context.Context) error {
+			_, err := store.ReadStream(ctx, commands.StreamName("readiness-probe"))
+			return err
+		}})
 
 	srv, addr, err := serve(handler, cfg.Addr)
 	if err != nil {
