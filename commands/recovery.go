@@ -203,3 +203,13 @@ func (s *Service) Resolve(ctx context.Context, r Resolution, meta Meta) (Payment
 			PspSays: says, PspStatus: status, Evidence: evidence, At: s.cfg.Now().UTC()}
 	})
 }
+
+// Expire records that a checkout was never confirmed within the checkout TTL. Errors:
+// aggregate.ErrNotRecoverable (it was sent to the PSP), *aggregate.ValidationError (still
+// within its window), aggregate.ErrNotFound.
+func (s *Service) Expire(ctx context.Context, orderID string, meta Meta) (Payment, error) {
+	now := s.cfg.Now().UTC()
+	return s.decide(ctx, orderID, meta.forCommand(), func(aggregate.State) aggregate.Command {
+		return aggregate.Expire{Before: now.Add(-s.cfg.CheckoutTTL), At: now}
+	})
+}

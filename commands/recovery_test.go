@@ -250,4 +250,22 @@ var _ = Describe("Recovery", func() {
 			Expect(inbox.Offer(p.OrderID, "wh-2")).To(BeFalse(), "and dropped: the queue of one holds only wh-1")
 		})
 	})
+
+	Describe("expiry", func() {
+		It("records a checkout never confirmed in Toss's window as expired, and refuses its confirm", func(ctx SpecContext) {
+			p, err := svc.Checkout(ctx, commands.CheckoutRequest{BuyerID: "b", Items: []commands.Item{{ProductID: "sticker-pack", Quantity: 1}}}, meta)
+			Expect(err).NotTo(HaveOccurred())
+			key, err := sim.CreateSession(p.OrderID, p.TotalAmount)
+			Expect(err).NotTo(HaveOccurred())
+			clk.Advance(41 * time.Minute)
+			_, err = svc.Confirm(ctx, commands.ConfirmRequest{OrderID: p.OrderID, PaymentKey: key, Amount: p.TotalAmount}, meta)
+			Expect(err).To(MatchError(aggregate.ErrExpired))
+			st := status(ctx, p.OrderID)
+			Expect(st.Expired).To(BeTrue())
+			Expect(st.Status).To(Equal(aggregate.StatusFailure))
+			Expect(sim.ConfirmRequests(p.OrderID)).To(BeZero())
+			_, err = svc.Confirm(ctx, commands.ConfirmRequest{OrderID: p.OrderID, PaymentKey: key, Amount: p.TotalAmount}, meta)
+			Expect(err).To(MatchError(aggregate.ErrExpired), "and again")
+		})
+	})
 })

@@ -88,6 +88,9 @@ type Config struct {
 	RecordTimeout time.Duration
 	Retry         Retry
 	Recovery      RecoveryPolicy
+	// CheckoutTTL: a checkout not confirmed within this is expired (default 40 min: Toss
+	// expires an unauthenticated payment after 30 min and an authenticated one 10 min later).
+	CheckoutTTL time.Duration
 }
 
 // Service runs payment commands. Safe for concurrent use.
@@ -121,6 +124,9 @@ func New(cfg Config) *Service {
 		cfg.Retry.AttemptTimeout = 5 * time.Second
 	}
 	cfg.Recovery = cfg.Recovery.withDefaults()
+	if cfg.CheckoutTTL <= 0 {
+		cfg.CheckoutTTL = 40 * time.Minute
+	}
 	return &Service{cfg: cfg, log: cfg.Logger}
 }
 
@@ -226,6 +232,13 @@ func (s *Service) Confirm(ctx context.Context, req ConfirmRequest, meta Meta) (P
 		}
 		if req.IdempotencyKey != "" && p.ConfirmRequestKey == req.IdempotencyKey && p.ConfirmRequestHash != hash {
 			return Payment{}, ErrIdempotencyKeyReused
+		}
+		if !p.Expired && p.Status == aggregate.StatusNotStarted && p.Executions == 0 &&
+			p.CreatedAt.Before(s.cfg.Now().Add(-s.cfg.CheckoutTTL)) {
+			if _, err := s.Expire(ctx, req.OrderID, meta); err != nil && !errors.Is(err, aggregate.ErrNotRecoverable) {
+				return Payment{}, err
+			}
+			continue // reload: expired now, or executed by someone else meanwhile
 		}
 		if p.Expired {
 			return Payment{}, fmt.Errorf("confirm %s: %w", req.OrderID, aggregate.ErrExpired)
