@@ -1,0 +1,242 @@
+package booking
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/paystream/paystream/kafkamsg"
+)
+
+// ErrFenced: another instance with the same transactional id took over.
+var ErrFenced = errors.New("booking: fenced by another instance")
+
+// Booker books an approval in the subscriber's storage, idempotently by message id: booked
+// is false for an approval booked before. kafkamsg.ErrMalformed errors park the record; any
+// other error aborts the transaction and the record is consumed again.
+type Booker interface {
+	Book(ctx context.Context, a kafkamsg.Approved) (booked bool, err error)
+}
+
+// Consumer feeds one Booker from Kafka. Run it once; it is not safe to call Run twice
+// concurrently.
+type Consumer struct {
+	name    string
+	brokers []string
+	book    Booker
+	schema  string
+	cfg     config
+}
+
+type config struct {
+	approvedTopic, completionTopic, dlqTopic string
+	group, transactionalID                   string
+	partitions                               int32
+	maxPoll                                  int
+	log                                      *slog.Logger
+	kgoOpts                                  []kgo.Opt
+	beforeEnd                                func() error // test hook: an error "kills" the consumer
+}
+
+// Option configures a Consumer.
+type Option func(*config)
+
+// WithApprovedTopic sets the topic consumed (default kafkamsg.TopicApproved).
+func WithApprovedTopic(t string) Option { return func(c *config) { c.approvedTopic = t } }
+
+// WithCompletionTopic sets the topic completions go to (default: by schema,
+// kafkamsg.TopicLedgerUpdated or kafkamsg.TopicWalletUpdated).
+func WithCompletionTopic(t string) Option { return func(c *config) { c.completionTopic = t } }
+
+// WithDLQTopic sets where malformed approvals are parked (default kafkamsg.TopicApprovedDLQ).
+func WithDLQTopic(t string) Option { return func(c *config) { c.dlqTopic = t } }
+
+// WithGroup sets the consumer group (default "paystream-<name>").
+func WithGroup(g string) Option { return func(c *config) { c.group = g } }
+
+// WithTransactionalID sets the transactional id (default "paystream-<name>"). Instances
+// sharing it fence each other; give each partition-owning instance its own only if you
+// know why.
+func WithTransactionalID(id string) Option { return func(c *config) { c.transactionalID = id } }
+
+// WithPartitions sets the partition count used when Run creates missing topics (default 3).
+func WithPartitions(n int32) Option { return func(c *config) { c.partitions = n } }
+
+// WithMaxPollRecords bounds the records per transaction (default 1000).
+func WithMaxPollRecords(n int) Option { return func(c *config) { c.maxPoll = n } }
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+
+// WithClientOptions adds franz-go options (TLS, SASL, timeouts) to the Kafka client.
+func WithClientOptions(opts ...kgo.Opt) Option {
+	return func(c *config) { c.kgoOpts = append(c.kgoOpts, opts...) }
+}
+
+// New returns a Consumer named name (e.g. "ledger") that books into b and publishes
+// completions of the given schema (kafkamsg.SchemaLedgerUpdated or SchemaWalletUpdated).
+func New(brokers []string, name, schema string, b Booker, opts ...Option) *Consumer {
+	cfg := config{approvedTopic: kafkamsg.TopicApproved, dlqTopic: kafkamsg.TopicApprovedDLQ,
+		group: "paystream-" + name, transactionalID: "paystream-" + name, partitions: 3, maxPoll: 1000,
+		log: slog.New(slog.DiscardHandler)}
+	if schema == kafkamsg.SchemaWalletUpdated {
+		cfg.completionTopic = kafkamsg.TopicWalletUpdated
+	} else {
+		cfg.completionTopic = kafkamsg.TopicLedgerUpdated
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	cfg.log = cfg.log.With("consumer", name)
+	return &Consumer{name: name, brokers: brokers, book: b, schema: schema, cfg: cfg}
+}
+
+// Run consumes until ctx ends (then returns nil) or the transactional producer fails for
+// good (fenced → ErrFenced). Transient broker errors are retried by the client.
+func (c *Consumer) Run(ctx context.Context) error {
+	opts := append([]kgo.Opt{
+		kgo.SeedBrokers(c.brokers...),
+		kgo.TransactionalID(c.cfg.transactionalID),
+		kgo.ConsumerGroup(c.cfg.group),
+		kgo.ConsumeTopics(c.cfg.approvedTopic),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.RequireStableFetchOffsets(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.ProducerLinger(0),
+	}, c.cfg.kgoOpts...)
+	sess, err := kgo.NewGroupTransactSession(opts...)
+	if err != nil {
+		return fmt.Errorf("%s: kafka client: %w", c.name, err)
+	}
+	crashed := false
+	defer func() {
+		if crashed {
+			sess.Client().Close() // a kill: leave the transaction open for the broker to abort
+			return
+		}
+		sess.Close()
+	}()
+	if err := kafkamsg.EnsureTopics(ctx, sess.Client(),
+		kafkamsg.Topic{Name: c.cfg.approvedTopic, Partitions: c.cfg.partitions},
+		kafkamsg.Topic{Name: c.cfg.completionTopic, Partitions: c.cfg.partitions},
+		kafkamsg.Topic{Name: c.cfg.dlqTopic, Partitions: 1}); err != nil {
+		return fmt.Errorf("%s: %w", c.name, err)
+	}
+	c.cfg.log.Info("consumer started", "topic", c.cfg.approvedTopic, "group", c.cfg.group)
+	for {
+		fetches := sess.PollRecords(ctx, c.cfg.maxPoll)
+		if ctx.Err() != nil {
+			return nil
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			c.cfg.log.Warn("fetch", "topic", t, "partition", p, "err", err)
+		})
+		if fetches.NumRecords() == 0 {
+			continue
+		}
+		if err := c.transact(ctx, sess, fetches.Records()); err != nil {
+			if errors.Is(err, errCrash) {
+				crashed = true
+				return err
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+var errCrash = errors.New("booking: crashed (test hook)")
+
+// transact books recs and publishes their completions in one transaction with their
+// offsets.
+func (c *Consumer) transact(ctx context.Context, sess *kgo.GroupTransactSession, recs []*kgo.Record) error {
+	if err := sess.Begin(); err != nil {
+		return fmt.Errorf("%s: begin transaction: %w", c.name, err)
+	}
+	out := make([]*kgo.Record, 0, len(recs))
+	abort := false
+	for _, r := range recs {
+		rec, err := c.handle(ctx, r)
+		if err != nil {
+			c.cfg.log.Error("book failed; aborting the transaction", "offset", r.Offset, "partition", r.Partition, "err", err)
+			abort = true
+			break
+		}
+		out = append(out, rec)
+	}
+	if !abort {
+		for _, res := range sess.ProduceSync(ctx, out...) {
+			if res.Err != nil {
+				c.cfg.log.Error("produce completion; aborting the transaction", "topic", res.Record.Topic, "err", res.Err)
+				abort = true
+				break
+			}
+		}
+	}
+	if c.cfg.beforeEnd != nil {
+		if err := c.cfg.beforeEnd(); err != nil {
+			return fmt.Errorf("%s: %w: %v", c.name, errCrash, err)
+		}
+	}
+	committed, err := sess.End(context.WithoutCancel(ctx), kgo.TransactionEndTry(!abort))
+	if err != nil {
+		if fenced(err) {
+			return fmt.Errorf("%s: end transaction: %w: %v", c.name, ErrFenced, err)
+		}
+		return fmt.Errorf("%s: end transaction: %w", c.name, err)
+	}
+	if !committed && !abort {
+		c.cfg.log.Info("transaction aborted (group rebalanced); records will be consumed again", "records", len(recs))
+	}
+	if abort {
+		time.Sleep(100 * time.Millisecond) // let a transient storage fault pass before the redelivery
+	}
+	return nil
+}
+
+// handle books one approval and returns the record to publish: its completion, or the
+// approval parked on the DLQ when it is malformed.
+func (c *Consumer) handle(ctx context.Context, r *kgo.Record) (*kgo.Record, error) {
+	a, err := kafkamsg.DecodeApproved(r.Value)
+	if err == nil {
+		_, err = c.book.Book(ctx, a)
+	}
+	if errors.Is(err, kafkamsg.ErrMalformed) {
+		c.cfg.log.Error("malformed approval parked", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
+			"dlq", c.cfg.dlqTopic, "err", err)
+		return &kgo.Record{Topic: c.cfg.dlqTopic, Key: r.Key, Value: r.Value, Headers: append(r.Headers[:len(r.Headers):len(r.Headers)],
+			kgo.RecordHeader{Key: kafkamsg.HeaderError, Value: []byte(err.Error())},
+			kgo.RecordHeader{Key: kafkamsg.HeaderSourceTopic, Value: []byte(fmt.Sprintf("%s/%d/%d", r.Topic, r.Partition, r.Offset))})}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	comp := kafkamsg.NewCompletion(c.schema, a)
+	value, err := comp.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	return &kgo.Record{Topic: c.cfg.completionTopic, Key: []byte(a.OrderID), Value: value, Headers: []kgo.RecordHeader{
+		{Key: kafkamsg.HeaderSchema, Value: []byte(c.schema)},
+		{Key: kafkamsg.HeaderEventID, Value: []byte(comp.MessageID)},
+	}}, nil
+}
+
+// fenced reports whether err means another producer with our transactional id took over.
+func fenced(err error) bool {
+	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) ||
+		errors.Is(err, kerr.TransactionalIDAuthorizationFailed)
+}
+
+// WithBeforeEndForTest installs a fault for tests of the exactly-once guarantee: fn runs
+// after a transaction's completions were produced and before it ends; an error from fn
+// "kills" the consumer there, closing its client with the transaction open, as a crash
+// would. Never use it in production.
+func WithBeforeEndForTest(fn func() error) Option { return func(c *config) { c.beforeEnd = fn } }

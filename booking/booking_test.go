@@ -1,0 +1,156 @@
+package booking_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/shopspring/decimal"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/paystream/paystream/booking"
+	"github.com/paystream/paystream/kafkamsg"
+	"github.com/paystream/paystream/kafkamsg/kafkatest"
+	"github.com/paystream/paystream/ledger"
+)
+
+func start(c *booking.Consumer) (stop func() error, done chan error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done = make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	return func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(20 * time.Second):
+			return errors.New("consumer did not stop")
+		}
+	}, done
+}
+
+var _ = Describe("Consumer", func() {
+	var (
+		cluster *kfake.Cluster
+		brokers []string
+		l       *ledger.Ledger
+		total   decimal.Decimal
+	)
+
+	produce := func(ctx context.Context, from, n int) {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.AllowAutoTopicCreation())
+		Expect(err).NotTo(HaveOccurred())
+		defer cl.Close()
+		for i := from; i < from+n; i++ {
+			a := kafkamsg.Approved{Schema: kafkamsg.SchemaApproved, OrderID: fmt.Sprintf("order-%d", i),
+				SourceEventID: fmt.Sprintf("event-%d", i), TotalAmount: decimal.NewFromInt(int64(1000 + i)),
+				Orders: []kafkamsg.ApprovedOrder{{Seq: 1, SellerID: "s1", Amount: decimal.NewFromInt(int64(1000 + i))}}}
+			v, _ := a.Marshal()
+			Expect(cl.ProduceSync(ctx, &kgo.Record{Topic: kafkamsg.TopicApproved, Key: []byte(a.OrderID), Value: v}).FirstErr()).To(Succeed())
+			total = total.Add(a.TotalAmount)
+		}
+	}
+	booked := func(ctx context.Context, n int) {
+		Eventually(func(g Gomega) {
+			txs, _ := l.Transactions(ctx)
+			g.Expect(txs).To(HaveLen(n))
+			credits := decimal.Zero
+			for _, b := range must(l.Balances(ctx)) {
+				credits = credits.Add(b.Credits)
+			}
+			g.Expect(credits.Equal(total)).To(BeTrue(), "Σ credits %s, want %s", credits, total)
+			recs, err := kafkatest.ReadCommitted(ctx, brokers, kafkamsg.TopicLedgerUpdated)
+			g.Expect(err).NotTo(HaveOccurred())
+			orders := map[string]bool{}
+			for _, r := range recs {
+				c, err := kafkamsg.DecodeCompletion(r.Value)
+				g.Expect(err).NotTo(HaveOccurred())
+				orders[c.OrderID] = true
+			}
+			g.Expect(orders).To(HaveLen(n))
+		}).WithContext(ctx).WithTimeout(20 * time.Second).Should(Succeed())
+	}
+
+	BeforeEach(func() {
+		var err error
+		cluster, err = kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, kafkamsg.TopicApproved))
+		Expect(err).NotTo(HaveOccurred())
+		brokers = cluster.ListenAddrs()
+		l = ledger.New(ledger.NewMemoryStore())
+		total = decimal.Zero
+		DeferCleanup(cluster.Close)
+	})
+
+	Context("with well-formed approvals", func() {
+		It("books each once and publishes a completion for each", func(ctx SpecContext) {
+			produce(ctx, 0, 30)
+			stop, _ := start(booking.New(brokers, "ledger", kafkamsg.SchemaLedgerUpdated, l))
+			booked(ctx, 30)
+			Expect(stop()).To(Succeed())
+
+			produce(ctx, 30, 5) // a restarted consumer goes on from the committed offsets
+			stop, _ = start(booking.New(brokers, "ledger", kafkamsg.SchemaLedgerUpdated, l))
+			booked(ctx, 35)
+			Expect(stop()).To(Succeed())
+		})
+	})
+
+	Context("when the consumer is killed mid-transaction", func() {
+		It("consumes the records again, books nothing twice and completes every approval", func(ctx SpecContext) {
+			produce(ctx, 0, 20)
+			stop, done := start(booking.New(brokers, "ledger", kafkamsg.SchemaLedgerUpdated, l,
+				booking.WithMaxPollRecords(7), booking.WithBeforeEndForTest(func() error { return errors.New("kill -9") })))
+			Eventually(done).WithContext(ctx).WithTimeout(10 * time.Second).Should(Receive(HaveOccurred()))
+			_ = stop()
+			txs, _ := l.Transactions(ctx)
+			Expect(txs).NotTo(BeEmpty()) // booked in storage, but neither offsets nor completions committed
+			recs, err := kafkatest.ReadCommitted(ctx, brokers, kafkamsg.TopicLedgerUpdated)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(recs).To(BeEmpty())
+
+			stop, _ = start(booking.New(brokers, "ledger", kafkamsg.SchemaLedgerUpdated, l, booking.WithMaxPollRecords(7)))
+			booked(ctx, 20)
+			Expect(stop()).To(Succeed())
+		})
+	})
+
+	Context("with a malformed approval", func() {
+		It("parks it on the DLQ and books the rest", func(ctx SpecContext) {
+			produce(ctx, 0, 3)
+			cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(cl.ProduceSync(ctx, &kgo.Record{Topic: kafkamsg.TopicApproved, Key: []byte("x"), Value: []byte("{oops")}).FirstErr()).To(Succeed())
+			cl.Close()
+			produce(ctx, 3, 3)
+			stop, _ := start(booking.New(brokers, "ledger", kafkamsg.SchemaLedgerUpdated, l))
+			booked(ctx, 6)
+			Eventually(func() ([]*kgo.Record, error) {
+				return kafkatest.ReadCommitted(ctx, brokers, kafkamsg.TopicApprovedDLQ)
+			}).WithContext(ctx).Should(ConsistOf(HaveField("Value", Equal([]byte("{oops")))))
+			Expect(stop()).To(Succeed())
+		})
+	})
+
+	Context("when a second instance with the same transactional id starts", func() {
+		It("fences the first", func(ctx SpecContext) {
+			produce(ctx, 0, 3)
+			_, firstDone := start(booking.New(brokers, "ledger", kafkamsg.SchemaLedgerUpdated, l,
+				booking.WithGroup("g1")))
+			booked(ctx, 3)
+			stop, _ := start(booking.New(brokers, "ledger", kafkamsg.SchemaLedgerUpdated, l, booking.WithGroup("g2")))
+			produce(ctx, 3, 3)
+			Eventually(firstDone).WithContext(ctx).WithTimeout(15 * time.Second).Should(Receive(MatchError(booking.ErrFenced)))
+			booked(ctx, 6)
+			Expect(stop()).To(Succeed())
+		})
+	})
+})
+
+func must[T any](v T, err error) T {
+	Expect(err).NotTo(HaveOccurred())
+	return v
+}

@@ -1,0 +1,214 @@
+package completion
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/paystream/paystream/aggregate"
+	"github.com/paystream/paystream/commands"
+	"github.com/paystream/paystream/kafkamsg"
+)
+
+// Recorder is what the consumer needs of the payment service (*commands.Service).
+type Recorder interface {
+	RecordLedgerUpdated(ctx context.Context, c commands.Completion, meta commands.Meta) (commands.Payment, error)
+	RecordWalletUpdated(ctx context.Context, c commands.Completion, meta commands.Meta) (commands.Payment, error)
+}
+
+// Parked is a message the consumer gave up on.
+type Parked struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Value     []byte
+	Err       string
+	At        time.Time
+}
+
+// Consumer records completions. Parked is safe for concurrent use; run one Run at a time.
+type Consumer struct {
+	rec     Recorder
+	brokers []string
+	cfg     config
+
+	mu     sync.Mutex
+	parked []Parked
+}
+
+type config struct {
+	topics     []string
+	dlq, group string
+	maxBackoff time.Duration
+	log        *slog.Logger
+	kgoOpts    []kgo.Opt
+}
+
+// Option configures a Consumer.
+type Option func(*config)
+
+// WithTopics sets the completion topics (default kafkamsg.TopicLedgerUpdated and
+// kafkamsg.TopicWalletUpdated).
+func WithTopics(topics ...string) Option { return func(c *config) { c.topics = topics } }
+
+// WithDLQTopic sets where unusable messages are parked (default kafkamsg.TopicCompletionsDLQ).
+func WithDLQTopic(t string) Option { return func(c *config) { c.dlq = t } }
+
+// WithGroup sets the consumer group (default "paystream-completion").
+func WithGroup(g string) Option { return func(c *config) { c.group = g } }
+
+// WithMaxBackoff caps the wait between retries of a failing record (default 2 s).
+func WithMaxBackoff(d time.Duration) Option { return func(c *config) { c.maxBackoff = d } }
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+
+// WithClientOptions adds franz-go options (TLS, SASL, timeouts) to the Kafka client.
+func WithClientOptions(opts ...kgo.Opt) Option {
+	return func(c *config) { c.kgoOpts = append(c.kgoOpts, opts...) }
+}
+
+// New returns a Consumer that records completions from the cluster at brokers through rec.
+func New(rec Recorder, brokers []string, opts ...Option) *Consumer {
+	cfg := config{topics: []string{kafkamsg.TopicLedgerUpdated, kafkamsg.TopicWalletUpdated},
+		dlq: kafkamsg.TopicCompletionsDLQ, group: "paystream-completion", maxBackoff: 2 * time.Second,
+		log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	cfg.log = cfg.log.With("consumer", "completion")
+	return &Consumer{rec: rec, brokers: brokers, cfg: cfg}
+}
+
+// Parked returns the messages parked since New, oldest first.
+func (c *Consumer) Parked() []Parked {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Parked(nil), c.parked...)
+}
+
+// Run consumes until ctx ends (then returns nil) or the client fails for good.
+func (c *Consumer) Run(ctx context.Context) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{
+		kgo.SeedBrokers(c.brokers...),
+		kgo.ConsumerGroup(c.cfg.group),
+		kgo.ConsumeTopics(c.cfg.topics...),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.ProducerLinger(0),
+	}, c.cfg.kgoOpts...)...)
+	if err != nil {
+		return fmt.Errorf("completion: kafka client: %w", err)
+	}
+	defer cl.Close()
+	topics := []kafkamsg.Topic{{Name: c.cfg.dlq, Partitions: 1}}
+	for _, t := range c.cfg.topics {
+		topics = append(topics, kafkamsg.Topic{Name: t, Partitions: 3})
+	}
+	if err := kafkamsg.EnsureTopics(ctx, cl, topics...); err != nil {
+		return fmt.Errorf("completion: %w", err)
+	}
+	c.cfg.log.Info("consumer started", "topics", c.cfg.topics, "group", c.cfg.group)
+	for {
+		fetches := cl.PollRecords(ctx, 2000)
+		if ctx.Err() != nil {
+			cl.AllowRebalance()
+			return nil
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			c.cfg.log.Warn("fetch", "topic", t, "partition", p, "err", err)
+		})
+		var wg sync.WaitGroup
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			if len(p.Records) == 0 {
+				return
+			}
+			wg.Go(func() {
+				for _, r := range p.Records {
+					if !c.handle(ctx, cl, r) {
+						return
+					}
+				}
+			})
+		})
+		wg.Wait()
+		if ctx.Err() != nil {
+			cl.AllowRebalance()
+			return nil
+		}
+		if err := cl.CommitUncommittedOffsets(ctx); err != nil && ctx.Err() == nil {
+			c.cfg.log.Warn("commit offsets; the records will be recorded again (no-ops)", "err", err)
+		}
+		cl.AllowRebalance()
+	}
+}
+
+// handle records r, retrying transient failures until ctx ends (reported as false).
+func (c *Consumer) handle(ctx context.Context, cl *kgo.Client, r *kgo.Record) bool {
+	backoff := 10 * time.Millisecond
+	for {
+		err := c.record(ctx, r)
+		if err == nil {
+			return true
+		}
+		if permanent(err) {
+			c.park(ctx, cl, r, err)
+			return true
+		}
+		c.cfg.log.Warn("record completion; retrying", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
+			"order_id", string(r.Key), "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, c.cfg.maxBackoff)
+	}
+}
+
+func (c *Consumer) record(ctx context.Context, r *kgo.Record) error {
+	m, err := kafkamsg.DecodeCompletion(r.Value)
+	if err != nil {
+		return err
+	}
+	comp := commands.Completion{OrderID: m.OrderID, Orders: m.Orders, MessageID: m.MessageID}
+	meta := commands.Meta{CorrelationID: m.MessageID}
+	switch m.Schema {
+	case kafkamsg.SchemaLedgerUpdated:
+		meta.Actor = "ledger"
+		_, err = c.rec.RecordLedgerUpdated(ctx, comp, meta)
+	default:
+		meta.Actor = "wallet"
+		_, err = c.rec.RecordWalletUpdated(ctx, comp, meta)
+	}
+	return err
+}
+
+// permanent reports whether retrying err can never help.
+func permanent(err error) bool {
+	return errors.Is(err, kafkamsg.ErrMalformed) || errors.Is(err, aggregate.ErrNotFound) ||
+		errors.Is(err, aggregate.ErrNotApproved) || errors.Is(err, aggregate.ErrInvalid)
+}
+
+// park logs r, keeps it in Parked and copies it to the DLQ topic.
+func (c *Consumer) park(ctx context.Context, cl *kgo.Client, r *kgo.Record, cause error) {
+	c.cfg.log.Error("completion message parked", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
+		"order_id", string(r.Key), "dlq", c.cfg.dlq, "err", cause)
+	c.mu.Lock()
+	c.parked = append(c.parked, Parked{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
+		Value: append([]byte(nil), r.Value...), Err: cause.Error(), At: time.Now().UTC()})
+	c.mu.Unlock()
+	dlq := &kgo.Record{Topic: c.cfg.dlq, Key: r.Key, Value: r.Value, Headers: append(r.Headers[:len(r.Headers):len(r.Headers)],
+		kgo.RecordHeader{Key: kafkamsg.HeaderError, Value: []byte(cause.Error())},
+		kgo.RecordHeader{Key: kafkamsg.HeaderSourceTopic, Value: []byte(fmt.Sprintf("%s/%d/%d", r.Topic, r.Partition, r.Offset))})}
+	if err := cl.ProduceSync(ctx, dlq).FirstErr(); err != nil {
+		c.cfg.log.Error("copy parked message to the DLQ failed; it stays in the parked list", "dlq", c.cfg.dlq, "err", err)
+	}
+}

@@ -1,0 +1,245 @@
+package completion_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/shopspring/decimal"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/paystream/paystream/booking"
+	"github.com/paystream/paystream/commands"
+	"github.com/paystream/paystream/completion"
+	"github.com/paystream/paystream/eventstore/embedded"
+	"github.com/paystream/paystream/kafkamsg"
+	"github.com/paystream/paystream/kafkamsg/kafkatest"
+	"github.com/paystream/paystream/ledger"
+	"github.com/paystream/paystream/projections/forwarder"
+	"github.com/paystream/paystream/wallet"
+)
+
+// supervise runs fn until ctx ends, again after every failure (as an operator's restart
+// policy would); it returns when fn returned for the last time.
+func supervise(ctx context.Context, wg *sync.WaitGroup, fn func(context.Context) error) {
+	wg.Go(func() {
+		for ctx.Err() == nil {
+			if err := fn(ctx); err != nil {
+				GinkgoWriter.Println("restarting after:", err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+		}
+	})
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+var _ = Describe("Completion", func() {
+	var (
+		cluster *kfake.Cluster
+		brokers []string
+		store   *embedded.Store
+		svc     *commands.Service
+		orders  []string
+		total   decimal.Decimal
+	)
+
+	approve := func(ctx context.Context, from, n int) {
+		for i := from; i < from+n; i++ {
+			id := fmt.Sprintf("order-%04d", i)
+			amt, err := kafkatest.AppendApproved(ctx, store, id, kafkatest.Line{SellerID: "s" + strconv.Itoa(i%3), Amount: 1000 + int64(i)},
+				kafkatest.Line{SellerID: "s9", Amount: 700})
+			Expect(err).NotTo(HaveOccurred())
+			orders, total = append(orders, id), total.Add(amt)
+		}
+	}
+	allDone := func(g Gomega, ctx context.Context) {
+		for _, id := range orders {
+			p, err := svc.Load(ctx, id)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(p.IsPaymentDone).To(BeTrue(), "payment %s done", id)
+		}
+	}
+
+	BeforeEach(func() {
+		var err error
+		cluster, err = kfake.NewCluster(kfake.NumBrokers(1))
+		Expect(err).NotTo(HaveOccurred())
+		brokers = cluster.ListenAddrs()
+		store = embedded.OpenMemory()
+		svc = commands.New(commands.Config{Store: store})
+		orders, total = nil, decimal.Zero
+		DeferCleanup(func() { store.Close(); cluster.Close() })
+	})
+
+	Context("with completion messages written by hand", func() {
+		var (
+			logs *lockedBuffer
+			c    *completion.Consumer
+		)
+		send := func(ctx context.Context, topic string, values ...string) {
+			cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.AllowAutoTopicCreation())
+			Expect(err).NotTo(HaveOccurred())
+			defer cl.Close()
+			for _, v := range values {
+				Expect(cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte("k"), Value: []byte(v)}).FirstErr()).To(Succeed())
+			}
+		}
+		completionOf := func(schema, orderID string, seqs ...int) string {
+			data, _ := kafkamsg.Completion{Schema: schema, MessageID: schema + orderID + fmt.Sprint(seqs), OrderID: orderID, Orders: seqs}.Marshal()
+			return string(data)
+		}
+		BeforeEach(func(ctx SpecContext) {
+			logs = &lockedBuffer{}
+			c = completion.New(svc, brokers, completion.WithLogger(slog.New(slog.NewJSONHandler(logs, nil))))
+			runCtx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			supervise(runCtx, &wg, c.Run)
+			DeferCleanup(func() { cancel(); wg.Wait() })
+			approve(ctx, 0, 2)
+		})
+
+		It("parks and logs a malformed message, commits it, and goes on", func(ctx SpecContext) {
+			send(ctx, kafkamsg.TopicLedgerUpdated, `{not json`, completionOf(kafkamsg.SchemaLedgerUpdated, "order-0000", 1, 2),
+				completionOf(kafkamsg.SchemaLedgerUpdated, "order-unknown", 1))
+			send(ctx, kafkamsg.TopicWalletUpdated, completionOf(kafkamsg.SchemaWalletUpdated, "order-0000", 1, 2))
+			Eventually(func(g Gomega) { p, _ := svc.Load(ctx, "order-0000"); g.Expect(p.IsPaymentDone).To(BeTrue()) }).
+				WithContext(ctx).Should(Succeed())
+			Eventually(c.Parked).WithContext(ctx).Should(HaveLen(2))
+			Expect(c.Parked()[0].Value).To(Equal([]byte(`{not json`)))
+			Expect(logs.String()).To(ContainSubstring("completion message parked"))
+			Eventually(func() ([]*kgo.Record, error) {
+				return kafkatest.ReadCommitted(ctx, brokers, kafkamsg.TopicCompletionsDLQ)
+			}).WithContext(ctx).Should(HaveLen(2))
+		})
+
+		It("lets duplicated and reordered completions change nothing", func(ctx SpecContext) {
+			w, l := completionOf(kafkamsg.SchemaWalletUpdated, "order-0001", 2), completionOf(kafkamsg.SchemaLedgerUpdated, "order-0001", 1, 2)
+			send(ctx, kafkamsg.TopicWalletUpdated, w, w, completionOf(kafkamsg.SchemaWalletUpdated, "order-0001", 1), w)
+			send(ctx, kafkamsg.TopicLedgerUpdated, l, l)
+			Eventually(func(g Gomega) { p, _ := svc.Load(ctx, "order-0001"); g.Expect(p.IsPaymentDone).To(BeTrue()) }).
+				WithContext(ctx).Should(Succeed())
+			Consistently(c.Parked).WithTimeout(300 * time.Millisecond).Should(BeEmpty())
+			events, err := svc.History(ctx, "order-0001")
+			Expect(err).NotTo(HaveOccurred())
+			count := map[string]int{}
+			for _, e := range events {
+				count[e.Type]++
+			}
+			Expect(count).To(HaveKeyWithValue("payment.completed.v1", 1))
+			Expect(count).To(HaveKeyWithValue("payment.ledger-updated.v1", 1))
+			Expect(count).To(HaveKeyWithValue("payment.wallet-updated.v1", 2))
+		})
+	})
+
+	Context("the whole loop under faults", func() {
+		It("keeps Σ approved = Σ ledger credits = Σ wallet balances, books nothing twice, and completes every payment", func(ctx SpecContext) {
+			dir := GinkgoT().TempDir()
+			cluster.Close()
+			var err error
+			cluster, err = kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(dir), kfake.SyncWrites())
+			Expect(err).NotTo(HaveOccurred())
+			brokers = cluster.ListenAddrs()
+			port, _ := strconv.Atoi(brokers[0][strings.LastIndex(brokers[0], ":")+1:])
+
+			ldg, wal := ledger.New(ledger.NewMemoryStore()), wallet.New(wallet.NewMemoryStore())
+			var fwdCrash, ledgerKill sync.Once
+			crash := func(once *sync.Once) func() error {
+				return func() (err error) {
+					once.Do(func() { err = errors.New("killed") })
+					return err
+				}
+			}
+			runCtx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			DeferCleanup(func() { cancel(); wg.Wait() })
+			supervise(runCtx, &wg, func(ctx context.Context) error {
+				return forwarder.New(store, brokers, forwarder.WithMaxBatch(5),
+					forwarder.WithBeforeCommitForTest(func(n int) error {
+						if n == 0 {
+							return nil
+						}
+						return crash(&fwdCrash)()
+					})).Run(ctx)
+			})
+			supervise(runCtx, &wg, func(ctx context.Context) error {
+				return booking.New(brokers, "ledger", kafkamsg.SchemaLedgerUpdated, ldg, booking.WithMaxPollRecords(4),
+					booking.WithBeforeEndForTest(crash(&ledgerKill))).Run(ctx)
+			})
+			supervise(runCtx, &wg, func(ctx context.Context) error {
+				return booking.New(brokers, "wallet", kafkamsg.SchemaWalletUpdated, wal).Run(ctx)
+			})
+			supervise(runCtx, &wg, completion.New(svc, brokers).Run)
+
+			approve(ctx, 0, 20)
+			Eventually(func(g Gomega) { allDone(g, ctx) }).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+
+			// The broker restarts under the running components.
+			cluster.Close()
+			approve(ctx, 20, 10)
+			cluster, err = kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(dir), kfake.SyncWrites(), kfake.Ports(port))
+			Expect(err).NotTo(HaveOccurred())
+			approve(ctx, 30, 10)
+
+			Eventually(func(g Gomega) {
+				allDone(g, ctx)
+				txs, _ := ldg.Transactions(ctx)
+				g.Expect(txs).To(HaveLen(len(orders)), "ledger transactions")
+				seen := map[string]bool{}
+				for _, t := range txs {
+					g.Expect(seen[t.OrderID]).To(BeFalse(), "booked twice: %s", t.OrderID)
+					seen[t.OrderID] = true
+				}
+				credits := decimal.Zero
+				bals, _ := ldg.Balances(ctx)
+				for _, b := range bals {
+					credits = credits.Add(b.Credits)
+				}
+				wallets := decimal.Zero
+				wbals, _ := wal.Balances(ctx)
+				for _, b := range wbals {
+					wallets = wallets.Add(b.Amount)
+				}
+				g.Expect(credits.String()).To(Equal(total.String()), "Σ ledger credits")
+				g.Expect(wallets.String()).To(Equal(total.String()), "Σ wallet balances")
+				recs, err := kafkatest.ReadCommitted(ctx, brokers, kafkamsg.TopicApproved)
+				g.Expect(err).NotTo(HaveOccurred())
+				approved, ids := decimal.Zero, map[string]bool{}
+				for _, r := range recs {
+					a, err := kafkamsg.DecodeApproved(r.Value)
+					g.Expect(err).NotTo(HaveOccurred())
+					g.Expect(ids[a.OrderID]).To(BeFalse(), "approval published twice: %s", a.OrderID)
+					ids[a.OrderID] = true
+					approved = approved.Add(a.TotalAmount)
+				}
+				g.Expect(approved.String()).To(Equal(total.String()), "Σ approved")
+			}).WithContext(ctx).WithTimeout(60 * time.Second).WithPolling(250 * time.Millisecond).Should(Succeed())
+		})
+	})
+})

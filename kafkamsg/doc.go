@@ -1,0 +1,14 @@
+// Package kafkamsg is the Kafka contract between paystream and its downstream subscribers:
+// topic names, the versioned JSON messages on them (payment.approved.v1,
+// payment.ledger-updated.v1, payment.wallet-updated.v1), their headers, and topic creation.
+//
+// Invariants:
+//   - A released schema name is frozen: a changed shape gets a new name (…v2) and decoders
+//     keep accepting the old one.
+//   - Money is decimal.Decimal serialised as a JSON string; never a float.
+//   - An approval's message id is the id of the PspApproved event it reports, so a
+//     subscriber that deduplicates by message id books each approval at most once, whatever
+//     Kafka redelivers. A completion's message id is derived from the approval's and the
+//     subscriber's schema, so a repeated completion is recognisably the same message.
+//   - Records are keyed by orderId: one payment stays on one partition, in order.
+package kafkamsg

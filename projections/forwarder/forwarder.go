@@ -1,0 +1,406 @@
+package forwarder
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/paystream/paystream/aggregate"
+	"github.com/paystream/paystream/eventstore"
+	"github.com/paystream/paystream/kafkamsg"
+)
+
+// ErrFenced: another forwarder with the same transactional id took over.
+var ErrFenced = errors.New("forwarder: fenced by another instance")
+
+// Store is what the forwarder needs of the event store.
+type Store interface {
+	ReadStream(ctx context.Context, stream string) ([]eventstore.RecordedEvent, error)
+	Follow(ctx context.Context, after eventstore.Position, prefix string, handle eventstore.Handler) error
+}
+
+// StreamPrefix is the prefix of the streams followed (commands.StreamPrefix).
+const StreamPrefix = "payment-"
+
+// Forwarder publishes approvals. Its methods are safe for concurrent use, but run one Run
+// at a time.
+type Forwarder struct {
+	store   Store
+	brokers []string
+	cfg     config
+	// published counts approvals in committed transactions, for metrics and benchmarks.
+	published atomic.Int64
+}
+
+type config struct {
+	name, topic, checkpointTopic string
+	transactionalID              string
+	partitions                   int32
+	maxBatch                     int
+	idleCheckpoint               time.Duration
+	log                          *slog.Logger
+	kgoOpts                      []kgo.Opt
+	beforeCommit                 func(approvals int) error // test hook: an error "kills" the forwarder
+}
+
+// Option configures a Forwarder.
+type Option func(*config)
+
+// WithName sets the forwarder's name: its checkpoint key and default transactional id
+// (default "paystream-forwarder").
+func WithName(name string) Option { return func(c *config) { c.name = name } }
+
+// WithTopic sets the approvals topic (default kafkamsg.TopicApproved).
+func WithTopic(t string) Option { return func(c *config) { c.topic = t } }
+
+// WithCheckpointTopic sets the compacted checkpoint topic (default kafkamsg.TopicCheckpoints).
+func WithCheckpointTopic(t string) Option { return func(c *config) { c.checkpointTopic = t } }
+
+// WithTransactionalID overrides the transactional id (default: the name).
+func WithTransactionalID(id string) Option { return func(c *config) { c.transactionalID = id } }
+
+// WithPartitions sets the partition count used when Run creates the approvals topic
+// (default 3).
+func WithPartitions(n int32) Option { return func(c *config) { c.partitions = n } }
+
+// WithMaxBatch bounds the approvals per transaction (default 500).
+func WithMaxBatch(n int) Option { return func(c *config) { c.maxBatch = n } }
+
+// WithIdleCheckpoint sets how long the forwarder waits, when only non-approval events went
+// by, before it commits a checkpoint-only transaction (default 1 s).
+func WithIdleCheckpoint(d time.Duration) Option { return func(c *config) { c.idleCheckpoint = d } }
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+
+// WithClientOptions adds franz-go options (TLS, SASL, timeouts) to the Kafka clients.
+func WithClientOptions(opts ...kgo.Opt) Option {
+	return func(c *config) { c.kgoOpts = append(c.kgoOpts, opts...) }
+}
+
+// New returns a Forwarder from store to the Kafka cluster at brokers.
+func New(store Store, brokers []string, opts ...Option) *Forwarder {
+	cfg := config{name: "paystream-forwarder", topic: kafkamsg.TopicApproved, checkpointTopic: kafkamsg.TopicCheckpoints,
+		partitions: 3, maxBatch: 500, idleCheckpoint: time.Second, log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.transactionalID == "" {
+		cfg.transactionalID = cfg.name
+	}
+	cfg.log = cfg.log.With("forwarder", cfg.name)
+	return &Forwarder{store: store, brokers: brokers, cfg: cfg}
+}
+
+// Published returns how many approvals this Forwarder has published in committed
+// transactions.
+func (f *Forwarder) Published() int64 { return f.published.Load() }
+
+// item is one followed event: its position, and its approval record when it is one.
+type item struct {
+	pos    eventstore.Position
+	record *kgo.Record
+}
+
+// Run publishes from the last committed checkpoint until ctx ends (returns nil) or
+// something fails: ErrFenced when another instance took over, a wrapped error otherwise
+// (the caller may run it again: nothing is lost or published twice).
+func (f *Forwarder) Run(ctx context.Context) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{
+		kgo.SeedBrokers(f.brokers...),
+		kgo.TransactionalID(f.cfg.transactionalID),
+		kgo.ProducerLinger(0),
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+	}, f.cfg.kgoOpts...)...)
+	if err != nil {
+		return fmt.Errorf("forwarder %s: kafka client: %w", f.cfg.name, err)
+	}
+	crashed := false
+	defer func() {
+		if !crashed {
+			_ = cl.AbortBufferedRecords(context.Background())
+			_ = cl.EndTransaction(context.Background(), kgo.TryAbort)
+		}
+		cl.Close()
+	}()
+	if err := kafkamsg.EnsureTopics(ctx, cl,
+		kafkamsg.Topic{Name: f.cfg.topic, Partitions: f.cfg.partitions},
+		kafkamsg.Topic{Name: f.cfg.checkpointTopic, Partitions: 1, Configs: kafkamsg.Compacted()}); err != nil {
+		return f.stopped(ctx, err)
+	}
+	// Fence: initialising our producer id aborts whatever a previous instance left open,
+	// so the checkpoint read next is final.
+	if _, _, err := cl.ProducerID(ctx); err != nil {
+		return f.stopped(ctx, fmt.Errorf("init producer: %w", err))
+	}
+	from, err := f.readCheckpoint(ctx, cl)
+	if err != nil {
+		return f.stopped(ctx, err)
+	}
+	f.cfg.log.Info("forwarder started", "checkpoint", from, "topic", f.cfg.topic)
+
+	fctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	items := make(chan item, 4*f.cfg.maxBatch)
+	followDone := make(chan error, 1)
+	go func() {
+		followDone <- f.store.Follow(fctx, from, StreamPrefix, func(ctx context.Context, e eventstore.RecordedEvent) error {
+			it := item{pos: e.Position}
+			if e.Type == aggregate.NamePspApproved {
+				rec, err := f.approval(ctx, e)
+				if err != nil {
+					return err
+				}
+				it.record = rec
+			}
+			select {
+			case items <- it:
+				return nil
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+		})
+	}()
+	err = f.publish(fctx, cl, from, items, followDone)
+	if errors.Is(err, errCrash) {
+		crashed = true
+	}
+	cancel(err)
+	return f.stopped(ctx, err)
+}
+
+// stopped turns Run's end into its result.
+func (f *Forwarder) stopped(ctx context.Context, err error) error {
+	switch {
+	case err == nil || (ctx.Err() != nil && !errors.Is(err, errCrash)):
+		return nil
+	case fenced(err):
+		f.cfg.log.Error("fenced by another forwarder; stopping", "err", err)
+		return fmt.Errorf("forwarder %s: %w: %v", f.cfg.name, ErrFenced, err)
+	default:
+		return fmt.Errorf("forwarder %s: %w", f.cfg.name, err)
+	}
+}
+
+var errCrash = errors.New("forwarder: crashed (test hook)")
+
+// publish commits batches of items until ctx ends or something fails.
+func (f *Forwarder) publish(ctx context.Context, cl *kgo.Client, committed eventstore.Position, items <-chan item, followDone <-chan error) error {
+	idle := time.NewTimer(f.cfg.idleCheckpoint)
+	defer idle.Stop()
+	var batch []*kgo.Record
+	pending := committed
+	for {
+		// Wait for at least one item (or the idle checkpoint), then take what else is queued.
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-followDone:
+			return fmt.Errorf("follow: %w", err)
+		case it := <-items:
+			pending, batch = f.take(it, pending, batch)
+		case <-idle.C:
+			if pending > committed {
+				if err := f.commit(ctx, cl, nil, pending); err != nil {
+					return err
+				}
+				committed = pending
+			}
+			idle.Reset(f.cfg.idleCheckpoint)
+			continue
+		}
+	drain:
+		for len(batch) < f.cfg.maxBatch {
+			select {
+			case it := <-items:
+				pending, batch = f.take(it, pending, batch)
+			default:
+				break drain
+			}
+		}
+		if len(batch) == 0 {
+			continue // only non-approvals: the idle timer will checkpoint them
+		}
+		if err := f.commit(ctx, cl, batch, pending); err != nil {
+			return err
+		}
+		committed, batch = pending, batch[:0]
+		idle.Reset(f.cfg.idleCheckpoint)
+	}
+}
+
+func (f *Forwarder) take(it item, pending eventstore.Position, batch []*kgo.Record) (eventstore.Position, []*kgo.Record) {
+	if it.record != nil {
+		batch = append(batch, it.record)
+	}
+	return max(pending, it.pos), batch
+}
+
+// checkpoint is the value of a checkpoint record.
+type checkpoint struct {
+	Forwarder string    `json:"forwarder"`
+	Position  uint64    `json:"position"`
+	At        time.Time `json:"at"`
+}
+
+// commit publishes batch and the checkpoint pos in one transaction.
+func (f *Forwarder) commit(ctx context.Context, cl *kgo.Client, batch []*kgo.Record, pos eventstore.Position) error {
+	value, err := json.Marshal(checkpoint{Forwarder: f.cfg.name, Position: uint64(pos), At: time.Now().UTC()})
+	if err != nil {
+		return err
+	}
+	if err := cl.BeginTransaction(); err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	recs := append(batch[:len(batch):len(batch)], &kgo.Record{Topic: f.cfg.checkpointTopic, Key: []byte(f.cfg.name), Value: value})
+	var produceErr error
+	for _, res := range cl.ProduceSync(ctx, recs...) {
+		if res.Err != nil {
+			produceErr = fmt.Errorf("produce to %s: %w", res.Record.Topic, res.Err)
+			break
+		}
+	}
+	if produceErr == nil && f.cfg.beforeCommit != nil {
+		if err := f.cfg.beforeCommit(len(batch)); err != nil {
+			return fmt.Errorf("%w: %v", errCrash, err)
+		}
+	}
+	if produceErr != nil {
+		_ = cl.AbortBufferedRecords(context.WithoutCancel(ctx))
+		if err := cl.EndTransaction(context.WithoutCancel(ctx), kgo.TryAbort); err != nil {
+			return fmt.Errorf("abort after %v: %w", produceErr, err)
+		}
+		return produceErr
+	}
+	if err := cl.EndTransaction(context.WithoutCancel(ctx), kgo.TryCommit); err != nil {
+		return fmt.Errorf("commit transaction at position %d: %w", pos, err)
+	}
+	f.published.Add(int64(len(batch)))
+	f.cfg.log.Debug("committed", "approvals", len(batch), "checkpoint", pos)
+	return nil
+}
+
+// readCheckpoint returns the last committed checkpoint of this forwarder (0 when none).
+func (f *Forwarder) readCheckpoint(ctx context.Context, cl *kgo.Client) (eventstore.Position, error) {
+	adm := kadm.NewClient(cl)
+	starts, err := adm.ListStartOffsets(ctx, f.cfg.checkpointTopic)
+	if err != nil {
+		return 0, fmt.Errorf("read checkpoint: list start offsets: %w", err)
+	}
+	ends, err := adm.ListCommittedOffsets(ctx, f.cfg.checkpointTopic)
+	if err != nil {
+		return 0, fmt.Errorf("read checkpoint: list committed offsets: %w", err)
+	}
+	start, _ := starts.Lookup(f.cfg.checkpointTopic, 0)
+	end, _ := ends.Lookup(f.cfg.checkpointTopic, 0)
+	if start.Err != nil || end.Err != nil {
+		return 0, fmt.Errorf("read checkpoint: offsets of %s: %w", f.cfg.checkpointTopic, errors.Join(start.Err, end.Err))
+	}
+	if end.Offset <= start.Offset {
+		return 0, nil
+	}
+	reader, err := kgo.NewClient(append([]kgo.Opt{
+		kgo.SeedBrokers(f.brokers...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{f.cfg.checkpointTopic: {0: kgo.NewOffset().At(start.Offset)}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+	}, f.cfg.kgoOpts...)...)
+	if err != nil {
+		return 0, fmt.Errorf("read checkpoint: %w", err)
+	}
+	defer reader.Close()
+	var pos eventstore.Position
+	for done := false; !done; {
+		fetches := reader.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("read checkpoint: %w", ctx.Err())
+		}
+		if err := fetches.Err(); err != nil {
+			return 0, fmt.Errorf("read checkpoint: %w", err)
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			if r.Offset >= end.Offset-1 {
+				done = true
+			}
+			if r.Attrs.IsControl() || string(r.Key) != f.cfg.name {
+				return
+			}
+			var c checkpoint
+			if err := json.Unmarshal(r.Value, &c); err == nil && r.Offset < end.Offset {
+				pos = eventstore.Position(c.Position)
+			}
+		})
+	}
+	return pos, nil
+}
+
+// approval builds the approval record for a PspApproved event from the payment's stream up
+// to that event.
+func (f *Forwarder) approval(ctx context.Context, e eventstore.RecordedEvent) (*kgo.Record, error) {
+	recorded, err := f.store.ReadStream(ctx, e.Stream)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", e.Stream, err)
+	}
+	var st aggregate.State
+	var approved aggregate.PspApproved
+	for _, r := range recorded {
+		if r.Revision > e.Revision {
+			break
+		}
+		ev, err := aggregate.Decode(r.Type, r.Data)
+		if err != nil {
+			return nil, fmt.Errorf("decode %s@%d: %w", r.Stream, r.Revision, err)
+		}
+		if a, ok := ev.(aggregate.PspApproved); ok && r.Revision == e.Revision {
+			approved = a
+		}
+		st = aggregate.Evolve(st, ev)
+	}
+	msg := kafkamsg.Approved{Schema: kafkamsg.SchemaApproved, OrderID: st.OrderID, PaymentKey: approved.PaymentKey,
+		ApprovedAt: approved.ApprovedAt, TotalAmount: approved.TotalAmount, BuyerID: st.BuyerID,
+		SourceEventID: e.ID.String(), SourcePosition: uint64(e.Position)}
+	for _, o := range st.Orders {
+		msg.Orders = append(msg.Orders, kafkamsg.ApprovedOrder{Seq: o.Seq, SellerID: o.SellerID, ProductID: o.ProductID, Amount: o.Amount})
+	}
+	if err := msg.Validate(); err != nil {
+		return nil, fmt.Errorf("approval of %s@%d: %w", e.Stream, e.Revision, err)
+	}
+	value, err := msg.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	var md struct {
+		CorrelationID string `json:"correlationId"`
+	}
+	_ = json.Unmarshal(e.Metadata, &md) // metadata is informative here; a bad one only loses the header
+	return &kgo.Record{Topic: f.cfg.topic, Key: []byte(st.OrderID), Value: value, Headers: []kgo.RecordHeader{
+		{Key: kafkamsg.HeaderSchema, Value: []byte(kafkamsg.SchemaApproved)},
+		{Key: kafkamsg.HeaderEventType, Value: []byte(e.Type)},
+		{Key: kafkamsg.HeaderEventID, Value: []byte(e.ID.String())},
+		{Key: kafkamsg.HeaderCorrelationID, Value: []byte(md.CorrelationID)},
+		{Key: "source-position", Value: []byte(strconv.FormatUint(uint64(e.Position), 10))},
+	}}, nil
+}
+
+// fenced reports whether err means another producer with our transactional id took over.
+func fenced(err error) bool {
+	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) ||
+		errors.Is(err, kerr.TransactionalIDAuthorizationFailed)
+}
+
+// WithBeforeCommitForTest installs a fault for tests of the exactly-once guarantee: fn runs
+// after a transaction's records were produced and before it is committed (approvals is how
+// many it carries); an error from fn "kills" the forwarder there, closing its client with
+// the transaction open, as a crash would. Never use it in production.
+func WithBeforeCommitForTest(fn func(approvals int) error) Option {
+	return func(c *config) { c.beforeCommit = fn }
+}

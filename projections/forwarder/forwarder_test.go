@@ -1,0 +1,246 @@
+package forwarder_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	. "github.com/onsi/gomega/gstruct"
+	"github.com/shopspring/decimal"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/paystream/paystream/eventstore/embedded"
+	"github.com/paystream/paystream/kafkamsg"
+	"github.com/paystream/paystream/kafkamsg/kafkatest"
+	"github.com/paystream/paystream/projections/forwarder"
+)
+
+// running is a forwarder started in the background.
+type running struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func start(f *forwarder.Forwarder) running {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := running{cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- f.Run(ctx) }()
+	return r
+}
+
+func (r running) stop() error {
+	r.cancel()
+	select {
+	case err := <-r.done:
+		return err
+	case <-time.After(20 * time.Second):
+		return errors.New("forwarder did not stop")
+	}
+}
+
+var _ = Describe("Forwarder", func() {
+	var (
+		cluster *kfake.Cluster
+		brokers []string
+		store   *embedded.Store
+		total   decimal.Decimal
+		orders  []string
+	)
+
+	newForwarder := func(opts ...forwarder.Option) *forwarder.Forwarder {
+		return forwarder.New(store, brokers, append([]forwarder.Option{forwarder.WithIdleCheckpoint(50 * time.Millisecond)}, opts...)...)
+	}
+	approve := func(ctx context.Context, from, n int) {
+		for i := from; i < from+n; i++ {
+			id := fmt.Sprintf("order-%04d", i)
+			amt, err := kafkatest.AppendApproved(ctx, store, id, kafkatest.Line{SellerID: "s1", Amount: 1000 + int64(i)},
+				kafkatest.Line{SellerID: "s2", Amount: 500})
+			Expect(err).NotTo(HaveOccurred())
+			total, orders = total.Add(amt), append(orders, id)
+		}
+	}
+	// committed reads payments.approved read-committed and checks each approval is there once.
+	committed := func(ctx context.Context) []kafkamsg.Approved {
+		recs, err := kafkatest.ReadCommitted(ctx, brokers, kafkamsg.TopicApproved)
+		Expect(err).NotTo(HaveOccurred())
+		var out []kafkamsg.Approved
+		for _, r := range recs {
+			a, err := kafkamsg.DecodeApproved(r.Value)
+			Expect(err).NotTo(HaveOccurred())
+			out = append(out, a)
+		}
+		return out
+	}
+	exactlyOnce := func(ctx context.Context) {
+		Eventually(func(g Gomega) {
+			got := committed(ctx)
+			ids, sum := map[string]int{}, decimal.Zero
+			for _, a := range got {
+				ids[a.OrderID]++
+				sum = sum.Add(a.TotalAmount)
+			}
+			g.Expect(ids).To(HaveLen(len(orders)))
+			for _, id := range orders {
+				g.Expect(ids[id]).To(Equal(1), "approvals of %s", id)
+			}
+			g.Expect(sum.Equal(total)).To(BeTrue(), "Σ approved %s, want %s", sum, total)
+		}).WithContext(ctx).WithTimeout(20 * time.Second).Should(Succeed())
+	}
+
+	BeforeEach(func() {
+		var err error
+		cluster, err = kfake.NewCluster(kfake.NumBrokers(1))
+		Expect(err).NotTo(HaveOccurred())
+		brokers = cluster.ListenAddrs()
+		store = embedded.OpenMemory()
+		total, orders = decimal.Zero, nil
+		DeferCleanup(func() { store.Close(); cluster.Close() })
+	})
+
+	Context("with a healthy broker", func() {
+		It("publishes each approval once, read committed, keyed by orderId with its orders and headers", func(ctx SpecContext) {
+			approve(ctx, 0, 25)
+			f := newForwarder()
+			r := start(f)
+			exactlyOnce(ctx)
+			approve(ctx, 25, 10) // live events after the catch-up
+			exactlyOnce(ctx)
+			Expect(r.stop()).To(Succeed())
+
+			recs, err := kafkatest.ReadCommitted(ctx, brokers, kafkamsg.TopicApproved)
+			Expect(err).NotTo(HaveOccurred())
+			rec := recs[0]
+			a, err := kafkamsg.DecodeApproved(rec.Value)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(string(rec.Key)).To(Equal(a.OrderID))
+			Expect(a.Schema).To(Equal(kafkamsg.SchemaApproved))
+			Expect(a.Orders).To(HaveLen(2))
+			Expect(a.Orders[1]).To(MatchFields(IgnoreExtras, Fields{"Seq": Equal(2), "SellerID": Equal("s2"), "ProductID": Equal("p2")}))
+			Expect(a.BuyerID).To(Equal("buyer-" + a.OrderID))
+			Expect(a.PaymentKey).To(Equal("pk_" + a.OrderID))
+			Expect(a.SourceEventID).NotTo(BeEmpty())
+			Expect(string(rec.Value)).To(ContainSubstring(`"totalAmount":"`))
+			headers := map[string]string{}
+			for _, h := range rec.Headers {
+				headers[h.Key] = string(h.Value)
+			}
+			Expect(headers).To(HaveKeyWithValue(kafkamsg.HeaderEventType, "payment.psp-approved.v1"))
+			Expect(headers).To(HaveKeyWithValue(kafkamsg.HeaderEventID, a.SourceEventID))
+			Expect(headers).To(HaveKeyWithValue(kafkamsg.HeaderCorrelationID, "corr-"+a.OrderID))
+			Expect(f.Published()).To(BeEquivalentTo(35))
+		})
+
+		It("resumes from its checkpoint after a restart without publishing again", func(ctx SpecContext) {
+			approve(ctx, 0, 10)
+			r := start(newForwarder())
+			exactlyOnce(ctx)
+			Expect(r.stop()).To(Succeed())
+
+			approve(ctx, 10, 5)
+			f := newForwarder()
+			r = start(f)
+			exactlyOnce(ctx)
+			Expect(r.stop()).To(Succeed())
+			Expect(f.Published()).To(BeEquivalentTo(5))
+		})
+	})
+
+	Context("when the forwarder dies between produce and commit", func() {
+		It("the aborted approvals are invisible and the next forwarder publishes each once", func(ctx SpecContext) {
+			approve(ctx, 0, 20)
+			crashed := make(chan struct{})
+			r := start(newForwarder(forwarder.WithMaxBatch(7), forwarder.WithBeforeCommitForTest(func(n int) error {
+				if n > 0 {
+					select {
+					case <-crashed:
+					default:
+						close(crashed)
+						return errors.New("killed before EndTransaction")
+					}
+				}
+				return nil
+			})))
+			Eventually(r.done).WithContext(ctx).WithTimeout(10 * time.Second).Should(Receive(MatchError(ContainSubstring("killed"))))
+
+			// Uncommitted approvals were produced, but read_committed sees none of them.
+			Expect(committed(ctx)).To(BeEmpty())
+
+			r = start(newForwarder(forwarder.WithMaxBatch(7)))
+			approve(ctx, 20, 5)
+			exactlyOnce(ctx)
+			Expect(r.stop()).To(Succeed())
+		})
+
+		It("a failure after a committed batch loses nothing and repeats nothing", func(ctx SpecContext) {
+			approve(ctx, 0, 30)
+			commits := 0
+			r := start(newForwarder(forwarder.WithMaxBatch(10), forwarder.WithBeforeCommitForTest(func(n int) error {
+				if commits++; commits == 2 {
+					return errors.New("killed before EndTransaction")
+				}
+				return nil
+			})))
+			Eventually(r.done).WithContext(ctx).WithTimeout(10 * time.Second).Should(Receive(HaveOccurred()))
+			Expect(len(committed(ctx))).To(Equal(10))
+
+			r = start(newForwarder(forwarder.WithMaxBatch(10)))
+			exactlyOnce(ctx)
+			Expect(r.stop()).To(Succeed())
+		})
+	})
+
+	Context("when the broker restarts", func() {
+		It("keeps approvals and the checkpoint in its data directory", func(ctx SpecContext) {
+			dir := GinkgoT().TempDir()
+			cluster.Close()
+			var err error
+			cluster, err = kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(dir), kfake.SyncWrites())
+			Expect(err).NotTo(HaveOccurred())
+			brokers = cluster.ListenAddrs()
+			_, portText, _ := cutLast(brokers[0], ":")
+			port, _ := strconv.Atoi(portText)
+
+			approve(ctx, 0, 10)
+			r := start(newForwarder())
+			exactlyOnce(ctx)
+			cluster.Close() // the broker goes away under a running forwarder
+			Expect(r.stop()).To(Or(Succeed(), HaveOccurred()))
+
+			cluster, err = kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(dir), kfake.SyncWrites(), kfake.Ports(port))
+			Expect(err).NotTo(HaveOccurred())
+			approve(ctx, 10, 10)
+			r = start(newForwarder())
+			exactlyOnce(ctx)
+			Expect(r.stop()).To(Succeed())
+		})
+	})
+
+	Context("when a second forwarder with the same transactional id starts", func() {
+		It("fences the first, which stops and reports, and the second carries on", func(ctx SpecContext) {
+			approve(ctx, 0, 5)
+			first := start(newForwarder())
+			exactlyOnce(ctx)
+
+			second := start(newForwarder())
+			approve(ctx, 5, 5)
+			exactlyOnce(ctx)
+			approve(ctx, 10, 5) // the first must try to publish to notice it was fenced
+			Eventually(first.done).WithContext(ctx).WithTimeout(15 * time.Second).Should(Receive(MatchError(forwarder.ErrFenced)))
+			exactlyOnce(ctx)
+			Expect(second.stop()).To(Succeed())
+		})
+	})
+})
+
+func cutLast(s, sep string) (string, string, bool) {
+	for i := len(s) - len(sep); i >= 0; i-- {
+		if s[i:i+len(sep)] == sep {
+			return s[:i], s[i+len(sep):], true
+		}
+	}
+	return s, "", false
+}

@@ -1,0 +1,92 @@
+package wallet
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/paystream/paystream/kafkamsg"
+)
+
+// Credit is one order's amount credited to its seller.
+type Credit struct {
+	SellerID string          `json:"sellerId"`
+	Amount   decimal.Decimal `json:"amount"`
+	OrderID  string          `json:"orderId"`
+	OrderSeq int             `json:"orderSeq"`
+}
+
+// Balance is one seller's wallet.
+type Balance struct {
+	SellerID string          `json:"sellerId"`
+	Amount   decimal.Decimal `json:"amount"`
+}
+
+// Store keeps the wallets. Implementations are safe for concurrent use.
+type Store interface {
+	// Apply adds every credit atomically unless messageID was applied before; applied
+	// reports whether it was.
+	Apply(ctx context.Context, messageID string, credits []Credit) (applied bool, err error)
+	// Balances returns every seller's balance.
+	Balances(ctx context.Context) ([]Balance, error)
+	// Applied returns how many messages were applied.
+	Applied(ctx context.Context) (int, error)
+}
+
+// Wallet credits sellers for approvals. Safe for concurrent use.
+type Wallet struct{ store Store }
+
+// New returns a Wallet over store.
+func New(store Store) *Wallet { return &Wallet{store: store} }
+
+// Book credits every order's seller; booked is false when the approval was applied before.
+// Errors: kafkamsg.ErrMalformed for an invalid approval, and the store's.
+func (w *Wallet) Book(ctx context.Context, a kafkamsg.Approved) (booked bool, err error) {
+	if err := a.Validate(); err != nil {
+		return false, fmt.Errorf("credit %s: %w", a.OrderID, err)
+	}
+	credits := make([]Credit, len(a.Orders))
+	for i, o := range a.Orders {
+		credits[i] = Credit{SellerID: o.SellerID, Amount: o.Amount, OrderID: a.OrderID, OrderSeq: o.Seq}
+	}
+	booked, err = w.store.Apply(ctx, a.MessageID(), credits)
+	if err != nil {
+		return false, fmt.Errorf("credit %s (message %s): %w", a.OrderID, a.MessageID(), err)
+	}
+	return booked, nil
+}
+
+// Balance returns one seller's balance (zero when never credited).
+func (w *Wallet) Balance(ctx context.Context, sellerID string) (decimal.Decimal, error) {
+	all, err := w.Balances(ctx)
+	if err != nil {
+		return decimal.Zero, err
+	}
+	for _, b := range all {
+		if b.SellerID == sellerID {
+			return b.Amount, nil
+		}
+	}
+	return decimal.Zero, nil
+}
+
+// Balances returns every seller's balance, sorted by seller.
+func (w *Wallet) Balances(ctx context.Context) ([]Balance, error) {
+	all, err := w.store.Balances(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("wallet balances: %w", err)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].SellerID < all[j].SellerID })
+	return all, nil
+}
+
+// Applied returns how many approvals were applied.
+func (w *Wallet) Applied(ctx context.Context) (int, error) {
+	n, err := w.store.Applied(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("wallet applied: %w", err)
+	}
+	return n, nil
+}
