@@ -29,6 +29,7 @@ type Config struct {
 	TossSecretKey   toss.SecretKey
 	SimulatorAddr   string // TOSSSIM_ADDR: where the in-process simulator listens
 	Recovery        RecoveryConfig
+	Kafka           KafkaConfig // KAFKA_*: see kafka.go
 }
 
 // RecoveryConfig is the recovery worker's schedule (PAYSTREAM_RECOVERY_*).
@@ -47,6 +48,7 @@ var configVars = []string{
 	"PAYSTREAM_SHUTDOWN_TIMEOUT", "PAYSTREAM_LOG_LEVEL", "PAYSTREAM_LOG_FORMAT",
 	"TOSS_API_URL", "TOSS_SECRET_KEY", "TOSSSIM_ADDR",
 	"EVENTSTORE_URL",
+	"KAFKA_BROKERS", "KAFKA_ADDR", "KAFKA_DATA_DIR", "KAFKA_APPROVED_TOPIC",
 	"PAYSTREAM_RECOVERY", "PAYSTREAM_RECOVERY_INTERVAL", "PAYSTREAM_RECOVERY_EXECUTING_TIMEOUT",
 	"PAYSTREAM_RECOVERY_THRESHOLD", "PAYSTREAM_RECOVERY_BACKOFF", "PAYSTREAM_RECOVERY_BACKOFF_MAX",
 }
@@ -72,6 +74,7 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	logFormat := fs.String("log-format", env("PAYSTREAM_LOG_FORMAT", "json"), "json|text (PAYSTREAM_LOG_FORMAT)")
 	tossURL := fs.String("toss-api-url", env("TOSS_API_URL", ""), "Toss API base URL; empty runs the in-process simulator (TOSS_API_URL)")
 	simAddr := fs.String("tosssim-addr", env("TOSSSIM_ADDR", "127.0.0.1:8090"), "in-process simulator listen address (TOSSSIM_ADDR)")
+	kafka := newKafkaFlags(fs, env)
 	recovery := fs.String("recovery", env("PAYSTREAM_RECOVERY", "on"), "recovery worker on|off (PAYSTREAM_RECOVERY)")
 	recoveryInterval := env("PAYSTREAM_RECOVERY_INTERVAL", "5s")
 	recoveryTimeout := env("PAYSTREAM_RECOVERY_EXECUTING_TIMEOUT", "1m")
@@ -149,6 +152,7 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	}
 	cfg.EventStoreURL = *eventStoreURL
 	problems = append(problems, eventStoreProblems(cfg)...)
+	cfg.Kafka = kafka.validate(bad)
 	if len(problems) > 0 {
 		return Config{}, errors.New("paymentd: invalid configuration:\n  " + strings.Join(problems, "\n  "))
 	}

@@ -44,7 +44,7 @@ var listening = regexp.MustCompile(`(paymentd|tosssim) listening on (http://\S+)
 
 // startPaymentd calls the same run as main, on free ports, with env on top of the default.
 func startPaymentd(env map[string]string) instance {
-	all := map[string]string{"PAYSTREAM_ADDR": "127.0.0.1:0", "TOSSSIM_ADDR": "127.0.0.1:0", "PAYSTREAM_LOG_LEVEL": "warn"}
+	all := map[string]string{"PAYSTREAM_ADDR": "127.0.0.1:0", "TOSSSIM_ADDR": "127.0.0.1:0", "KAFKA_ADDR": "127.0.0.1:0", "PAYSTREAM_LOG_LEVEL": "warn"}
 	for k, v := range env {
 		all[k] = v
 	}

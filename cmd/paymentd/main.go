@@ -22,7 +22,6 @@ import (
 	"github.com/paystream/paystream"
 	"github.com/paystream/paystream/catalog"
 	"github.com/paystream/paystream/commands"
-	"github.com/paystream/paystream/eventstore/embedded"
 	"github.com/paystream/paystream/httpapi"
 	"github.com/paystream/paystream/toss"
 	"github.com/paystream/paystream/toss/tosssim"
@@ -58,18 +57,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	log := newLogger(cfg, stdout)
 
-	var store interface {
-		commands.EventStore
-		Close() error
-	}
-	if cfg.DataDir == "" {
-		store = embedded.OpenMemory()
-	} else {
-		s, err := embedded.Open(cfg.DataDir, embedded.WithLogger(log))
-		if err != nil {
-			return fmt.Errorf("PAYSTREAM_DATA_DIR %s: %w", cfg.DataDir, err)
-		}
-		store = s
+	store, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
 	}
 	defer store.Close()
 
@@ -101,6 +91,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	var due commands.DueFinder // set by the read models
 	workers := startWorkers(log, cfg, svc, inbox, due)
 	defer workers.stop()
+	downstream, err := startKafka(ctx, cfg.Kafka, store, svc, log, func(addr string) { fmt.Fprintf(stdout, "kafka listening on %s\n", addr) })
+	if err != nil {
+		return err
+	}
+	defer downstream()
 	handler := httpapi.NewHandler(svc, httpapi.Options{Logger: log, Hints: inbox, Signals: svc.Signals,
 		Ready: func(ctx context.Context) error {
 			_, err := store.ReadStream(ctx, commands.StreamName("readiness-probe"))
@@ -111,10 +106,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("PAYSTREAM_ADDR %s: %w", cfg.Addr, err)
 	}
-	mode := "memory"
-	if cfg.DataDir != "" {
-		mode = cfg.DataDir
-	}
+	mode := storeMode(cfg)
 	log.Info("paymentd started", "addr", addr, "events", mode, "toss", tossURL, "toss_key", key)
 	fmt.Fprintf(stdout, "paymentd listening on http://%s\n", addr)
 

@@ -1,6 +1,7 @@
-// Package forwarder publishes every PspApproved of the event store to Kafka, exactly once.
+// Package forwarder publishes every PspApproved of the event store to Kafka, exactly once
+// (and every ManuallyResolved that settled a payment as SUCCESS, which books the same way).
 //
-// It follows the payment streams from a checkpoint and, per PspApproved, publishes one
+// It follows the payment streams from a checkpoint and, per approval, publishes one
 // payment.approved.v1 message (kafkamsg.Approved, key = orderId, headers event-type,
 // event-id, correlation-id) to payments.approved. The order lines come from folding the
 // payment's stream up to the approval, so the message describes the payment as approved.

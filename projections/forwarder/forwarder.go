@@ -155,7 +155,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	go func() {
 		followDone <- f.store.Follow(fctx, from, StreamPrefix, func(ctx context.Context, e eventstore.RecordedEvent) error {
 			it := item{pos: e.Position}
-			if e.Type == aggregate.NamePspApproved {
+			if e.Type == aggregate.NamePspApproved || e.Type == aggregate.NameManuallyResolved {
 				rec, err := f.approval(ctx, e)
 				if err != nil {
 					return err
@@ -343,8 +343,9 @@ func (f *Forwarder) readCheckpoint(ctx context.Context, cl *kgo.Client) (eventst
 	return pos, nil
 }
 
-// approval builds the approval record for a PspApproved event from the payment's stream up
-// to that event.
+// approval builds the approval record for a PspApproved event — or a ManuallyResolved one
+// that settled the payment as SUCCESS, which books like an approval — from the payment's
+// stream up to that event. A resolution as FAILURE gives no record (nil, nil).
 func (f *Forwarder) approval(ctx context.Context, e eventstore.RecordedEvent) (*kgo.Record, error) {
 	recorded, err := f.store.ReadStream(ctx, e.Stream)
 	if err != nil {
@@ -360,8 +361,16 @@ func (f *Forwarder) approval(ctx context.Context, e eventstore.RecordedEvent) (*
 		if err != nil {
 			return nil, fmt.Errorf("decode %s@%d: %w", r.Stream, r.Revision, err)
 		}
-		if a, ok := ev.(aggregate.PspApproved); ok && r.Revision == e.Revision {
-			approved = a
+		if r.Revision == e.Revision {
+			switch ev := ev.(type) {
+			case aggregate.PspApproved:
+				approved = ev
+			case aggregate.ManuallyResolved:
+				if ev.Resolution != aggregate.StatusSuccess {
+					return nil, nil
+				}
+				approved = aggregate.PspApproved{PaymentKey: st.PaymentKey, TotalAmount: st.ConfirmedAmount, ApprovedAt: ev.At}
+			}
 		}
 		st = aggregate.Evolve(st, ev)
 	}

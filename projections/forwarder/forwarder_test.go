@@ -7,12 +7,15 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	. "github.com/onsi/gomega/gstruct"
 	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/paystream/paystream/aggregate"
+	"github.com/paystream/paystream/eventstore"
 	"github.com/paystream/paystream/eventstore/embedded"
 	"github.com/paystream/paystream/kafkamsg"
 	"github.com/paystream/paystream/kafkamsg/kafkatest"
@@ -132,6 +135,39 @@ var _ = Describe("Forwarder", func() {
 			Expect(headers).To(HaveKeyWithValue(kafkamsg.HeaderEventID, a.SourceEventID))
 			Expect(headers).To(HaveKeyWithValue(kafkamsg.HeaderCorrelationID, "corr-"+a.OrderID))
 			Expect(f.Published()).To(BeEquivalentTo(35))
+		})
+
+		It("books a payment an operator resolved as SUCCESS like an approval, and not one resolved as FAILURE", func(ctx SpecContext) {
+			resolved := func(id string, resolution aggregate.Status) {
+				now := time.Now().UTC()
+				amt := decimal.NewFromInt(7000)
+				events := []aggregate.Event{
+					aggregate.CheckoutCreated{OrderID: id, OrderName: "o", BuyerID: "b", TotalAmount: amt, At: now,
+						Orders: []aggregate.OrderLine{{ProductID: "p1", SellerID: "s1", Quantity: 1, UnitPrice: amt, Amount: amt}}},
+					aggregate.ExecutionStarted{PaymentKey: "pk_" + id, Amount: amt, PspIdempotencyKey: id, At: now},
+					aggregate.PspOutcomeUnknown{Message: "timeout", Rule: "toss.v1/transport", At: now},
+					aggregate.ManuallyResolved{Resolution: resolution, Actor: "ops", Reason: "checked", At: now},
+				}
+				var out []eventstore.Event
+				for i, e := range events {
+					name, data, err := aggregate.Encode(e)
+					Expect(err).NotTo(HaveOccurred())
+					out = append(out, eventstore.Event{ID: uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "%s/%d", id, i)), Type: name, Data: data})
+				}
+				_, err := store.Append(ctx, "payment-"+id, eventstore.NoStream, out)
+				Expect(err).NotTo(HaveOccurred())
+			}
+			resolved("resolved-ok", aggregate.StatusSuccess)
+			resolved("resolved-no", aggregate.StatusFailure)
+			r := start(newForwarder())
+			defer func() { Expect(r.stop()).To(Succeed()) }()
+			Eventually(func() []string {
+				var ids []string
+				for _, a := range committed(ctx) {
+					ids = append(ids, a.OrderID+" "+a.PaymentKey+" "+a.TotalAmount.String())
+				}
+				return ids
+			}).WithTimeout(10 * time.Second).Should(Equal([]string{"resolved-ok pk_resolved-ok 7000"}))
 		})
 
 		It("resumes from its checkpoint after a restart without publishing again", func(ctx SpecContext) {

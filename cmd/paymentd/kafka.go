@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/paystream/paystream/booking"
+	"github.com/paystream/paystream/commands"
+	"github.com/paystream/paystream/completion"
+	"github.com/paystream/paystream/kafkamsg"
+	"github.com/paystream/paystream/ledger"
+	"github.com/paystream/paystream/projections/forwarder"
+	"github.com/paystream/paystream/wallet"
+)
+
+// KafkaConfig is the Kafka part of Config.
+type KafkaConfig struct {
+	Brokers       []string // KAFKA_BROKERS: empty = the in-process kfake broker
+	Addr          string   // KAFKA_ADDR: where the in-process broker listens
+	DataDir       string   // KAFKA_DATA_DIR: empty = the in-process broker keeps data in memory
+	ApprovedTopic string   // KAFKA_APPROVED_TOPIC
+}
+
+// kafkaFlags registers the Kafka flags on fs; validate reads them once fs is parsed.
+type kafkaFlags struct{ brokers, addr, dataDir, topic *string }
+
+func newKafkaFlags(fs *flag.FlagSet, env func(name, def string) string) kafkaFlags {
+	return kafkaFlags{
+		brokers: fs.String("kafka-brokers", env("KAFKA_BROKERS", ""), "external Kafka brokers, comma-separated; empty runs an in-process broker, ledger and wallet (KAFKA_BROKERS)"),
+		addr:    fs.String("kafka-addr", env("KAFKA_ADDR", "127.0.0.1:9092"), "in-process Kafka listen address (KAFKA_ADDR)"),
+		dataDir: fs.String("kafka-data-dir", env("KAFKA_DATA_DIR", ""), "in-process Kafka data directory; empty keeps it in memory (KAFKA_DATA_DIR)"),
+		topic:   fs.String("kafka-approved-topic", env("KAFKA_APPROVED_TOPIC", kafkamsg.TopicApproved), "topic approvals are published to (KAFKA_APPROVED_TOPIC)"),
+	}
+}
+
+func (k kafkaFlags) validate(bad func(name, format string, args ...any)) KafkaConfig {
+	cfg := KafkaConfig{Addr: *k.addr, DataDir: *k.dataDir, ApprovedTopic: *k.topic}
+	for _, b := range strings.Split(*k.brokers, ",") {
+		if b = strings.TrimSpace(b); b == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			bad("KAFKA_BROKERS", "%q is not host:port", b)
+		}
+		cfg.Brokers = append(cfg.Brokers, b)
+	}
+	if *k.brokers != "" && len(cfg.Brokers) == 0 {
+		bad("KAFKA_BROKERS", "%q lists no broker", *k.brokers)
+	}
+	if len(cfg.Brokers) == 0 {
+		if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
+			bad("KAFKA_ADDR", "%q is not host:port", cfg.Addr)
+		}
+	} else if cfg.DataDir != "" {
+		bad("KAFKA_DATA_DIR", "is for the in-process broker; unset it when KAFKA_BROKERS is set")
+	}
+	if strings.TrimSpace(cfg.ApprovedTopic) == "" || strings.ContainsAny(cfg.ApprovedTopic, " /\\") {
+		bad("KAFKA_APPROVED_TOPIC", "%q is not a Kafka topic name", cfg.ApprovedTopic)
+	}
+	return cfg
+}
+
+// kafkaStore is what the forwarder needs of the event store.
+type kafkaStore = forwarder.Store
+
+// startKafka starts the downstream loop: in embedded mode an in-process broker, the
+// forwarder, the reference ledger and wallet and the completion consumer; with external
+// brokers only the forwarder and the completion consumer. stop ends them in reverse order.
+func startKafka(ctx context.Context, cfg KafkaConfig, store kafkaStore, svc *commands.Service, log *slog.Logger,
+	announce func(string)) (stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	brokers := cfg.Brokers
+	embedded := len(brokers) == 0
+	if embedded {
+		opts := []kfake.Opt{kfake.NumBrokers(1), kfake.ListenFn(func(network, _ string) (net.Listener, error) {
+			return net.Listen(network, cfg.Addr)
+		})}
+		if cfg.DataDir != "" {
+			opts = append(opts, kfake.DataDir(cfg.DataDir), kfake.SyncWrites())
+		}
+		cluster, err := kfake.NewCluster(opts...)
+		if err != nil {
+			return nil, fmt.Errorf("KAFKA_ADDR %s: in-process kafka: %w", cfg.Addr, err)
+		}
+		stops = append(stops, cluster.Close)
+		brokers = cluster.ListenAddrs()
+		announce(brokers[0])
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	stops = append(stops, func() { cancel(); wg.Wait() })
+	keep := func(name string, run func(context.Context) error) {
+		wg.Go(func() { supervise(runCtx, log.With("component", name), run) })
+	}
+	fwd := forwarder.New(store, brokers, forwarder.WithTopic(cfg.ApprovedTopic), forwarder.WithLogger(log))
+	keep("forwarder", fwd.Run)
+	if embedded {
+		ldg := booking.New(brokers, "ledger", kafkamsg.SchemaLedgerUpdated, ledger.New(ledger.NewMemoryStore()),
+			booking.WithApprovedTopic(cfg.ApprovedTopic), booking.WithLogger(log))
+		wal := booking.New(brokers, "wallet", kafkamsg.SchemaWalletUpdated, wallet.New(wallet.NewMemoryStore()),
+			booking.WithApprovedTopic(cfg.ApprovedTopic), booking.WithLogger(log))
+		keep("ledger", ldg.Run)
+		keep("wallet", wal.Run)
+	}
+	keep("completion", completion.New(svc, brokers, completion.WithLogger(log)).Run)
+	log.Info("downstream started", "brokers", brokers, "in_process", embedded, "topic", cfg.ApprovedTopic)
+	return stop, nil
+}
+
+// supervise runs a downstream component until ctx ends, restarting it with backoff after a
+// failure. A fenced forwarder or consumer stays stopped: another instance owns the work.
+func supervise(ctx context.Context, log *slog.Logger, run func(context.Context) error) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := run(ctx)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, forwarder.ErrFenced) || errors.Is(err, booking.ErrFenced) {
+			log.Error("fenced by another instance; stopped", "err", err)
+			return
+		}
+		log.Error("stopped; restarting", "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
