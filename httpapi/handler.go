@@ -35,6 +35,11 @@ type Options struct {
 	Hints Hints
 	// Signals feeds /metrics and the alerts on /readyz (nil: none).
 	Signals func() commands.Signals
+	// ReadModel, when set, serves GET /v1/payments and GET /v1/payments/{orderId}.
+	ReadModel ReadModel
+	// Written, when set, is the position of the newest event this instance appended: reads
+	// from the read model wait for it (read-your-writes), bounded by a few seconds.
+	Written func() eventstore.Position
 }
 
 type api struct {
@@ -43,11 +48,15 @@ type api struct {
 	ready    func(ctx context.Context) error
 	hints    Hints
 	signals  func() commands.Signals
+
+	readModel ReadModel
+	written   func() eventstore.Position
 }
 
 // NewHandler returns the HTTP API. Safe for concurrent use.
 func NewHandler(payments Payments, opts Options) http.Handler {
-	a := &api{payments: payments, log: opts.Logger, ready: opts.Ready, hints: opts.Hints, signals: opts.Signals}
+	a := &api{payments: payments, log: opts.Logger, ready: opts.Ready, hints: opts.Hints, signals: opts.Signals,
+		readModel: opts.ReadModel, written: opts.Written}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -61,6 +70,7 @@ func NewHandler(payments Payments, opts Options) http.Handler {
 	r.Use(withRequestID)
 	r.HandleFunc("/v1/checkout", a.checkout).Methods(http.MethodPost)
 	r.HandleFunc("/v1/payments/confirm", a.confirm).Methods(http.MethodPost)
+	r.HandleFunc("/v1/payments", a.list).Methods(http.MethodGet)
 	r.HandleFunc("/v1/payments/{orderId}", a.payment).Methods(http.MethodGet)
 	r.HandleFunc("/v1/payments/{orderId}/events", a.events).Methods(http.MethodGet)
 	r.HandleFunc("/v1/webhooks/toss", a.webhook).Methods(http.MethodPost)
@@ -155,6 +165,10 @@ func (a *api) confirm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) payment(w http.ResponseWriter, r *http.Request) {
+	if a.readModel != nil {
+		a.paymentFromReadModel(w, r)
+		return
+	}
 	p, err := a.payments.Load(r.Context(), mux.Vars(r)["orderId"])
 	if err != nil {
 		writeError(w, r, a.log, err)

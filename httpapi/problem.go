@@ -88,6 +88,9 @@ func problemFor(err error) (Problem, bool) {
 	case errors.Is(err, commands.ErrIdempotencyKeyReused):
 		return Problem{Type: problemBase + "idempotency-key-reused", Title: "Idempotency-Key already used for a different request",
 			Status: http.StatusUnprocessableEntity}, true
+	case errors.Is(err, errReadModelLagging):
+		return Problem{Type: problemBase + "read-model-lagging", Title: "The read model has not caught up with the requested position",
+			Status: http.StatusServiceUnavailable, Detail: "retry shortly", retryAfter: "1"}, true
 	case errors.Is(err, commands.ErrPSPUnavailable):
 		return Problem{Type: problemBase + "psp-unavailable", Title: "The payment provider refused our credentials",
 			Status: http.StatusServiceUnavailable, Detail: "nothing was charged; operators have been alerted; retry later",

@@ -20,6 +20,7 @@ type Config struct {
 	Addr            string        // PAYSTREAM_ADDR
 	DataDir         string        // PAYSTREAM_DATA_DIR: empty = events in memory
 	EventStoreURL   string        // EVENTSTORE_URL: EventStoreDB instead of the embedded store
+	DatabaseURL     string        // DATABASE_URL: PostgreSQL read models; empty = in memory
 	CatalogPath     string        // PAYSTREAM_CATALOG: empty = the sample catalog
 	ConfirmTimeout  time.Duration // PAYSTREAM_CONFIRM_TIMEOUT
 	ShutdownTimeout time.Duration // PAYSTREAM_SHUTDOWN_TIMEOUT
@@ -47,7 +48,7 @@ var configVars = []string{
 	"PAYSTREAM_ADDR", "PAYSTREAM_DATA_DIR", "PAYSTREAM_CATALOG", "PAYSTREAM_CONFIRM_TIMEOUT",
 	"PAYSTREAM_SHUTDOWN_TIMEOUT", "PAYSTREAM_LOG_LEVEL", "PAYSTREAM_LOG_FORMAT",
 	"TOSS_API_URL", "TOSS_SECRET_KEY", "TOSSSIM_ADDR",
-	"EVENTSTORE_URL",
+	"EVENTSTORE_URL", "DATABASE_URL",
 	"KAFKA_BROKERS", "KAFKA_ADDR", "KAFKA_DATA_DIR", "KAFKA_APPROVED_TOPIC",
 	"PAYSTREAM_RECOVERY", "PAYSTREAM_RECOVERY_INTERVAL", "PAYSTREAM_RECOVERY_EXECUTING_TIMEOUT",
 	"PAYSTREAM_RECOVERY_THRESHOLD", "PAYSTREAM_RECOVERY_BACKOFF", "PAYSTREAM_RECOVERY_BACKOFF_MAX",
@@ -152,6 +153,8 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	}
 	cfg.EventStoreURL = *eventStoreURL
 	problems = append(problems, eventStoreProblems(cfg)...)
+	cfg.DatabaseURL = getenv("DATABASE_URL")
+	problems = append(problems, databaseProblems(cfg)...)
 	cfg.Kafka = kafka.validate(bad)
 	if len(problems) > 0 {
 		return Config{}, errors.New("paymentd: invalid configuration:\n  " + strings.Join(problems, "\n  "))

@@ -84,11 +84,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: 10 * time.Second, ForceAttemptHTTP2: true,
 	}}))
 
-	svc := commands.New(commands.Config{Store: store, PSP: psp, Catalog: products, Logger: log,
+	readModels, err := startReadModels(ctx, cfg, store, log)
+	if err != nil {
+		return err
+	}
+	defer readModels.close()
+	svc := commands.New(commands.Config{Store: readModels.track(store), PSP: psp, Catalog: products, Logger: log,
 		ConfirmTimeout: cfg.ConfirmTimeout, Recovery: commands.RecoveryPolicy{ExecutingTimeout: cfg.Recovery.ExecutingTimeout,
 			Threshold: cfg.Recovery.Threshold, BackoffBase: cfg.Recovery.BackoffBase, BackoffMax: cfg.Recovery.BackoffMax}})
 	inbox := commands.NewWebhookInbox(svc, 1024, 100_000)
-	var due commands.DueFinder // set by the read models
+	var due commands.DueFinder = readModels.store
 	workers := startWorkers(log, cfg, svc, inbox, due)
 	defer workers.stop()
 	downstream, err := startKafka(ctx, cfg.Kafka, store, svc, log, func(addr string) { fmt.Fprintf(stdout, "kafka listening on %s\n", addr) })
@@ -97,17 +102,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer downstream()
 	handler := httpapi.NewHandler(svc, httpapi.Options{Logger: log, Hints: inbox, Signals: svc.Signals,
+		ReadModel: readModels.store, Written: readModels.lastWritten,
 		Ready: func(ctx context.Context) error {
 			_, err := store.ReadStream(ctx, commands.StreamName("readiness-probe"))
 			return err
 		}})
 
-	srv, addr, err := serve(handler, cfg.Addr)
+	srv, addr, err := serve(readModels.withAdmin(handler), cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("PAYSTREAM_ADDR %s: %w", cfg.Addr, err)
 	}
 	mode := storeMode(cfg)
-	log.Info("paymentd started", "addr", addr, "events", mode, "toss", tossURL, "toss_key", key)
+	log.Info("paymentd started", "addr", addr, "events", mode, "read_models", readModels.mode(), "toss", tossURL, "toss_key", key)
 	fmt.Fprintf(stdout, "paymentd listening on http://%s\n", addr)
 
 	<-ctx.Done()

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/paystream/paystream/eventstore"
+	"github.com/paystream/paystream/projections"
+	"github.com/paystream/paystream/projections/memory"
+	"github.com/paystream/paystream/projections/postgres"
+)
+
+// readModels are paymentd's read models: PostgreSQL when DATABASE_URL is set, memory
+// otherwise (rebuilt from position 0 at every start), kept up to date by a projector.
+type readModels struct {
+	store      projections.Store
+	pg         *postgres.Store // nil in memory mode
+	pool       *pgxpool.Pool
+	projector  *projections.Projector
+	events     eventStore
+	log        *slog.Logger
+	written    atomic.Uint64 // newest position this instance appended
+	stop       context.CancelFunc
+	done       chan struct{}
+	rebuilding atomic.Bool
+}
+
+// databaseProblems validates DATABASE_URL for LoadConfig (never echoing it: it may hold a
+// password).
+func databaseProblems(cfg Config) []string {
+	if cfg.DatabaseURL == "" {
+		return nil
+	}
+	if _, err := pgx.ParseConfig(cfg.DatabaseURL); err != nil || !(strings.HasPrefix(cfg.DatabaseURL, "postgres://") ||
+		strings.HasPrefix(cfg.DatabaseURL, "postgresql://") || strings.Contains(cfg.DatabaseURL, "=")) {
+		return []string{"DATABASE_URL: not a PostgreSQL connection string such as postgres://user:pass@host:5432/paystream?sslmode=disable"}
+	}
+	return nil
+}
+
+// startReadModels opens the read models and starts their projector.
+func startReadModels(ctx context.Context, cfg Config, events eventStore, log *slog.Logger) (*readModels, error) {
+	rm := &readModels{events: events, log: log, done: make(chan struct{})}
+	if cfg.DatabaseURL == "" {
+		rm.store = memory.New()
+	} else {
+		pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return nil, fmt.Errorf("DATABASE_URL: %w", err)
+		}
+		cctx, cancel := context.WithTimeout(ctx, storeConnectTimeout)
+		defer cancel()
+		pg, err := postgres.Open(cctx, pool)
+		if err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("DATABASE_URL: %w", err)
+		}
+		rm.store, rm.pg, rm.pool = pg, pg, pool
+	}
+	rm.projector = projections.NewProjector(events, rm.store, projections.Options{Logger: log})
+	pctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	rm.stop = stop
+	go func() { defer close(rm.done); _ = rm.projector.Run(pctx) }()
+	return rm, nil
+}
+
+// close stops the projector and closes the pool.
+func (rm *readModels) close() {
+	rm.stop()
+	<-rm.done
+	if rm.pool != nil {
+		rm.pool.Close()
+	}
+}
+
+func (rm *readModels) mode() string {
+	if rm.pg != nil {
+		return "postgres"
+	}
+	return "memory"
+}
+
+// lastWritten is the newest position this instance appended (httpapi's read-your-writes).
+func (rm *readModels) lastWritten() eventstore.Position {
+	return eventstore.Position(rm.written.Load())
+}
+
+// track wraps the event store so appends record their position.
+func (rm *readModels) track(s eventStore) eventStore { return &trackingStore{eventStore: s, rm: rm} }
+
+type trackingStore struct {
+	eventStore
+	rm *readModels
+}
+
+func (t *trackingStore) Append(ctx context.Context, stream string, expected eventstore.Revision, events []eventstore.Event) (eventstore.AppendResult, error) {
+	res, err := t.eventStore.Append(ctx, stream, expected, events)
+	if err == nil {
+		for {
+			cur := t.rm.written.Load()
+			if uint64(res.Position) <= cur || t.rm.written.CompareAndSwap(cur, uint64(res.Position)) {
+				break
+			}
+		}
+	}
+	return res, err
+}
+
+// withAdmin serves the read model's operator endpoints under /admin/v1/readmodel/ and
+// everything else with next. paymentctl calls them: they run inside paymentd because
+// paymentd owns the event store (the embedded data directory is locked by it).
+func (rm *readModels) withAdmin(next http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", next)
+	mux.HandleFunc("GET /admin/v1/readmodel/status", rm.status)
+	mux.HandleFunc("POST /admin/v1/readmodel/verify", rm.verify)
+	mux.HandleFunc("POST /admin/v1/readmodel/rebuild", rm.rebuild)
+	return mux
+}
+
+type statusView struct {
+	Mode        string                   `json:"mode"`
+	Healthy     bool                     `json:"healthy"`
+	Projector   projections.Status       `json:"projector"`
+	Checkpoint  uint64                   `json:"checkpoint"`
+	DeadLetters []projections.DeadLetter `json:"deadLetters"`
+}
+
+func (rm *readModels) status(w http.ResponseWriter, r *http.Request) {
+	st := rm.projector.Status()
+	v := statusView{Mode: rm.mode(), Healthy: st.Err == "", Projector: st}
+	cp, err := rm.store.Checkpoint(r.Context())
+	if err != nil {
+		v.Healthy, v.Projector.Err = false, err.Error()
+	}
+	v.Checkpoint = uint64(cp)
+	if v.DeadLetters, err = rm.store.DeadLetters(r.Context()); err != nil {
+		v.Healthy = false
+	}
+	code := http.StatusOK
+	if !v.Healthy {
+		code = http.StatusServiceUnavailable
+	}
+	adminJSON(w, code, v)
+}
+
+func (rm *readModels) verify(w http.ResponseWriter, r *http.Request) {
+	rep, err := projections.Verify(r.Context(), rm.events, rm.store)
+	if err != nil {
+		rm.log.Error("read model verify failed", "err", err)
+		adminJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		return
+	}
+	if len(rep.Drift) > 0 {
+		rm.log.Error("read model drift found", "payments", len(rep.Drift), "alert", true)
+	}
+	adminJSON(w, http.StatusOK, rep)
+}
+
+// rebuild streams progress lines ("rebuilt <n> of <live>") and ends with "done <position>"
+// or "error: …".
+func (rm *readModels) rebuild(w http.ResponseWriter, r *http.Request) {
+	if rm.pg == nil {
+		adminJSON(w, http.StatusConflict, map[string]string{"error": "memory read models are rebuilt at every start; nothing to do"})
+		return
+	}
+	if !rm.rebuilding.CompareAndSwap(false, true) {
+		adminJSON(w, http.StatusConflict, map[string]string{"error": "a rebuild is already running"})
+		return
+	}
+	defer rm.rebuilding.Store(false)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	flush := func() {
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+	}
+	last := time.Time{}
+	at, err := rm.pg.Rebuild(r.Context(), rm.events, rm.log, func(rebuilt, live eventstore.Position) {
+		if time.Since(last) >= 500*time.Millisecond {
+			last = time.Now()
+			fmt.Fprintf(w, "rebuilt %d of %d\n", rebuilt, live)
+			flush()
+		}
+	})
+	if err != nil {
+		rm.log.Error("read model rebuild failed", "err", err)
+		fmt.Fprintf(w, "error: %v\n", err)
+		return
+	}
+	rm.log.Info("read model rebuilt", "checkpoint", uint64(at))
+	fmt.Fprintf(w, "done %d\n", at)
+}
+
+func adminJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/paystream/paystream/postgres/pgtest"
+)
+
+// databaseURL is DATABASE_URL when set, else a database in a throwaway cluster stopped
+// when the spec ends.
+func databaseURL(ctx context.Context) string {
+	GinkgoHelper()
+	var (
+		cluster *pgtest.Cluster
+		err     error
+	)
+	if u := os.Getenv("DATABASE_URL"); u != "" {
+		cluster, err = pgtest.External(u)
+	} else {
+		cluster, err = pgtest.Start(ctx, pgtest.Options{})
+		if err == nil {
+			DeferCleanup(cluster.Stop, context.Background())
+		}
+	}
+	Expect(err).NotTo(HaveOccurred(), "PostgreSQL is required: install postgresql-15 or set DATABASE_URL")
+	db, err := cluster.NewDatabase(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	return db
+}
+
+var _ = Describe("paymentd read models", func() {
+	Context("with DATABASE_URL (PostgreSQL)", func() {
+		It("serves payments and the list from PostgreSQL, verifies clean and rebuilds", func(ctx SpecContext) {
+			inst := startPaymentd(map[string]string{"DATABASE_URL": databaseURL(ctx)})
+			DeferCleanup(inst.stop)
+			var orders []string
+			for range 3 {
+				orderID, key, amount := checkoutAndAuthorise(inst)
+				Expect(call(http.MethodPost, inst.url+"/v1/payments/confirm", confirmBody(orderID, key, amount)).status).To(Equal(http.StatusOK))
+				orders = append(orders, orderID)
+				state := call(http.MethodGet, inst.url+"/v1/payments/"+orderID, nil)
+				Expect(state.status).To(Equal(http.StatusOK))
+				Expect(state.body["status"]).To(Equal("SUCCESS"), "read-your-writes")
+			}
+			page := call(http.MethodGet, inst.url+"/v1/payments?status=SUCCESS&limit=2", nil)
+			Expect(page.status).To(Equal(http.StatusOK))
+			Expect(page.body["items"]).To(HaveLen(2))
+			next := page.body["nextCursor"].(string)
+			page = call(http.MethodGet, inst.url+"/v1/payments?status=SUCCESS&limit=2&cursor="+url.QueryEscape(next), nil)
+			Expect(page.body["items"]).To(HaveLen(1))
+			Expect(page.body).NotTo(HaveKey("nextCursor"))
+
+			verified := call(http.MethodPost, inst.url+"/admin/v1/readmodel/verify", nil)
+			Expect(verified.status).To(Equal(http.StatusOK))
+			Expect(verified.body["drift"]).To(BeNil())
+			Expect(verified.body["payments"]).To(BeNumerically("==", 3))
+
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, inst.url+"/admin/v1/readmodel/rebuild", nil)
+			Expect(err).NotTo(HaveOccurred())
+			resp, err := http.DefaultClient.Do(req)
+			Expect(err).NotTo(HaveOccurred())
+			body, err := readAllString(resp)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(body).To(ContainSubstring("done "))
+			Expect(call(http.MethodGet, inst.url+"/admin/v1/readmodel/status", nil).body["healthy"]).To(BeTrue())
+			Expect(call(http.MethodPost, inst.url+"/admin/v1/readmodel/verify", nil).body["drift"]).To(BeNil())
+		}, SpecTimeout(60*time.Second))
+	})
+
+	Context("in the embedded default (memory read models)", func() {
+		It("lists payments and answers bad query parameters naming them", func() {
+			inst := startPaymentd(nil)
+			DeferCleanup(inst.stop)
+			orderID, _, _ := checkoutAndAuthorise(inst)
+			page := call(http.MethodGet, inst.url+"/v1/payments?buyerId=buyer-1", nil)
+			Expect(page.status).To(Equal(http.StatusOK))
+			Expect(page.body["items"]).To(ContainElement(HaveKeyWithValue("orderId", orderID)))
+			for param, query := range map[string]string{"status": "status=DONE", "limit": "limit=0", "createdFrom": "createdFrom=yesterday",
+				"cursor": "cursor=xyz", "wait": "wait=-1"} {
+				bad := call(http.MethodGet, inst.url+"/v1/payments?"+query, nil)
+				Expect(bad.status).To(Equal(http.StatusBadRequest), query)
+				Expect(bad.header.Get("Content-Type")).To(Equal("application/problem+json"))
+				Expect(bad.body["errors"]).To(ContainElement(HaveKeyWithValue("field", param)))
+			}
+		})
+
+		It("refuses a malformed DATABASE_URL naming the variable", func() {
+			_, err := LoadConfig(nil, envOf(map[string]string{"DATABASE_URL": "postgres://host:notaport/db"}))
+			Expect(err).To(MatchError(ContainSubstring("DATABASE_URL")))
+		})
+	})
+})
+
+func readAllString(resp *http.Response) (string, error) {
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}

@@ -1,0 +1,257 @@
+package projections
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/paystream/paystream/aggregate"
+	"github.com/paystream/paystream/eventstore"
+)
+
+// Apply is the projection: the rows of one payment after event e, given its rows before (nil
+// when the payment has no rows yet), and the history rows e adds. It folds with
+// aggregate.Evolve. It fails, wrapping ErrUnappliable's cause, for an event it cannot
+// decode, a first event that is not the checkout, and a revision that does not follow the
+// row's. It is pure and safe for concurrent use; cur is not modified.
+func Apply(cur *Payment, e eventstore.RecordedEvent) (Payment, []History, error) {
+	ev, err := aggregate.Decode(e.Type, e.Data)
+	if err != nil {
+		return Payment{}, nil, err
+	}
+	var prev Payment
+	if cur == nil {
+		if _, ok := ev.(aggregate.CheckoutCreated); !ok || e.Revision != 0 {
+			return Payment{}, nil, fmt.Errorf("%s at revision %d of a payment the read model does not have", e.Type, e.Revision)
+		}
+	} else {
+		prev = *cur
+		if e.Revision != prev.Revision+1 {
+			return Payment{}, nil, fmt.Errorf("revision %d does not follow the projected revision %d", e.Revision, prev.Revision)
+		}
+	}
+	before := stateOf(prev)
+	next := aggregate.Evolve(before, ev)
+	if next.OrderID != strings.TrimPrefix(e.Stream, StreamPrefix) {
+		return Payment{}, nil, fmt.Errorf("event of order %q in stream %s", next.OrderID, e.Stream)
+	}
+	row := rowOf(next)
+	row.Revision, row.Position = e.Revision, e.Position
+	row.Evidence = prev.Evidence
+	actor := actorOf(e.Metadata)
+	switch ev := ev.(type) {
+	case aggregate.PspApproved:
+		row.Evidence = evidence(ev.Evidence, row.Evidence)
+	case aggregate.PspFailed:
+		row.Evidence = evidence(ev.Evidence, row.Evidence)
+	case aggregate.PspOutcomeUnknown:
+		row.Evidence = evidence(ev.Evidence, row.Evidence)
+	case aggregate.ExecutionAborted:
+		row.Evidence = evidence(ev.Evidence, row.Evidence)
+	case aggregate.ManuallyResolved:
+		row.Evidence, actor = evidence(ev.Evidence, row.Evidence), ev.Actor
+	}
+	reason := e.Type
+	if next.Outcome != nil && next.Outcome != before.Outcome { // this event recorded an outcome
+		reason = ruleCode(next.Outcome.Rule, next.Outcome.Code)
+	}
+	var history []History
+	for i, o := range row.Orders {
+		var was aggregate.Status
+		if i < len(prev.Orders) {
+			was = prev.Orders[i].Status
+		}
+		if was != o.Status {
+			history = append(history, History{OrderID: row.OrderID, Seq: o.Seq, Previous: was, New: o.Status, Reason: reason,
+				Actor: actor, At: row.UpdatedAt, EventID: e.ID, Position: e.Position})
+		}
+	}
+	return row, history, nil
+}
+
+// Project folds a whole stream with Apply: the rows and history it should have. Verify uses
+// it; a spec checks it against aggregate.Fold.
+func Project(events []eventstore.RecordedEvent) (*Payment, []History, error) {
+	var (
+		cur     *Payment
+		history []History
+	)
+	for _, e := range events {
+		next, h, err := Apply(cur, e)
+		if err != nil {
+			return cur, history, &PoisonError{Event: e, Err: err}
+		}
+		cur = &next
+		history = append(history, h...)
+	}
+	return cur, history, nil
+}
+
+// RowOf writes a State out as rows (without Revision, Position, Evidence and FailedCount,
+// which the State does not carry).
+func RowOf(s aggregate.State) Payment { return rowOf(s) }
+
+func ruleCode(rule, code string) string {
+	if code == "" {
+		return rule
+	}
+	return rule + "/" + code
+}
+
+func evidence(e, old json.RawMessage) json.RawMessage {
+	if len(e) == 0 || string(e) == "null" {
+		return old
+	}
+	return e
+}
+
+func actorOf(meta []byte) string {
+	var m struct {
+		Actor string `json:"actor"`
+	}
+	_ = json.Unmarshal(meta, &m) // metadata without an actor projects as ""
+	return m.Actor
+}
+
+// StateOf is the aggregate State the rows describe. Every field Evolve reads and every field
+// the API shows is a column; write-side bookkeeping (idempotency keys, request hashes) is not.
+func StateOf(p Payment) aggregate.State { return stateOf(p) }
+
+// stateOf is the aggregate State the rows describe: every field Evolve reads is a column.
+func stateOf(p Payment) aggregate.State {
+	s := aggregate.State{OrderID: p.OrderID, OrderName: p.OrderName, BuyerID: p.BuyerID, TotalAmount: p.TotalAmount,
+		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, Status: p.Status, PaymentKey: p.PaymentKey,
+		Executions: p.Executions, ApprovedAt: p.ApprovedAt, Method: p.Method, OperatorAlert: p.OperatorAlert,
+		Escalated: p.Escalated, Expired: p.Expired, IsPaymentDone: p.IsPaymentDone, CompletedAt: p.CompletedAt}
+	if len(p.Orders) > 0 {
+		s.FailedCount, s.Threshold = p.Orders[0].FailedCount, p.Orders[0].Threshold
+	}
+	if p.OutcomeRule != "" {
+		// Every event that records an outcome moves the payment to the outcome's status.
+		s.Outcome = &aggregate.Outcome{Status: p.Status, Rule: p.OutcomeRule, Code: p.OutcomeCode, Message: p.OutcomeMessage}
+	}
+	s.Orders = make([]aggregate.Order, len(p.Orders))
+	for i, o := range p.Orders {
+		s.Orders[i] = aggregate.Order{Seq: o.Seq, ProductID: o.ProductID, SellerID: o.SellerID, Quantity: o.Quantity,
+			UnitPrice: o.UnitPrice, Amount: o.Amount, Status: o.Status, LedgerUpdated: o.LedgerUpdated, WalletUpdated: o.WalletUpdated}
+	}
+	return s
+}
+
+func rowOf(s aggregate.State) Payment {
+	p := Payment{OrderID: s.OrderID, PaymentKey: s.PaymentKey, BuyerID: s.BuyerID, OrderName: s.OrderName,
+		TotalAmount: s.TotalAmount, Status: s.Status, Method: s.Method, OperatorAlert: s.OperatorAlert,
+		Executions: s.Executions, CreatedAt: norm(s.CreatedAt), UpdatedAt: norm(s.UpdatedAt),
+		Escalated: s.Escalated, Expired: s.Expired, IsPaymentDone: s.IsPaymentDone}
+	if s.CompletedAt != nil {
+		t := norm(*s.CompletedAt)
+		p.CompletedAt = &t
+	}
+	threshold := s.Threshold
+	if threshold == 0 {
+		threshold = DefaultThreshold // Evolve never reads it back: RecoveryAttempted sets both
+	}
+	if s.ApprovedAt != nil {
+		t := norm(*s.ApprovedAt)
+		p.ApprovedAt = &t
+	}
+	if s.Outcome != nil {
+		p.OutcomeRule, p.OutcomeCode, p.OutcomeMessage = s.Outcome.Rule, s.Outcome.Code, s.Outcome.Message
+	}
+	p.Orders = make([]Order, len(s.Orders))
+	for i, o := range s.Orders {
+		p.Orders[i] = Order{OrderID: s.OrderID, Seq: o.Seq, BuyerID: s.BuyerID, SellerID: o.SellerID, ProductID: o.ProductID,
+			Quantity: o.Quantity, UnitPrice: o.UnitPrice, Amount: o.Amount, Status: o.Status,
+			LedgerUpdated: o.LedgerUpdated, WalletUpdated: o.WalletUpdated, FailedCount: s.FailedCount, Threshold: threshold}
+	}
+	return p
+}
+
+func norm(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+// Batch is what ApplyBatch decided: the rows to write, the history to add, and the new
+// checkpoint, all to be committed in one transaction.
+type Batch struct {
+	Changed    []*Payment // in first-touched order
+	History    []History
+	Checkpoint eventstore.Position
+	Applied    int
+	// Poison, when set, is the first event that could not be applied; nothing from it on
+	// was applied and Checkpoint stays before it.
+	Poison *PoisonError
+}
+
+// ApplyBatch applies events on top of rows (the current rows of every payment the events
+// touch, by orderId; missing = none yet) and a checkpoint. Events the checkpoint covers are
+// ignored. rows is updated in place.
+func ApplyBatch(rows map[string]*Payment, checkpoint eventstore.Position, events []eventstore.RecordedEvent) Batch {
+	b := Batch{Checkpoint: checkpoint}
+	at := map[string]int{} // orderId → index in b.Changed
+	for _, e := range events {
+		if e.Position <= b.Checkpoint {
+			continue
+		}
+		id := OrderIDOf(e.Stream)
+		next, h, err := Apply(rows[id], e)
+		if err != nil {
+			b.Poison = &PoisonError{Event: e, Err: err}
+			break
+		}
+		rows[id] = &next
+		if i, ok := at[id]; ok {
+			b.Changed[i] = rows[id]
+		} else {
+			at[id] = len(b.Changed)
+			b.Changed = append(b.Changed, rows[id])
+		}
+		b.History = append(b.History, h...)
+		b.Checkpoint = e.Position
+		b.Applied++
+	}
+	return b
+}
+
+// OrderIDOf is the orderId of a payment stream.
+func OrderIDOf(stream string) string { return strings.TrimPrefix(stream, StreamPrefix) }
+
+// OrderIDs lists the distinct orderIds of events' streams.
+func OrderIDs(events []eventstore.RecordedEvent) []string {
+	seen := map[string]bool{}
+	var ids []string
+	for _, e := range events {
+		if id := OrderIDOf(e.Stream); !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// EncodeCursor makes the opaque cursor for the page after p.
+func EncodeCursor(p Payment) string {
+	b, _ := json.Marshal(Cursor{CreatedAt: p.CreatedAt, OrderID: p.OrderID})
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// DecodeCursor reads a cursor; a malformed one fails with ErrBadCursor.
+func DecodeCursor(s string) (Cursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	var c Cursor
+	if err != nil || json.Unmarshal(b, &c) != nil || c.OrderID == "" {
+		return Cursor{}, ErrBadCursor
+	}
+	c.CreatedAt = norm(c.CreatedAt)
+	return c, nil
+}
+
+// After reports whether p comes after the cursor in (CreatedAt, OrderID) order.
+func (c Cursor) After(p Payment) bool {
+	return p.CreatedAt.After(c.CreatedAt) || (p.CreatedAt.Equal(c.CreatedAt) && p.OrderID > c.OrderID)
+}

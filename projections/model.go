@@ -1,0 +1,189 @@
+package projections
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+
+	"github.com/paystream/paystream/aggregate"
+	"github.com/paystream/paystream/eventstore"
+)
+
+// StreamPrefix is the prefix of the streams the read models follow (commands.StreamPrefix).
+const StreamPrefix = "payment-"
+
+// DefaultThreshold is the seed's retry threshold shown on orders before recovery has
+// recorded the threshold it works with.
+const DefaultThreshold = 5
+
+// ErrNotFound: no payment with this orderId in the read model. It wraps
+// aggregate.ErrNotFound so the HTTP API answers 404.
+var ErrNotFound = fmt.Errorf("read model: %w", aggregate.ErrNotFound)
+
+// ErrUnappliable marks an event Apply cannot apply; see PoisonError.
+var ErrUnappliable = errors.New("event cannot be projected")
+
+// Payment is one PaymentEvent row with its PaymentOrder rows.
+type Payment struct {
+	OrderID        string
+	PaymentKey     string
+	BuyerID        string
+	OrderName      string
+	TotalAmount    decimal.Decimal
+	Status         aggregate.Status
+	IsPaymentDone  bool
+	ApprovedAt     *time.Time
+	Method         string
+	OutcomeRule    string
+	OutcomeCode    string
+	OutcomeMessage string
+	// Evidence is the PSP's redacted answer from the last outcome event that carried one.
+	Evidence      json.RawMessage
+	OperatorAlert bool
+	// Escalated: recovery gave up and an operator must resolve the payment. Expired: the
+	// checkout expired unconfirmed. CompletedAt: when every order was booked (IsPaymentDone).
+	Escalated   bool
+	Expired     bool
+	CompletedAt *time.Time
+	// Executions counts the executions started against the PSP (aggregate.State.Executions).
+	Executions int
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	// Revision and Position are those of the last event applied to this payment.
+	Revision eventstore.Revision
+	Position eventstore.Position
+	Orders   []Order
+}
+
+// Order is one PaymentOrder row.
+type Order struct {
+	OrderID       string
+	Seq           int
+	BuyerID       string
+	SellerID      string
+	ProductID     string
+	Quantity      int64
+	UnitPrice     decimal.Decimal
+	Amount        decimal.Decimal
+	Status        aggregate.Status
+	LedgerUpdated bool
+	WalletUpdated bool
+	// FailedCount is the number of recovery attempts (the seed's failed_count); Threshold is
+	// where recovery gives up and escalates.
+	FailedCount int
+	Threshold   int
+}
+
+// History is one payment_order_history row: an order's status changed because of an event.
+type History struct {
+	OrderID  string
+	Seq      int
+	Previous aggregate.Status // "" for the checkout that created the order
+	New      aggregate.Status
+	Reason   string // the outcome's rule and code, e.g. "toss.v1/REJECT_CARD_PAYMENT"; the event name otherwise
+	Actor    string // from the event's metadata
+	At       time.Time
+	EventID  uuid.UUID
+	Position eventstore.Position
+}
+
+// PoisonError is an event the projection cannot apply. The projector stops at it.
+type PoisonError struct {
+	Event eventstore.RecordedEvent
+	Err   error
+}
+
+func (e *PoisonError) Error() string {
+	return fmt.Sprintf("project %s@%d (position %d, %s): %v", e.Event.Stream, e.Event.Revision, e.Event.Position, e.Event.Type, e.Err)
+}
+
+func (e *PoisonError) Unwrap() []error { return []error{ErrUnappliable, e.Err} }
+
+// DeadLetter is a recorded poison event.
+type DeadLetter struct {
+	Position eventstore.Position
+	Stream   string
+	Revision eventstore.Revision
+	EventID  uuid.UUID
+	Type     string
+	Data     []byte
+	Error    string
+	At       time.Time
+}
+
+// DeadLetterOf describes a poison event for the dead-letter table.
+func DeadLetterOf(p *PoisonError, at time.Time) DeadLetter {
+	return DeadLetter{Position: p.Event.Position, Stream: p.Event.Stream, Revision: p.Event.Revision, EventID: p.Event.ID,
+		Type: p.Event.Type, Data: p.Event.Data, Error: p.Err.Error(), At: at.UTC().Truncate(time.Microsecond)}
+}
+
+// Filter selects payments for List. Zero fields do not filter.
+type Filter struct {
+	Status      aggregate.Status
+	SellerID    string
+	BuyerID     string
+	CreatedFrom time.Time // inclusive
+	CreatedTo   time.Time // exclusive
+	Limit       int       // 1..MaxLimit; 0 = DefaultLimit
+	Cursor      string    // from a previous Page.NextCursor
+}
+
+// Page is one page of List, ordered by (CreatedAt, OrderID).
+type Page struct {
+	Items      []Payment
+	NextCursor string // empty on the last page
+}
+
+const (
+	DefaultLimit = 50
+	MaxLimit     = 500
+)
+
+// ErrBadCursor: Filter.Cursor is not a cursor List handed out.
+var ErrBadCursor = errors.New("malformed cursor")
+
+// Cursor is the keyset position after which a page starts.
+type Cursor struct {
+	CreatedAt time.Time `json:"c"`
+	OrderID   string    `json:"o"`
+}
+
+// NormLimit clamps a requested page size.
+func NormLimit(n int) int {
+	switch {
+	case n <= 0:
+		return DefaultLimit
+	case n > MaxLimit:
+		return MaxLimit
+	}
+	return n
+}
+
+// Matches reports whether p passes the filter's conditions (not the cursor).
+func (f Filter) Matches(p Payment) bool {
+	if f.Status != "" && p.Status != f.Status {
+		return false
+	}
+	if f.BuyerID != "" && p.BuyerID != f.BuyerID {
+		return false
+	}
+	if !f.CreatedFrom.IsZero() && p.CreatedAt.Before(f.CreatedFrom) {
+		return false
+	}
+	if !f.CreatedTo.IsZero() && !p.CreatedAt.Before(f.CreatedTo) {
+		return false
+	}
+	if f.SellerID != "" {
+		for _, o := range p.Orders {
+			if o.SellerID == f.SellerID {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}

@@ -1,0 +1,33 @@
+package projections
+
+import (
+	"context"
+	"time"
+
+	"github.com/paystream/paystream/eventstore"
+)
+
+// ReadModel is the query side of the read models, as the conformance suite in readmodeltest
+// pins it for every adapter. Consumers declare the subset they use.
+type ReadModel interface {
+	// Payment returns a payment with its orders; ErrNotFound when there is none.
+	Payment(ctx context.Context, orderID string) (Payment, error)
+	// History returns a payment's order status changes in position order.
+	History(ctx context.Context, orderID string) ([]History, error)
+	// List returns a page of payments matching f in (CreatedAt, OrderID) order; a cursor it
+	// did not hand out fails with ErrBadCursor.
+	List(ctx context.Context, f Filter) (Page, error)
+	// DueForRecovery returns the orderIds of payments that are EXECUTING with UpdatedAt
+	// before executingBefore, or UNKNOWN, oldest UpdatedAt first, at most limit of them.
+	DueForRecovery(ctx context.Context, executingBefore time.Time, limit int) ([]string, error)
+	// WaitFor returns nil once the read model has applied position p, or ctx's error.
+	WaitFor(ctx context.Context, p eventstore.Position) error
+	// DeadLetters lists the recorded poison events.
+	DeadLetters(ctx context.Context) ([]DeadLetter, error)
+}
+
+// Store is a read model adapter: queries plus the projector's writes.
+type Store interface {
+	ReadModel
+	Target
+}

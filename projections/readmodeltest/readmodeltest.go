@@ -1,0 +1,241 @@
+package readmodeltest
+
+import (
+	"context"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/paystream/paystream/aggregate"
+	"github.com/paystream/paystream/eventstore"
+	"github.com/paystream/paystream/projections"
+)
+
+// DescribeStore declares the conformance specs for the adapter newStore makes (a fresh,
+// empty store per spec).
+func DescribeStore(name string, newStore func(ctx context.Context) projections.Store) bool {
+	return Describe(name+" read model conformance", func() {
+		var (
+			store projections.Store
+			log   *Log
+		)
+		BeforeEach(func(ctx SpecContext) {
+			store, log = newStore(ctx), NewLog()
+		})
+		commit := func(ctx context.Context, events ...eventstore.RecordedEvent) projections.Batch {
+			GinkgoHelper()
+			cp, err := store.Checkpoint(ctx)
+			Expect(err).NotTo(HaveOccurred())
+			b, err := store.Commit(ctx, cp, events)
+			Expect(err).NotTo(HaveOccurred())
+			return b
+		}
+
+		Context("when empty", func() {
+			It("is at checkpoint 0 and knows no payment", func(ctx SpecContext) {
+				Expect(store.Checkpoint(ctx)).To(BeZero())
+				_, err := store.Payment(ctx, "order-missing")
+				Expect(err).To(MatchError(projections.ErrNotFound))
+				Expect(err).To(MatchError(aggregate.ErrNotFound))
+				page, err := store.List(ctx, projections.Filter{})
+				Expect(err).NotTo(HaveOccurred())
+				Expect(page.Items).To(BeEmpty())
+				Expect(page.NextCursor).To(BeEmpty())
+			})
+		})
+
+		Context("when events are committed", func() {
+			It("writes the rows the projection computes, with the checkpoint", func(ctx SpecContext) {
+				events := []eventstore.RecordedEvent{log.Checkout("order-0001", "buyer-1", "seller-a", "seller-b"),
+					log.Started("order-0001", 6000), log.Approved("order-0001", 6000)}
+				b := commit(ctx, events...)
+				Expect(b.Applied).To(Equal(3))
+				Expect(b.Poison).To(BeNil())
+				Expect(store.Checkpoint(ctx)).To(Equal(log.Position()))
+
+				p, err := store.Payment(ctx, "order-0001")
+				Expect(err).NotTo(HaveOccurred())
+				Expect(p.Status).To(Equal(aggregate.StatusSuccess))
+				Expect(p.TotalAmount.String()).To(Equal("6000"))
+				Expect(p.PaymentKey).To(Equal("pk_order-0001"))
+				Expect(p.Method).To(Equal("카드"))
+				Expect(p.Revision).To(BeEquivalentTo(2))
+				Expect(p.Orders).To(HaveLen(2))
+				Expect(p.Orders[1].SellerID).To(Equal("seller-b"))
+				Expect(p.Orders[1].Amount.String()).To(Equal("4000"))
+				Expect(p.Orders[1].Threshold).To(Equal(projections.DefaultThreshold))
+				Expect(p.Evidence).To(MatchJSON(`{"status":"DONE","orderId":"order-0001"}`))
+
+				h, err := store.History(ctx, "order-0001")
+				Expect(err).NotTo(HaveOccurred())
+				Expect(projections.Diff(events, &p, h)).To(BeEmpty(), "rows equal the pure projection")
+				Expect(h).To(HaveLen(6)) // 2 orders × (created, executing, success)
+				Expect(h[5].New).To(Equal(aggregate.StatusSuccess))
+				Expect(h[5].Reason).To(Equal("toss.v1/done"))
+				Expect(h[5].Actor).To(Equal("spec"))
+			})
+
+			It("changes nothing for events the checkpoint already covers", func(ctx SpecContext) {
+				events := []eventstore.RecordedEvent{log.Checkout("order-0002", "buyer-1", "seller-a"), log.Started("order-0002", 2000)}
+				commit(ctx, events...)
+				before, err := store.Payment(ctx, "order-0002")
+				Expect(err).NotTo(HaveOccurred())
+				b := commit(ctx, events...)
+				Expect(b.Applied).To(BeZero())
+				Expect(store.Payment(ctx, "order-0002")).To(Equal(before))
+				Expect(store.History(ctx, "order-0002")).To(HaveLen(2))
+			})
+
+			It("refuses a commit whose starting checkpoint is stale", func(ctx SpecContext) {
+				commit(ctx, log.Checkout("order-0003", "buyer-1", "seller-a"))
+				_, err := store.Commit(ctx, 0, []eventstore.RecordedEvent{log.Started("order-0003", 2000)})
+				Expect(err).To(MatchError(projections.ErrCheckpointMoved))
+				Expect(store.Payment(ctx, "order-0003")).To(HaveField("Status", aggregate.StatusNotStarted))
+			})
+
+			It("stops at an unknown event type, keeping what came before it", func(ctx SpecContext) {
+				first := log.Checkout("order-0004", "buyer-1", "seller-a")
+				poison := log.Raw("order-0004", "payment.from-the-future.v9", []byte(`{}`))
+				after := log.Started("order-0004", 2000)
+				b := commit(ctx, first, poison, after)
+				Expect(b.Poison).NotTo(BeNil())
+				Expect(b.Poison.Event.Position).To(Equal(poison.Position))
+				Expect(b.Poison).To(MatchError(aggregate.ErrUnknownEvent))
+				Expect(b.Applied).To(Equal(1))
+				Expect(store.Checkpoint(ctx)).To(Equal(first.Position))
+				Expect(store.Payment(ctx, "order-0004")).To(HaveField("Revision", BeEquivalentTo(0)))
+
+				Expect(store.DeadLetter(ctx, projections.DeadLetterOf(b.Poison, time.Now()))).To(Succeed())
+				Expect(store.DeadLetter(ctx, projections.DeadLetterOf(b.Poison, time.Now()))).To(Succeed())
+				dead, err := store.DeadLetters(ctx)
+				Expect(err).NotTo(HaveOccurred())
+				Expect(dead).To(HaveLen(1))
+				Expect(dead[0].Type).To(Equal("payment.from-the-future.v9"))
+				Expect(dead[0].Error).To(ContainSubstring("unknown event type"))
+			})
+
+			It("refuses a gap in a payment's revisions", func(ctx SpecContext) {
+				commit(ctx, log.Checkout("order-0005", "buyer-1", "seller-a"))
+				log.Started("order-0005", 2000) // never delivered
+				b := commit(ctx, log.Unknown("order-0005"))
+				Expect(b.Poison).To(MatchError(ContainSubstring("does not follow")))
+				Expect(b.Applied).To(BeZero())
+			})
+		})
+
+		Context("when querying", func() {
+			BeforeEach(func(ctx SpecContext) {
+				commit(ctx,
+					log.Checkout("order-a1", "buyer-1", "seller-a"),
+					log.Checkout("order-a2", "buyer-2", "seller-b", "seller-a"),
+					log.Checkout("order-a3", "buyer-1", "seller-b"),
+					log.Started("order-a2", 6000),
+					log.Checkout("order-a4", "buyer-1", "seller-a"),
+					log.Started("order-a4", 2000),
+					log.Unknown("order-a4"),
+					log.Started("order-a3", 2000),
+					log.Approved("order-a3", 2000),
+				)
+			})
+
+			It("filters by status, seller, buyer and created range", func(ctx SpecContext) {
+				ids := func(f projections.Filter) []string {
+					GinkgoHelper()
+					page, err := store.List(ctx, f)
+					Expect(err).NotTo(HaveOccurred())
+					var out []string
+					for _, p := range page.Items {
+						out = append(out, p.OrderID)
+					}
+					return out
+				}
+				Expect(ids(projections.Filter{})).To(Equal([]string{"order-a1", "order-a2", "order-a3", "order-a4"}))
+				Expect(ids(projections.Filter{Status: aggregate.StatusSuccess})).To(Equal([]string{"order-a3"}))
+				Expect(ids(projections.Filter{SellerID: "seller-a"})).To(Equal([]string{"order-a1", "order-a2", "order-a4"}))
+				Expect(ids(projections.Filter{BuyerID: "buyer-1", SellerID: "seller-b"})).To(Equal([]string{"order-a3"}))
+				a2, err := store.Payment(ctx, "order-a2")
+				Expect(err).NotTo(HaveOccurred())
+				a4, err := store.Payment(ctx, "order-a4")
+				Expect(err).NotTo(HaveOccurred())
+				Expect(ids(projections.Filter{CreatedFrom: a2.CreatedAt, CreatedTo: a4.CreatedAt})).To(Equal([]string{"order-a2", "order-a3"}))
+				page, err := store.List(ctx, projections.Filter{SellerID: "seller-a"})
+				Expect(err).NotTo(HaveOccurred())
+				Expect(page.Items[1].Orders).To(HaveLen(2), "items come with all their orders")
+			})
+
+			It("pages with an opaque cursor", func(ctx SpecContext) {
+				var got []string
+				f := projections.Filter{Limit: 3}
+				for {
+					page, err := store.List(ctx, f)
+					Expect(err).NotTo(HaveOccurred())
+					for _, p := range page.Items {
+						got = append(got, p.OrderID)
+					}
+					if page.NextCursor == "" {
+						break
+					}
+					f.Cursor = page.NextCursor
+				}
+				Expect(got).To(Equal([]string{"order-a1", "order-a2", "order-a3", "order-a4"}))
+				_, err := store.List(ctx, projections.Filter{Cursor: "not-a-cursor"})
+				Expect(err).To(MatchError(projections.ErrBadCursor))
+			})
+
+			It("finds payments due for recovery, oldest first", func(ctx SpecContext) {
+				a2, err := store.Payment(ctx, "order-a2")
+				Expect(err).NotTo(HaveOccurred())
+				Expect(store.DueForRecovery(ctx, a2.UpdatedAt, 10)).To(Equal([]string{"order-a4"}), "a2 is not older than the cutoff")
+				Expect(store.DueForRecovery(ctx, a2.UpdatedAt.Add(time.Microsecond), 10)).To(Equal([]string{"order-a2", "order-a4"}))
+				Expect(store.DueForRecovery(ctx, a2.UpdatedAt.Add(time.Microsecond), 1)).To(Equal([]string{"order-a2"}))
+			})
+
+			It("waits for a position to be applied", func(ctx SpecContext) {
+				Expect(store.WaitFor(ctx, log.Position())).To(Succeed())
+				next := log.Started("order-a1", 2000)
+				short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+				defer cancel()
+				Expect(store.WaitFor(short, next.Position)).To(MatchError(context.DeadlineExceeded))
+				waited := make(chan error, 1)
+				go func() { waited <- store.WaitFor(ctx, next.Position) }()
+				commit(ctx, next)
+				Eventually(waited).WithContext(ctx).Should(Receive(BeNil()))
+			})
+
+			It("returns every payment once while payments are written concurrently", func(ctx SpecContext) {
+				writes := make(chan struct{})
+				go func() {
+					defer GinkgoRecover()
+					defer close(writes)
+					for i := range 40 {
+						id := "order-w" + string(rune('a'+i/26)) + string(rune('a'+i%26))
+						events := []eventstore.RecordedEvent{log.Checkout(id, "buyer-3", "seller-c"), log.Started(id, 2000)}
+						commit(ctx, events...)
+						commit(ctx, log.Event(id, aggregate.PspOutcomeUnknown{Rule: "r", At: time.Now()}))
+					}
+				}()
+				seen := map[string]int{}
+				f := projections.Filter{Limit: 2}
+				for {
+					page, err := store.List(ctx, f)
+					Expect(err).NotTo(HaveOccurred())
+					for _, p := range page.Items {
+						seen[p.OrderID]++
+					}
+					if page.NextCursor == "" {
+						break
+					}
+					f.Cursor = page.NextCursor
+				}
+				Eventually(writes).WithContext(ctx).Should(BeClosed())
+				for _, id := range []string{"order-a1", "order-a2", "order-a3", "order-a4"} {
+					Expect(seen).To(HaveKeyWithValue(id, 1))
+				}
+				for id, n := range seen {
+					Expect(n).To(Equal(1), id)
+				}
+			})
+		})
+	})
+}
