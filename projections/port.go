@@ -18,7 +18,8 @@ type ReadModel interface {
 	// did not hand out fails with ErrBadCursor.
 	List(ctx context.Context, f Filter) (Page, error)
 	// DueForRecovery returns the orderIds of payments that are EXECUTING with UpdatedAt
-	// before executingBefore, or UNKNOWN, oldest UpdatedAt first, at most limit of them.
+	// before executingBefore, or UNKNOWN, and not escalated to manual handling, oldest
+	// UpdatedAt first, at most limit of them.
 	DueForRecovery(ctx context.Context, executingBefore time.Time, limit int) ([]string, error)
 	// WaitFor returns nil once the read model has applied position p, or ctx's error.
 	WaitFor(ctx context.Context, p eventstore.Position) error

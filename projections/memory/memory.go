@@ -146,6 +146,9 @@ func (s *Store) DueForRecovery(ctx context.Context, executingBefore time.Time, l
 	s.mu.RLock()
 	var due []*projections.Payment
 	for _, p := range s.payments {
+		if p.Escalated {
+			continue // waits for an operator, not for recovery
+		}
 		if p.Status == aggregate.StatusUnknown || (p.Status == aggregate.StatusExecuting && p.UpdatedAt.Before(executingBefore)) {
 			due = append(due, p)
 		}

@@ -191,6 +191,13 @@ func DescribeStore(name string, newStore func(ctx context.Context) projections.S
 				Expect(store.DueForRecovery(ctx, a2.UpdatedAt.Add(time.Microsecond), 1)).To(Equal([]string{"order-a2"}))
 			})
 
+			It("leaves escalated payments to operators", func(ctx SpecContext) {
+				commit(ctx, log.Event("order-a4", aggregate.EscalatedToManual{Attempts: 5, Reason: "still UNKNOWN", At: log.Now()}))
+				a2, err := store.Payment(ctx, "order-a2")
+				Expect(err).NotTo(HaveOccurred())
+				Expect(store.DueForRecovery(ctx, a2.UpdatedAt.Add(time.Microsecond), 10)).To(Equal([]string{"order-a2"}))
+			})
+
 			It("waits for a position to be applied", func(ctx SpecContext) {
 				Expect(store.WaitFor(ctx, log.Position())).To(Succeed())
 				next := log.Started("order-a1", 2000)
