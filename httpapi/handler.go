@@ -74,6 +74,7 @@ func NewHandler(payments Payments, opts Options) http.Handler {
 	r.HandleFunc("/v1/payments/{orderId}", a.payment).Methods(http.MethodGet)
 	r.HandleFunc("/v1/payments/{orderId}/events", a.events).Methods(http.MethodGet)
 	r.HandleFunc("/v1/webhooks/toss", a.webhook).Methods(http.MethodPost)
+	r.HandleFunc("/admin/v1/payments/attention", a.attention).Methods(http.MethodGet)
 	r.HandleFunc("/admin/v1/payments/{orderId}/resolve", a.resolve).Methods(http.MethodPost)
 	r.HandleFunc("/healthz", a.healthz).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", a.readyz).Methods(http.MethodGet)

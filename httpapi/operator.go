@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 
 	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/commands"
+	"github.com/paystream/paystream/projections"
 )
 
 // Hints takes Toss webhook hints for background reconciliation (commands.WebhookInbox).
@@ -85,4 +87,61 @@ func (a *api) resolve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, viewOf(p))
+}
+
+// attentionLimit bounds each list of GET /admin/v1/payments/attention.
+const attentionLimit = 1000
+
+type attentionView struct {
+	// Escalated payments wait for an operator's resolution.
+	Escalated []paymentView `json:"escalated"`
+	// Open payments are UNKNOWN, or EXECUTING for longer than stuckAfter; recovery is on them.
+	Open      []paymentView `json:"open"`
+	Truncated bool          `json:"truncated,omitempty"`
+}
+
+// attention lists what operators should look at: escalated payments and open ones.
+func (a *api) attention(w http.ResponseWriter, r *http.Request) {
+	if a.readModel == nil {
+		writeProblem(w, Problem{Type: problemBase + "no-read-model", Title: "No read model is configured",
+			Status: http.StatusNotImplemented})
+		return
+	}
+	stuckAfter := time.Minute
+	if v := r.URL.Query().Get("stuckAfter"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			writeError(w, r, a.log, &badRequest{field: "stuckAfter", msg: "must be a duration such as 1m"})
+			return
+		}
+		stuckAfter = d
+	}
+	out := attentionView{Escalated: []paymentView{}, Open: []paymentView{}}
+	for _, st := range []aggregate.Status{aggregate.StatusUnknown, aggregate.StatusExecuting} {
+		f := projections.Filter{Status: st, Limit: projections.MaxLimit}
+		for {
+			page, err := a.readModel.List(r.Context(), f)
+			if err != nil {
+				writeError(w, r, a.log, err)
+				return
+			}
+			for _, p := range page.Items {
+				switch {
+				case p.Escalated:
+					out.Escalated = append(out.Escalated, viewOfRow(p))
+				case st == aggregate.StatusUnknown || time.Since(p.UpdatedAt) > stuckAfter:
+					out.Open = append(out.Open, viewOfRow(p))
+				}
+			}
+			if page.NextCursor == "" {
+				break
+			}
+			if len(out.Escalated)+len(out.Open) >= attentionLimit {
+				out.Truncated = true
+				break
+			}
+			f.Cursor = page.NextCursor
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }

@@ -3,6 +3,8 @@
 //	paymentctl [-url http://127.0.0.1:8080] status    projector health, checkpoint, dead letters
 //	paymentctl [-url …] verify                       re-fold every stream and diff against the rows
 //	paymentctl [-url …] rebuild                      rebuild from zero into fresh tables, then swap
+//	paymentctl [-url …] attention                    escalated and open payments (exit 1 if any is escalated)
+//	paymentctl [-url …] resolve -order ID -as SUCCESS|FAILURE -actor NAME -reason TEXT [-force]
 //
 // It talks to a running paymentd over its admin endpoints (/admin/v1/readmodel/…), because
 // paymentd owns the event store (the embedded data directory is locked by the process that
@@ -42,8 +44,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs := flag.NewFlagSet("paymentctl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	base := fs.String("url", def, "paymentd base URL (PAYMENTD_URL)")
-	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "usage: paymentctl [-url URL] status|verify|rebuild")
+	if err := fs.Parse(args); err != nil || fs.NArg() < 1 {
+		fmt.Fprintln(stderr, "usage: paymentctl [-url URL] status|verify|rebuild|attention|resolve")
 		return 2
 	}
 	c := client{base: strings.TrimRight(*base, "/"), http: http.DefaultClient}
@@ -55,8 +57,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = c.verify(ctx, stdout)
 	case "rebuild":
 		err = c.rebuild(ctx, stdout, stderr)
+	case "attention":
+		err = c.attention(ctx, stdout)
+	case "resolve":
+		err = c.resolve(ctx, fs.Args()[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "paymentctl: unknown command %q (status, verify, rebuild)\n", fs.Arg(0))
+		return 2
+	}
+	if errors.Is(err, errUsage) {
 		return 2
 	}
 	if err != nil {
@@ -65,6 +74,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	return 0
 }
+
+// errUsage: a command's arguments are wrong; it has said how on stderr.
+var errUsage = errors.New("usage")
 
 type client struct {
 	base string

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -29,6 +30,20 @@ var _ = Describe("paymentctl", func() {
 		mux.HandleFunc("POST /admin/v1/readmodel/rebuild", func(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprint(w, "rebuilt 3 of 9\nrebuilt 9 of 9\ndone 9\n")
 		})
+		mux.HandleFunc("GET /admin/v1/payments/attention", func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprint(w, `{"escalated":[{"orderId":"order-9","status":"UNKNOWN","totalAmount":"3000","failedCount":5,
+				"updatedAt":"2026-11-25T01:00:00Z","outcome":{"rule":"recovery.v1/escalated","message":"still UNKNOWN"}}],"open":[]}`)
+		})
+		mux.HandleFunc("POST /admin/v1/payments/{orderId}/resolve", func(w http.ResponseWriter, r *http.Request) {
+			var body map[string]any
+			_ = json.NewDecoder(r.Body).Decode(&body)
+			if body["force"] != true && body["resolution"] == "SUCCESS" {
+				w.WriteHeader(http.StatusConflict)
+				fmt.Fprint(w, `{"title":"The resolution contradicts Toss's record","detail":"the PSP says FAILURE"}`)
+				return
+			}
+			fmt.Fprintf(w, `{"orderId":%q,"status":%q}`, r.PathValue("orderId"), body["resolution"])
+		})
 		srv = httptest.NewServer(mux)
 		DeferCleanup(srv.Close)
 	})
@@ -51,6 +66,22 @@ var _ = Describe("paymentctl", func() {
 			Expect(run(ctx, []string{"-url", srv.URL, "rebuild"}, env, stdout, stderr)).To(Equal(0))
 			Expect(stderr.String()).To(ContainSubstring("100%"))
 			Expect(stdout.String()).To(Equal("rebuilt; checkpoint 9\n"))
+		})
+	})
+
+	Context("attention and resolve", func() {
+		It("lists escalated payments and fails so scripts can alert", func(ctx SpecContext) {
+			Expect(run(ctx, []string{"-url", srv.URL, "attention"}, env, stdout, stderr)).To(Equal(1))
+			Expect(stdout.String()).To(MatchRegexp(`escalated\s+order-9\s+UNKNOWN\s+3000\s+5`))
+			Expect(stderr.String()).To(ContainSubstring("1 payment(s) escalated"))
+		})
+		It("records a resolution, and reports Toss's contradiction", func(ctx SpecContext) {
+			args := []string{"-url", srv.URL, "resolve", "-order", "order-9", "-actor", "ops:kim", "-reason", "checked"}
+			Expect(run(ctx, append(args, "-as", "FAILURE"), env, stdout, stderr)).To(Equal(0))
+			Expect(stdout.String()).To(ContainSubstring("order-9 is now FAILURE"))
+			Expect(run(ctx, append(args, "-as", "SUCCESS"), env, stdout, stderr)).To(Equal(1))
+			Expect(stderr.String()).To(ContainSubstring("HTTP 409"))
+			Expect(run(ctx, []string{"-url", srv.URL, "resolve", "-order", "order-9"}, env, stdout, stderr)).To(Equal(2))
 		})
 	})
 
