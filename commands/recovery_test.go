@@ -48,6 +48,23 @@ func (k *knownPayments) DueForRecovery(ctx context.Context, executingBefore time
 	return due, nil
 }
 
+func (k *knownPayments) StaleCheckouts(ctx context.Context, createdBefore time.Time, cursor string) ([]string, string, error) {
+	k.mu.Lock()
+	ids := append([]string(nil), k.ids...)
+	k.mu.Unlock()
+	var stale []string
+	for _, id := range ids {
+		p, err := k.svc.Load(ctx, id)
+		if err != nil {
+			return nil, "", err
+		}
+		if p.Status == aggregate.StatusNotStarted && p.CreatedAt.Before(createdBefore) {
+			stale = append(stale, id)
+		}
+	}
+	return stale, "", nil
+}
+
 // clock is a settable time for the service, so specs skip backoffs instead of sleeping.
 type clock struct{ offset atomic.Int64 }
 
@@ -266,6 +283,28 @@ var _ = Describe("Recovery", func() {
 			Expect(sim.ConfirmRequests(p.OrderID)).To(BeZero())
 			_, err = svc.Confirm(ctx, commands.ConfirmRequest{OrderID: p.OrderID, PaymentKey: key, Amount: p.TotalAmount}, meta)
 			Expect(err).To(MatchError(aggregate.ErrExpired), "and again")
+		})
+
+		It("is also swept by the recovery worker, sparing checkouts that were sent to Toss", func(ctx SpecContext) {
+			var fresh, sent commands.Payment
+			for _, p := range []*commands.Payment{&fresh, &sent} {
+				var err error
+				*p, err = svc.Checkout(ctx, commands.CheckoutRequest{BuyerID: "b", Items: []commands.Item{{ProductID: "sticker-pack", Quantity: 1}}}, meta)
+				Expect(err).NotTo(HaveOccurred())
+				known.add(p.OrderID)
+			}
+			key, err := sim.CreateSession(sent.OrderID, sent.TotalAmount)
+			Expect(err).NotTo(HaveOccurred())
+			// a bad key aborts the execution: NOT_STARTED again, but Toss has seen the confirm
+			bad := commands.New(commands.Config{Store: store, PSP: toss.NewClient(simURL, "test_sk_wrong"), Catalog: products, Now: clk.Now})
+			_, err = bad.Confirm(ctx, commands.ConfirmRequest{OrderID: sent.OrderID, PaymentKey: key, Amount: sent.TotalAmount}, meta)
+			Expect(err).To(MatchError(commands.ErrPSPUnavailable))
+
+			clk.Advance(41 * time.Minute)
+			commands.NewRecoveryWorker(svc, known, time.Millisecond, 10, 1).WithExpiry(known).RunOnce(ctx)
+			Expect(status(ctx, fresh.OrderID).Expired).To(BeTrue())
+			Expect(status(ctx, sent.OrderID).Expired).To(BeFalse())
+			Expect(status(ctx, sent.OrderID).Status).To(Equal(aggregate.StatusNotStarted))
 		})
 	})
 })

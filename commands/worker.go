@@ -2,15 +2,24 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/paystream/paystream/aggregate"
 )
 
 // DueFinder lists payments recovery should look at: EXECUTING since before executingBefore,
 // or UNKNOWN; oldest first. The read models implement it.
 type DueFinder interface {
 	DueForRecovery(ctx context.Context, executingBefore time.Time, limit int) ([]string, error)
+}
+
+// StaleCheckouts lists checkouts still NOT_STARTED that were created before createdBefore,
+// oldest first, a page at a time (cursor "" starts; a returned "" cursor ends).
+type StaleCheckouts interface {
+	StaleCheckouts(ctx context.Context, createdBefore time.Time, cursor string) (ids []string, next string, err error)
 }
 
 // RecoveryWorker periodically runs Service.Recover over the payments a DueFinder lists.
@@ -23,6 +32,46 @@ type RecoveryWorker struct {
 	batch    int
 	workers  int
 	log      *slog.Logger
+	stale    StaleCheckouts
+}
+
+// WithExpiry makes each scan also expire checkouts never confirmed within the checkout TTL.
+func (w *RecoveryWorker) WithExpiry(stale StaleCheckouts) *RecoveryWorker {
+	w.stale = stale
+	return w
+}
+
+// maxExpiryPages bounds one scan's walk over stale checkouts.
+const maxExpiryPages = 10
+
+// expire records CheckoutExpired for stale checkouts; ones that were sent to the PSP (and so
+// are NOT_STARTED only after an aborted execution) are left alone.
+func (w *RecoveryWorker) expire(ctx context.Context) int {
+	if w.stale == nil {
+		return 0
+	}
+	expired, cursor := 0, ""
+	for range maxExpiryPages {
+		ids, next, err := w.stale.StaleCheckouts(ctx, w.svc.cfg.Now().UTC().Add(-w.svc.cfg.CheckoutTTL), cursor)
+		if err != nil {
+			if ctx.Err() == nil {
+				w.log.Error("listing stale checkouts", "err", err)
+			}
+			return expired
+		}
+		for _, id := range ids {
+			if _, err := w.svc.Expire(ctx, id, Meta{Actor: "recovery-worker"}); err == nil {
+				expired++
+			} else if !errors.Is(err, aggregate.ErrNotRecoverable) && !errors.Is(err, aggregate.ErrInvalid) {
+				w.log.Error("expiring checkout", "order_id", id, "err", err)
+			}
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	return expired
 }
 
 // NewRecoveryWorker returns a worker that scans every interval (default 5 s) for up to
@@ -55,8 +104,12 @@ func (w *RecoveryWorker) Run(ctx context.Context) error {
 	}
 }
 
-// RunOnce works one batch of due payments and returns how many of each result it saw.
+// RunOnce expires stale checkouts, then works one batch of due payments, and returns how
+// many of each result it saw.
 func (w *RecoveryWorker) RunOnce(ctx context.Context) map[RecoveryResult]int {
+	if n := w.expire(ctx); n > 0 {
+		w.log.Info("expired checkouts", "count", n)
+	}
 	cutoff := w.svc.cfg.Now().UTC().Add(-w.svc.cfg.Recovery.ExecutingTimeout)
 	ids, err := w.due.DueForRecovery(ctx, cutoff, w.batch)
 	if err != nil {

@@ -4,8 +4,11 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"time"
 
+	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/commands"
+	"github.com/paystream/paystream/projections"
 )
 
 // background runs paymentd's workers (webhook inbox, recovery) until stop is called; stop
@@ -30,15 +33,37 @@ func (b *background) stop() {
 	b.wg.Wait()
 }
 
-// startWorkers starts the webhook inbox and, when enabled and a finder of due payments
-// exists, the recovery worker.
-func startWorkers(log *slog.Logger, cfg Config, svc *commands.Service, inbox *commands.WebhookInbox, due commands.DueFinder) *background {
+// startWorkers starts the webhook inbox and, when enabled, the recovery worker over the
+// read models (which also expires stale checkouts).
+func startWorkers(log *slog.Logger, cfg Config, svc *commands.Service, inbox *commands.WebhookInbox, rm readModel) *background {
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &background{cancel: cancel}
 	b.start(ctx, log, "webhooks", inbox.Run)
-	if cfg.Recovery.Enabled && due != nil {
-		worker := commands.NewRecoveryWorker(svc, due, cfg.Recovery.Interval, 100, 4)
+	if cfg.Recovery.Enabled && rm != nil {
+		worker := commands.NewRecoveryWorker(svc, rm, cfg.Recovery.Interval, 100, 4).WithExpiry(staleCheckouts{rm})
 		b.start(ctx, log, "recovery", worker.Run)
 	}
 	return b
+}
+
+// readModel is what the workers need of the read models.
+type readModel interface {
+	commands.DueFinder
+	List(ctx context.Context, f projections.Filter) (projections.Page, error)
+}
+
+// staleCheckouts lists NOT_STARTED checkouts from the read models for expiry.
+type staleCheckouts struct{ rm readModel }
+
+func (s staleCheckouts) StaleCheckouts(ctx context.Context, createdBefore time.Time, cursor string) ([]string, string, error) {
+	page, err := s.rm.List(ctx, projections.Filter{Status: aggregate.StatusNotStarted, CreatedTo: createdBefore,
+		Limit: projections.MaxLimit, Cursor: cursor})
+	if err != nil {
+		return nil, "", err
+	}
+	ids := make([]string, len(page.Items))
+	for i, p := range page.Items {
+		ids[i] = p.OrderID
+	}
+	return ids, page.NextCursor, nil
 }

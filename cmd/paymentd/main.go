@@ -93,8 +93,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		ConfirmTimeout: cfg.ConfirmTimeout, Recovery: commands.RecoveryPolicy{ExecutingTimeout: cfg.Recovery.ExecutingTimeout,
 			Threshold: cfg.Recovery.Threshold, BackoffBase: cfg.Recovery.BackoffBase, BackoffMax: cfg.Recovery.BackoffMax}})
 	inbox := commands.NewWebhookInbox(svc, 1024, 100_000)
-	var due commands.DueFinder = readModels.store
-	workers := startWorkers(log, cfg, svc, inbox, due)
+	workers := startWorkers(log, cfg, svc, inbox, readModels.store)
 	defer workers.stop()
 	downstream, err := startKafka(ctx, cfg.Kafka, store, svc, log, func(addr string) { fmt.Fprintf(stdout, "kafka listening on %s\n", addr) })
 	if err != nil {
