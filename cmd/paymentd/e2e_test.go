@@ -149,6 +149,33 @@ var _ = Describe("paymentd end to end (embedded default)", func() {
 		Expect(types).To(Equal([]string{"payment.checkout-created.v1", "payment.execution-started.v1", "payment.psp-approved.v1"}))
 	})
 
+	It("lets one of 50 concurrent HTTP confirms reach Toss, and every answer agrees", func() {
+		inst := startPaymentd(nil)
+		defer func() { Expect(inst.stop()).To(Succeed()) }()
+		orderID, paymentKey, amount := checkoutAndAuthorise(inst)
+		Expect(call(http.MethodPut, inst.simURL+"/sim/v1/faults", `{"latencyMin":"30ms","latencyMax":"30ms"}`).status).To(Equal(http.StatusOK))
+		answers := make(chan answer, 50)
+		for range 50 {
+			go func() {
+				defer GinkgoRecover()
+				answers <- call(http.MethodPost, inst.url+"/v1/payments/confirm", confirmBody(orderID, paymentKey, amount))
+			}()
+		}
+		codes := map[int]int{}
+		for range 50 {
+			a := <-answers
+			codes[a.status]++
+			if a.status == http.StatusOK {
+				Expect(a.body["status"]).To(Equal("SUCCESS"))
+			}
+		}
+		Expect(codes[http.StatusOK]).To(BeNumerically(">=", 1))
+		Expect(codes[http.StatusOK] + codes[http.StatusConflict]).To(Equal(50), "%v", codes)
+		stats := call(http.MethodGet, inst.simURL+"/sim/v1/stats", nil).body
+		Expect(stats["confirmRequests"]).To(BeNumerically("==", 1))
+		Expect(stats["approvals"]).To(BeNumerically("==", 1))
+	})
+
 	It("answers bad input with problem+json and records nothing", func() {
 		inst := startPaymentd(nil)
 		defer func() { Expect(inst.stop()).To(Succeed()) }()
