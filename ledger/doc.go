@@ -12,6 +12,22 @@
 //     transaction is reversed at most once.
 //   - Booking is idempotent by message id: a redelivered approval posts nothing.
 //
-// Storage is behind Store; MemoryStore keeps it in memory (the embedded mode and tests).
-// The Kafka side (read-committed, exactly once per approval) lives in the booking package.
+// Storage is behind Store; MemoryStore keeps it in memory (the embedded mode and tests),
+// ledger/postgres in PostgreSQL (the standalone ledger in production). ledgertest is the
+// conformance suite both run. The Kafka side (read-committed, exactly once per approval)
+// lives in the booking package.
+//
+// Durability across Kafka and PostgreSQL. An approval is committed twice, in this order:
+//  1. the booking commits in PostgreSQL, deduplicated by the approval's message id;
+//  2. the completion message (payment.ledger-updated.v1) and the consumed offsets commit
+//     together in the consumer's Kafka transaction.
+//
+// There is no distributed transaction, and none is needed: a crash between 1 and 2 aborts
+// the Kafka transaction, so the approval is delivered again; booking it again posts nothing
+// (same message id), and the consumer re-publishes the same completion (its message id is
+// derived from the approval's), which paymentd already deduplicates. A crash before 1 books
+// nothing and redelivers; after 2 nothing is redelivered. So every approval is booked
+// exactly once and completed at least once with one message id — provided the store is
+// durable: with MemoryStore a restarted process forgets its bookings and books redelivered
+// approvals again. ledger/postgres has a spec for exactly this crash window.
 package ledger

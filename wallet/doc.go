@@ -6,6 +6,9 @@
 //   - Applying an approval is atomic (every order's credit or none) and idempotent by
 //     message id: a redelivered approval changes no balance.
 //
-// Storage is behind Store; MemoryStore keeps it in memory (the embedded mode and tests).
-// The Kafka side lives in the booking package.
+// Storage is behind Store; MemoryStore keeps it in memory (the embedded mode and tests),
+// wallet/postgres in PostgreSQL (the standalone wallet in production); wallettest is the
+// conformance suite both run. The Kafka side lives in the booking package; the durability
+// argument across PostgreSQL and Kafka is the ledger's (see package ledger): the credit
+// commits first, deduplicated by message id, then the completion with the offsets.
 package wallet

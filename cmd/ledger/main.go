@@ -4,14 +4,17 @@
 //
 // Environment: KAFKA_BROKERS (required, comma-separated host:port), KAFKA_APPROVED_TOPIC
 // (default payments.approved), LEDGER_TRANSACTIONAL_ID (default paystream-ledger),
-// LEDGER_LOG_LEVEL (default info). Storage is in memory: a restart books again from the
-// committed offsets only, so for production give it durable storage (PostgreSQL, not yet
-// implemented).
+// LEDGER_LOG_LEVEL (default info), DATABASE_URL (flag -database-url: PostgreSQL, tables in
+// the schema "ledger", migrated at start; never logged). Without DATABASE_URL storage is in
+// memory and not durable: a restarted process forgets its bookings and books approvals
+// redelivered to it again, so production sets DATABASE_URL (see package ledger for why a
+// durable store deduplicating by message id makes the whole loop exactly once).
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,9 +24,13 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/paystream/paystream/booking"
 	"github.com/paystream/paystream/kafkamsg"
 	"github.com/paystream/paystream/ledger"
+	"github.com/paystream/paystream/ledger/postgres"
 )
 
 func main() {
@@ -36,7 +43,14 @@ func main() {
 }
 
 // run consumes until ctx ends.
-func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	flags := flag.NewFlagSet("ledger", flag.ContinueOnError)
+	flags.SetOutput(stdout)
+	databaseURL := flags.String("database-url", getenv("DATABASE_URL"),
+		"PostgreSQL connection string (env DATABASE_URL); empty: storage in memory, not durable")
+	if err := flags.Parse(args); err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
 	var problems, brokers []string
 	for _, b := range strings.Split(getenv("KAFKA_BROKERS"), ",") {
 		if b = strings.TrimSpace(b); b == "" {
@@ -64,15 +78,52 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 			problems = append(problems, fmt.Sprintf("LEDGER_LOG_LEVEL: %q is not one of debug, info, warn, error", v))
 		}
 	}
+	if *databaseURL != "" && !isPostgresURL(*databaseURL) {
+		problems = append(problems, "DATABASE_URL: not a PostgreSQL connection string such as postgres://user:pass@host:5432/paystream?sslmode=disable")
+	}
 	if len(problems) > 0 {
 		return errors.New("ledger: invalid configuration:\n  " + strings.Join(problems, "\n  "))
 	}
 	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level}))
-	c := booking.New(brokers, "ledger", kafkamsg.SchemaLedgerUpdated, ledger.New(ledger.NewMemoryStore()),
+	store, closeStore, err := openStore(ctx, *databaseURL, log)
+	if err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	defer closeStore()
+	c := booking.New(brokers, "ledger", kafkamsg.SchemaLedgerUpdated, ledger.New(store),
 		booking.WithApprovedTopic(topic), booking.WithTransactionalID(txid), booking.WithLogger(log))
 	log.Info("ledger started", "brokers", brokers, "topic", topic)
 	if err := c.Run(ctx); err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}
 	return nil
+}
+
+// isPostgresURL reports whether s is a connection string pgx accepts, as a URL or key=value.
+func isPostgresURL(s string) bool {
+	if _, err := pgx.ParseConfig(s); err != nil {
+		return false
+	}
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://") || strings.Contains(s, "=")
+}
+
+// openStore returns the PostgreSQL store (migrated) when databaseURL is set, else the memory
+// store; close releases it.
+func openStore(ctx context.Context, databaseURL string, log *slog.Logger) (store ledger.Store, closeStore func(), err error) {
+	if databaseURL == "" {
+		log.Warn("storage in memory: bookings are not durable; a restart books redelivered approvals again (set DATABASE_URL)",
+			"storage", "memory")
+		return ledger.NewMemoryStore(), func() {}, nil
+	}
+	pool, err := pgxpool.New(ctx, databaseURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	pg, err := postgres.Open(ctx, pool)
+	if err != nil {
+		pool.Close()
+		return nil, nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	log.Info("storage in PostgreSQL", "storage", "postgres", "schema", pg.Schema())
+	return pg, pool.Close, nil
 }

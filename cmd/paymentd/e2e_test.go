@@ -170,7 +170,7 @@ var _ = Describe("paymentd end to end (embedded default)", func() {
 			}
 		}
 		Expect(codes[http.StatusOK]).To(BeNumerically(">=", 1))
-		Expect(codes[http.StatusOK] + codes[http.StatusConflict]).To(Equal(50), "%v", codes)
+		Expect(codes[http.StatusOK]+codes[http.StatusConflict]).To(Equal(50), "%v", codes)
 		stats := call(http.MethodGet, inst.simURL+"/sim/v1/stats", nil).body
 		Expect(stats["confirmRequests"]).To(BeNumerically("==", 1))
 		Expect(stats["approvals"]).To(BeNumerically("==", 1))

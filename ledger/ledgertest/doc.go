@@ -1,0 +1,14 @@
+// Package ledgertest is the conformance suite for ledger.Store adapters: one set of Ginkgo
+// specs that the memory store and the PostgreSQL store run unchanged, through ledger.Ledger
+// and the Store directly.
+//
+// Register it from an adapter's Ginkgo suite with a factory that opens a fresh, empty store
+// (each spec calls it once, in BeforeEach):
+//
+//	var _ = ledgertest.Describe("memory store", func(context.Context) ledger.Store {
+//		return ledger.NewMemoryStore()
+//	})
+//
+// Invariants of the suite: specs only wait with Eventually or on goroutines they start,
+// and every amount is compared as a decimal, never as a float.
+package ledgertest

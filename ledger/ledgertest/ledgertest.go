@@ -1,0 +1,202 @@
+package ledgertest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/shopspring/decimal"
+
+	"github.com/paystream/paystream/kafkamsg"
+	"github.com/paystream/paystream/ledger"
+)
+
+// postedAt is the clock of every spec: microsecond precision, what PostgreSQL keeps.
+var postedAt = time.Date(2026, 3, 1, 9, 30, 0, 123456000, time.UTC)
+
+// Approval is a well-formed approval with message id id: two orders, sellers s1 (1000) and
+// s2 (2000.50).
+func Approval(id string) kafkamsg.Approved {
+	return kafkamsg.Approved{Schema: kafkamsg.SchemaApproved, OrderID: "order-" + id, SourceEventID: id,
+		TotalAmount: decimal.RequireFromString("3000.50"), Orders: []kafkamsg.ApprovedOrder{
+			{Seq: 1, SellerID: "s1", Amount: decimal.NewFromInt(1000)},
+			{Seq: 2, SellerID: "s2", Amount: decimal.RequireFromString("2000.50")},
+		}}
+}
+
+// Describe registers the conformance specs for the stores open returns.
+func Describe(name string, open func(ctx context.Context) ledger.Store) bool {
+	return ginkgo.Describe("ledger.Store conformance: "+name, func() {
+		var (
+			store ledger.Store
+			l     *ledger.Ledger
+		)
+		ginkgo.BeforeEach(func(ctx ginkgo.SpecContext) {
+			store = open(ctx)
+			l = ledger.New(store, ledger.WithClock(func() time.Time { return postedAt }))
+		})
+
+		ginkgo.Context("booking an approval", func() {
+			ginkgo.It("debits the PSP receivable and credits each seller, balanced", func(ctx ginkgo.SpecContext) {
+				booked, err := l.Book(ctx, Approval("m1"))
+				Expect(err).NotTo(HaveOccurred())
+				Expect(booked).To(BeTrue())
+				rec := must(l.Balance(ctx, ledger.AccountPSPReceivable))
+				Expect(rec.Debits.String()).To(Equal("3000.5"))
+				Expect(rec.Credits.IsZero()).To(BeTrue())
+				s2 := must(l.Balance(ctx, ledger.SellerPayable("s2")))
+				Expect(s2.Credits.String()).To(Equal("2000.5"))
+				Expect(s2.Net().String()).To(Equal("-2000.5"))
+				Expect(must(l.Balances(ctx))).To(HaveLen(3))
+
+				txs := must(l.Transactions(ctx))
+				Expect(txs).To(HaveLen(1))
+				Expect(txs[0].Balanced()).To(BeTrue())
+				Expect(txs[0]).To(Equal(must(store.Transaction(ctx, "m1"))))
+				Expect(txs[0].ID).To(Equal("m1"))
+				Expect(txs[0].Kind).To(Equal(ledger.KindBooking))
+				Expect(txs[0].OrderID).To(Equal("order-m1"))
+				Expect(txs[0].PostedAt).To(Equal(postedAt))
+				Expect(txs[0].Entries).To(HaveLen(4))
+				e := txs[0].Entries[3]
+				Expect([]any{e.Account, e.Side, e.Amount.String(), e.OrderSeq}).To(
+					Equal([]any{ledger.SellerPayable("s2"), ledger.Credit, "2000.5", 2}))
+			})
+
+			ginkgo.It("books a redelivered approval once", func(ctx ginkgo.SpecContext) {
+				Expect(l.Book(ctx, Approval("m1"))).To(BeTrue())
+				booked, err := l.Book(ctx, Approval("m1"))
+				Expect(err).NotTo(HaveOccurred())
+				Expect(booked).To(BeFalse())
+				Expect(must(l.Transactions(ctx))).To(HaveLen(1))
+				Expect(must(l.Balance(ctx, ledger.AccountPSPReceivable)).Debits.String()).To(Equal("3000.5"))
+			})
+
+			ginkgo.It("books an approval delivered 20 times at once exactly once", func(ctx ginkgo.SpecContext) {
+				var (
+					wg     sync.WaitGroup
+					mu     sync.Mutex
+					booked int
+					errs   []error
+				)
+				for range 20 {
+					wg.Go(func() {
+						ok, err := l.Book(ctx, Approval("m1"))
+						mu.Lock()
+						defer mu.Unlock()
+						if err != nil {
+							errs = append(errs, err)
+						}
+						if ok {
+							booked++
+						}
+					})
+				}
+				wg.Wait()
+				Expect(errs).To(BeEmpty())
+				Expect(booked).To(Equal(1))
+				Expect(must(l.Transactions(ctx))).To(HaveLen(1))
+				Expect(must(l.Balance(ctx, ledger.AccountPSPReceivable)).Debits.String()).To(Equal("3000.5"))
+			})
+
+			ginkgo.It("keeps transactions in posting order", func(ctx ginkgo.SpecContext) {
+				for i := range 5 {
+					Expect(l.Book(ctx, Approval(fmt.Sprintf("m%d", i)))).To(BeTrue())
+				}
+				var ids []string
+				for _, t := range must(l.Transactions(ctx)) {
+					ids = append(ids, t.ID)
+				}
+				Expect(ids).To(Equal([]string{"m0", "m1", "m2", "m3", "m4"}))
+				Expect(must(l.Balance(ctx, ledger.AccountPSPReceivable)).Debits.String()).To(Equal("15002.5"))
+			})
+
+			ginkgo.It("refuses an approval whose orders do not add up", func(ctx ginkgo.SpecContext) {
+				a := Approval("m1")
+				a.TotalAmount = decimal.NewFromInt(1)
+				_, err := l.Book(ctx, a)
+				Expect(err).To(MatchError(kafkamsg.ErrMalformed))
+				Expect(must(l.Transactions(ctx))).To(BeEmpty())
+			})
+		})
+
+		ginkgo.Context("correcting", func() {
+			ginkgo.It("reverses with a mirror transaction, once, leaving the original untouched", func(ctx ginkgo.SpecContext) {
+				Expect(l.Book(ctx, Approval("m1"))).To(BeTrue())
+				rev, err := l.Reverse(ctx, "m1", "duplicate capture")
+				Expect(err).NotTo(HaveOccurred())
+				Expect(rev.ID).To(Equal(ledger.ReversalID("m1")))
+				Expect(rev.Reverses).To(Equal("m1"))
+				Expect(rev.Balanced()).To(BeTrue())
+				Expect(must(store.Transaction(ctx, rev.ID))).To(Equal(rev))
+				for _, b := range must(l.Balances(ctx)) {
+					Expect(b.Net().IsZero()).To(BeTrue(), b.Account)
+				}
+				txs := must(l.Transactions(ctx))
+				Expect(txs).To(HaveLen(2))
+				Expect(txs[0].Entries[0].Side).To(Equal(ledger.Debit))
+				Expect(txs[1].Entries[0].Side).To(Equal(ledger.Credit))
+
+				_, err = l.Reverse(ctx, "m1", "again")
+				Expect(err).To(MatchError(ledger.ErrAlreadyReversed))
+				_, err = l.Reverse(ctx, rev.ID, "reverse the reversal")
+				Expect(err).To(MatchError(ledger.ErrAlreadyReversed))
+				_, err = l.Reverse(ctx, "nope", "x")
+				Expect(err).To(MatchError(ledger.ErrNotFound))
+				Expect(must(l.Transactions(ctx))).To(HaveLen(2))
+			})
+
+			ginkgo.It("reverses a transaction at most once, whatever the reversal's id", func(ctx ginkgo.SpecContext) {
+				Expect(l.Book(ctx, Approval("m1"))).To(BeTrue())
+				orig := must(store.Transaction(ctx, "m1"))
+				mirror := func(id string) ledger.Transaction {
+					t := ledger.Transaction{ID: id, Kind: ledger.KindReversal, OrderID: orig.OrderID, Reverses: "m1",
+						Reason: "ops", PostedAt: postedAt}
+					for _, e := range orig.Entries {
+						e.Side = map[ledger.Side]ledger.Side{ledger.Debit: ledger.Credit, ledger.Credit: ledger.Debit}[e.Side]
+						t.Entries = append(t.Entries, e)
+					}
+					return t
+				}
+				Expect(store.Post(ctx, mirror("r1"))).To(BeTrue())
+				_, err := store.Post(ctx, mirror("r2"))
+				Expect(err).To(MatchError(ledger.ErrAlreadyReversed))
+				missing := mirror("r3")
+				missing.Reverses = "nope"
+				_, err = store.Post(ctx, missing)
+				Expect(err).To(MatchError(ledger.ErrNotFound))
+				Expect(must(l.Transactions(ctx))).To(HaveLen(2))
+			})
+
+			ginkgo.It("never posts an unbalanced transaction", func(ctx ginkgo.SpecContext) {
+				_, err := store.Post(ctx, ledger.Transaction{ID: "x", Kind: ledger.KindBooking, PostedAt: postedAt,
+					Entries: []ledger.Entry{{Account: "a", Side: ledger.Debit, Amount: decimal.NewFromInt(1)}}})
+				Expect(err).To(MatchError(ledger.ErrUnbalanced))
+				_, err = store.Post(ctx, ledger.Transaction{ID: "y", Kind: ledger.KindBooking, PostedAt: postedAt,
+					Entries: []ledger.Entry{
+						{Account: "a", Side: ledger.Debit, Amount: decimal.NewFromInt(-1)},
+						{Account: "b", Side: ledger.Credit, Amount: decimal.NewFromInt(-1)}}})
+				Expect(err).To(MatchError(ledger.ErrUnbalanced))
+				Expect(must(store.Transactions(ctx))).To(BeEmpty())
+				Expect(must(store.Balances(ctx))).To(BeEmpty())
+			})
+		})
+
+		ginkgo.Context("looking up", func() {
+			ginkgo.It("reports a missing transaction as not found", func(ctx ginkgo.SpecContext) {
+				_, err := store.Transaction(ctx, "nope")
+				Expect(err).To(MatchError(ledger.ErrNotFound))
+			})
+		})
+	})
+}
+
+// must fails the spec on err and returns v.
+func must[T any](v T, err error) T {
+	ginkgo.GinkgoHelper()
+	Expect(err).NotTo(HaveOccurred())
+	return v
+}
