@@ -13,18 +13,12 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/paystream/paystream/booking"
@@ -44,86 +38,16 @@ func main() {
 
 // run consumes until ctx ends.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	flags := flag.NewFlagSet("ledger", flag.ContinueOnError)
-	flags.SetOutput(stdout)
-	databaseURL := flags.String("database-url", getenv("DATABASE_URL"),
-		"PostgreSQL connection string (env DATABASE_URL); empty: storage in memory, not durable")
-	if err := flags.Parse(args); err != nil {
-		return fmt.Errorf("ledger: %w", err)
-	}
-	var problems, brokers []string
-	for _, b := range strings.Split(getenv("KAFKA_BROKERS"), ",") {
-		if b = strings.TrimSpace(b); b == "" {
-			continue
-		}
-		if _, _, err := net.SplitHostPort(b); err != nil {
-			problems = append(problems, fmt.Sprintf("KAFKA_BROKERS: %q is not host:port", b))
-		}
-		brokers = append(brokers, b)
-	}
-	if len(brokers) == 0 {
-		problems = append(problems, "KAFKA_BROKERS: is required (comma-separated host:port)")
-	}
-	topic := getenv("KAFKA_APPROVED_TOPIC")
-	if topic == "" {
-		topic = kafkamsg.TopicApproved
-	}
-	txid := getenv("LEDGER_TRANSACTIONAL_ID")
-	if txid == "" {
-		txid = "paystream-ledger"
-	}
-	var level slog.Level
-	if v := getenv("LEDGER_LOG_LEVEL"); v != "" {
-		if err := level.UnmarshalText([]byte(v)); err != nil {
-			problems = append(problems, fmt.Sprintf("LEDGER_LOG_LEVEL: %q is not one of debug, info, warn, error", v))
-		}
-	}
-	if *databaseURL != "" && !isPostgresURL(*databaseURL) {
-		problems = append(problems, "DATABASE_URL: not a PostgreSQL connection string such as postgres://user:pass@host:5432/paystream?sslmode=disable")
-	}
-	if len(problems) > 0 {
-		return errors.New("ledger: invalid configuration:\n  " + strings.Join(problems, "\n  "))
-	}
-	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level}))
-	store, closeStore, err := openStore(ctx, *databaseURL, log)
-	if err != nil {
-		return fmt.Errorf("ledger: %w", err)
-	}
-	defer closeStore()
-	c := booking.New(brokers, "ledger", kafkamsg.SchemaLedgerUpdated, ledger.New(store),
-		booking.WithApprovedTopic(topic), booking.WithTransactionalID(txid), booking.WithLogger(log))
-	log.Info("ledger started", "brokers", brokers, "topic", topic)
-	if err := c.Run(ctx); err != nil {
-		return fmt.Errorf("ledger: %w", err)
-	}
-	return nil
-}
-
-// isPostgresURL reports whether s is a connection string pgx accepts, as a URL or key=value.
-func isPostgresURL(s string) bool {
-	if _, err := pgx.ParseConfig(s); err != nil {
-		return false
-	}
-	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://") || strings.Contains(s, "=")
-}
-
-// openStore returns the PostgreSQL store (migrated) when databaseURL is set, else the memory
-// store; close releases it.
-func openStore(ctx context.Context, databaseURL string, log *slog.Logger) (store ledger.Store, closeStore func(), err error) {
-	if databaseURL == "" {
-		log.Warn("storage in memory: bookings are not durable; a restart books redelivered approvals again (set DATABASE_URL)",
-			"storage", "memory")
-		return ledger.NewMemoryStore(), func() {}, nil
-	}
-	pool, err := pgxpool.New(ctx, databaseURL)
-	if err != nil {
-		return nil, nil, fmt.Errorf("DATABASE_URL: %w", err)
-	}
-	pg, err := postgres.Open(ctx, pool)
-	if err != nil {
-		pool.Close()
-		return nil, nil, fmt.Errorf("DATABASE_URL: %w", err)
-	}
-	log.Info("storage in PostgreSQL", "storage", "postgres", "schema", pg.Schema())
-	return pg, pool.Close, nil
+	return booking.Command{
+		Name:   "ledger",
+		Schema: kafkamsg.SchemaLedgerUpdated,
+		Memory: func() booking.Booker { return ledger.New(ledger.NewMemoryStore()) },
+		Postgres: func(ctx context.Context, pool *pgxpool.Pool) (booking.Booker, string, error) {
+			store, err := postgres.Open(ctx, pool)
+			if err != nil {
+				return nil, "", err
+			}
+			return ledger.New(store), store.Schema(), nil
+		},
+	}.Run(ctx, args, getenv, stdout)
 }
