@@ -4,16 +4,13 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"hash/fnv"
-	"io/fs"
 	"regexp"
-	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
+	"github.com/paystream/paystream/postgres/migrate"
 	"github.com/paystream/paystream/wallet"
 )
 
@@ -50,7 +47,7 @@ func Open(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, erro
 	if !schemaName.MatchString(s.schema) {
 		return nil, fmt.Errorf("open wallet: bad schema name %q", s.schema)
 	}
-	if err := s.migrate(ctx); err != nil {
+	if err := migrate.Apply(ctx, s.pool, migrations, "migrations", s.schema); err != nil {
 		return nil, fmt.Errorf("open wallet %s: %w", s.schema, err)
 	}
 	return s, nil
@@ -137,61 +134,4 @@ func (s *Store) Applied(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("wallet applied: %w", err)
 	}
 	return n, nil
-}
-
-func (s *Store) lockKey(purpose string) int64 {
-	h := fnv.New64a()
-	h.Write([]byte("paystream." + purpose + "." + s.schema))
-	return int64(h.Sum64())
-}
-
-// migrate applies every embedded migration newer than the schema's version, in order, in
-// one transaction.
-func (s *Store) migrate(ctx context.Context) error {
-	files, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	slices.Sort(files)
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", s.lockKey("wallet.migrate")); err != nil {
-		return fmt.Errorf("migrate: lock: %w", err)
-	}
-	if _, err := tx.Exec(ctx, s.q(`CREATE SCHEMA IF NOT EXISTS __S__;
-		CREATE TABLE IF NOT EXISTS __S__.schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
-			applied_at timestamptz NOT NULL DEFAULT now())`)); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	var current int
-	if err := tx.QueryRow(ctx, s.q("SELECT coalesce(max(version), 0) FROM __S__.schema_migrations")).Scan(&current); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	for _, f := range files {
-		name := strings.TrimPrefix(f, "migrations/")
-		version, err := strconv.Atoi(strings.SplitN(name, "_", 2)[0])
-		if err != nil {
-			return fmt.Errorf("migrate: %s: name must start with a version number", name)
-		}
-		if version <= current {
-			continue
-		}
-		sql, err := migrations.ReadFile(f)
-		if err != nil {
-			return fmt.Errorf("migrate %s: %w", name, err)
-		}
-		if _, err := tx.Exec(ctx, s.q(string(sql))); err != nil {
-			return fmt.Errorf("migrate %s: %w", name, err)
-		}
-		if _, err := tx.Exec(ctx, s.q("INSERT INTO __S__.schema_migrations (version, name) VALUES ($1, $2)"), version, name); err != nil {
-			return fmt.Errorf("migrate %s: %w", name, err)
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("migrate: commit: %w", err)
-	}
-	return nil
 }
