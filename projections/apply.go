@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -178,8 +179,18 @@ func norm(t time.Time) time.Time {
 
 // Batch is what ApplyBatch decided: the rows to write, the history to add, and the new
 // checkpoint, all to be committed in one transaction.
+//
+// A batch costs what the payments it touches cost, not what its events cost: all events of one
+// payment are folded into its final rows (Changed holds each payment once), so an adapter
+// writes each payment row and each order row at most once per batch, whatever the number of
+// events, while History keeps one row per status change (they are facts). Before lets an
+// adapter write only what changed: a payment created in the batch is an insert, and an order
+// row equal to its row before the batch is not rewritten.
 type Batch struct {
-	Changed    []*Payment // in first-touched order
+	Changed []*Payment // final rows, one per payment, in first-touched order
+	// Before holds, index for index with Changed, each payment's rows as they were before the
+	// batch (nil: the batch created the payment).
+	Before     []*Payment
 	History    []History
 	Checkpoint eventstore.Position
 	Applied    int
@@ -189,8 +200,10 @@ type Batch struct {
 }
 
 // ApplyBatch applies events on top of rows (the current rows of every payment the events
-// touch, by orderId; missing = none yet) and a checkpoint. Events the checkpoint covers are
-// ignored. rows is updated in place.
+// touch, by orderId; missing = none yet) and a checkpoint, with Apply, one event at a time,
+// so a batch yields the same rows as committing its events one batch each. Events the
+// checkpoint covers are ignored. rows is updated in place (its old values are not modified).
+// Every adapter and the rebuild commit through it.
 func ApplyBatch(rows map[string]*Payment, checkpoint eventstore.Position, events []eventstore.RecordedEvent) Batch {
 	b := Batch{Checkpoint: checkpoint}
 	at := map[string]int{} // orderId → index in b.Changed
@@ -204,13 +217,14 @@ func ApplyBatch(rows map[string]*Payment, checkpoint eventstore.Position, events
 			b.Poison = &PoisonError{Event: e, Err: err}
 			break
 		}
-		rows[id] = &next
 		if i, ok := at[id]; ok {
-			b.Changed[i] = rows[id]
+			b.Changed[i] = &next
 		} else {
 			at[id] = len(b.Changed)
-			b.Changed = append(b.Changed, rows[id])
+			b.Changed = append(b.Changed, &next)
+			b.Before = append(b.Before, rows[id]) // Apply never modifies its cur
 		}
+		rows[id] = &next
 		b.History = append(b.History, h...)
 		b.Checkpoint = e.Position
 		b.Applied++
@@ -254,4 +268,34 @@ func DecodeCursor(s string) (Cursor, error) {
 // After reports whether p comes after the cursor in (CreatedAt, OrderID) order.
 func (c Cursor) After(p Payment) bool {
 	return p.CreatedAt.After(c.CreatedAt) || (p.CreatedAt.Equal(c.CreatedAt) && p.OrderID > c.OrderID)
+}
+
+// OrderChanges splits a changed payment's order rows into those to insert (no row before
+// the batch) and those to update (a row that differs from before); orders the batch left
+// as they were are in neither, so an adapter need not rewrite them.
+func OrderChanges(before, after *Payment) (insert, update []Order) {
+	for _, o := range after.Orders {
+		i := slices.IndexFunc(beforeOrders(before), func(b Order) bool { return b.Seq == o.Seq })
+		switch {
+		case i < 0:
+			insert = append(insert, o)
+		case !orderEqual(before.Orders[i], o):
+			update = append(update, o)
+		}
+	}
+	return insert, update
+}
+
+func beforeOrders(p *Payment) []Order {
+	if p == nil {
+		return nil
+	}
+	return p.Orders
+}
+
+func orderEqual(a, b Order) bool {
+	return a.OrderID == b.OrderID && a.Seq == b.Seq && a.BuyerID == b.BuyerID && a.SellerID == b.SellerID &&
+		a.ProductID == b.ProductID && a.Quantity == b.Quantity && a.UnitPrice.Equal(b.UnitPrice) &&
+		a.Amount.Equal(b.Amount) && a.Status == b.Status && a.LedgerUpdated == b.LedgerUpdated &&
+		a.WalletUpdated == b.WalletUpdated && a.FailedCount == b.FailedCount && a.Threshold == b.Threshold
 }

@@ -83,4 +83,68 @@ var _ = Describe("Apply", func() {
 		_, _, err = projections.Apply(&p, log.Failed("order-0005"))
 		Expect(err).To(MatchError(ContainSubstring("does not follow")))
 	})
+
+	Context("when a batch holds several events of the same payment", func() {
+		It("yields the rows of applying them one batch each, and of aggregate.Fold, once per payment", func() {
+			events := log.Interleaved(20, 5, 3)
+			together := map[string]*projections.Payment{}
+			b := projections.ApplyBatch(together, 0, events)
+			Expect(b.Poison).To(BeNil())
+			Expect(b.Applied).To(Equal(len(events)))
+			Expect(b.Checkpoint).To(Equal(events[len(events)-1].Position))
+			Expect(b.Changed).To(HaveLen(20), "each payment's final rows once")
+			Expect(b.Before).To(HaveLen(20))
+			Expect(b.Before).To(HaveEach(BeNil()), "all created in this batch")
+
+			apart := map[string]*projections.Payment{}
+			var cp eventstore.Position
+			var history []projections.History
+			for _, e := range events {
+				one := projections.ApplyBatch(apart, cp, []eventstore.RecordedEvent{e})
+				Expect(one.Poison).To(BeNil())
+				cp, history = one.Checkpoint, append(history, one.History...)
+			}
+			Expect(together).To(Equal(apart))
+			Expect(b.History).To(Equal(history), "one history row per status change, in order")
+			for _, p := range b.Changed {
+				var stream []eventstore.RecordedEvent
+				for _, e := range events {
+					if projections.OrderIDOf(e.Stream) == p.OrderID {
+						stream = append(stream, e)
+					}
+				}
+				want := projections.RowOf(aggregate.Fold(decodeAll(stream)))
+				want.Revision, want.Position, want.Evidence = p.Revision, p.Position, p.Evidence
+				Expect(*p).To(Equal(want))
+			}
+		})
+
+		It("keeps the rows before the batch, and reports only the orders that changed", func() {
+			first := []eventstore.RecordedEvent{log.Checkout("order-0006", "b", "s1", "s2"), log.Started("order-0006", 6000),
+				log.Approved("order-0006", 6000)}
+			rows := map[string]*projections.Payment{}
+			b1 := projections.ApplyBatch(rows, 0, first)
+			ins, upd := projections.OrderChanges(b1.Before[0], b1.Changed[0])
+			Expect(ins).To(HaveLen(2))
+			Expect(upd).To(BeEmpty())
+
+			b2 := projections.ApplyBatch(rows, b1.Checkpoint, []eventstore.RecordedEvent{log.Ledger("order-0006", 2), log.Completed("order-0006")})
+			Expect(b2.Before[0]).To(BeIdenticalTo(b1.Changed[0]), "the rows before the batch are not modified")
+			Expect(b2.Before[0].Orders[1].LedgerUpdated).To(BeFalse())
+			ins, upd = projections.OrderChanges(b2.Before[0], b2.Changed[0])
+			Expect(ins).To(BeEmpty())
+			Expect(upd).To(ConsistOf(HaveField("Seq", 2)), "order 1 did not change and is not rewritten")
+		})
+
+		It("ignores events the checkpoint covers", func() {
+			events := log.Interleaved(3, 3, 9)
+			rows := map[string]*projections.Payment{}
+			b := projections.ApplyBatch(rows, 0, events)
+			again := projections.ApplyBatch(rows, b.Checkpoint, events)
+			Expect(again.Applied).To(BeZero())
+			Expect(again.Changed).To(BeEmpty())
+			Expect(again.History).To(BeEmpty())
+			Expect(again.Checkpoint).To(Equal(b.Checkpoint))
+		})
+	})
 })

@@ -5,6 +5,9 @@
 //	paymentctl [-url …] rebuild                      rebuild from zero into fresh tables, then swap
 //	paymentctl [-url …] attention                    escalated and open payments (exit 1 if any is escalated)
 //	paymentctl [-url …] resolve -order ID -as SUCCESS|FAILURE -actor NAME -reason TEXT [-force]
+//	paymentctl [-url …] lag [-watch [-interval 10ms] [-idle 3s]]
+//	                                                 projection lag (head − checkpoint); -watch samples it
+//	                                                 and reports the max and how soon it returned to zero
 //
 // It talks to a running paymentd over its admin endpoints (/admin/v1/readmodel/…), because
 // paymentd owns the event store (the embedded data directory is locked by the process that
@@ -45,7 +48,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.SetOutput(stderr)
 	base := fs.String("url", def, "paymentd base URL (PAYMENTD_URL)")
 	if err := fs.Parse(args); err != nil || fs.NArg() < 1 {
-		fmt.Fprintln(stderr, "usage: paymentctl [-url URL] status|verify|rebuild|attention|resolve")
+		fmt.Fprintln(stderr, "usage: paymentctl [-url URL] status|verify|rebuild|attention|resolve|lag")
 		return 2
 	}
 	c := client{base: strings.TrimRight(*base, "/"), http: http.DefaultClient}
@@ -61,6 +64,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = c.attention(ctx, stdout)
 	case "resolve":
 		err = c.resolve(ctx, fs.Args()[1:], stdout, stderr)
+	case "lag":
+		err = c.lagCmd(ctx, fs.Args()[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "paymentctl: unknown command %q (status, verify, rebuild)\n", fs.Arg(0))
 		return 2

@@ -128,10 +128,15 @@ func (rm *readModels) withAdmin(next http.Handler) http.Handler {
 }
 
 type statusView struct {
-	Mode        string                   `json:"mode"`
-	Healthy     bool                     `json:"healthy"`
-	Projector   projections.Status       `json:"projector"`
-	Checkpoint  uint64                   `json:"checkpoint"`
+	Mode       string             `json:"mode"`
+	Healthy    bool               `json:"healthy"`
+	Projector  projections.Status `json:"projector"`
+	Checkpoint uint64             `json:"checkpoint"`
+	// Head is the newest position this instance appended (with one paymentd, the store's
+	// head) and Behind how far the checkpoint trails it (0 when caught up): the projection
+	// lag that paymentctl lag samples.
+	Head        uint64                   `json:"head"`
+	Behind      uint64                   `json:"behind"`
 	DeadLetters []projections.DeadLetter `json:"deadLetters"`
 }
 
@@ -142,7 +147,10 @@ func (rm *readModels) status(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		v.Healthy, v.Projector.Err = false, err.Error()
 	}
-	v.Checkpoint = uint64(cp)
+	v.Checkpoint, v.Head = uint64(cp), uint64(rm.lastWritten())
+	if v.Head > v.Checkpoint {
+		v.Behind = v.Head - v.Checkpoint
+	}
 	if v.DeadLetters, err = rm.store.DeadLetters(r.Context()); err != nil {
 		v.Healthy = false
 	}

@@ -156,6 +156,13 @@ func (s *Store) Commit(ctx context.Context, from eventstore.Position, events []e
 	if eventstore.Position(stored) != from {
 		return projections.Batch{}, fmt.Errorf("commit after %d (stored %d): %w", from, stored, projections.ErrCheckpointMoved)
 	}
+	// The rows of a batch are a few hundred primary-key lookups and updates, which only an
+	// index serves well; on a young table (a rebuild, a fresh database) the planner has no
+	// statistics yet and picks sequential scans that grow with the table (this made loading
+	// the rows cost as much as writing them in the benchmark). Only this transaction is affected.
+	if _, err := tx.Exec(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
+		return projections.Batch{}, fmt.Errorf("commit: %w", err)
+	}
 	loaded, err := s.load(ctx, tx, projections.OrderIDs(events))
 	if err != nil {
 		return projections.Batch{}, fmt.Errorf("commit: %w", err)
@@ -175,118 +182,159 @@ func (s *Store) Commit(ctx context.Context, from eventstore.Position, events []e
 	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 		return projections.Batch{}, fmt.Errorf("commit: write: %w", err)
 	}
+	if err := s.copyHistory(ctx, tx, b.History); err != nil {
+		return projections.Batch{}, fmt.Errorf("commit: write history: %w", err)
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return projections.Batch{}, fmt.Errorf("commit: %w", err)
 	}
 	return b, nil
 }
 
-// The batch's rows go in as arrays, one statement per table, so a batch of hundreds of
-// events costs a handful of statements, not one per row.
-const upsertPayments = `INSERT INTO __S__.payment_events (order_id, payment_key, buyer_id, order_name, total_amount, status,
-	is_payment_done, approved_at, method, outcome_rule, outcome_code, outcome_message, psp_evidence, operator_alert,
-	executions, created_at, updated_at, last_revision, last_position, escalated, expired, completed_at)
+// The batch's rows go in as arrays, one statement per table and kind of write, so a batch of
+// thousands of events costs a handful of statements, not one per row. Payments the batch
+// created are plain inserts and the others plain updates: the rows were loaded in this
+// transaction under the checkpoint's row lock, which every writer takes first, so whether a
+// row exists is known, and an insert that still collides fails loudly instead of guessing.
+const paymentArgs = `$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[], $8::timestamptz[],
+	$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::boolean[], $15::integer[], $16::timestamptz[],
+	$17::timestamptz[], $18::bigint[], $19::bigint[], $20::boolean[], $21::boolean[], $22::timestamptz[]`
+
+const insertPayments = `INSERT INTO __S__.payment_events (` + paymentCols + `)
 SELECT order_id, payment_key, buyer_id, order_name, total_amount::numeric, status, is_payment_done, approved_at, method,
 	outcome_rule, outcome_code, outcome_message, psp_evidence::jsonb, operator_alert, executions, created_at, updated_at,
 	last_revision, last_position, escalated, expired, completed_at
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[], $8::timestamptz[],
-	$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::boolean[], $15::integer[], $16::timestamptz[],
-	$17::timestamptz[], $18::bigint[], $19::bigint[], $20::boolean[], $21::boolean[], $22::timestamptz[])
-	AS r(order_id, payment_key, buyer_id, order_name, total_amount, status, is_payment_done, approved_at, method,
-	outcome_rule, outcome_code, outcome_message, psp_evidence, operator_alert, executions, created_at, updated_at,
-	last_revision, last_position, escalated, expired, completed_at)
-ON CONFLICT (order_id) DO UPDATE SET payment_key = EXCLUDED.payment_key, buyer_id = EXCLUDED.buyer_id,
-	order_name = EXCLUDED.order_name, total_amount = EXCLUDED.total_amount, status = EXCLUDED.status,
-	is_payment_done = EXCLUDED.is_payment_done, approved_at = EXCLUDED.approved_at, method = EXCLUDED.method,
-	outcome_rule = EXCLUDED.outcome_rule, outcome_code = EXCLUDED.outcome_code, outcome_message = EXCLUDED.outcome_message,
-	psp_evidence = EXCLUDED.psp_evidence, operator_alert = EXCLUDED.operator_alert, executions = EXCLUDED.executions,
-	created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, last_revision = EXCLUDED.last_revision,
-	last_position = EXCLUDED.last_position, escalated = EXCLUDED.escalated, expired = EXCLUDED.expired,
-	completed_at = EXCLUDED.completed_at`
+FROM unnest(` + paymentArgs + `) AS r(` + paymentCols + `)`
 
-const upsertOrders = `INSERT INTO __S__.payment_orders (order_id, seq, buyer_id, seller_id, product_id, quantity, unit_price,
-	amount, status, ledger_updated, wallet_updated, failed_count, threshold)
+const updatePayments = `UPDATE __S__.payment_events p SET payment_key = r.payment_key, buyer_id = r.buyer_id,
+	order_name = r.order_name, total_amount = r.total_amount::numeric, status = r.status,
+	is_payment_done = r.is_payment_done, approved_at = r.approved_at, method = r.method,
+	outcome_rule = r.outcome_rule, outcome_code = r.outcome_code, outcome_message = r.outcome_message,
+	psp_evidence = r.psp_evidence::jsonb, operator_alert = r.operator_alert, executions = r.executions,
+	created_at = r.created_at, updated_at = r.updated_at, last_revision = r.last_revision,
+	last_position = r.last_position, escalated = r.escalated, expired = r.expired, completed_at = r.completed_at
+FROM unnest(` + paymentArgs + `) AS r(` + paymentCols + `)
+WHERE p.order_id = r.order_id`
+
+const orderArgs = `$1::text[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[],
+	$9::text[], $10::boolean[], $11::boolean[], $12::integer[], $13::integer[]`
+
+const insertOrders = `INSERT INTO __S__.payment_orders (` + orderCols + `)
 SELECT order_id, seq, buyer_id, seller_id, product_id, quantity, unit_price::numeric, amount::numeric, status,
 	ledger_updated, wallet_updated, failed_count, threshold
-FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[],
-	$9::text[], $10::boolean[], $11::boolean[], $12::integer[], $13::integer[])
-	AS r(order_id, seq, buyer_id, seller_id, product_id, quantity, unit_price, amount, status, ledger_updated,
-	wallet_updated, failed_count, threshold)
-ON CONFLICT (order_id, seq) DO UPDATE SET buyer_id = EXCLUDED.buyer_id, seller_id = EXCLUDED.seller_id,
-	product_id = EXCLUDED.product_id, quantity = EXCLUDED.quantity, unit_price = EXCLUDED.unit_price,
-	amount = EXCLUDED.amount, status = EXCLUDED.status, ledger_updated = EXCLUDED.ledger_updated,
-	wallet_updated = EXCLUDED.wallet_updated, failed_count = EXCLUDED.failed_count, threshold = EXCLUDED.threshold`
+FROM unnest(` + orderArgs + `) AS r(` + orderCols + `)`
 
-const insertHistory = `INSERT INTO __S__.payment_order_history (position, order_id, seq, previous_status, new_status, reason,
-	actor, at, event_id)
-SELECT * FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::text[], $5::text[], $6::text[], $7::text[],
-	$8::timestamptz[], $9::uuid[])`
+const updateOrders = `UPDATE __S__.payment_orders o SET buyer_id = r.buyer_id, seller_id = r.seller_id,
+	product_id = r.product_id, quantity = r.quantity, unit_price = r.unit_price::numeric, amount = r.amount::numeric,
+	status = r.status, ledger_updated = r.ledger_updated, wallet_updated = r.wallet_updated,
+	failed_count = r.failed_count, threshold = r.threshold
+FROM unnest(` + orderArgs + `) AS r(` + orderCols + `)
+WHERE o.order_id = r.order_id AND o.seq = r.seq`
 
-// queueRows queues the batch's changed rows and history.
+// historyCols are payment_order_history's columns as copyHistory sends them.
+var historyCols = []string{"position", "order_id", "seq", "previous_status", "new_status", "reason", "actor", "at", "event_id"}
+
+// copyHistory appends the batch's history rows with COPY: they are only ever inserted, and
+// COPY is the cheapest way into PostgreSQL for the one table that grows per event.
+func (s *Store) copyHistory(ctx context.Context, tx pgx.Tx, hs []projections.History) error {
+	if len(hs) == 0 {
+		return nil
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{s.schema, "payment_order_history"}, historyCols,
+		pgx.CopyFromSlice(len(hs), func(i int) ([]any, error) {
+			h := hs[i]
+			return []any{int64(h.Position), h.OrderID, int32(h.Seq), string(h.Previous), string(h.New), h.Reason, h.Actor, h.At, [16]byte(h.EventID)}, nil
+		}))
+	return err
+}
+
+// queueRows queues the batch's row writes: each changed payment once with its final values
+// (inserted or updated), and only the order rows that are new or differ from before the batch.
 func (s *Store) queueRows(batch *pgx.Batch, b projections.Batch) {
-	n := len(b.Changed)
-	var (
-		id, key, buyer, name, total, status, method, rule, code, msg []string
-		evidence                                                     []*string
-		done, alert, escalated, expired                              []bool
-		approved, completed                                          []*time.Time
-		created, updated                                             []time.Time
-		executions                                                   []int32
-		rev, pos                                                     []int64
-	)
-	var (
-		oID, oBuyer, oSeller, oProduct, oUnit, oAmount, oStatus []string
-		oSeq, oFailed, oThreshold                               []int32
-		oQty                                                    []int64
-		oLedger, oWallet                                        []bool
-	)
-	for _, p := range b.Changed {
-		id, key, buyer, name = append(id, p.OrderID), append(key, p.PaymentKey), append(buyer, p.BuyerID), append(name, p.OrderName)
-		total, status, method = append(total, p.TotalAmount.String()), append(status, string(p.Status)), append(method, p.Method)
-		rule, code, msg = append(rule, p.OutcomeRule), append(code, p.OutcomeCode), append(msg, p.OutcomeMessage)
-		var ev *string
-		if len(p.Evidence) > 0 {
-			e := string(p.Evidence)
-			ev = &e
+	var newPayments, oldPayments paymentArrays
+	var newOrders, oldOrders orderArrays
+	for i, p := range b.Changed {
+		before := b.Before[i]
+		if before == nil {
+			newPayments.add(p)
+		} else {
+			oldPayments.add(p)
 		}
-		evidence = append(evidence, ev)
-		done, alert = append(done, p.IsPaymentDone), append(alert, p.OperatorAlert)
-		escalated, expired = append(escalated, p.Escalated), append(expired, p.Expired)
-		approved, completed = append(approved, p.ApprovedAt), append(completed, p.CompletedAt)
-		created, updated = append(created, p.CreatedAt), append(updated, p.UpdatedAt)
-		executions = append(executions, int32(p.Executions))
-		rev, pos = append(rev, int64(p.Revision)), append(pos, int64(p.Position))
-		for _, o := range p.Orders {
-			oID, oBuyer, oSeller, oProduct = append(oID, o.OrderID), append(oBuyer, o.BuyerID), append(oSeller, o.SellerID), append(oProduct, o.ProductID)
-			oUnit, oAmount, oStatus = append(oUnit, o.UnitPrice.String()), append(oAmount, o.Amount.String()), append(oStatus, string(o.Status))
-			oSeq, oFailed, oThreshold = append(oSeq, int32(o.Seq)), append(oFailed, int32(o.FailedCount)), append(oThreshold, int32(o.Threshold))
-			oQty, oLedger, oWallet = append(oQty, o.Quantity), append(oLedger, o.LedgerUpdated), append(oWallet, o.WalletUpdated)
+		insert, update := projections.OrderChanges(before, p)
+		for _, o := range insert {
+			newOrders.add(o)
+		}
+		for _, o := range update {
+			oldOrders.add(o)
 		}
 	}
-	if n > 0 {
-		batch.Queue(s.q(upsertPayments), id, key, buyer, name, total, status, done, approved, method, rule, code, msg, evidence,
-			alert, executions, created, updated, rev, pos, escalated, expired, completed)
+	// Payments first: the orders' foreign key needs them.
+	if len(newPayments.id) > 0 {
+		batch.Queue(s.q(insertPayments), newPayments.args()...)
 	}
-	if len(oID) > 0 {
-		batch.Queue(s.q(upsertOrders), oID, oSeq, oBuyer, oSeller, oProduct, oQty, oUnit, oAmount, oStatus, oLedger, oWallet,
-			oFailed, oThreshold)
+	if len(oldPayments.id) > 0 {
+		batch.Queue(s.q(updatePayments), oldPayments.args()...)
 	}
-	if len(b.History) == 0 {
-		return
+	if len(newOrders.id) > 0 {
+		batch.Queue(s.q(insertOrders), newOrders.args()...)
 	}
-	var (
-		hPos                              []int64
-		hID, hPrev, hNew, hReason, hActor []string
-		hSeq                              []int32
-		hAt                               []time.Time
-		hEvent                            []uuid.UUID
-	)
-	for _, h := range b.History {
-		hPos, hID, hSeq = append(hPos, int64(h.Position)), append(hID, h.OrderID), append(hSeq, int32(h.Seq))
-		hPrev, hNew, hReason, hActor = append(hPrev, string(h.Previous)), append(hNew, string(h.New)), append(hReason, h.Reason), append(hActor, h.Actor)
-		hAt, hEvent = append(hAt, h.At), append(hEvent, h.EventID)
+	if len(oldOrders.id) > 0 {
+		batch.Queue(s.q(updateOrders), oldOrders.args()...)
 	}
-	batch.Queue(s.q(insertHistory), hPos, hID, hSeq, hPrev, hNew, hReason, hActor, hAt, hEvent)
+}
+
+// paymentArrays are payment rows column by column, in paymentCols order.
+type paymentArrays struct {
+	id, key, buyer, name, total, status, method, rule, code, msg []string
+	evidence                                                     []*string
+	done, alert, escalated, expired                              []bool
+	approved, completed                                          []*time.Time
+	created, updated                                             []time.Time
+	executions                                                   []int32
+	rev, pos                                                     []int64
+}
+
+func (a *paymentArrays) add(p *projections.Payment) {
+	a.id, a.key, a.buyer, a.name = append(a.id, p.OrderID), append(a.key, p.PaymentKey), append(a.buyer, p.BuyerID), append(a.name, p.OrderName)
+	a.total, a.status, a.method = append(a.total, p.TotalAmount.String()), append(a.status, string(p.Status)), append(a.method, p.Method)
+	a.rule, a.code, a.msg = append(a.rule, p.OutcomeRule), append(a.code, p.OutcomeCode), append(a.msg, p.OutcomeMessage)
+	var ev *string
+	if len(p.Evidence) > 0 {
+		e := string(p.Evidence)
+		ev = &e
+	}
+	a.evidence = append(a.evidence, ev)
+	a.done, a.alert = append(a.done, p.IsPaymentDone), append(a.alert, p.OperatorAlert)
+	a.escalated, a.expired = append(a.escalated, p.Escalated), append(a.expired, p.Expired)
+	a.approved, a.completed = append(a.approved, p.ApprovedAt), append(a.completed, p.CompletedAt)
+	a.created, a.updated = append(a.created, p.CreatedAt), append(a.updated, p.UpdatedAt)
+	a.executions = append(a.executions, int32(p.Executions))
+	a.rev, a.pos = append(a.rev, int64(p.Revision)), append(a.pos, int64(p.Position))
+}
+
+func (a *paymentArrays) args() []any {
+	return []any{a.id, a.key, a.buyer, a.name, a.total, a.status, a.done, a.approved, a.method, a.rule, a.code, a.msg,
+		a.evidence, a.alert, a.executions, a.created, a.updated, a.rev, a.pos, a.escalated, a.expired, a.completed}
+}
+
+// orderArrays are order rows column by column, in orderCols order.
+type orderArrays struct {
+	id, buyer, seller, product, unit, amount, status []string
+	seq, failed, threshold                           []int32
+	qty                                              []int64
+	ledger, wallet                                   []bool
+}
+
+func (a *orderArrays) add(o projections.Order) {
+	a.id, a.buyer, a.seller, a.product = append(a.id, o.OrderID), append(a.buyer, o.BuyerID), append(a.seller, o.SellerID), append(a.product, o.ProductID)
+	a.unit, a.amount, a.status = append(a.unit, o.UnitPrice.String()), append(a.amount, o.Amount.String()), append(a.status, string(o.Status))
+	a.seq, a.failed, a.threshold = append(a.seq, int32(o.Seq)), append(a.failed, int32(o.FailedCount)), append(a.threshold, int32(o.Threshold))
+	a.qty, a.ledger, a.wallet = append(a.qty, o.Quantity), append(a.ledger, o.LedgerUpdated), append(a.wallet, o.WalletUpdated)
+}
+
+func (a *orderArrays) args() []any {
+	return []any{a.id, a.seq, a.buyer, a.seller, a.product, a.qty, a.unit, a.amount, a.status, a.ledger, a.wallet,
+		a.failed, a.threshold}
 }
 
 const paymentCols = `order_id, payment_key, buyer_id, order_name, total_amount, status, is_payment_done, approved_at, method,

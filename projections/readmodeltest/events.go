@@ -3,6 +3,7 @@ package readmodeltest
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/google/uuid"
@@ -95,4 +96,72 @@ func (l *Log) Failed(orderID string) eventstore.RecordedEvent {
 func (l *Log) Unknown(orderID string) eventstore.RecordedEvent {
 	return l.Event(orderID, aggregate.PspOutcomeUnknown{Code: "PROVIDER_ERROR", Message: "timeout", HTTPStatus: 500,
 		Rule: "toss.v1/provider-error", At: l.Now()})
+}
+
+// Ledger records LedgerUpdated for the listed orders (by Seq).
+func (l *Log) Ledger(orderID string, seqs ...int) eventstore.RecordedEvent {
+	return l.Event(orderID, aggregate.LedgerUpdated{Orders: seqs, MessageID: "ledger-" + orderID, At: l.Now()})
+}
+
+// Wallet records WalletUpdated for the listed orders (by Seq).
+func (l *Log) Wallet(orderID string, seqs ...int) eventstore.RecordedEvent {
+	return l.Event(orderID, aggregate.WalletUpdated{Orders: seqs, MessageID: "wallet-" + orderID, At: l.Now()})
+}
+
+// Completed records PaymentCompleted.
+func (l *Log) Completed(orderID string) eventstore.RecordedEvent {
+	return l.Event(orderID, aggregate.PaymentCompleted{At: l.Now()})
+}
+
+// Life is a payment's whole successful life as the load command drives it: checkout with
+// two orders, execution, approval, ledger, wallet, completion. Step i (0..LifeSteps-1)
+// records its i-th event.
+func (l *Log) Life(orderID string, step int) eventstore.RecordedEvent {
+	switch step {
+	case 0:
+		return l.Checkout(orderID, "buyer-"+orderID[len(orderID)-1:], "seller-a", "seller-b")
+	case 1:
+		return l.Started(orderID, 6000)
+	case 2:
+		return l.Approved(orderID, 6000)
+	case 3:
+		return l.Ledger(orderID, 1, 2)
+	case 4:
+		return l.Wallet(orderID, 1, 2)
+	default:
+		return l.Completed(orderID)
+	}
+}
+
+// LifeSteps is the number of events of Life.
+const LifeSteps = 6
+
+// Interleaved records the whole lives of n payments ("order-000000"…) interleaved as under
+// load: inFlight payments are in progress at any time, and each next event belongs to one of
+// them picked at random (seeded, so runs are repeatable); a finished payment makes room for
+// the next one.
+func (l *Log) Interleaved(n, inFlight int, seed uint64) []eventstore.RecordedEvent {
+	rng := rand.New(rand.NewPCG(seed, seed))
+	type live struct {
+		id   string
+		step int
+	}
+	var (
+		active []live
+		next   int
+		out    = make([]eventstore.RecordedEvent, 0, n*LifeSteps)
+	)
+	for len(out) < n*LifeSteps {
+		for len(active) < inFlight && next < n {
+			active = append(active, live{id: fmt.Sprintf("order-%06d", next)})
+			next++
+		}
+		i := rng.IntN(len(active))
+		out = append(out, l.Life(active[i].id, active[i].step))
+		if active[i].step++; active[i].step == LifeSteps {
+			active[i] = active[len(active)-1]
+			active = active[:len(active)-1]
+		}
+	}
+	return out
 }

@@ -46,6 +46,32 @@ func DescribeStore(name string, newStore func(ctx context.Context) projections.S
 		})
 
 		Context("when events are committed", func() {
+			It("writes the same rows whether a payment's events share a batch or not", func(ctx SpecContext) {
+				// Whole lives of 12 payments, interleaved, committed in batches of 7 events:
+				// some payments are created and finished within one batch, others straddle
+				// batches (updates, orders left unchanged by a batch).
+				events := log.Interleaved(12, 4, 7)
+				for i := 0; i < len(events); i += 7 {
+					b := commit(ctx, events[i:min(i+7, len(events))]...)
+					Expect(b.Poison).To(BeNil())
+				}
+				Expect(store.Checkpoint(ctx)).To(Equal(log.Position()))
+				streams := map[string][]eventstore.RecordedEvent{}
+				for _, e := range events {
+					streams[projections.OrderIDOf(e.Stream)] = append(streams[projections.OrderIDOf(e.Stream)], e)
+				}
+				Expect(streams).To(HaveLen(12))
+				for id, stream := range streams {
+					p, err := store.Payment(ctx, id)
+					Expect(err).NotTo(HaveOccurred())
+					h, err := store.History(ctx, id)
+					Expect(err).NotTo(HaveOccurred())
+					Expect(projections.Diff(stream, &p, h)).To(BeEmpty(), "%s equals its events applied one at a time", id)
+					Expect(p.IsPaymentDone).To(BeTrue())
+					Expect(p.Orders).To(HaveEach(And(HaveField("LedgerUpdated", true), HaveField("WalletUpdated", true))))
+				}
+			})
+
 			It("writes the rows the projection computes, with the checkpoint", func(ctx SpecContext) {
 				events := []eventstore.RecordedEvent{log.Checkout("order-0001", "buyer-1", "seller-a", "seller-b"),
 					log.Started("order-0001", 6000), log.Approved("order-0001", 6000)}
