@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io/fs"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/eventstore"
+	"github.com/paystream/paystream/postgres/migrate"
 	"github.com/paystream/paystream/projections"
 )
 
@@ -64,7 +63,7 @@ func Open(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, erro
 	if !schemaName.MatchString(s.schema) {
 		return nil, fmt.Errorf("open read model: bad schema name %q", s.schema)
 	}
-	if err := s.migrate(ctx); err != nil {
+	if err := migrate.Apply(ctx, s.pool, migrations, "migrations", s.schema); err != nil {
 		return nil, fmt.Errorf("open read model %s: %w", s.schema, err)
 	}
 	return s, nil
@@ -80,56 +79,6 @@ func (s *Store) lockKey(purpose string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte("paystream." + purpose + "." + s.schema))
 	return int64(h.Sum64())
-}
-
-// migrate applies every embedded migration newer than the schema's version, in order.
-func (s *Store) migrate(ctx context.Context) error {
-	files, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return err
-	}
-	slices.Sort(files)
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", s.lockKey("migrate")); err != nil {
-		return fmt.Errorf("migrate: lock: %w", err)
-	}
-	if _, err := tx.Exec(ctx, s.q(`CREATE SCHEMA IF NOT EXISTS __S__;
-		CREATE TABLE IF NOT EXISTS __S__.schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
-			applied_at timestamptz NOT NULL DEFAULT now())`)); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	var current int
-	if err := tx.QueryRow(ctx, s.q("SELECT coalesce(max(version), 0) FROM __S__.schema_migrations")).Scan(&current); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	for _, f := range files {
-		name := strings.TrimPrefix(f, "migrations/")
-		version, err := strconv.Atoi(strings.SplitN(name, "_", 2)[0])
-		if err != nil {
-			return fmt.Errorf("migrate: %s: name must start with a version number", name)
-		}
-		if version <= current {
-			continue
-		}
-		sql, err := migrations.ReadFile(f)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, s.q(string(sql))); err != nil {
-			return fmt.Errorf("migrate %s: %w", name, err)
-		}
-		if _, err := tx.Exec(ctx, s.q("INSERT INTO __S__.schema_migrations (version, name) VALUES ($1, $2)"), version, name); err != nil {
-			return fmt.Errorf("migrate %s: %w", name, err)
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("migrate: commit: %w", err)
-	}
-	return nil
 }
 
 // Checkpoint returns the position of the last applied event.
