@@ -8,6 +8,11 @@
 // Each flow is three HTTP exchanges: POST /v1/checkout, POST {sim}/sim/v1/sessions (the
 // buyer authorising in the widget), POST /v1/payments/confirm. A flow counts as confirmed
 // when the confirm answers 200 with status SUCCESS.
+//
+// -rate caps the flows started per second (0: as fast as the concurrency allows). With
+// -downstream, it then reads each confirmed payment's events and reports the time from
+// PspApproved to PaymentCompleted (the Kafka → ledger/wallet → completion loop), by the
+// event store's own timestamps.
 package main
 
 import (
@@ -40,6 +45,8 @@ func main() {
 type config struct {
 	url, simURL string
 	n, c        int
+	rate        float64
+	downstream  bool
 	products    []string
 }
 
@@ -55,6 +62,8 @@ func parse(args []string, getenv func(string) string) (config, error) {
 	sim := fs.String("sim", def("PAYMENTLOAD_SIM_URL", "http://127.0.0.1:8090"), "Toss simulator base URL (PAYMENTLOAD_SIM_URL)")
 	n := fs.Int("n", 10000, "number of payments")
 	c := fs.Int("c", 64, "concurrent flows")
+	rate := fs.Float64("rate", 0, "flows started per second at most (0: unlimited)")
+	downstream := fs.Bool("downstream", false, "afterwards, report PspApproved → PaymentCompleted latency")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -64,12 +73,16 @@ func parse(args []string, getenv func(string) string) (config, error) {
 	if *c < 1 {
 		return config{}, errors.New("paymentload: -c must be at least 1")
 	}
-	return config{url: *url, simURL: *sim, n: *n, c: *c,
+	if *rate < 0 {
+		return config{}, errors.New("paymentload: -rate must not be negative")
+	}
+	return config{url: *url, simURL: *sim, n: *n, c: *c, rate: *rate, downstream: *downstream,
 		products: []string{"book-kia", "mug-gopher", "sticker-pack"}}, nil
 }
 
 // result of one flow.
 type result struct {
+	orderID                           string
 	total, checkout, session, confirm time.Duration
 	status                            string // confirm's payment status, or "error"
 	err                               error
@@ -86,6 +99,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	results := make([]result, cfg.n)
 	var next atomic.Int64
+	var tokens <-chan time.Time // nil: unlimited
+	if cfg.rate > 0 {
+		t := time.NewTicker(time.Duration(float64(time.Second) / cfg.rate))
+		defer t.Stop()
+		tokens = t.C
+	}
 	var wg sync.WaitGroup
 	start := time.Now()
 	for range cfg.c {
@@ -97,6 +116,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				if i >= cfg.n || ctx.Err() != nil {
 					return
 				}
+				if tokens != nil {
+					select {
+					case <-tokens:
+					case <-ctx.Done():
+						return
+					}
+				}
 				results[i] = l.flow(ctx, i)
 			}
 		}()
@@ -104,6 +130,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	wg.Wait()
 	elapsed := time.Since(start)
 	report(stdout, cfg, results, elapsed)
+	if cfg.downstream {
+		l.reportDownstream(ctx, stdout, results)
+	}
 	return nil
 }
 
@@ -131,6 +160,7 @@ func (l *loader) flow(ctx context.Context, i int) (r result) {
 	if r.err = l.post(ctx, l.cfg.url+"/v1/checkout", map[string]any{"buyerId": "load-buyer-" + strconv.Itoa(i%97), "items": items}, http.StatusCreated, &co); r.err != nil {
 		return r
 	}
+	r.orderID = co.OrderID
 	r.checkout = time.Since(t0)
 	t1 := time.Now()
 	amount, err := strconv.ParseInt(co.TotalAmount, 10, 64)
@@ -228,4 +258,91 @@ func pct(d []time.Duration, p int) time.Duration {
 		i--
 	}
 	return d[i].Round(10 * time.Microsecond)
+}
+
+// reportDownstream waits (up to 30 s) for every confirmed payment to complete and prints
+// the PspApproved → PaymentCompleted latency percentiles.
+func (l *loader) reportDownstream(ctx context.Context, w io.Writer, results []result) {
+	var ids []string
+	for _, r := range results {
+		if r.status == "SUCCESS" {
+			ids = append(ids, r.orderID)
+		}
+	}
+	lat := make([]time.Duration, len(ids))
+	missing := make([]bool, len(ids))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(30 * time.Second)
+	for range l.cfg.c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(ids) {
+					return
+				}
+				for {
+					d, done, err := l.completion(ctx, ids[i])
+					if err == nil && done {
+						lat[i] = d
+						break
+					}
+					if time.Now().After(deadline) || ctx.Err() != nil {
+						missing[i] = true
+						break
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	var got []time.Duration
+	notDone := 0
+	for i, d := range lat {
+		if missing[i] {
+			notDone++
+			continue
+		}
+		got = append(got, d)
+	}
+	fmt.Fprintf(w, "%-16s p50 %-10s p99 %-10s max %s  (%d completed, %d not within 30 s)\n", "approved→done",
+		pct(got, 50), pct(got, 99), pct(got, 100), len(got), notDone)
+}
+
+// completion reads a payment's events and returns PaymentCompleted's time minus PspApproved's.
+func (l *loader) completion(ctx context.Context, orderID string) (time.Duration, bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.cfg.url+"/v1/payments/"+orderID+"/events", nil)
+	if err != nil {
+		return 0, false, err
+	}
+	resp, err := l.client.Do(req)
+	if err != nil {
+		return 0, false, err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Events []struct {
+			Type       string    `json:"type"`
+			RecordedAt time.Time `json:"recordedAt"`
+		} `json:"events"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return 0, false, err
+	}
+	var approved, completed time.Time
+	for _, e := range body.Events {
+		switch e.Type {
+		case "payment.psp-approved.v1":
+			approved = e.RecordedAt
+		case "payment.completed.v1":
+			completed = e.RecordedAt
+		}
+	}
+	if approved.IsZero() || completed.IsZero() {
+		return 0, false, nil
+	}
+	return completed.Sub(approved), true, nil
 }
