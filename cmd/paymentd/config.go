@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/url"
@@ -64,7 +63,8 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 		return def
 	}
 	fs := flag.NewFlagSet("paymentd", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	var usage strings.Builder // the flag list, for -h and bad flags
+	fs.SetOutput(&usage)
 	addr := fs.String("addr", env("PAYSTREAM_ADDR", "127.0.0.1:8080"), "listen address (PAYSTREAM_ADDR)")
 	eventStoreURL := fs.String("eventstore-url", env("EVENTSTORE_URL", ""), "EventStoreDB connection string, e.g. esdb://host:2113?tls=false; empty uses the embedded store (EVENTSTORE_URL)")
 	dataDir := fs.String("data-dir", env("PAYSTREAM_DATA_DIR", ""), "event data directory; empty keeps events in memory (PAYSTREAM_DATA_DIR)")
@@ -83,7 +83,10 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	recoveryBackoff := env("PAYSTREAM_RECOVERY_BACKOFF", "10s")
 	recoveryBackoffMax := env("PAYSTREAM_RECOVERY_BACKOFF_MAX", "10m")
 	if err := fs.Parse(args); err != nil {
-		return Config{}, fmt.Errorf("paymentd: %w", err)
+		if errors.Is(err, flag.ErrHelp) {
+			return Config{}, fmt.Errorf("paymentd: flags override the environment variables in brackets\n%s", usage.String())
+		}
+		return Config{}, fmt.Errorf("paymentd: %w\n%s", err, usage.String())
 	}
 	cfg := Config{Addr: *addr, DataDir: *dataDir, CatalogPath: *catalog, LogFormat: *logFormat,
 		TossAPIURL: *tossURL, TossSecretKey: toss.SecretKey(getenv("TOSS_SECRET_KEY")), SimulatorAddr: *simAddr}

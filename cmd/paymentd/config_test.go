@@ -29,6 +29,12 @@ var _ = Describe("LoadConfig", func() {
 		Expect(cfg.Addr).To(Equal("127.0.0.1:9999"))
 	})
 
+	It("lists its flags and the variables they override on -h", func() {
+		_, err := LoadConfig([]string{"-h"}, envOf(nil))
+		Expect(err).To(MatchError(ContainSubstring("-data-dir")))
+		Expect(err.Error()).To(ContainSubstring("(PAYSTREAM_DATA_DIR)"))
+	})
+
 	It("reports every bad variable at once, by name", func() {
 		_, err := LoadConfig(nil, envOf(map[string]string{
 			"PAYSTREAM_ADDR":            "nonsense",
