@@ -225,7 +225,10 @@ var _ = Describe("paymentd end to end (embedded default)", func() {
 			defer GinkgoRecover()
 			confirmed <- call(http.MethodPost, inst.url+"/v1/payments/confirm", confirmBody(orderID, paymentKey, amount))
 		}()
-		time.Sleep(100 * time.Millisecond) // let the confirm reach the simulator
+		// Shut down only once the confirm is at Toss, so it is surely in flight.
+		Eventually(func() any {
+			return call(http.MethodGet, inst.simURL+"/sim/v1/stats", nil).body["confirmRequests"]
+		}).Should(BeNumerically("==", 1))
 		Expect(inst.stop()).To(Succeed())
 		a := <-confirmed
 		Expect(a.status).To(Equal(http.StatusOK))
