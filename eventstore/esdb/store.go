@@ -57,7 +57,9 @@ func WithResubscribeBackoff(min, max time.Duration) Option {
 // rediscovery fails it stops serving its request channel, so an operation that raced
 // into it blocks for ever. Hence a client is discovered by one goroutine before anyone
 // else uses it, is retired (never used again) after any error that makes it rediscover,
-// and is closed only when its last operation has returned.
+// and is closed only when its last operation has returned. A narrow window is left: an
+// operation that starts on a client just as another operation's rediscovery fails can still
+// block inside the client.
 type Store struct {
 	opts options
 	conf esdb.Configuration // template for every client the Store creates
