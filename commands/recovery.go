@@ -16,6 +16,7 @@ const (
 	RuleLookupDone     = "toss.v1/lookup-done-matching"
 	RuleLookupNotPaid  = "toss.v1/lookup-not-paid"
 	RuleLookupMismatch = "toss.v1/lookup-done-mismatch"
+	RuleLookupRefunded = "toss.v1/lookup-refunded"
 )
 
 // RecoveryPolicy says when an open payment is due and when recovery gives up.
@@ -138,16 +139,18 @@ func (s *Service) lookup(ctx context.Context, st aggregate.State) (aggregate.Ver
 // lookupVerdict judges Toss's record of a payment we executed.
 func lookupVerdict(pay toss.Payment, st aggregate.State) (aggregate.Verdict, bool) {
 	switch pay.Status {
-	case toss.StatusDone, toss.StatusCanceled, toss.StatusPartialCanceled:
-		// Captured (and perhaps refunded since): the execution succeeded if it is ours.
-		// Refunds are recorded by their own events, not by this verdict.
-		captured := pay
-		captured.Status = toss.StatusDone
-		v := verdictForPayment(captured, st, RuleLookupDone)
+	case toss.StatusDone:
+		v := verdictForPayment(pay, st, RuleLookupDone)
 		if v.Status != aggregate.StatusSuccess {
 			v.Rule = RuleLookupMismatch
 		}
 		return v, true
+	case toss.StatusCanceled, toss.StatusPartialCanceled:
+		// Captured, then refunded at Toss. Refunds are not events yet, and recording an
+		// approval would book money the seller no longer has: a person decides.
+		return aggregate.Verdict{Status: aggregate.StatusUnknown, Rule: RuleLookupRefunded, Code: string(pay.Status),
+			Message: "Toss's record says " + string(pay.Status) + "; refunds are not recorded by paystream",
+			OperatorAlert: true, Evidence: redact(pay.Raw)}, true
 	case toss.StatusAborted, toss.StatusExpired:
 		return aggregate.Verdict{Status: aggregate.StatusFailure, Rule: RuleLookupNotPaid, Code: string(pay.Status),
 			Message: "Toss's record says " + string(pay.Status), Evidence: redact(pay.Raw)}, true

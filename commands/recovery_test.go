@@ -174,6 +174,20 @@ var _ = Describe("Recovery", func() {
 		Expect(sim.ConfirmRequests(p.OrderID)).To(Equal(requests), "no confirm was sent")
 	})
 
+	It("leaves a payment refunded at Toss to a person instead of booking it", func(ctx SpecContext) {
+		p := approvedButUnknown(ctx)
+		pay, ok := sim.Payment(p.OrderID)
+		Expect(ok).To(BeTrue())
+		_, err := toss.NewClient(simURL, simKey).Cancel(ctx, pay.PaymentKey, toss.CancelRequest{Reason: "refunded from the console"}, "cancel-1")
+		Expect(err).NotTo(HaveOccurred())
+		clk.Advance(5 * time.Second)
+		_, got, err := svc.Recover(ctx, p.OrderID, meta)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(got.Status).To(Equal(aggregate.StatusUnknown), "never an approval for money that was returned")
+		Expect(got.Outcome.Rule).To(Equal(commands.RuleLookupRefunded))
+		Expect(got.OperatorAlert).To(BeTrue())
+	})
+
 	It("lets two instances claim each payment once per round", func(ctx SpecContext) {
 		payments := openPayments(ctx, 20, tosssim.Faults{Rate5xx: 1})
 		sim.SetFaults(tosssim.Faults{Rate5xx: 1}) // stays unknown, so attempts are visible
@@ -257,6 +271,25 @@ var _ = Describe("Recovery", func() {
 			Expect(err).NotTo(HaveOccurred())
 			Expect(after).To(HaveLen(len(before)), "nothing recorded")
 			Expect(sim.ConfirmRequests(unpaid.OrderID)).To(Equal(requests), "no confirm sent")
+		})
+
+		It("alerts an operator when Toss says a recorded SUCCESS was refunded", func(ctx SpecContext) {
+			p := openPayments(ctx, 1, tosssim.Faults{})[0]
+			got, err := svc.Load(ctx, p.OrderID)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(got.Status).To(Equal(aggregate.StatusSuccess))
+			did, err := svc.Reconcile(ctx, p.OrderID, meta)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(did).To(Equal("already recorded"))
+
+			_, err = toss.NewClient(simURL, simKey).Cancel(ctx, got.PaymentKey, toss.CancelRequest{Reason: "buyer changed mind"}, "cancel-1")
+			Expect(err).NotTo(HaveOccurred())
+			did, err = svc.Reconcile(ctx, p.OrderID, meta)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(did).To(Equal("contradiction alerted"))
+			Expect(svc.Signals().Contradictions).To(BeEquivalentTo(1))
+			Expect(svc.Signals().LastAlert).To(ContainSubstring("contradicts"))
+			Expect(status(ctx, p.OrderID).Status).To(Equal(aggregate.StatusSuccess), "the record is not changed by a hint")
 		})
 
 		It("drops duplicated transmissions", func(ctx SpecContext) {

@@ -40,7 +40,7 @@ func (s *Service) Reconcile(ctx context.Context, orderID string, meta Meta) (str
 			s.sig.contradictions.Add(1)
 			s.sig.alert(now, "Toss's record contradicts "+orderID)
 			s.log.Error("Toss's record contradicts the recorded outcome", "order_id", orderID, "recorded", p.Status,
-				"toss", v.Status, "rule", v.Rule)
+				"toss", v.Status, "rule", v.Rule, "toss_status", v.Code)
 			return "contradiction alerted", nil
 		}
 		return "already recorded", nil
