@@ -149,7 +149,7 @@ func lookupVerdict(pay toss.Payment, st aggregate.State) (aggregate.Verdict, boo
 		// Captured, then refunded at Toss. Refunds are not events yet, and recording an
 		// approval would book money the seller no longer has: a person decides.
 		return aggregate.Verdict{Status: aggregate.StatusUnknown, Rule: RuleLookupRefunded, Code: string(pay.Status),
-			Message: "Toss's record says " + string(pay.Status) + "; refunds are not recorded by paystream",
+			Message:       "Toss's record says " + string(pay.Status) + "; refunds are not recorded by paystream",
 			OperatorAlert: true, Evidence: redact(pay.Raw)}, true
 	case toss.StatusAborted, toss.StatusExpired:
 		return aggregate.Verdict{Status: aggregate.StatusFailure, Rule: RuleLookupNotPaid, Code: string(pay.Status),
