@@ -134,6 +134,9 @@ func New(cfg Config) *Service {
 type Payment struct {
 	aggregate.State
 	Revision eventstore.Revision
+	// Position is the store position of the payment's last event: a read model that has
+	// applied it shows this state (read-your-writes across instances).
+	Position eventstore.Position
 }
 
 // with returns p after events were appended as res.
@@ -141,7 +144,7 @@ func (p Payment) with(events []aggregate.Event, res eventstore.AppendResult) Pay
 	for _, e := range events {
 		p.State = aggregate.Evolve(p.State, e)
 	}
-	p.Revision = res.Revision
+	p.Revision, p.Position = res.Revision, res.Position
 	return p
 }
 
@@ -203,7 +206,7 @@ func (s *Service) Checkout(ctx context.Context, req CheckoutRequest, meta Meta) 
 	if err != nil {
 		return Payment{}, err
 	}
-	return Payment{State: aggregate.Fold(events), Revision: res.Revision}, nil
+	return Payment{State: aggregate.Fold(events), Revision: res.Revision, Position: res.Position}, nil
 }
 
 // ConfirmRequest is the buyer's authorised payment, as Toss's widget handed it back.
@@ -392,7 +395,8 @@ func (s *Service) Load(ctx context.Context, orderID string) (Payment, error) {
 		}
 		st = aggregate.Evolve(st, e)
 	}
-	return Payment{State: st, Revision: recorded[len(recorded)-1].Revision}, nil
+	last := recorded[len(recorded)-1]
+	return Payment{State: st, Revision: last.Revision, Position: last.Position}, nil
 }
 
 // History returns the payment's recorded events in order. Unknown orderId →

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -114,6 +115,7 @@ func (a *api) checkout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/v1/payments/"+p.OrderID)
+	setPosition(w, p)
 	writeJSON(w, http.StatusCreated, viewOf(p))
 }
 
@@ -162,6 +164,7 @@ func (a *api) confirm(w http.ResponseWriter, r *http.Request) {
 	if p.Status == aggregate.StatusUnknown {
 		status = http.StatusAccepted // recorded as open; recovery will settle it
 	}
+	setPosition(w, p)
 	writeJSON(w, status, viewOf(p))
 }
 
@@ -219,6 +222,14 @@ func checkIdempotencyKey(r *http.Request) error {
 		}
 	}
 	return nil
+}
+
+// setPosition tells the client the store position of the payment's last event, to pass as
+// ?wait= to reads on any instance (read-your-writes).
+func setPosition(w http.ResponseWriter, p commands.Payment) {
+	if p.Position > 0 {
+		w.Header().Set("X-Event-Position", strconv.FormatUint(uint64(p.Position), 10))
+	}
 }
 
 func meta(r *http.Request, actor string) commands.Meta {

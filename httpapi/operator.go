@@ -86,6 +86,7 @@ func (a *api) resolve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.log, err)
 		return
 	}
+	setPosition(w, p)
 	writeJSON(w, http.StatusOK, viewOf(p))
 }
 

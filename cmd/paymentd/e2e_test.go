@@ -134,8 +134,10 @@ var _ = Describe("paymentd end to end (embedded default)", func() {
 		conf := call(http.MethodPost, inst.url+"/v1/payments/confirm", confirmBody(orderID, paymentKey, amount))
 		Expect(conf.status).To(Equal(http.StatusOK), "%v", conf.body)
 		Expect(conf.body["status"]).To(Equal("SUCCESS"))
+		position := conf.header.Get("X-Event-Position")
+		Expect(position).To(MatchRegexp(`^[1-9][0-9]*$`), "the write's position, for ?wait= on any instance")
 
-		state := call(http.MethodGet, inst.url+"/v1/payments/"+orderID, nil)
+		state := call(http.MethodGet, inst.url+"/v1/payments/"+orderID+"?wait="+position, nil)
 		Expect(state.status).To(Equal(http.StatusOK))
 		Expect(state.body["paymentKey"]).To(Equal(paymentKey))
 		Expect(state.body["orders"]).To(HaveLen(2))
