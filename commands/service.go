@@ -323,7 +323,9 @@ func (s *Service) confirmAtPSP(ctx context.Context, st aggregate.State) aggregat
 		}
 		ambiguous = true
 		wait := fullJitter(s.cfg.Retry.Base, s.cfg.Retry.Max, attempt)
-		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait+s.cfg.Retry.AttemptTimeout/4 {
+		// An attempt needs a quarter of what one may take, or it is not worth starting.
+		worthwhile := min(s.cfg.Retry.AttemptTimeout, s.cfg.ConfirmTimeout) / 4
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait+worthwhile {
 			return v // no time left for a meaningful attempt: recovery takes over
 		}
 		s.log.Warn("transient PSP answer, retrying", "order_id", st.OrderID, "attempt", attempt+1,
