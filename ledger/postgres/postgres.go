@@ -5,7 +5,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -24,8 +23,6 @@ var migrations embed.FS
 
 // DefaultSchema holds the ledger's tables.
 const DefaultSchema = "ledger"
-
-var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,40}$`)
 
 // Store is the ledger in one PostgreSQL schema. Safe for concurrent use, also by several
 // processes sharing the database.
@@ -46,9 +43,6 @@ func Open(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, erro
 	s := &Store{pool: pool, schema: DefaultSchema}
 	for _, o := range opts {
 		o(s)
-	}
-	if !schemaName.MatchString(s.schema) {
-		return nil, fmt.Errorf("open ledger: bad schema name %q", s.schema)
 	}
 	if err := migrate.Apply(ctx, s.pool, migrations, "migrations", s.schema); err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", s.schema, err)

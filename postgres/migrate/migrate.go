@@ -11,10 +11,12 @@ package migrate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io/fs"
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,8 +24,19 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Apply runs every migration in dir of files newer than the schema's recorded version.
+// schemaName is what Apply accepts as a schema: it is spliced into SQL, so nothing else.
+var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,40}$`)
+
+// ErrBadSchema: the schema name is not lower-case letters, digits and '_' (at most 41).
+var ErrBadSchema = errors.New("bad schema name")
+
+// Apply runs every migration in dir of files newer than the schema's recorded version. A
+// schema name that could not be spliced into SQL safely fails with ErrBadSchema before
+// anything is sent.
 func Apply(ctx context.Context, pool *pgxpool.Pool, files fs.FS, dir, schema string) error {
+	if !schemaName.MatchString(schema) {
+		return fmt.Errorf("migrate %q: %w", schema, ErrBadSchema)
+	}
 	names, err := fs.Glob(files, path.Join(dir, "*.sql"))
 	if err != nil {
 		return fmt.Errorf("migrate %s: %w", schema, err)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -34,8 +33,6 @@ const DefaultSchema = "readmodel"
 
 const checkpointName = "payments"
 
-var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,40}$`)
-
 // Store is the PostgreSQL read model in one schema. Safe for concurrent use.
 type Store struct {
 	pool   *pgxpool.Pool
@@ -59,9 +56,6 @@ func Open(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, erro
 	s := &Store{pool: pool, schema: DefaultSchema, standbyPoll: time.Second}
 	for _, o := range opts {
 		o(s)
-	}
-	if !schemaName.MatchString(s.schema) {
-		return nil, fmt.Errorf("open read model: bad schema name %q", s.schema)
 	}
 	if err := migrate.Apply(ctx, s.pool, migrations, "migrations", s.schema); err != nil {
 		return nil, fmt.Errorf("open read model %s: %w", s.schema, err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -21,8 +20,6 @@ var migrations embed.FS
 
 // DefaultSchema holds the wallet's tables.
 const DefaultSchema = "wallet"
-
-var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,40}$`)
 
 // Store is the wallets in one PostgreSQL schema. Safe for concurrent use, also by several
 // processes sharing the database.
@@ -43,9 +40,6 @@ func Open(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, erro
 	s := &Store{pool: pool, schema: DefaultSchema}
 	for _, o := range opts {
 		o(s)
-	}
-	if !schemaName.MatchString(s.schema) {
-		return nil, fmt.Errorf("open wallet: bad schema name %q", s.schema)
 	}
 	if err := migrate.Apply(ctx, s.pool, migrations, "migrations", s.schema); err != nil {
 		return nil, fmt.Errorf("open wallet %s: %w", s.schema, err)
