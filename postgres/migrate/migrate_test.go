@@ -15,11 +15,8 @@ import (
 var _ = Describe("Apply", func() {
 	var pool *pgxpool.Pool
 	BeforeEach(func(ctx SpecContext) {
-		cluster, err := pgtest.Shared(ctx, os.Getenv("DATABASE_URL"))
-		Expect(err).NotTo(HaveOccurred(), "PostgreSQL is required: install postgresql-15 or set DATABASE_URL")
-		url, err := cluster.NewDatabase(ctx)
-		Expect(err).NotTo(HaveOccurred())
-		pool, err = pgxpool.New(ctx, url)
+		var err error
+		_, pool, err = pgtest.Database(ctx, os.Getenv("DATABASE_URL"))
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(pool.Close)
 	})

@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Options shape a throwaway cluster.
@@ -104,6 +105,32 @@ func Shared(ctx context.Context, databaseURL string) (*Cluster, error) {
 		shared, sharedErr = Start(ctx, Options{})
 	})
 	return shared, sharedErr
+}
+
+// Database creates a fresh database on the shared cluster (see Shared) and returns its
+// connection string and a pool on it, which the caller closes. It is what a suite's
+// BeforeSuite needs; its AfterSuite calls StopShared.
+func Database(ctx context.Context, databaseURL string) (string, *pgxpool.Pool, error) {
+	cluster, err := Shared(ctx, databaseURL)
+	if err != nil {
+		return "", nil, fmt.Errorf("pgtest: PostgreSQL is required (install postgresql-15 or set DATABASE_URL): %w", err)
+	}
+	url, err := cluster.NewDatabase(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return "", nil, fmt.Errorf("pgtest: %w", err)
+	}
+	return url, pool, nil
+}
+
+// Schema returns prefix_<10 random hex digits>: a schema no other spec uses.
+func Schema(prefix string) string {
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	return prefix + "_" + hex.EncodeToString(b[:])
 }
 
 // StopShared stops the shared cluster if one was started.

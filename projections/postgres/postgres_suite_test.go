@@ -1,8 +1,6 @@
 package postgres_test
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"testing"
 
@@ -22,11 +20,8 @@ func TestPostgres(t *testing.T) {
 var pool *pgxpool.Pool
 
 var _ = BeforeSuite(func(ctx SpecContext) {
-	cluster, err := pgtest.Shared(ctx, os.Getenv("DATABASE_URL"))
-	Expect(err).NotTo(HaveOccurred(), "PostgreSQL is required: install postgresql-15 or set DATABASE_URL")
-	url, err := cluster.NewDatabase(ctx)
-	Expect(err).NotTo(HaveOccurred())
-	pool, err = pgxpool.New(ctx, url)
+	var err error
+	_, pool, err = pgtest.Database(ctx, os.Getenv("DATABASE_URL"))
 	Expect(err).NotTo(HaveOccurred())
 })
 
@@ -38,8 +33,4 @@ var _ = AfterSuite(func(ctx SpecContext) {
 })
 
 // freshSchema names a schema no other spec uses.
-func freshSchema() string {
-	var b [5]byte
-	_, _ = rand.Read(b[:])
-	return "rm_" + hex.EncodeToString(b[:])
-}
+func freshSchema() string { return pgtest.Schema("rm") }

@@ -1,8 +1,6 @@
 package postgres_test
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"testing"
 
@@ -26,11 +24,8 @@ var (
 )
 
 var _ = BeforeSuite(func(ctx SpecContext) {
-	cluster, err := pgtest.Shared(ctx, os.Getenv("DATABASE_URL"))
-	Expect(err).NotTo(HaveOccurred(), "PostgreSQL is required: install postgresql-15 or set DATABASE_URL")
-	databaseURL, err = cluster.NewDatabase(ctx)
-	Expect(err).NotTo(HaveOccurred())
-	pool, err = pgxpool.New(ctx, databaseURL)
+	var err error
+	databaseURL, pool, err = pgtest.Database(ctx, os.Getenv("DATABASE_URL"))
 	Expect(err).NotTo(HaveOccurred())
 })
 
@@ -42,11 +37,7 @@ var _ = AfterSuite(func(ctx SpecContext) {
 })
 
 // freshSchema names a schema no other spec uses.
-func freshSchema() string {
-	var b [5]byte
-	_, _ = rand.Read(b[:])
-	return "wallet_" + hex.EncodeToString(b[:])
-}
+func freshSchema() string { return pgtest.Schema("wallet") }
 
 func must[T any](v T, err error) T {
 	GinkgoHelper()
