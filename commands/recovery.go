@@ -75,39 +75,29 @@ const (
 // lookup cannot decide. Past the threshold it escalates instead. Safe for concurrent use.
 func (s *Service) Recover(ctx context.Context, orderID string, meta Meta) (RecoveryResult, Payment, error) {
 	meta = meta.forCommand()
-	policy := s.cfg.Recovery
 	p, err := s.Load(ctx, orderID)
 	if err != nil {
 		return "", Payment{}, err
 	}
 	now := s.cfg.Now().UTC()
-	if p.Status == aggregate.StatusUnknown && now.Before(p.UpdatedAt.Add(policy.backoff(p.FailedCount))) {
+	if p.Status == aggregate.StatusUnknown && now.Before(p.UpdatedAt.Add(s.cfg.Recovery.backoff(p.FailedCount))) {
 		return RecoveryNotDue, p, nil
 	}
-	events, err := aggregate.Decide(p.State, aggregate.ClaimRecovery{
-		ExecutingBefore: now.Add(-policy.ExecutingTimeout), Threshold: policy.Threshold, At: now})
+	p, cause, escalated, err := s.claim(ctx, p, now, meta)
 	switch {
 	case errors.Is(err, aggregate.ErrExecuting), errors.Is(err, aggregate.ErrNotRecoverable), errors.Is(err, aggregate.ErrEscalated):
 		return RecoveryNotDue, p, nil
-	case err != nil:
-		return "", p, fmt.Errorf("recover %s: %w", orderID, err)
-	}
-	res, err := s.append(ctx, StreamName(orderID), p.Revision, events, meta, "")
-	if errors.Is(err, eventstore.ErrConcurrency) {
+	case errors.Is(err, eventstore.ErrConcurrency):
 		return RecoveryClaimed, p, nil
-	}
-	if err != nil {
+	case err != nil:
 		return "", p, err
-	}
-	p = p.with(events, res)
-	if _, escalated := events[0].(aggregate.EscalatedToManual); escalated {
+	case escalated:
 		s.sig.escalations.Add(1)
 		s.sig.alert(now, "escalated "+orderID)
 		s.log.Error("payment escalated to manual handling", "order_id", orderID, "attempts", p.FailedCount)
 		return RecoveryEscalated, p, nil
 	}
 	s.sig.recoveryAttempts.Add(1)
-	cause := eventID(StreamName(orderID), res.Revision, events[0].EventName(), meta.commandID).String()
 	execCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ConfirmTimeout)
 	defer cancel()
 	v, decided := s.lookup(execCtx, p.State)
@@ -122,6 +112,31 @@ func (s *Service) Recover(ctx context.Context, orderID string, meta Meta) (Recov
 	s.log.Info("recovery attempt recorded", "order_id", orderID, "attempt", recorded.FailedCount,
 		"status", recorded.Status, "rule", v.Rule, "by_lookup", decided)
 	return RecoverySettled, recorded, nil
+}
+
+// claimRecovery is the claim recovery makes at now under the recovery policy.
+func (s *Service) claimRecovery(now time.Time) aggregate.ClaimRecovery {
+	return aggregate.ClaimRecovery{ExecutingBefore: now.Add(-s.cfg.Recovery.ExecutingTimeout),
+		Threshold: s.cfg.Recovery.Threshold, At: now}
+}
+
+// claim appends what ClaimRecovery decides for p at p's revision: RecoveryAttempted — the
+// claim, so no other worker works the payment until an outcome is recorded — or, past the
+// threshold, EscalatedToManual (escalated). cause is the appended event's id, the causation
+// of what follows. Errors: the aggregate's (ErrExecuting, ErrNotRecoverable, ErrEscalated)
+// and eventstore.ErrConcurrency when another claim or outcome got there first.
+func (s *Service) claim(ctx context.Context, p Payment, now time.Time, meta Meta) (claimed Payment, cause string, escalated bool, err error) {
+	events, err := aggregate.Decide(p.State, s.claimRecovery(now))
+	if err != nil {
+		return p, "", false, fmt.Errorf("claim %s: %w", p.OrderID, err)
+	}
+	stream := StreamName(p.OrderID)
+	res, err := s.append(ctx, stream, p.Revision, events, meta, "")
+	if err != nil {
+		return p, "", false, err
+	}
+	_, escalated = events[0].(aggregate.EscalatedToManual)
+	return p.with(events, res), eventID(stream, res.Revision, events[0].EventName(), meta.commandID).String(), escalated, nil
 }
 
 // lookup asks Toss for its record of the payment. decided is false when only a confirm can

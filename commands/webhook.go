@@ -26,16 +26,21 @@ func (s *Service) Reconcile(ctx context.Context, orderID string, meta Meta) (str
 		return "", err
 	}
 	now := s.cfg.Now().UTC()
-	stale := p.Status == aggregate.StatusExecuting && p.ExecutionStartedAt.Before(now.Add(-s.cfg.Recovery.ExecutingTimeout))
-	open := (p.Status == aggregate.StatusUnknown || stale) && !p.Escalated
-	if !open && !p.Status.Terminal() {
+	// Open means recovery could claim it now; the aggregate's rule decides, not a copy here.
+	claimable, notOpen := aggregate.Decide(p.State, s.claimRecovery(now))
+	if notOpen == nil {
+		if _, escalates := claimable[0].(aggregate.EscalatedToManual); escalates {
+			return "left to recovery", nil
+		}
+	}
+	if notOpen != nil && !p.Status.Terminal() {
 		return "nothing to reconcile", nil
 	}
 	v, decided := s.lookup(ctx, p.State)
 	if !decided {
 		return "lookup undecided", nil
 	}
-	if !open {
+	if notOpen != nil {
 		if v.Status != p.Status {
 			s.sig.contradictions.Add(1)
 			s.sig.alert(now, "Toss's record contradicts "+orderID)
@@ -46,23 +51,13 @@ func (s *Service) Reconcile(ctx context.Context, orderID string, meta Meta) (str
 		return "already recorded", nil
 	}
 	// Claim, then record what the lookup decided.
-	events, err := aggregate.Decide(p.State, aggregate.ClaimRecovery{ExecutingBefore: now.Add(-s.cfg.Recovery.ExecutingTimeout),
-		Threshold: s.cfg.Recovery.Threshold, At: now})
-	if err != nil {
-		return "not claimable: " + err.Error(), nil
-	}
-	if _, escalated := events[0].(aggregate.EscalatedToManual); escalated {
-		return "left to recovery", nil
-	}
-	res, err := s.append(ctx, StreamName(orderID), p.Revision, events, meta, "")
+	p, cause, _, err := s.claim(ctx, p, now, meta)
 	if errors.Is(err, eventstore.ErrConcurrency) {
 		return "claimed elsewhere", nil
 	}
 	if err != nil {
 		return "", err
 	}
-	p = p.with(events, res)
-	cause := eventID(StreamName(orderID), res.Revision, events[0].EventName(), meta.commandID).String()
 	if _, err := s.record(ctx, p, v, meta, cause); err != nil {
 		return "", err
 	}
