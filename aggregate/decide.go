@@ -58,6 +58,8 @@ type CreateCheckout struct {
 	Lines       []OrderLine
 	RequestHash string
 	At          time.Time
+	// Limits bound the lines and the total; the zero value means DefaultLimits.
+	Limits Limits
 }
 
 // StartExecution claims the payment for one confirm against the PSP.
@@ -210,6 +212,13 @@ func decideCheckout(s State, c CreateCheckout) ([]Event, error) {
 	case len(c.Lines) == 0:
 		return nil, invalid("items", "at least one item is required")
 	}
+	quantities := make([]int64, len(c.Lines))
+	for i, l := range c.Lines {
+		quantities[i] = l.Quantity
+	}
+	if err := c.Limits.CheckQuantities(quantities); err != nil {
+		return nil, err
+	}
 	total := decimal.Zero
 	for i, l := range c.Lines {
 		field := fmt.Sprintf("items[%d]", i)
@@ -218,14 +227,15 @@ func decideCheckout(s State, c CreateCheckout) ([]Event, error) {
 			return nil, invalid(field+".productId", "is required")
 		case l.SellerID == "":
 			return nil, invalid(field+".sellerId", "is required")
-		case l.Quantity <= 0:
-			return nil, invalid(field+".quantity", "must be positive")
 		case !wholePositive(l.UnitPrice):
 			return nil, invalid(field+".unitPrice", "must be a positive whole number of KRW")
 		case !l.Amount.Equal(l.UnitPrice.Mul(decimal.NewFromInt(l.Quantity))):
 			return nil, invalid(field+".amount", "must equal unitPrice × quantity")
 		}
 		total = total.Add(l.Amount)
+	}
+	if err := c.Limits.checkTotal(total); err != nil {
+		return nil, err
 	}
 	return []Event{CheckoutCreated{
 		OrderID: c.OrderID, OrderName: c.OrderName, BuyerID: c.BuyerID, Orders: c.Lines,

@@ -8,6 +8,8 @@
 //
 // Invariants enforced here:
 //   - every order amount is a positive whole number of KRW and the payment's total is their sum;
+//   - a checkout has at most Limits.MaxLines lines of at most Limits.MaxLineQuantity units,
+//     and a total between Toss's minimum (MinTotal) and Limits.MaxTotal;
 //   - a payment is executed against the PSP only from NOT_STARTED or UNKNOWN, and only one
 //     execution is open at a time (EXECUTING);
 //   - at most one approval is ever recorded; SUCCESS and FAILURE are terminal and nothing
