@@ -91,6 +91,9 @@ type Config struct {
 	// CheckoutTTL: a checkout not confirmed within this is expired (default 40 min: Toss
 	// expires an unauthenticated payment after 30 min and an authenticated one 10 min later).
 	CheckoutTTL time.Duration
+	// Limits bound a checkout's lines, quantities and total; zero fields take the
+	// aggregate's defaults (aggregate.DefaultLimits).
+	Limits aggregate.Limits
 }
 
 // Service runs payment commands. Safe for concurrent use.
@@ -127,6 +130,7 @@ func New(cfg Config) *Service {
 	if cfg.CheckoutTTL <= 0 {
 		cfg.CheckoutTTL = 40 * time.Minute
 	}
+	cfg.Limits = cfg.Limits.WithDefaults()
 	return &Service{cfg: cfg, log: cfg.Logger}
 }
 
@@ -165,9 +169,19 @@ type Item struct {
 
 // Checkout prices the items from the catalog and records CheckoutCreated. A retry with the
 // same Idempotency-Key returns the payment the first created; the same key with another
-// request fails with ErrIdempotencyKeyReused.
+// request fails with ErrIdempotencyKeyReused. Items beyond Config.Limits (too many lines, a
+// quantity or a total too large) fail with a *aggregate.ValidationError naming the field.
 func (s *Service) Checkout(ctx context.Context, req CheckoutRequest, meta Meta) (Payment, error) {
 	meta = meta.forCommand()
+	// Bound the request before pricing it: no catalog lookup for line 10⁶, no product of an
+	// unbounded quantity. Decide checks the same limits again on the priced lines.
+	quantities := make([]int64, len(req.Items))
+	for i, it := range req.Items {
+		quantities[i] = it.Quantity
+	}
+	if err := s.cfg.Limits.CheckQuantities(quantities); err != nil {
+		return Payment{}, err
+	}
 	hash := fingerprint(req.BuyerID, req.Items)
 	orderID := newOrderID()
 	if req.IdempotencyKey != "" {
@@ -186,7 +200,7 @@ func (s *Service) Checkout(ctx context.Context, req CheckoutRequest, meta Meta) 
 		names = append(names, p.Name)
 	}
 	cmd := aggregate.CreateCheckout{OrderID: orderID, OrderName: orderName(names), BuyerID: req.BuyerID,
-		Lines: lines, RequestHash: hash, At: s.cfg.Now().UTC()}
+		Lines: lines, RequestHash: hash, At: s.cfg.Now().UTC(), Limits: s.cfg.Limits}
 	events, err := aggregate.Decide(aggregate.State{}, cmd)
 	if err != nil {
 		return Payment{}, err
