@@ -1,6 +1,8 @@
 package commands
 
 import (
+	"maps"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +19,18 @@ type signals struct {
 	operatorAlerts     atomic.Int64
 	lastAlertUnixNano  atomic.Int64
 	lastAlertCondition atomic.Pointer[string]
+
+	mu              sync.Mutex
+	webhooksIgnored map[string]int64 // by event type
+}
+
+func (s *signals) webhookIgnored(eventType string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.webhooksIgnored == nil {
+		s.webhooksIgnored = map[string]int64{}
+	}
+	s.webhooksIgnored[eventType]++
 }
 
 var outcomeOrder = [5]aggregate.Status{aggregate.StatusSuccess, aggregate.StatusFailure, aggregate.StatusUnknown,
@@ -50,6 +64,8 @@ type Signals struct {
 	OperatorAlerts int64
 	LastAlertAt    time.Time // zero if none
 	LastAlert      string
+	// WebhooksIgnored counts well-formed webhooks that named no payment to act on, by type.
+	WebhooksIgnored map[string]int64
 }
 
 // Signals returns the current operator signals. Safe for concurrent use.
@@ -66,5 +82,8 @@ func (s *Service) Signals() Signals {
 	if c := s.sig.lastAlertCondition.Load(); c != nil {
 		out.LastAlert = *c
 	}
+	s.sig.mu.Lock()
+	out.WebhooksIgnored = maps.Clone(s.sig.webhooksIgnored)
+	s.sig.mu.Unlock()
 	return out
 }

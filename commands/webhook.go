@@ -102,6 +102,14 @@ func (in *WebhookInbox) Offer(orderID, transmissionID string) bool {
 	}
 }
 
+// Ignore counts and logs a well-formed webhook that names no payment we act on (e.g.
+// CANCEL_STATUS_CHANGED, BILLING_DELETED, payout.changed). eventType must come from a
+// bounded set: it becomes a metric label.
+func (in *WebhookInbox) Ignore(eventType, reason string) {
+	in.svc.sig.webhookIgnored(eventType)
+	in.log.Info("webhook ignored", "event_type", eventType, "reason", reason)
+}
+
 func (in *WebhookInbox) firstSight(id string) bool {
 	in.mu.Lock()
 	defer in.mu.Unlock()

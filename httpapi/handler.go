@@ -5,13 +5,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/gorilla/mux"
-	"github.com/shopspring/decimal"
 
 	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/commands"
@@ -68,7 +68,7 @@ func NewHandler(payments Payments, opts Options) http.Handler {
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problem{Type: problemBase + "method-not-allowed", Title: "Method not allowed", Status: http.StatusMethodNotAllowed})
 	})
-	r.Use(withRequestID)
+	r.Use(withRequestID, checkOrderIDVar)
 	r.HandleFunc("/v1/checkout", a.checkout).Methods(http.MethodPost)
 	r.HandleFunc("/v1/payments/confirm", a.confirm).Methods(http.MethodPost)
 	r.HandleFunc("/v1/payments", a.list).Methods(http.MethodGet)
@@ -99,12 +99,8 @@ func (a *api) checkout(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.log, err)
 		return
 	}
-	if body.BuyerID == "" {
-		writeError(w, r, a.log, &badRequest{field: "buyerId", msg: "is required"})
-		return
-	}
-	if len(body.Items) == 0 {
-		writeError(w, r, a.log, &badRequest{field: "items", msg: "at least one item is required"})
+	if err := checkCheckout(body); err != nil {
+		writeError(w, r, a.log, err)
 		return
 	}
 	p, err := a.payments.Checkout(r.Context(), commands.CheckoutRequest{
@@ -119,10 +115,44 @@ func (a *api) checkout(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, viewOf(p))
 }
 
+// checkCheckout refuses text that could not be stored or shown faithfully before anything
+// is priced or recorded (the aggregate checks the rest).
+func checkCheckout(body checkoutBody) error {
+	if err := aggregate.CheckRequiredText("buyerId", body.BuyerID, aggregate.MaxIDLength); err != nil {
+		return err
+	}
+	if len(body.Items) == 0 {
+		return &badRequest{field: "items", msg: "at least one item is required"}
+	}
+	for i, it := range body.Items {
+		if err := aggregate.CheckRequiredText(fmt.Sprintf("items[%d].productId", i), it.ProductID, aggregate.MaxIDLength); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 type confirmBody struct {
-	PaymentKey *string          `json:"paymentKey"`
-	OrderID    *string          `json:"orderId"`
-	Amount     *decimal.Decimal `json:"amount"`
+	PaymentKey *string `json:"paymentKey"`
+	OrderID    *string `json:"orderId"`
+	Amount     *krw    `json:"amount"`
+}
+
+// checkConfirm refuses a confirm that is missing a field or carries one no payment could
+// have, before anything is recorded.
+func checkConfirm(body confirmBody) error {
+	switch {
+	case body.PaymentKey == nil || *body.PaymentKey == "":
+		return &badRequest{field: "paymentKey", msg: "is required"}
+	case body.OrderID == nil || *body.OrderID == "":
+		return &badRequest{field: "orderId", msg: "is required"}
+	case body.Amount == nil:
+		return &badRequest{field: "amount", msg: "is required"}
+	}
+	if err := aggregate.CheckOrderID("orderId", *body.OrderID); err != nil {
+		return err
+	}
+	return aggregate.CheckPaymentKey("paymentKey", *body.PaymentKey)
 }
 
 func (a *api) confirm(w http.ResponseWriter, r *http.Request) {
@@ -135,25 +165,12 @@ func (a *api) confirm(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.log, err)
 		return
 	}
-	switch {
-	case body.PaymentKey == nil || *body.PaymentKey == "":
-		writeError(w, r, a.log, &badRequest{field: "paymentKey", msg: "is required"})
-		return
-	case body.OrderID == nil || *body.OrderID == "":
-		writeError(w, r, a.log, &badRequest{field: "orderId", msg: "is required"})
-		return
-	case !aggregate.ValidOrderID(*body.OrderID):
-		writeError(w, r, a.log, &badRequest{field: "orderId", msg: "must be 6-64 characters of A-Z, a-z, 0-9, '-' or '_'"})
-		return
-	case body.Amount == nil:
-		writeError(w, r, a.log, &badRequest{field: "amount", msg: "is required"})
-		return
-	case !body.Amount.IsPositive() || !body.Amount.Equal(body.Amount.Truncate(0)):
-		writeError(w, r, a.log, &badRequest{field: "amount", msg: "must be a positive whole number of KRW"})
+	if err := checkConfirm(body); err != nil {
+		writeError(w, r, a.log, err)
 		return
 	}
 	p, err := a.payments.Confirm(r.Context(), commands.ConfirmRequest{
-		OrderID: *body.OrderID, PaymentKey: *body.PaymentKey, Amount: *body.Amount,
+		OrderID: *body.OrderID, PaymentKey: *body.PaymentKey, Amount: body.Amount.Decimal,
 		IdempotencyKey: r.Header.Get("Idempotency-Key"),
 	}, meta(r, "checkout-api"))
 	if err != nil {
@@ -263,6 +280,20 @@ func withRequestID(next http.Handler) http.Handler {
 		}
 		w.Header().Set("X-Request-Id", id)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+	})
+}
+
+// checkOrderIDVar answers 400 for a route's {orderId} that no payment can have (NUL,
+// control characters, a megabyte of text) before any store is asked about it.
+func checkOrderIDVar(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id, ok := mux.Vars(r)["orderId"]; ok {
+			if err := aggregate.CheckOrderID("orderId", id); err != nil {
+				writeError(w, r, slog.New(slog.DiscardHandler), err)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 

@@ -53,11 +53,14 @@ func (f *fakePayments) Resolve(_ context.Context, r commands.Resolution, _ comma
 	return commands.Payment{State: aggregate.State{OrderID: r.OrderID, Status: r.Resolution}}, f.err
 }
 
-// fakeHints records offered webhook hints; full makes it refuse them.
+// fakeHints records offered webhook hints and ignored webhooks; full makes it refuse hints.
 type fakeHints struct {
 	offered [][2]string
+	ignored []string
 	full    bool
 }
+
+func (h *fakeHints) Ignore(eventType, _ string) { h.ignored = append(h.ignored, eventType) }
 
 func (h *fakeHints) Offer(orderID, transmissionID string) bool {
 	if h.full {
@@ -137,7 +140,48 @@ var _ = Describe("the HTTP API", func() {
 			Entry("non-numeric amount", "/v1/payments/confirm", `{"paymentKey":"pk","orderId":"order-0001","amount":"ten"}`, 400, ""),
 			Entry("checkout without buyer", "/v1/checkout", `{"items":[{"productId":"p","quantity":1}]}`, 400, "buyerId"),
 			Entry("checkout without items", "/v1/checkout", `{"buyerId":"b","items":[]}`, 400, "items"),
-			Entry("checkout with a string quantity", "/v1/checkout", `{"buyerId":"b","items":[{"productId":"p","quantity":"1"}]}`, 400, "items.quantity"),
+			Entry("checkout with a string quantity", "/v1/checkout", `{"buyerId":"b","items":[{"productId":"p","quantity":"1"}]}`, 400, "items[0].quantity"),
+
+			// Strict JSON: one value per name, exact numbers, valid UTF-8.
+			Entry("duplicate amount", "/v1/payments/confirm", `{"paymentKey":"pk","orderId":"order-0001","amount":1,"amount":61000}`, 400, "amount"),
+			Entry("duplicate orderId", "/v1/payments/confirm", `{"paymentKey":"pk","orderId":"order-0001","orderId":"order-0002","amount":1}`, 400, "orderId"),
+			Entry("amount with an exponent", "/v1/payments/confirm", `{"paymentKey":"pk","orderId":"order-0001","amount":6.1e4}`, 400, "amount"),
+			Entry("amount with a zero fraction", "/v1/payments/confirm", `{"paymentKey":"pk","orderId":"order-0001","amount":61000.0}`, 400, "amount"),
+			Entry("amount as a string", "/v1/payments/confirm", `{"paymentKey":"pk","orderId":"order-0001","amount":"61000.00"}`, 400, "amount"),
+			Entry("amount beyond any float", "/v1/payments/confirm", `{"paymentKey":"pk","orderId":"order-0001","amount":1e400}`, 400, "amount"),
+			Entry("amount of 10^25", "/v1/payments/confirm", `{"paymentKey":"pk","orderId":"order-0001","amount":10000000000000000000000000}`, 400, "amount"),
+			Entry("negative amount", "/v1/payments/confirm", `{"paymentKey":"pk","orderId":"order-0001","amount":-5}`, 400, "amount"),
+			Entry("amount with a leading zero", "/v1/payments/confirm", `{"paymentKey":"pk","orderId":"order-0001","amount":061000}`, 400, ""),
+			Entry("null amount", "/v1/payments/confirm", `{"paymentKey":"pk","orderId":"order-0001","amount":null}`, 400, "amount"),
+			Entry("invalid UTF-8 in a value", "/v1/checkout", "{\"buyerId\":\"b\xff\",\"items\":[{\"productId\":\"p\",\"quantity\":1}]}", 400, "buyerId"),
+			Entry("quantity with an exponent", "/v1/checkout", `{"buyerId":"b","items":[{"productId":"p","quantity":1e3}]}`, 400, "items[0].quantity"),
+			Entry("fractional quantity", "/v1/checkout", `{"buyerId":"b","items":[{"productId":"p","quantity":2.5}]}`, 400, "items[0].quantity"),
+			Entry("quantity beyond int64", "/v1/checkout", `{"buyerId":"b","items":[{"productId":"p","quantity":99999999999999999999}]}`, 400, "items[0].quantity"),
+			Entry("differently cased field", "/v1/checkout", `{"BuyerId":"b","items":[{"productId":"p","quantity":1}]}`, 400, "BuyerId"),
+
+			// Text that could not be stored or shown faithfully.
+			Entry("NUL in buyerId", "/v1/checkout", `{"buyerId":"b\u0000","items":[{"productId":"p","quantity":1}]}`, 400, "buyerId"),
+			Entry("escape in buyerId", "/v1/checkout", `{"buyerId":"\u001b[31mb","items":[{"productId":"p","quantity":1}]}`, 400, "buyerId"),
+			Entry("C1 control in buyerId", "/v1/checkout", `{"buyerId":"b\u0085","items":[{"productId":"p","quantity":1}]}`, 400, "buyerId"),
+			Entry("blank buyerId", "/v1/checkout", `{"buyerId":"  ","items":[{"productId":"p","quantity":1}]}`, 400, "buyerId"),
+			Entry("over-long buyerId", "/v1/checkout", `{"buyerId":"`+strings.Repeat("가", 101)+`","items":[{"productId":"p","quantity":1}]}`, 400, "buyerId"),
+			Entry("newline in productId", "/v1/checkout", `{"buyerId":"b","items":[{"productId":"p\n","quantity":1}]}`, 400, "items[0].productId"),
+			Entry("NUL in paymentKey", "/v1/payments/confirm", `{"paymentKey":"pk\u0000","orderId":"order-0001","amount":1}`, 400, "paymentKey"),
+			Entry("NUL in a resolution's reason", "/admin/v1/payments/order-0001/resolve", `{"resolution":"FAILURE","actor":"ops","reason":"r\u0000"}`, 400, "reason"),
+			Entry("NUL in a resolution's actor", "/admin/v1/payments/order-0001/resolve", `{"resolution":"FAILURE","actor":"o\u0000","reason":"r"}`, 400, "actor"),
+			Entry("NUL in a path's orderId", "/admin/v1/payments/order%00-0001/resolve", `{"resolution":"FAILURE","actor":"ops","reason":"r"}`, 400, "orderId"),
+		)
+
+		DescribeTable("refuses query text no payment can have, before asking the read model",
+			func(path, field string) {
+				p := problemOf(do(http.MethodGet, path, ""))
+				Expect(p.Status).To(Equal(400))
+				Expect(p.Errors[0].Field).To(Equal(field))
+				Expect(fake.calls.Load()).To(BeZero())
+			},
+			Entry("NUL in a payment's orderId", "/v1/payments/order%00-1", "orderId"),
+			Entry("NUL in an events orderId", "/v1/payments/order%00-1/events", "orderId"),
+			Entry("an over-long orderId", "/v1/payments/"+strings.Repeat("a", 65), "orderId"),
 		)
 
 		It("refuses a huge body with 413", func() {
@@ -226,10 +270,35 @@ var _ = Describe("the HTTP API", func() {
 
 			Expect(do(http.MethodPost, "/v1/webhooks/toss", `{"createdAt":"x","secret":"s","status":"DONE","orderId":"order-0002"}`).Code).To(Equal(http.StatusOK))
 			Expect(hints.offered[1][0]).To(Equal("order-0002"), "DEPOSIT_CALLBACK carries orderId at the top")
-			Expect(do(http.MethodPost, "/v1/webhooks/toss", `{"data":{}}`).Code).To(Equal(http.StatusBadRequest))
+			Expect(do(http.MethodPost, "/v1/webhooks/toss", `{"eventType":1}`).Code).To(Equal(http.StatusOK))
+			Expect(do(http.MethodPost, "/v1/webhooks/toss", `[1]`).Code).To(Equal(http.StatusBadRequest), "not a JSON object")
 			hints.full = true
 			Expect(do(http.MethodPost, "/v1/webhooks/toss", `{"orderId":"order-0003"}`).Code).To(Equal(http.StatusServiceUnavailable))
 		})
+
+		DescribeTable("answers every webhook type Toss sends with 200, acting on those that name a payment",
+			func(body, offered, ignored string) {
+				hints := &fakeHints{}
+				h = httpapi.NewHandler(fake, httpapi.Options{Hints: hints})
+				Expect(do(http.MethodPost, "/v1/webhooks/toss", body).Code).To(Equal(http.StatusOK))
+				if offered != "" {
+					Expect(hints.offered).To(Equal([][2]string{{offered, ""}}))
+				} else {
+					Expect(hints.offered).To(BeEmpty())
+					Expect(hints.ignored).To(Equal([]string{ignored}))
+				}
+				Expect(fake.calls.Load()).To(BeZero())
+			},
+			Entry("PAYMENT_STATUS_CHANGED", `{"eventType":"PAYMENT_STATUS_CHANGED","createdAt":"2022-01-01T00:00:00.000000","data":{"orderId":"order-0001","status":"CANCELED","cancels":[{"cancelAmount":1}]}}`, "order-0001", ""),
+			Entry("DEPOSIT_CALLBACK", `{"createdAt":"2022-01-01T00:00:00.000000","secret":"s","status":"DONE","transactionKey":"t","orderId":"order-0002"}`, "order-0002", ""),
+			Entry("CANCEL_STATUS_CHANGED", `{"eventType":"CANCEL_STATUS_CHANGED","createdAt":"2022-01-01T00:00:00.000000","data":{"transactionKey":"t","cancelStatus":"DONE","cancelAmount":1000}}`, "", "CANCEL_STATUS_CHANGED"),
+			Entry("BILLING_DELETED", `{"eventType":"BILLING_DELETED","createdAt":"2022-01-01T00:00:00.000000","data":{"billingKey":"bk","customerKey":"ck"}}`, "", "BILLING_DELETED"),
+			Entry("payout.changed", `{"eventType":"payout.changed","createdAt":"2022-01-01T00:00:00.000000","version":"2022-11-16","eventId":"e","entityType":"payout","entityBody":"c2lnbmVk"}`, "", "payout.changed"),
+			Entry("seller.changed", `{"eventType":"seller.changed","createdAt":"2022-01-01T00:00:00.000000","version":"2022-11-16","eventId":"e","entityType":"seller","entityBody":"c2lnbmVk"}`, "", "seller.changed"),
+			Entry("a type Toss adds later", `{"eventType":"SOMETHING_NEW","data":{"x":1}}`, "", "other"),
+			Entry("a payment webhook whose orderId is not ours", `{"eventType":"PAYMENT_STATUS_CHANGED","data":{"orderId":"no\u0000"}}`, "", "PAYMENT_STATUS_CHANGED"),
+			Entry("data that is not an object", `{"eventType":"PAYMENT_STATUS_CHANGED","data":"x"}`, "", "PAYMENT_STATUS_CHANGED"),
+		)
 
 		It("takes an operator's resolution with actor and reason", func() {
 			rec := do(http.MethodPost, "/admin/v1/payments/order-0001/resolve", `{"resolution":"FAILURE","actor":"ops:kim","reason":"checked"}`)

@@ -118,6 +118,12 @@ func (a *api) list(w http.ResponseWriter, r *http.Request) {
 func listFilter(r *http.Request) (projections.Filter, error) {
 	q := r.URL.Query()
 	f := projections.Filter{SellerID: q.Get("sellerId"), BuyerID: q.Get("buyerId"), Cursor: q.Get("cursor")}
+	if err := aggregate.CheckText("sellerId", f.SellerID, aggregate.MaxIDLength); err != nil {
+		return f, err
+	}
+	if err := aggregate.CheckText("buyerId", f.BuyerID, aggregate.MaxIDLength); err != nil {
+		return f, err
+	}
 	if s := q.Get("status"); s != "" {
 		switch st := aggregate.Status(s); st {
 		case aggregate.StatusNotStarted, aggregate.StatusExecuting, aggregate.StatusSuccess, aggregate.StatusFailure, aggregate.StatusUnknown:

@@ -1,11 +1,12 @@
 package httpapi
 
 import (
-	"encoding/json"
+	"errors"
 	"net/http"
-	"strings"
 	"time"
 
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/gorilla/mux"
 
 	"github.com/paystream/paystream/aggregate"
@@ -17,37 +18,59 @@ import (
 type Hints interface {
 	// Offer reports false when the hint cannot be queued now.
 	Offer(orderID, transmissionID string) bool
+	// Ignore counts and logs a well-formed webhook that names no payment we can act on.
+	Ignore(eventType, reason string)
 }
 
-// tossWebhook is PAYMENT_STATUS_CHANGED ({eventType, createdAt, data: Payment}) or
-// DEPOSIT_CALLBACK ({createdAt, secret, status, transactionKey, orderId}). Only the orderId
-// is used: webhooks are unsigned, so what they claim is looked up, never believed.
-type tossWebhook struct {
-	EventType string `json:"eventType"`
-	OrderID   string `json:"orderId"`
-	Data      struct {
-		OrderID string `json:"orderId"`
-	} `json:"data"`
+// webhookType names a webhook for counting: Toss's eventType, DEPOSIT_CALLBACK for the
+// deposit callback (which has none), and "other" for anything else, so that the label set
+// stays bounded whatever a caller sends.
+func webhookType(eventType string, hasSecret bool) string {
+	switch eventType {
+	case "PAYMENT_STATUS_CHANGED", "DEPOSIT_CALLBACK", "CANCEL_STATUS_CHANGED", "BILLING_DELETED",
+		"payout.changed", "seller.changed", "METHOD_UPDATED", "CUSTOMER_STATUS_CHANGED":
+		return eventType
+	case "":
+		if hasSecret {
+			return "DEPOSIT_CALLBACK"
+		}
+	}
+	return "other"
 }
 
-// webhook answers fast: 200 once the hint is queued (or is a duplicate), 503 when the queue
-// is full so that Toss retries later.
+// webhook answers every well-formed Toss webhook 200 at once: Toss retries anything else
+// for days and then e-mails the merchant. One that names a payment (PAYMENT_STATUS_CHANGED's
+// data.orderId, DEPOSIT_CALLBACK's orderId) is queued as a hint — webhooks are unsigned, so
+// what they claim is looked up, never believed; the rest (CANCEL_STATUS_CHANGED,
+// BILLING_DELETED, payout.changed, seller.changed, …) are counted and logged. Only a body
+// that is not a JSON object is refused (400), and a full queue answers 503 so that Toss
+// retries later.
 func (a *api) webhook(w http.ResponseWriter, r *http.Request) {
-	var body tossWebhook
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	if err := dec.Decode(&body); err != nil {
-		writeError(w, r, a.log, &badRequest{msg: "malformed webhook body: " + err.Error()})
+	var body map[string]jsontext.Value
+	if err := json.UnmarshalRead(http.MaxBytesReader(w, r.Body, maxBodyBytes), &body); err != nil {
+		writeError(w, r, a.log, decodeProblem(err))
 		return
 	}
-	orderID := body.Data.OrderID
-	if orderID == "" {
-		orderID = body.OrderID
-	}
-	if !aggregate.ValidOrderID(orderID) {
-		writeError(w, r, a.log, &badRequest{field: "data.orderId", msg: "missing or not a valid orderId"})
+	if a.hints == nil {
+		writeProblem(w, Problem{Type: problemBase + "busy", Title: "Webhooks are not taken here", Status: http.StatusServiceUnavailable, retryAfter: "60"})
 		return
 	}
-	if a.hints == nil || !a.hints.Offer(orderID, r.Header.Get("Tosspayments-Webhook-Transmission-Id")) {
+	var eventType, orderID string
+	_ = json.Unmarshal(body["eventType"], &eventType) // absent or not a string: ""
+	_ = json.Unmarshal(body["orderId"], &orderID)
+	var data struct {
+		OrderID string `json:"orderId"`
+	}
+	if json.Unmarshal(body["data"], &data) == nil && data.OrderID != "" {
+		orderID = data.OrderID
+	}
+	kind := webhookType(eventType, body["secret"] != nil)
+	switch {
+	case orderID == "":
+		a.hints.Ignore(kind, "names no payment")
+	case !aggregate.ValidOrderID(orderID):
+		a.hints.Ignore(kind, "orderId is not one paystream issues")
+	case !a.hints.Offer(orderID, r.Header.Get("Tosspayments-Webhook-Transmission-Id")):
 		writeProblem(w, Problem{Type: problemBase + "busy", Title: "Webhook queue full", Status: http.StatusServiceUnavailable, retryAfter: "60"})
 		return
 	}
@@ -68,20 +91,25 @@ func (a *api) resolve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.log, err)
 		return
 	}
-	switch {
-	case body.Resolution == nil || (*body.Resolution != string(aggregate.StatusSuccess) && *body.Resolution != string(aggregate.StatusFailure)):
+	if body.Resolution == nil || (*body.Resolution != string(aggregate.StatusSuccess) && *body.Resolution != string(aggregate.StatusFailure)) {
 		writeError(w, r, a.log, &badRequest{field: "resolution", msg: "must be SUCCESS or FAILURE"})
 		return
-	case body.Actor == nil || strings.TrimSpace(*body.Actor) == "":
-		writeError(w, r, a.log, &badRequest{field: "actor", msg: "is required"})
-		return
-	case body.Reason == nil || strings.TrimSpace(*body.Reason) == "":
-		writeError(w, r, a.log, &badRequest{field: "reason", msg: "is required"})
+	}
+	var actor, reason string
+	if body.Actor != nil {
+		actor = *body.Actor
+	}
+	if body.Reason != nil {
+		reason = *body.Reason
+	}
+	if err := errors.Join(aggregate.CheckRequiredText("actor", actor, aggregate.MaxActorLength),
+		aggregate.CheckRequiredText("reason", reason, aggregate.MaxReasonLength)); err != nil {
+		writeError(w, r, a.log, err)
 		return
 	}
 	p, err := a.payments.Resolve(r.Context(), commands.Resolution{OrderID: mux.Vars(r)["orderId"],
-		Resolution: aggregate.Status(*body.Resolution), Actor: *body.Actor, Reason: *body.Reason, Force: body.Force},
-		meta(r, "operator:"+*body.Actor))
+		Resolution: aggregate.Status(*body.Resolution), Actor: actor, Reason: reason, Force: body.Force},
+		meta(r, "operator:"+actor))
 	if err != nil {
 		writeError(w, r, a.log, err)
 		return

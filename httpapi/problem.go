@@ -58,7 +58,7 @@ func problemFor(err error) (Problem, bool) {
 		return p, true
 	case errors.As(err, &ve):
 		return Problem{Type: problemBase + "invalid-request", Title: "The request is not valid", Status: http.StatusBadRequest,
-			Detail: ve.Error(), Errors: []FieldError{{Field: ve.Field, Message: ve.Message}}}, true
+			Detail: err.Error(), Errors: fieldErrors(err)}, true
 	case errors.Is(err, aggregate.ErrNotFound):
 		return Problem{Type: problemBase + "payment-not-found", Title: "No payment with this orderId", Status: http.StatusNotFound}, true
 	case errors.Is(err, aggregate.ErrExecuting):
@@ -97,6 +97,22 @@ func problemFor(err error) (Problem, bool) {
 			retryAfter: "30"}, true
 	}
 	return Problem{}, false
+}
+
+// fieldErrors lists every *aggregate.ValidationError in err (several, when joined).
+func fieldErrors(err error) []FieldError {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []FieldError
+		for _, e := range joined.Unwrap() {
+			out = append(out, fieldErrors(e)...)
+		}
+		return out
+	}
+	var ve *aggregate.ValidationError
+	if errors.As(err, &ve) {
+		return []FieldError{{Field: ve.Field, Message: ve.Message}}
+	}
+	return nil
 }
 
 // writeError answers err as problem+json; unmapped errors are 500s, logged once here.
