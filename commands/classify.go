@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 
 	"github.com/paystream/paystream/aggregate"
@@ -13,17 +14,26 @@ import (
 
 // The rule table version is part of every rule name, so an event always says which table
 // decided it. Change a rule's meaning → new version; never edit a released rule in place.
+//
+// toss.v2 is toss.v1 (confirmCodesV1, kept as released) plus the confirm codes Toss documents
+// that v1 did not list (confirmCodesAddedInV2). Under v1 those codes fell to
+// unrecognised-code: UNKNOWN, a lookup, a plain decline answered 202. Under v2 they decide
+// FAILURE or a configuration fault. No code known to v1 changes class, but "rejected" and
+// "unrecognised-code" now cover other codes than in v1, so the whole table takes the new
+// version: an auditor reading "toss.v1/unrecognised-code EXCEED_MAX_CARD_INSTALLMENT_PLAN" on
+// an old event and "toss.v2/rejected" on a new one sees why they differ. Recovery's lookup
+// rules (recovery.go) do not read this table and keep their version.
 const (
-	RuleDoneMatching     = "toss.v1/done-matching"
-	RuleDoneMismatch     = "toss.v1/done-mismatch"
-	RuleNotDone          = "toss.v1/not-done"
-	RuleRejected         = "toss.v1/rejected"
-	RuleTransient        = "toss.v1/transient"
-	RuleTransport        = "toss.v1/transport"
-	RuleMalformed        = "toss.v1/malformed-response"
-	RuleConfigFault      = "toss.v1/config-fault"
-	RuleAlreadyProcessed = "toss.v1/already-processed-lookup"
-	RuleUnrecognised     = "toss.v1/unrecognised-code"
+	RuleDoneMatching     = "toss.v2/done-matching"
+	RuleDoneMismatch     = "toss.v2/done-mismatch"
+	RuleNotDone          = "toss.v2/not-done"
+	RuleRejected         = "toss.v2/rejected"
+	RuleTransient        = "toss.v2/transient"
+	RuleTransport        = "toss.v2/transport"
+	RuleMalformed        = "toss.v2/malformed-response"
+	RuleConfigFault      = "toss.v2/config-fault"
+	RuleAlreadyProcessed = "toss.v2/already-processed-lookup"
+	RuleUnrecognised     = "toss.v2/unrecognised-code"
 )
 
 // class is what a Toss error code means for a confirm.
@@ -36,9 +46,17 @@ const (
 	classLookup                       // unknown; only a lookup can tell (never assume success)
 )
 
-// confirmCodes is the classification table for confirm error codes (toss.v1). Codes not
+// confirmCodes is the classification table for confirm error codes (toss.v2). Codes not
 // listed are unknown outcomes: a lookup decides, never the code.
-var confirmCodes = map[string]class{
+var confirmCodes = func() map[string]class {
+	m := maps.Clone(confirmCodesV1)
+	maps.Copy(m, confirmCodesAddedInV2)
+	return m
+}()
+
+// confirmCodesV1 is the table as released in toss.v1. Frozen: change confirmCodesAddedInV2,
+// or start a v3, instead.
+var confirmCodesV1 = map[string]class{
 	// Card, account, limit and fraud rejections, expired or missing sessions.
 	"INVALID_REQUEST":                     classRejected,
 	"INVALID_CARD_NUMBER":                 classRejected,
@@ -82,6 +100,25 @@ var confirmCodes = map[string]class{
 	"INVALID_IDEMPOTENCY_KEY":     classConfigFault,
 	// Processed before — but by which request? Only a lookup can say.
 	"ALREADY_PROCESSED_PAYMENT": classLookup,
+}
+
+// confirmCodesAddedInV2 completes the table with the rest of Toss's confirm error codes
+// (docs.tosspayments.com/reference/error-codes, "결제 승인"). Only additions: a code of v1
+// listed here would change its meaning in place.
+var confirmCodesAddedInV2 = map[string]class{
+	// The buyer's card, plan or account cannot pay this: a decline, nothing captured.
+	"EXCEED_MAX_CARD_INSTALLMENT_PLAN":                classRejected, // 400: more instalments than allowed
+	"NOT_ALLOWED_POINT_USE":                           classRejected, // 400: card cannot pay with points
+	"NOT_SUPPORTED_INSTALLMENT_PLAN_CARD_OR_MERCHANT": classRejected, // 400: no instalments for this card
+	"INVALID_CARD_INSTALLMENT_PLAN":                   classRejected, // 400: invalid instalment plan
+	"NOT_SUPPORTED_MONTHLY_INSTALLMENT_PLAN":          classRejected, // 400: card has no monthly instalments
+	"INVALID_AUTHORIZE_AUTH":                          classRejected, // 400: the buyer's authentication is not valid
+	"INVALID_ACCOUNT_INFO_RE_REGISTER":                classRejected, // 400: account must be registered again
+	"REJECT_TOSSPAY_INVALID_ACCOUNT":                  classRejected, // 403: Toss Pay account invalid
+	// The merchant's contract or registration at Toss is incomplete: not the buyer's failure.
+	"NOT_FOUND_TERMINAL_ID":        classConfigFault, // 400: no terminal id; contact Toss
+	"INVALID_UNREGISTERED_SUBMALL": classConfigFault, // 400: sub-mall not registered
+	"NOT_REGISTERED_BUSINESS":      classConfigFault, // 400: business number not registered
 }
 
 // verdictFor classifies one confirm answer. It reports needLookup when only a lookup by

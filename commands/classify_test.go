@@ -15,7 +15,7 @@ import (
 	"github.com/paystream/paystream/toss"
 )
 
-var _ = Describe("classifying Toss's confirm answers (toss.v1)", func() {
+var _ = Describe("classifying Toss's confirm answers (toss.v2)", func() {
 	approvedAt := time.Date(2026, 11, 25, 10, 0, 0, 0, time.FixedZone("KST", 9*3600))
 	executing := aggregate.State{OrderID: "order-0001", PaymentKey: "pk_1", ConfirmedAmount: decimal.NewFromInt(48500)}
 	payment := func(status toss.Status, orderID, key string, amount int64) toss.Payment {
@@ -76,5 +76,105 @@ var _ = Describe("classifying Toss's confirm answers (toss.v1)", func() {
 
 	It("keeps a non-JSON error page as a short string", func() {
 		Expect(redact([]byte("<html>bad gateway</html>"))).To(MatchJSON(`"<html>bad gateway</html>"`))
+	})
+})
+
+// tossConfirmCodes is every error code Toss documents for POST /v1/payments/confirm
+// (docs.tosspayments.com/reference/error-codes, "결제 승인"), with its HTTP status and the
+// verdict a buyer's merchant would expect.
+var tossConfirmCodes = []struct {
+	status int
+	code   string
+	want   aggregate.Status // FAILURE: a decline; UNKNOWN: ask again or look up; NOT_STARTED: our fault
+}{
+	{400, "ALREADY_PROCESSED_PAYMENT", aggregate.StatusUnknown},
+	{400, "PROVIDER_ERROR", aggregate.StatusUnknown},
+	{400, "EXCEED_MAX_CARD_INSTALLMENT_PLAN", aggregate.StatusFailure},
+	{400, "INVALID_REQUEST", aggregate.StatusFailure},
+	{400, "NOT_ALLOWED_POINT_USE", aggregate.StatusFailure},
+	{400, "INVALID_API_KEY", aggregate.StatusNotStarted},
+	{400, "INVALID_REJECT_CARD", aggregate.StatusFailure},
+	{400, "BELOW_MINIMUM_AMOUNT", aggregate.StatusFailure},
+	{400, "INVALID_CARD_EXPIRATION", aggregate.StatusFailure},
+	{400, "INVALID_STOPPED_CARD", aggregate.StatusFailure},
+	{400, "EXCEED_MAX_DAILY_PAYMENT_COUNT", aggregate.StatusFailure},
+	{400, "NOT_SUPPORTED_INSTALLMENT_PLAN_CARD_OR_MERCHANT", aggregate.StatusFailure},
+	{400, "INVALID_CARD_INSTALLMENT_PLAN", aggregate.StatusFailure},
+	{400, "NOT_SUPPORTED_MONTHLY_INSTALLMENT_PLAN", aggregate.StatusFailure},
+	{400, "EXCEED_MAX_PAYMENT_AMOUNT", aggregate.StatusFailure},
+	{400, "NOT_FOUND_TERMINAL_ID", aggregate.StatusNotStarted},
+	{400, "INVALID_AUTHORIZE_AUTH", aggregate.StatusFailure},
+	{400, "INVALID_CARD_LOST_OR_STOLEN", aggregate.StatusFailure},
+	{400, "RESTRICTED_TRANSFER_ACCOUNT", aggregate.StatusFailure},
+	{400, "INVALID_CARD_NUMBER", aggregate.StatusFailure},
+	{400, "INVALID_UNREGISTERED_SUBMALL", aggregate.StatusNotStarted},
+	{400, "NOT_REGISTERED_BUSINESS", aggregate.StatusNotStarted},
+	{400, "EXCEED_MAX_ONE_DAY_WITHDRAW_AMOUNT", aggregate.StatusFailure},
+	{400, "EXCEED_MAX_ONE_TIME_WITHDRAW_AMOUNT", aggregate.StatusFailure},
+	{400, "CARD_PROCESSING_ERROR", aggregate.StatusUnknown},
+	{400, "EXCEED_MAX_AMOUNT", aggregate.StatusFailure},
+	{400, "INVALID_ACCOUNT_INFO_RE_REGISTER", aggregate.StatusFailure},
+	{400, "NOT_AVAILABLE_PAYMENT", aggregate.StatusFailure},
+	{400, "UNAPPROVED_ORDER_ID", aggregate.StatusFailure},
+	{400, "EXCEED_MAX_MONTHLY_PAYMENT_AMOUNT", aggregate.StatusFailure},
+	{400, "INVALID_IDEMPOTENCY_KEY", aggregate.StatusNotStarted},
+	{401, "UNAUTHORIZED_KEY", aggregate.StatusNotStarted},
+	{403, "REJECT_ACCOUNT_PAYMENT", aggregate.StatusFailure},
+	{403, "REJECT_CARD_PAYMENT", aggregate.StatusFailure},
+	{403, "REJECT_CARD_COMPANY", aggregate.StatusFailure},
+	{403, "FORBIDDEN_REQUEST", aggregate.StatusFailure},
+	{403, "REJECT_TOSSPAY_INVALID_ACCOUNT", aggregate.StatusFailure},
+	{403, "EXCEED_MAX_AUTH_COUNT", aggregate.StatusFailure},
+	{403, "EXCEED_MAX_ONE_DAY_AMOUNT", aggregate.StatusFailure},
+	{403, "NOT_AVAILABLE_BANK", aggregate.StatusFailure},
+	{403, "INVALID_PASSWORD", aggregate.StatusFailure},
+	{403, "INCORRECT_BASIC_AUTH_FORMAT", aggregate.StatusNotStarted},
+	{403, "FDS_ERROR", aggregate.StatusFailure},
+	{403, "FORBIDDEN_CONSECUTIVE_REQUEST", aggregate.StatusUnknown},
+	{404, "NOT_FOUND_PAYMENT", aggregate.StatusFailure},
+	{404, "NOT_FOUND_PAYMENT_SESSION", aggregate.StatusFailure},
+	{409, "IDEMPOTENT_REQUEST_PROCESSING", aggregate.StatusUnknown},
+	{500, "FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING", aggregate.StatusUnknown},
+	{500, "FAILED_INTERNAL_SYSTEM_PROCESSING", aggregate.StatusUnknown},
+	{500, "UNKNOWN_PAYMENT_ERROR", aggregate.StatusUnknown},
+}
+
+var _ = Describe("the toss.v2 confirm code table", func() {
+	executing := aggregate.State{OrderID: "order-0001", PaymentKey: "pk_1", ConfirmedAmount: decimal.NewFromInt(48500)}
+
+	It("knows every confirm code Toss documents, and decides each as a merchant expects", func() {
+		for _, c := range tossConfirmCodes {
+			v, _, _ := verdictFor(toss.Payment{}, &toss.APIError{HTTPStatus: c.status, Code: c.code, Message: "m"}, executing)
+			Expect(v.Rule).NotTo(Equal(RuleUnrecognised), c.code)
+			Expect(v.Status).To(Equal(c.want), c.code)
+			Expect(v.Code).To(Equal(c.code))
+		}
+		Expect(confirmCodes).To(HaveLen(len(tossConfirmCodes)), "a code in the table that Toss does not document for confirm")
+	})
+
+	It("declines an instalment or point refusal instead of leaving it UNKNOWN", func() {
+		for _, code := range []string{"EXCEED_MAX_CARD_INSTALLMENT_PLAN", "NOT_ALLOWED_POINT_USE"} {
+			v, transient, lookup := verdictFor(toss.Payment{}, &toss.APIError{HTTPStatus: 400, Code: code}, executing)
+			Expect(v.Status).To(Equal(aggregate.StatusFailure), code)
+			Expect(v.Rule).To(Equal("toss.v2/rejected"))
+			Expect(transient || lookup).To(BeFalse())
+		}
+	})
+
+	It("only adds to the released toss.v1 table, never changes a code's class in place", func() {
+		Expect(confirmCodesV1).To(HaveLen(39))
+		for code := range confirmCodesAddedInV2 {
+			Expect(confirmCodesV1).NotTo(HaveKey(code))
+		}
+		for code, c := range confirmCodesV1 {
+			Expect(confirmCodes).To(HaveKeyWithValue(code, c))
+		}
+	})
+
+	It("names the table version in every rule", func() {
+		for _, r := range []string{RuleDoneMatching, RuleDoneMismatch, RuleNotDone, RuleRejected, RuleTransient,
+			RuleTransport, RuleMalformed, RuleConfigFault, RuleAlreadyProcessed, RuleUnrecognised} {
+			Expect(r).To(HavePrefix("toss.v2/"))
+		}
 	})
 })
