@@ -27,6 +27,9 @@
 //     by executing the request are kept: malformed requests, TossPayments-Test-Code answers
 //     and injected 5xx, provider errors and timeouts leave the key free for a retry. A
 //     dropped answer (RateDropAfterApprove) is kept, so a retry learns the approval.
+//   - Amounts follow Toss's limits: below 100 KRW (200 KRW by transfer or virtual account)
+//     400 BELOW_MINIMUM_AMOUNT, above Options.MaxAmount (the merchant contract's limit,
+//     default 100,000,000 KRW) 400 EXCEED_MAX_AMOUNT, for sessions and confirms alike.
 //   - Choices where Toss publishes nothing: an amount that differs from the session's is
 //     400 INVALID_REQUEST; an orderId that differs from the paymentKey's session is 400
 //     UNAPPROVED_ORDER_ID; an unknown, replaced or expired session is 404

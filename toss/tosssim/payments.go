@@ -162,6 +162,9 @@ func (s *Simulator) createSession(orderID string, amount decimal.Decimal, orderN
 	if !amount.IsInteger() || amount.LessThan(decimal.NewFromInt(1)) {
 		return session{}, &requestError{http.StatusBadRequest, "INVALID_REQUEST", "amount must be an integer of at least 1"}
 	}
+	if err := s.checkAmount(amount, method); err != nil {
+		return session{}, err
+	}
 	now := s.now()
 	v, _ := s.orders.LoadOrStore(orderID, &order{id: orderID})
 	o := v.(*order)
@@ -181,6 +184,30 @@ func (s *Simulator) createSession(orderID string, amount decimal.Decimal, orderN
 	s.byKey.Store(o.paymentKey, o)
 	s.stats.sessions.Add(1)
 	return session{o.paymentKey, orderID, json.Number(amount.String()), o.status, tossTime(o.expiresAt)}, nil
+}
+
+// Toss's minimum amounts (BELOW_MINIMUM_AMOUNT): 100 KRW by card and most methods, 200 KRW
+// from a bank account.
+const (
+	minAmount        = 100
+	minAccountAmount = 200
+)
+
+// checkAmount refuses an amount outside Toss's limits for method with Toss's code and 400.
+func (s *Simulator) checkAmount(amount decimal.Decimal, method toss.Method) *requestError {
+	least := int64(minAmount)
+	if method == toss.MethodTransfer || method == toss.MethodVirtualAccount {
+		least = minAccountAmount
+	}
+	switch {
+	case amount.LessThan(decimal.NewFromInt(least)):
+		return &requestError{http.StatusBadRequest, "BELOW_MINIMUM_AMOUNT",
+			fmt.Sprintf("amount %s is below the minimum of %d KRW for %s", amount, least, method)}
+	case amount.GreaterThan(s.maxAmount):
+		return &requestError{http.StatusBadRequest, "EXCEED_MAX_AMOUNT",
+			fmt.Sprintf("amount %s exceeds the maximum of %s KRW per payment", amount, s.maxAmount)}
+	}
+	return nil
 }
 
 func validOrderID(id string) bool {
@@ -312,6 +339,11 @@ var errSessionNotFound = errorAnswer(http.StatusNotFound, "NOT_FOUND_PAYMENT_SES
 // confirm captures the money of an authorised session. It is the only place an approval
 // happens, under the order's lock and only from IN_PROGRESS, so an order is approved once.
 func (s *Simulator) confirm(req confirmRequest, now time.Time, english bool) answer {
+	// The amount is checked before the session is looked up, against the lowest minimum: a
+	// session is only ever issued within its method's limits.
+	if err := s.checkAmount(req.amount, toss.MethodCard); err != nil {
+		return err.answer()
+	}
 	o := s.orderByKey(req.paymentKey)
 	if o == nil {
 		return errSessionNotFound

@@ -28,7 +28,16 @@ type Options struct {
 	SessionTTL time.Duration
 	// Faults are injected from the start; New panics if they are invalid.
 	Faults Faults
+	// MaxAmount is the largest amount of one payment, KRW; above it sessions and confirms
+	// are refused with 400 EXCEED_MAX_AMOUNT. Toss sets it per merchant contract and
+	// publishes no general figure. Default DefaultMaxAmount.
+	MaxAmount int64
 }
+
+// DefaultMaxAmount is the simulated contract's limit per payment: 100,000,000 KRW (1억원),
+// ten times paystream's default checkout cap, so the merchant's own cap is what a default
+// run meets first.
+const DefaultMaxAmount = 100_000_000
 
 // Simulator is a stateful, in-memory stand-in for the Toss Payments API. It is an
 // http.Handler and safe for concurrent use.
@@ -36,6 +45,7 @@ type Simulator struct {
 	keys       map[string]struct{} // nil: any test key
 	now        func() time.Time
 	sessionTTL time.Duration
+	maxAmount  decimal.Decimal
 	chaos      *chaos
 	mux        *http.ServeMux
 
@@ -66,6 +76,10 @@ func New(opts Options) *Simulator {
 	if s.sessionTTL <= 0 {
 		s.sessionTTL = 10 * time.Minute
 	}
+	s.maxAmount = decimal.NewFromInt(DefaultMaxAmount)
+	if opts.MaxAmount > 0 {
+		s.maxAmount = decimal.NewFromInt(opts.MaxAmount)
+	}
 	if len(opts.SecretKeys) > 0 {
 		s.keys = make(map[string]struct{}, len(opts.SecretKeys))
 		for _, k := range opts.SecretKeys {
@@ -88,7 +102,8 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Se
 
 // CreateSession plays the buyer authorising amount for orderID in the widget (CARD) and
 // returns the paymentKey to confirm. It replaces an unconfirmed session of the same order
-// and fails for an invalid orderId or amount, or an order already paid.
+// and fails for an invalid orderId or amount, an amount outside Toss's limits
+// (BELOW_MINIMUM_AMOUNT, EXCEED_MAX_AMOUNT), or an order already paid.
 func (s *Simulator) CreateSession(orderID string, amount decimal.Decimal) (paymentKey string, err error) {
 	sess, rerr := s.createSession(orderID, amount, "paystream order "+orderID, toss.MethodCard)
 	if rerr != nil {

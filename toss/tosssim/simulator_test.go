@@ -177,6 +177,69 @@ var _ = Describe("Simulator", func() {
 		})
 	})
 
+	Describe("Toss's amount limits", func() {
+		DescribeTable("refuses a session outside them with Toss's code and 400",
+			func(ctx SpecContext, amount, method, code string) {
+				r := send(ctx, "POST", "/sim/v1/sessions", `{"orderId":"order-limit","amount":`+amount+`,"method":"`+method+`"}`)
+				Expect(r.status).To(Equal(http.StatusBadRequest), "%s", r.raw)
+				Expect(r.code()).To(Equal(code))
+				_, found := sim.Payment("order-limit")
+				Expect(found).To(BeFalse())
+			},
+			Entry("99 KRW by card", "99", "CARD", "BELOW_MINIMUM_AMOUNT"),
+			Entry("199 KRW by transfer", "199", "계좌이체", "BELOW_MINIMUM_AMOUNT"),
+			Entry("199 KRW to a virtual account", "199", "VIRTUAL_ACCOUNT", "BELOW_MINIMUM_AMOUNT"),
+			Entry("one won over the contract's maximum", "100000001", "CARD", "EXCEED_MAX_AMOUNT"),
+			Entry("1.4×10^24 KRW", "1431655765333333333333333", "CARD", "EXCEED_MAX_AMOUNT"),
+		)
+
+		DescribeTable("issues a session at them",
+			func(ctx SpecContext, amount int, method string) {
+				r := send(ctx, "POST", "/sim/v1/sessions", `{"orderId":"order-limit","amount":`+strconv.Itoa(amount)+`,"method":"`+method+`"}`)
+				Expect(r.status).To(Equal(http.StatusCreated), "%s", r.raw)
+			},
+			Entry("100 KRW by card", 100, "CARD"),
+			Entry("200 KRW by transfer", 200, "TRANSFER"),
+			Entry("the contract's maximum", tosssim.DefaultMaxAmount, "CARD"),
+		)
+
+		It("refuses a confirm outside them before looking for the session, and approves nothing", func(ctx SpecContext) {
+			key := session(ctx, "order-limit", 15000)
+			r := send(ctx, "POST", "/v1/payments/confirm", `{"paymentKey":"`+key+`","orderId":"order-limit","amount":99}`)
+			Expect(r.status).To(Equal(http.StatusBadRequest))
+			Expect(r.code()).To(Equal("BELOW_MINIMUM_AMOUNT"))
+			r = send(ctx, "POST", "/v1/payments/confirm", `{"paymentKey":"tgen_nobody","orderId":"order-limit","amount":1431655765333333333333333}`)
+			Expect(r.status).To(Equal(http.StatusBadRequest))
+			Expect(r.code()).To(Equal("EXCEED_MAX_AMOUNT"))
+			Expect(sim.Approvals("order-limit")).To(BeZero())
+		})
+
+		It("answers Test-Codes of the confirm declines with Toss's status", func(ctx SpecContext) {
+			key := session(ctx, "order-limit", 15000)
+			for code, status := range map[string]int{"EXCEED_MAX_CARD_INSTALLMENT_PLAN": 400, "NOT_ALLOWED_POINT_USE": 400,
+				"REJECT_TOSSPAY_INVALID_ACCOUNT": 403, "EXCEED_MAX_AMOUNT": 400, "BELOW_MINIMUM_AMOUNT": 400} {
+				r := send(ctx, "POST", "/v1/payments/confirm", confirmBody(key, "order-limit", 15000), "TossPayments-Test-Code", code)
+				Expect(r.status).To(Equal(status), code)
+				Expect(r.code()).To(Equal(code))
+			}
+		})
+
+		Context("with a contract limit of 50,000 KRW", func() {
+			BeforeEach(func() { start(tosssim.Options{SecretKeys: []string{testKey}, MaxAmount: 50_000}) })
+
+			It("refuses above it, over HTTP and in Go", func(ctx SpecContext) {
+				Expect(session(ctx, "order-limit", 50_000)).NotTo(BeEmpty())
+				r := send(ctx, "POST", "/sim/v1/sessions", `{"orderId":"order-limit-2","amount":50001}`)
+				Expect(r.code()).To(Equal("EXCEED_MAX_AMOUNT"))
+				_, err := sim.CreateSession("order-limit-3", decimal.NewFromInt(50_001))
+				Expect(err).To(MatchError(ContainSubstring("EXCEED_MAX_AMOUNT")))
+				r = send(ctx, "POST", "/v1/payments/confirm", confirmBody("tgen_any", "order-limit-3", 50_001))
+				Expect(r.status).To(Equal(http.StatusBadRequest))
+				Expect(r.code()).To(Equal("EXCEED_MAX_AMOUNT"))
+			})
+		})
+	})
+
 	Describe("authentication", func() {
 		DescribeTable("refuses a request without a valid secret key",
 			func(ctx SpecContext, authorization string, status int, code string) {
