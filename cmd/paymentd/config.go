@@ -11,6 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shopspring/decimal"
+
+	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/toss"
 )
 
@@ -30,6 +33,9 @@ type Config struct {
 	SimulatorAddr   string // TOSSSIM_ADDR: where the in-process simulator listens
 	Recovery        RecoveryConfig
 	Kafka           KafkaConfig // KAFKA_*: see kafka.go
+	// Limits bound one checkout: PAYSTREAM_MAX_LINE_QUANTITY, PAYSTREAM_MAX_LINES,
+	// PAYSTREAM_MAX_CHECKOUT_AMOUNT.
+	Limits aggregate.Limits
 }
 
 // RecoveryConfig is the recovery worker's schedule (PAYSTREAM_RECOVERY_*).
@@ -51,6 +57,7 @@ var configVars = []string{
 	"KAFKA_BROKERS", "KAFKA_ADDR", "KAFKA_DATA_DIR", "KAFKA_APPROVED_TOPIC",
 	"PAYSTREAM_RECOVERY", "PAYSTREAM_RECOVERY_INTERVAL", "PAYSTREAM_RECOVERY_EXECUTING_TIMEOUT",
 	"PAYSTREAM_RECOVERY_THRESHOLD", "PAYSTREAM_RECOVERY_BACKOFF", "PAYSTREAM_RECOVERY_BACKOFF_MAX",
+	"PAYSTREAM_MAX_LINE_QUANTITY", "PAYSTREAM_MAX_LINES", "PAYSTREAM_MAX_CHECKOUT_AMOUNT",
 }
 
 // LoadConfig reads the environment, applies flags from args over it, and validates the
@@ -82,6 +89,12 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	recoveryThreshold := env("PAYSTREAM_RECOVERY_THRESHOLD", "5")
 	recoveryBackoff := env("PAYSTREAM_RECOVERY_BACKOFF", "10s")
 	recoveryBackoffMax := env("PAYSTREAM_RECOVERY_BACKOFF_MAX", "10m")
+	maxLineQuantity := fs.String("max-line-quantity", env("PAYSTREAM_MAX_LINE_QUANTITY", strconv.Itoa(aggregate.DefaultMaxLineQuantity)),
+		"most units of one product on one checkout line (PAYSTREAM_MAX_LINE_QUANTITY)")
+	maxLines := fs.String("max-lines", env("PAYSTREAM_MAX_LINES", strconv.Itoa(aggregate.DefaultMaxLines)),
+		"most lines in one checkout (PAYSTREAM_MAX_LINES)")
+	maxCheckoutAmount := fs.String("max-checkout-amount", env("PAYSTREAM_MAX_CHECKOUT_AMOUNT", strconv.Itoa(aggregate.DefaultMaxTotal)),
+		"largest checkout total in KRW (PAYSTREAM_MAX_CHECKOUT_AMOUNT)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return Config{}, fmt.Errorf("paymentd: flags override the environment variables in brackets\n%s", usage.String())
@@ -153,6 +166,23 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 		bad("PAYSTREAM_RECOVERY_THRESHOLD", "%q is not a whole number ≥ 1", recoveryThreshold)
 	} else {
 		cfg.Recovery.Threshold = n
+	}
+	for _, n := range []struct {
+		name, value string
+		least, most int64
+		into        func(int64)
+	}{
+		{"PAYSTREAM_MAX_LINE_QUANTITY", *maxLineQuantity, 1, aggregate.CeilingMaxLineQuantity,
+			func(v int64) { cfg.Limits.MaxLineQuantity = v }},
+		{"PAYSTREAM_MAX_LINES", *maxLines, 1, aggregate.CeilingMaxLines, func(v int64) { cfg.Limits.MaxLines = int(v) }},
+		{"PAYSTREAM_MAX_CHECKOUT_AMOUNT", *maxCheckoutAmount, aggregate.MinTotal, aggregate.CeilingMaxTotal,
+			func(v int64) { cfg.Limits.MaxTotal = decimal.NewFromInt(v) }},
+	} {
+		if v, err := strconv.ParseInt(n.value, 10, 64); err != nil || v < n.least || v > n.most {
+			bad(n.name, "%q is not a whole number from %d to %d", n.value, n.least, n.most)
+		} else {
+			n.into(v)
+		}
 	}
 	cfg.EventStoreURL = *eventStoreURL
 	problems = append(problems, eventStoreProblems(cfg)...)

@@ -7,7 +7,10 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/shopspring/decimal"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/paystream/paystream/aggregate"
 )
 
 func envOf(kv map[string]string) func(string) string {
@@ -47,6 +50,37 @@ var _ = Describe("LoadConfig", func() {
 			Expect(err.Error()).To(ContainSubstring(name))
 		}
 	})
+
+	It("bounds checkouts by default, as a Korean shop would", func() {
+		cfg, err := LoadConfig(nil, envOf(nil))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(cfg.Limits.MaxLineQuantity).To(Equal(int64(999)))
+		Expect(cfg.Limits.MaxLines).To(Equal(100))
+		Expect(cfg.Limits.MaxTotal).To(Equal(decimal.NewFromInt(10_000_000)))
+	})
+
+	It("takes checkout limits from variables, and flags over them", func() {
+		cfg, err := LoadConfig([]string{"-max-lines", "20"}, envOf(map[string]string{
+			"PAYSTREAM_MAX_LINE_QUANTITY": "50", "PAYSTREAM_MAX_LINES": "10", "PAYSTREAM_MAX_CHECKOUT_AMOUNT": "30000000"}))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(cfg.Limits).To(Equal(aggregate.Limits{MaxLineQuantity: 50, MaxLines: 20, MaxTotal: decimal.NewFromInt(30_000_000)}))
+		Expect(cfg.Limits.Validate()).To(Succeed())
+	})
+
+	DescribeTable("refuses checkout limits outside what a payment can carry, by name",
+		func(name, value string) {
+			_, err := LoadConfig(nil, envOf(map[string]string{name: value}))
+			Expect(err).To(MatchError(ContainSubstring(name + ": ")))
+		},
+		Entry("a zero quantity cap", "PAYSTREAM_MAX_LINE_QUANTITY", "0"),
+		Entry("a quantity cap in exponent notation", "PAYSTREAM_MAX_LINE_QUANTITY", "1e3"),
+		Entry("a quantity cap above 2^53−1", "PAYSTREAM_MAX_LINE_QUANTITY", "9007199254740992"),
+		Entry("a negative line cap", "PAYSTREAM_MAX_LINES", "-1"),
+		Entry("more lines than one event holds", "PAYSTREAM_MAX_LINES", "1001"),
+		Entry("a total cap below Toss's 100 KRW minimum", "PAYSTREAM_MAX_CHECKOUT_AMOUNT", "99"),
+		Entry("a fractional total cap", "PAYSTREAM_MAX_CHECKOUT_AMOUNT", "1000.5"),
+		Entry("a total cap beyond int64", "PAYSTREAM_MAX_CHECKOUT_AMOUNT", "99999999999999999999"),
+	)
 
 	It("never prints the secret key", func() {
 		cfg, err := LoadConfig(nil, envOf(map[string]string{"TOSS_API_URL": "https://api.tosspayments.com", "TOSS_SECRET_KEY": "live_sk_very_secret"}))

@@ -91,7 +91,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	defer readModels.close()
 	svc := commands.New(commands.Config{Store: readModels.track(store), PSP: psp, Catalog: products, Logger: log,
 		ConfirmTimeout: cfg.ConfirmTimeout, Recovery: commands.RecoveryPolicy{ExecutingTimeout: cfg.Recovery.ExecutingTimeout,
-			Threshold: cfg.Recovery.Threshold, BackoffBase: cfg.Recovery.BackoffBase, BackoffMax: cfg.Recovery.BackoffMax}})
+			Threshold: cfg.Recovery.Threshold, BackoffBase: cfg.Recovery.BackoffBase, BackoffMax: cfg.Recovery.BackoffMax},
+		Limits: cfg.Limits})
 	inbox := commands.NewWebhookInbox(svc, 1024, 100_000)
 	workers := startWorkers(log, cfg, svc, inbox, readModels.store)
 	defer workers.stop()
