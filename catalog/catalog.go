@@ -9,6 +9,9 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/shopspring/decimal"
+
+	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/commands"
 )
 
@@ -20,7 +23,8 @@ type Catalog struct {
 var _ commands.Catalog = (*Catalog)(nil)
 
 // Parse reads {"products": [{"id","name","sellerId","price"}]}; every product needs all four,
-// a unique id and a positive whole KRW price.
+// a unique id and a positive whole KRW price no checkout limit could exceed
+// (aggregate.CeilingMaxTotal).
 func Parse(data []byte) (*Catalog, error) {
 	var doc struct {
 		Products []commands.Product `json:"products"`
@@ -37,6 +41,9 @@ func Parse(data []byte) (*Catalog, error) {
 			return nil, fmt.Errorf("catalog: products[%d]: id, name and sellerId are required", i)
 		case !p.Price.IsPositive() || !p.Price.Equal(p.Price.Truncate(0)):
 			return nil, fmt.Errorf("catalog: products[%d] (%s): price must be a positive whole number of KRW", i, p.ID)
+		case p.Price.GreaterThan(decimal.NewFromInt(aggregate.CeilingMaxTotal)):
+			// No checkout could ever carry it; most likely a typo or a unit mix-up.
+			return nil, fmt.Errorf("catalog: products[%d] (%s): price must be at most %d KRW", i, p.ID, int64(aggregate.CeilingMaxTotal))
 		}
 		if _, dup := c.products[p.ID]; dup {
 			return nil, fmt.Errorf("catalog: products[%d]: duplicate id %q", i, p.ID)

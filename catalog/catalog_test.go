@@ -28,6 +28,7 @@ var _ = Describe("Parse", func() {
 		},
 		Entry("a fractional price", `{"products":[{"id":"a","name":"A","sellerId":"s","price":"10.5"}]}`, "whole number"),
 		Entry("a zero price", `{"products":[{"id":"a","name":"A","sellerId":"s","price":"0"}]}`, "positive"),
+		Entry("a price beyond any checkout", `{"products":[{"id":"a","name":"A","sellerId":"s","price":"9007199254740992"}]}`, "at most"),
 		Entry("a missing seller", `{"products":[{"id":"a","name":"A","price":"10"}]}`, "sellerId"),
 		Entry("a duplicate id", `{"products":[{"id":"a","name":"A","sellerId":"s","price":"10"},{"id":"a","name":"B","sellerId":"s","price":"20"}]}`, "duplicate"),
 		Entry("a misspelt field", `{"products":[{"id":"a","name":"A","sellerId":"s","prize":"10"}]}`, "unknown field"),
