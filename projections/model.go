@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -118,7 +119,13 @@ type DeadLetter struct {
 // DeadLetterOf describes a poison event for the dead-letter table.
 func DeadLetterOf(p *PoisonError, at time.Time) DeadLetter {
 	return DeadLetter{Position: p.Event.Position, Stream: p.Event.Stream, Revision: p.Event.Revision, EventID: p.Event.ID,
-		Type: p.Event.Type, Data: p.Event.Data, Error: p.Err.Error(), At: at.UTC().Truncate(time.Microsecond)}
+		Type: p.Event.Type, Data: p.Event.Data, Error: storableText(p.Err.Error()), At: at.UTC().Truncate(time.Microsecond)}
+}
+
+// storableText makes s storable in any read model: an error may quote the very value a
+// database refused (a NUL, invalid UTF-8), and its dead letter must not be refused too.
+func storableText(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\\u0000")
 }
 
 // Filter selects payments for List. Zero fields do not filter.

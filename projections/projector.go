@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/paystream/paystream/eventstore"
@@ -36,6 +37,13 @@ type Exclusive interface {
 	Exclusive(ctx context.Context, fn func(ctx context.Context) error) error
 }
 
+// ErrRejected marks a Commit failure caused by the data, not by the target's health: the
+// database refused a value (PostgreSQL: a data exception or integrity violation, e.g. a NUL
+// in text) or applying the events panicked. The projector then commits one event at a time
+// to find the event, and parks it as a dead letter after Options.MaxRejections attempts
+// instead of retrying it for ever.
+var ErrRejected = errors.New("read model rejected the events")
+
 // ErrCheckpointMoved: the stored checkpoint is not where the projector left it (another
 // projector, or a rebuild swapped the tables in); the projector restarts from the stored one.
 var ErrCheckpointMoved = errors.New("checkpoint moved")
@@ -53,6 +61,9 @@ type Options struct {
 	// RetryMin and RetryMax bound the backoff after a failure such as a lost database
 	// connection (defaults 100 ms, 5 s).
 	RetryMin, RetryMax time.Duration
+	// MaxRejections is how often one event may be rejected (ErrRejected) before it is
+	// parked as a dead letter (default 3).
+	MaxRejections int
 	// Now is the clock for dead letters (default time.Now).
 	Now func() time.Time
 	// Name goes into log lines (default "readmodel").
@@ -70,7 +81,23 @@ type Projector struct {
 	mu      sync.Mutex
 	status  Status
 	stopped chan struct{} // closed when a poison event stopped the projector
+
+	// isolateUntil: after a batch was rejected, events up to this position are committed
+	// one at a time so that a rejection names its event.
+	isolateUntil atomic.Uint64
 }
+
+// rejection is a single event the target rejected (ErrRejected).
+type rejection struct {
+	event eventstore.RecordedEvent
+	err   error
+}
+
+func (r *rejection) Error() string {
+	return fmt.Sprintf("%s@%d (position %d) rejected: %v", r.event.Stream, r.event.Revision, r.event.Position, r.err)
+}
+
+func (r *rejection) Unwrap() error { return r.err }
 
 // Status is the projector's health as operators see it.
 type Status struct {
@@ -97,6 +124,9 @@ func NewProjector(src Source, dst Target, opts Options) *Projector {
 	}
 	if opts.RetryMax <= 0 {
 		opts.RetryMax = 5 * time.Second
+	}
+	if opts.MaxRejections <= 0 {
+		opts.MaxRejections = 3
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -128,10 +158,16 @@ func (p *Projector) Health() error {
 func (p *Projector) Poisoned() <-chan struct{} { return p.stopped }
 
 // Run projects until ctx ends (returning nil). Failures such as a lost database are logged
-// and retried with backoff from the stored checkpoint. A poison event is recorded as a dead
-// letter, logged as an operator alert and stops projecting; Run then waits for ctx.
+// and retried with backoff from the stored checkpoint (Health is red meanwhile). A poison
+// event — one Apply cannot apply, or one the target rejected MaxRejections times in a row —
+// is recorded as a dead letter, logged as an operator alert and stops projecting; Run then
+// waits for ctx.
 func (p *Projector) Run(ctx context.Context) error {
 	backoff := p.opts.RetryMin
+	var (
+		rejectedAt eventstore.Position // the event rejected last, and how often in a row
+		rejections int
+	)
 	for ctx.Err() == nil {
 		var err error
 		if ex, ok := p.dst.(Exclusive); ok {
@@ -140,7 +176,19 @@ func (p *Projector) Run(ctx context.Context) error {
 			err = p.project(ctx)
 		}
 		p.setActive(false)
-		var poison *PoisonError
+		var (
+			poison   *PoisonError
+			rejected *rejection
+		)
+		if errors.As(err, &rejected) {
+			if rejected.event.Position != rejectedAt {
+				rejectedAt, rejections = rejected.event.Position, 0
+			}
+			if rejections++; rejections >= p.opts.MaxRejections {
+				poison = &PoisonError{Event: rejected.event, Err: rejected.err}
+				err = poison
+			}
+		}
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -240,9 +288,13 @@ func (p *Projector) project(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		limit := p.opts.MaxBatch
+		if uint64(batch[0].Position) <= p.isolateUntil.Load() {
+			limit = 1
+		}
 		deadline := time.NewTimer(p.opts.MaxWait)
 	collect:
-		for len(batch) < p.opts.MaxBatch {
+		for len(batch) < limit {
 			select {
 			case e := <-events:
 				batch = append(batch, e)
@@ -258,7 +310,13 @@ func (p *Projector) project(ctx context.Context) error {
 			}
 		}
 		deadline.Stop()
-		b, err := p.dst.Commit(ctx, cp, batch)
+		b, err := p.commit(ctx, cp, batch)
+		if errors.Is(err, ErrRejected) {
+			if len(batch) == 1 {
+				return &rejection{event: batch[0], err: err}
+			}
+			p.isolateUntil.Store(uint64(batch[len(batch)-1].Position)) // find the event: one at a time
+		}
 		if err != nil {
 			return fmt.Errorf("commit %d events after %d: %w", len(batch), cp, err)
 		}
@@ -271,4 +329,15 @@ func (p *Projector) project(ctx context.Context) error {
 			return b.Poison
 		}
 	}
+}
+
+// commit is Target.Commit, with a panic (a bug applying some event) turned into a rejection
+// of the batch rather than a crash of the process.
+func (p *Projector) commit(ctx context.Context, from eventstore.Position, events []eventstore.RecordedEvent) (b Batch, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			b, err = Batch{}, fmt.Errorf("%w: panic: %v", ErrRejected, v)
+		}
+	}()
+	return p.dst.Commit(ctx, from, events)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/paystream/paystream/aggregate"
@@ -87,6 +88,23 @@ func (s *Store) Checkpoint(ctx context.Context) (eventstore.Position, error) {
 
 // Commit applies events in one transaction; see projections.Target.
 func (s *Store) Commit(ctx context.Context, from eventstore.Position, events []eventstore.RecordedEvent) (projections.Batch, error) {
+	b, err := s.commit(ctx, from, events)
+	return b, rejectedIfData(err)
+}
+
+// rejectedIfData marks errors in which PostgreSQL refused the values themselves (class 22,
+// data exception: e.g. a NUL or invalid UTF-8 in text, a number out of range; class 23,
+// integrity constraint violation) with projections.ErrRejected: retrying the same events
+// cannot help, unlike a lost connection or a full disk.
+func rejectedIfData(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "23")) {
+		return fmt.Errorf("%w: %w", projections.ErrRejected, err)
+	}
+	return err
+}
+
+func (s *Store) commit(ctx context.Context, from eventstore.Position, events []eventstore.RecordedEvent) (projections.Batch, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return projections.Batch{}, fmt.Errorf("commit: begin: %w", err)

@@ -117,6 +117,33 @@ var _ = Describe("Projector into PostgreSQL", func() {
 		}, SpecTimeout(90*time.Second))
 	})
 
+	Context("when PostgreSQL refuses an event's text (a NUL recorded before the API refused it)", func() {
+		It("retries boundedly, parks the event as a dead letter with an alert, turns red, and stops there", func(ctx SpecContext) {
+			last := payments(ctx, es, log, 0, 3) // a batch with good events before the bad one
+			bad := log.Checkout("order-nul01", "buyer\x00nul", "seller-a")
+			appendAll(ctx, es, bad)
+			payments(ctx, es, log, 3, 2)
+			pctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			p := projections.NewProjector(es, store, projections.Options{Logger: slog.New(slog.DiscardHandler),
+				RetryMin: time.Millisecond, RetryMax: 10 * time.Millisecond})
+			run(pctx, p)
+			Eventually(p.Poisoned()).WithContext(ctx).Should(BeClosed())
+			Expect(p.Health()).To(MatchError(ContainSubstring("order-nul01")))
+			dead, err := store.DeadLetters(ctx)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(dead).To(HaveLen(1))
+			Expect(dead[0].Stream).To(Equal(bad.Stream))
+			Expect(dead[0].Data).To(Equal(bad.Data), "the dead letter keeps the event as recorded")
+			Expect(dead[0].Error).To(ContainSubstring("0x00"))
+			Expect(mustCheckpoint(ctx, store)).To(Equal(last), "every event before it was applied, one at a time if need be")
+			_, err = store.Payment(ctx, "order-00002")
+			Expect(err).NotTo(HaveOccurred())
+			_, err = store.Payment(ctx, "order-00003")
+			Expect(err).To(MatchError(projections.ErrNotFound), "nothing after the refused event was applied")
+		}, SpecTimeout(90*time.Second))
+	})
+
 	Context("with two projectors on one database", func() {
 		It("lets one project while the other stands by, and never applies an event twice", func(ctx SpecContext) {
 			pctx1, cancel1 := context.WithCancel(ctx)
