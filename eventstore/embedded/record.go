@@ -100,11 +100,33 @@ func (s *Store) load(f *os.File, logger *slog.Logger) (int64, error) {
 		}
 		return headerLen, create(f)
 	}
+	end, err := s.replay(f, size)
+	if err != nil || end == size {
+		return end, err
+	}
+	if err := f.Truncate(end); err != nil {
+		return 0, err
+	}
+	if err := f.Sync(); err != nil {
+		return 0, err
+	}
+	logger.Warn("event log: truncated a torn tail left by an interrupted write",
+		"path", f.Name(), "offset", end, "dropped_bytes", size-end)
+	return end, nil
+}
 
-	w := &window{r: f, size: size}
-	h, _, err := w.at(0, headerLen)
+// replay reads a log of size bytes (at least a header) from r into s and returns where its
+// intact frames end: size, or the start of a torn tail that the caller truncates. Damage
+// before the tail is an error wrapping ErrCorrupt. It reads through a window, so memory
+// beyond the events it loads is bounded by the largest frame, never by a length field.
+func (s *Store) replay(r io.ReaderAt, size int64) (int64, error) {
+	w := &window{r: r, size: size}
+	h, ok, err := w.at(0, headerLen)
 	if err != nil {
 		return 0, err
+	}
+	if !ok {
+		return 0, fmt.Errorf("%w: %d bytes, shorter than a header", eventstore.ErrCorrupt, size)
 	}
 	if err := checkHeader(h); err != nil {
 		return 0, err
@@ -126,7 +148,6 @@ func (s *Store) load(f *os.File, logger *slog.Logger) (int64, error) {
 	if off == size {
 		return size, nil
 	}
-
 	later, err := w.laterBatch(off)
 	if err != nil {
 		return 0, err
@@ -134,14 +155,6 @@ func (s *Store) load(f *os.File, logger *slog.Logger) (int64, error) {
 	if later >= 0 {
 		return 0, fmt.Errorf("%w: record at offset %d is damaged, and records written after it follow at offset %d", eventstore.ErrCorrupt, off, later)
 	}
-	if err := f.Truncate(off); err != nil {
-		return 0, err
-	}
-	if err := f.Sync(); err != nil {
-		return 0, err
-	}
-	logger.Warn("event log: truncated a torn tail left by an interrupted write",
-		"path", f.Name(), "offset", off, "dropped_bytes", size-off)
 	return off, nil
 }
 
