@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"mime"
+	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -42,6 +43,7 @@ func decodeProblem(err error) error {
 		synErr *jsontext.SyntacticError
 		semErr *json.SemanticError
 		bad    *badRequest
+		netErr net.Error
 	)
 	switch {
 	case errors.As(err, &maxErr):
@@ -74,6 +76,8 @@ func decodeProblem(err error) error {
 		default:
 			return &badRequest{field: field, msg: semErr.Error()}
 		}
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return &badRequest{status: http.StatusRequestTimeout, msg: "the body did not arrive in time"}
 	default:
 		return &badRequest{msg: "unreadable body: " + err.Error()}
 	}

@@ -71,7 +71,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	tossURL, key := cfg.TossAPIURL, cfg.TossSecretKey
 	if tossURL == "" {
 		sim := tosssim.New(tosssim.Options{SecretKeys: []string{string(simulatorKey)}, Seed: time.Now().UnixNano()})
-		simSrv, simAddr, err := serve(sim, cfg.SimulatorAddr)
+		simSrv, simAddr, err := serve(sim, cfg.SimulatorAddr, serverTimeouts(cfg))
 		if err != nil {
 			return fmt.Errorf("TOSSSIM_ADDR %s: %w", cfg.SimulatorAddr, err)
 		}
@@ -108,7 +108,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return err
 		}})
 
-	srv, addr, err := serve(readModels.withAdmin(handler), cfg.Addr)
+	srv, addr, err := serve(readModels.withAdmin(handler), cfg.Addr, serverTimeouts(cfg))
 	if err != nil {
 		return fmt.Errorf("PAYSTREAM_ADDR %s: %w", cfg.Addr, err)
 	}
@@ -127,14 +127,33 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	return nil
 }
 
+// timeouts bound what one connection may hold: a client that sends its headers or body a
+// byte a second, or never reads its answer, is cut off instead of keeping a goroutine and a
+// connection for ever.
+type timeouts struct {
+	header, read, write, idle time.Duration
+}
+
+// serverTimeouts gives a request its headers in 5 s and its whole body in 10 s (bodies are
+// at most 64 KiB), and a handler time to confirm at Toss (PAYSTREAM_CONFIRM_TIMEOUT) and
+// record the outcome before its answer must be written.
+func serverTimeouts(cfg Config) timeouts {
+	return timeouts{header: 5 * time.Second, read: 10 * time.Second, write: cfg.ConfirmTimeout + 15*time.Second,
+		idle: 2 * time.Minute}
+}
+
+// maxHeaderBytes bounds a request's headers (Go's default is 1 MiB).
+const maxHeaderBytes = 32 << 10
+
 // serve listens on addr and serves h in the background; it returns the bound address (for
 // ":0").
-func serve(h http.Handler, addr string) (*http.Server, string, error) {
+func serve(h http.Handler, addr string, t timeouts) (*http.Server, string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: t.header, ReadTimeout: t.read, WriteTimeout: t.write,
+		IdleTimeout: t.idle, MaxHeaderBytes: maxHeaderBytes}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			slog.Error("serve", "addr", addr, "err", err)

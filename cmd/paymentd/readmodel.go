@@ -161,7 +161,14 @@ func (rm *readModels) status(w http.ResponseWriter, r *http.Request) {
 	adminJSON(w, code, v)
 }
 
+// longRunning lifts the server's write timeout for an operator request that may take
+// minutes (verify, rebuild); it still ends when the operator hangs up (r.Context()).
+func longRunning(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+}
+
 func (rm *readModels) verify(w http.ResponseWriter, r *http.Request) {
+	longRunning(w)
 	rep, err := projections.Verify(r.Context(), rm.events, rm.store)
 	if err != nil {
 		rm.log.Error("read model verify failed", "err", err)
@@ -186,6 +193,7 @@ func (rm *readModels) rebuild(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer rm.rebuilding.Store(false)
+	longRunning(w)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	flush := func() {
