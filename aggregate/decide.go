@@ -202,14 +202,11 @@ func decideCheckout(s State, c CreateCheckout) ([]Event, error) {
 	if s.Exists() {
 		return nil, ErrAlreadyExists
 	}
-	switch {
-	case !ValidOrderID(c.OrderID):
-		return nil, invalid("orderId", "must be 6-64 characters of A-Z, a-z, 0-9, '-' or '_'")
-	case c.OrderName == "":
-		return nil, invalid("orderName", "is required")
-	case c.BuyerID == "":
-		return nil, invalid("buyerId", "is required")
-	case len(c.Lines) == 0:
+	if err := firstInvalid(CheckOrderID("orderId", c.OrderID), CheckRequiredText("orderName", c.OrderName, maxOrderNameLength),
+		CheckRequiredText("buyerId", c.BuyerID, MaxIDLength)); err != nil {
+		return nil, err
+	}
+	if len(c.Lines) == 0 {
 		return nil, invalid("items", "at least one item is required")
 	}
 	quantities := make([]int64, len(c.Lines))
@@ -222,11 +219,11 @@ func decideCheckout(s State, c CreateCheckout) ([]Event, error) {
 	total := decimal.Zero
 	for i, l := range c.Lines {
 		field := fmt.Sprintf("items[%d]", i)
+		if err := firstInvalid(CheckRequiredText(field+".productId", l.ProductID, MaxIDLength),
+			CheckRequiredText(field+".sellerId", l.SellerID, MaxIDLength)); err != nil {
+			return nil, err
+		}
 		switch {
-		case l.ProductID == "":
-			return nil, invalid(field+".productId", "is required")
-		case l.SellerID == "":
-			return nil, invalid(field+".sellerId", "is required")
 		case !wholePositive(l.UnitPrice):
 			return nil, invalid(field+".unitPrice", "must be a positive whole number of KRW")
 		case !l.Amount.Equal(l.UnitPrice.Mul(decimal.NewFromInt(l.Quantity))):
@@ -243,6 +240,9 @@ func decideCheckout(s State, c CreateCheckout) ([]Event, error) {
 	}}, nil
 }
 
+// maxOrderNameLength: the catalog's first product name and "외 N건" fit; Toss allows 100.
+const maxOrderNameLength = 100
+
 func decideStart(s State, c StartExecution) ([]Event, error) {
 	if !s.Exists() {
 		return nil, ErrNotFound
@@ -257,7 +257,7 @@ func decideStart(s State, c StartExecution) ([]Event, error) {
 	case s.Escalated:
 		return nil, ErrEscalated
 	case !ValidPaymentKey(c.PaymentKey):
-		return nil, invalid("paymentKey", "must be 1-200 printable characters without spaces")
+		return nil, CheckPaymentKey("paymentKey", c.PaymentKey)
 	case c.PspIdempotencyKey == "":
 		return nil, invalid("pspIdempotencyKey", "is required")
 	}

@@ -1,6 +1,9 @@
 package aggregate_test
 
 import (
+	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -30,7 +33,8 @@ var (
 )
 
 func checkout(mod func(*CreateCheckout)) CreateCheckout {
-	c := CreateCheckout{OrderID: "order-0001", OrderName: "book and mug", BuyerID: "b1", Lines: lines, At: t0}
+	// A copy: specs edit lines, and the shared slice must not carry one spec's edit into the next.
+	c := CreateCheckout{OrderID: "order-0001", OrderName: "book and mug", BuyerID: "b1", Lines: slices.Clone(lines), At: t0}
 	if mod != nil {
 		mod(&c)
 	}
@@ -111,6 +115,22 @@ var _ = Describe("Decide", func() {
 			PaymentKey: "pk_1", TotalAmount: d("100")}), ErrInvalid),
 		Entry("an approval for another paymentKey", []Event{created, started}, outcome(Verdict{Status: StatusSuccess,
 			PaymentKey: "pk_2", TotalAmount: d("48500")}), ErrInvalid),
+	)
+
+	DescribeTable("refuses text no read model could store or show faithfully",
+		func(edit func(c *CreateCheckout), field string) {
+			_, err := Decide(State{}, checkout(edit))
+			var ve *ValidationError
+			Expect(errors.As(err, &ve)).To(BeTrue())
+			Expect(ve.Field).To(Equal(field))
+		},
+		Entry("a NUL in buyerId", func(c *CreateCheckout) { c.BuyerID = "buyer\x00" }, "buyerId"),
+		Entry("invalid UTF-8 in buyerId", func(c *CreateCheckout) { c.BuyerID = "buyer\xff" }, "buyerId"),
+		Entry("a blank buyerId", func(c *CreateCheckout) { c.BuyerID = " \t" }, "buyerId"),
+		Entry("a buyerId of 101 characters", func(c *CreateCheckout) { c.BuyerID = strings.Repeat("가", 101) }, "buyerId"),
+		Entry("an escape in orderName", func(c *CreateCheckout) { c.OrderName = "\x1b[2J" }, "orderName"),
+		Entry("a C1 control in a sellerId", func(c *CreateCheckout) { c.Lines[0].SellerID = "s\u0085" }, "items[0].sellerId"),
+		Entry("a newline in a productId", func(c *CreateCheckout) { c.Lines[0].ProductID = "p\n" }, "items[0].productId"),
 	)
 
 	It("names the field that is wrong", func() {

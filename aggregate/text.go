@@ -58,3 +58,13 @@ func CheckPaymentKey(field, key string) error {
 	}
 	return nil
 }
+
+// firstInvalid returns the first non-nil error: a command is refused naming one field.
+func firstInvalid(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
