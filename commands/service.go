@@ -205,6 +205,9 @@ func (s *Service) Checkout(ctx context.Context, req CheckoutRequest, meta Meta) 
 	if err != nil {
 		return Payment{}, err
 	}
+	if err := s.claimKey(ctx, req.IdempotencyKey, KeyClaimed{Operation: "checkout", OrderID: orderID, RequestHash: hash}, meta); err != nil {
+		return Payment{}, err
+	}
 	stream := StreamName(orderID)
 	res, err := s.append(ctx, stream, eventstore.NoStream, events, meta, "")
 	if errors.Is(err, eventstore.ErrConcurrency) && req.IdempotencyKey != "" {
@@ -242,10 +245,17 @@ const maxContentionRetries = 8
 func (s *Service) Confirm(ctx context.Context, req ConfirmRequest, meta Meta) (Payment, error) {
 	meta = meta.forCommand()
 	hash := fingerprint(req.OrderID, req.PaymentKey, req.Amount.String())
+	claimed := false
 	for range maxContentionRetries {
 		p, err := s.Load(ctx, req.OrderID)
 		if err != nil {
 			return Payment{}, err
+		}
+		if !claimed { // once the payment is known to exist: a key names a request, not a typo
+			if err := s.claimKey(ctx, req.IdempotencyKey, KeyClaimed{Operation: "confirm", OrderID: req.OrderID, RequestHash: hash}, meta); err != nil {
+				return Payment{}, err
+			}
+			claimed = true
 		}
 		if req.IdempotencyKey != "" && p.ConfirmRequestKey == req.IdempotencyKey && p.ConfirmRequestHash != hash {
 			return Payment{}, ErrIdempotencyKeyReused
@@ -437,22 +447,29 @@ func (s *Service) append(ctx context.Context, stream string, expected eventstore
 		if err != nil {
 			return eventstore.AppendResult{}, err
 		}
-		if causation == "" {
-			causation = meta.CorrelationID
-		}
-		md, err := json.Marshal(EventMetadata{CorrelationID: meta.CorrelationID, CausationID: causation,
-			CommandID: meta.commandID, Actor: meta.Actor, SchemaVersion: SchemaVersion})
-		if err != nil {
+		if out[i], err = storedEvent(stream, expected+eventstore.Revision(i)+1, name, data, meta, causation); err != nil {
 			return eventstore.AppendResult{}, err
 		}
-		out[i] = eventstore.Event{ID: eventID(stream, expected+eventstore.Revision(i)+1, name, meta.commandID),
-			Type: name, Data: data, Metadata: md}
 	}
 	res, err := s.cfg.Store.Append(ctx, stream, expected, out)
 	if err != nil {
 		return res, fmt.Errorf("append %s at %d: %w", stream, expected, err)
 	}
 	return res, nil
+}
+
+// storedEvent is an encoded event as the store takes it: its deterministic id, and the
+// metadata every event carries (causation defaults to the correlation id).
+func storedEvent(stream string, revision eventstore.Revision, name string, data []byte, meta Meta, causation string) (eventstore.Event, error) {
+	if causation == "" {
+		causation = meta.CorrelationID
+	}
+	md, err := json.Marshal(EventMetadata{CorrelationID: meta.CorrelationID, CausationID: causation,
+		CommandID: meta.commandID, Actor: meta.Actor, SchemaVersion: SchemaVersion})
+	if err != nil {
+		return eventstore.Event{}, err
+	}
+	return eventstore.Event{ID: eventID(stream, revision, name, meta.commandID), Type: name, Data: data, Metadata: md}, nil
 }
 
 // eventNamespace scopes paystream's deterministic event ids.

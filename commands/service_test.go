@@ -188,6 +188,76 @@ var _ = Describe("Service against the Toss simulator", func() {
 			Expect(err).To(MatchError(commands.ErrIdempotencyKeyReused))
 		})
 
+		It("refuses an Idempotency-Key already used for another payment, without calling Toss", func(ctx SpecContext) {
+			first, second := buy(ctx, ""), buy(ctx, "")
+			req := confirmReq(first, session(first))
+			req.IdempotencyKey = "shared-key"
+			_, err := svc.Confirm(ctx, req, meta)
+			Expect(err).NotTo(HaveOccurred())
+
+			other := confirmReq(second, session(second))
+			other.IdempotencyKey = "shared-key"
+			_, err = svc.Confirm(ctx, other, meta)
+			Expect(err).To(MatchError(commands.ErrIdempotencyKeyReused))
+			Expect(sim.ConfirmRequests(second.OrderID)).To(BeZero())
+			got, err := svc.Load(ctx, second.OrderID)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(got.Status).To(Equal(aggregate.StatusNotStarted), "nothing recorded: the payment can still be confirmed")
+
+			other.IdempotencyKey = "its-own-key"
+			got, err = svc.Confirm(ctx, other, meta)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(got.Status).To(Equal(aggregate.StatusSuccess))
+		})
+
+		It("refuses a checkout's Idempotency-Key on a confirm, and a confirm's on a checkout", func(ctx SpecContext) {
+			p := buy(ctx, "checkout-key-9")
+			req := confirmReq(p, session(p))
+			req.IdempotencyKey = "checkout-key-9"
+			_, err := svc.Confirm(ctx, req, meta)
+			Expect(err).To(MatchError(commands.ErrIdempotencyKeyReused))
+
+			req.IdempotencyKey = "confirm-key-9"
+			_, err = svc.Confirm(ctx, req, meta)
+			Expect(err).NotTo(HaveOccurred())
+			_, err = svc.Checkout(ctx, commands.CheckoutRequest{BuyerID: "buyer-1", IdempotencyKey: "confirm-key-9",
+				Items: []commands.Item{{ProductID: "book-kia", Quantity: 1}}}, meta)
+			Expect(err).To(MatchError(commands.ErrIdempotencyKeyReused))
+		})
+
+		It("lets a request refused by validation leave its Idempotency-Key unused", func(ctx SpecContext) {
+			_, err := svc.Checkout(ctx, commands.CheckoutRequest{BuyerID: "buyer-1", IdempotencyKey: "fix-and-retry",
+				Items: []commands.Item{{ProductID: "no-such-product", Quantity: 1}}}, meta)
+			Expect(err).To(MatchError(aggregate.ErrInvalid))
+			_, err = svc.Checkout(ctx, commands.CheckoutRequest{BuyerID: "buyer-1", IdempotencyKey: "fix-and-retry",
+				Items: []commands.Item{{ProductID: "book-kia", Quantity: 1}}}, meta)
+			Expect(err).NotTo(HaveOccurred())
+		})
+
+		It("gives one Idempotency-Key to exactly one of many concurrent requests", func(ctx SpecContext) {
+			payments := make([]commands.Payment, 8)
+			for i := range payments {
+				payments[i] = buy(ctx, "")
+			}
+			var wg sync.WaitGroup
+			errs := make([]error, len(payments))
+			for i, p := range payments {
+				req := confirmReq(p, session(p))
+				req.IdempotencyKey = "raced-key"
+				wg.Go(func() { _, errs[i] = svc.Confirm(ctx, req, meta) })
+			}
+			wg.Wait()
+			var won int
+			for _, err := range errs {
+				if err == nil {
+					won++
+				} else {
+					Expect(err).To(MatchError(commands.ErrIdempotencyKeyReused))
+				}
+			}
+			Expect(won).To(Equal(1))
+		})
+
 		It("records Toss's rejection as FAILURE", func(ctx SpecContext) {
 			p := buy(ctx, "")
 			_, err := svc.Confirm(ctx, commands.ConfirmRequest{OrderID: p.OrderID, PaymentKey: "no-such-session", Amount: p.TotalAmount}, meta)
