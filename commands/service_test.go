@@ -303,6 +303,9 @@ var _ = Describe("Service against the Toss simulator", func() {
 
 			It("retries 5xx with backoff and records UNKNOWN when they persist", func(ctx SpecContext) {
 				sim.SetFaults(tosssim.Faults{Rate5xx: 1})
+				// Attempts get ample time: under -race on a busy machine a 300 ms attempt can
+				// time out, and the verdict would then (rightly) say transport, not 5xx.
+				svc = newSvc(simKey, commands.Retry{Base: time.Millisecond, Max: 5 * time.Millisecond, AttemptTimeout: 2 * time.Second}, 3*time.Second)
 				p := buy(ctx, "")
 				got, err := svc.Confirm(ctx, confirmReq(p, session(p)), meta)
 				Expect(err).NotTo(HaveOccurred())
