@@ -75,6 +75,30 @@ var _ = Describe("paymentd read models", func() {
 		}, SpecTimeout(60*time.Second))
 	})
 
+	Context("with DATABASE_URL, given text PostgreSQL cannot store", func() {
+		It("refuses it at the edge naming the field, and reads keep working", func(ctx SpecContext) {
+			inst := startPaymentd(map[string]string{"DATABASE_URL": databaseURL(ctx)})
+			DeferCleanup(inst.stop)
+			for field, body := range map[string]string{
+				"buyerId":           `{"buyerId":"buyer\u0000","items":[{"productId":"book-kia","quantity":1}]}`,
+				"items[0].productId": `{"buyerId":"buyer-1","items":[{"productId":"book\u0000","quantity":1}]}`,
+			} {
+				bad := call(http.MethodPost, inst.url+"/v1/checkout", body)
+				Expect(bad.status).To(Equal(http.StatusBadRequest), field)
+				Expect(bad.body["errors"]).To(ContainElement(HaveKeyWithValue("field", field)))
+			}
+			bad := call(http.MethodGet, inst.url+"/v1/payments?buyerId=b%00", nil)
+			Expect(bad.status).To(Equal(http.StatusBadRequest))
+			Expect(bad.body["errors"]).To(ContainElement(HaveKeyWithValue("field", "buyerId")))
+
+			orderID, _, _ := checkoutAndAuthorise(inst)
+			Expect(call(http.MethodGet, inst.url+"/v1/payments/"+orderID, nil).status).To(Equal(http.StatusOK))
+			Expect(call(http.MethodGet, inst.url+"/v1/payments?buyerId=buyer-1", nil).status).To(Equal(http.StatusOK))
+			Expect(call(http.MethodGet, inst.url+"/readyz", nil).status).To(Equal(http.StatusOK))
+			Expect(call(http.MethodGet, inst.url+"/admin/v1/readmodel/status", nil).body["deadLetters"]).To(BeEmpty())
+		}, SpecTimeout(60*time.Second))
+	})
+
 	Context("in the embedded default (memory read models)", func() {
 		It("lists payments and answers bad query parameters naming them", func() {
 			inst := startPaymentd(nil)
