@@ -80,7 +80,7 @@ var _ = Describe("paymentd read models", func() {
 			inst := startPaymentd(map[string]string{"DATABASE_URL": databaseURL(ctx)})
 			DeferCleanup(inst.stop)
 			for field, body := range map[string]string{
-				"buyerId":           `{"buyerId":"buyer\u0000","items":[{"productId":"book-kia","quantity":1}]}`,
+				"buyerId":            `{"buyerId":"buyer\u0000","items":[{"productId":"book-kia","quantity":1}]}`,
 				"items[0].productId": `{"buyerId":"buyer-1","items":[{"productId":"book\u0000","quantity":1}]}`,
 			} {
 				bad := call(http.MethodPost, inst.url+"/v1/checkout", body)
