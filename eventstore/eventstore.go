@@ -20,7 +20,10 @@ package eventstore
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -35,7 +38,7 @@ const NoStream Revision = -1
 // Position is an event's place in the store's global order. Zero is before every event.
 type Position uint64
 
-// Event is an event to append. ID must be deterministic for the fact it records (for
+// Event is an event to append. ID must not be nil and must be deterministic for the fact it records (for
 // example a UUIDv5 of stream, revision and type) so that a retried append is recognised.
 type Event struct {
 	ID       uuid.UUID
@@ -75,10 +78,55 @@ var (
 	ErrCorrupt = errors.New("eventstore: corrupt data")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("eventstore: closed")
-	// ErrInvalidAppend: the append itself is malformed (no events, empty type, bad stream
-	// name, an expected revision below NoStream, or more data than the adapter accepts).
+	// ErrInvalidAppend: the append itself is malformed (see ValidateAppend), or carries more
+	// data than the adapter accepts. Nothing was written.
 	ErrInvalidAppend = errors.New("eventstore: invalid append")
+	// ErrOutcomeUnknown: an append may or may not have been written. The store could not
+	// tell: the request reached the server, but its answer did not come back (a commit or
+	// replication timeout, a deadline or cancellation after sending, a connection lost
+	// mid-call, a retry of the same event ids refused because the original is not yet
+	// replicated). The caller must find out by reading the stream — the events are there
+	// (same ids, right after the expected revision) or they are not — and never assume
+	// either way: a retry of the same append with the same ids is safe (it is a no-op if
+	// the original landed), but deciding again from a stale state is not. Adapters that
+	// can, retry with the same ids themselves before giving up with this error.
+	ErrOutcomeUnknown = errors.New("eventstore: append outcome unknown")
 )
+
+// ValidateAppend checks the rules every store applies to an append before it does
+// anything, so that the same append is refused the same way by every adapter. It returns
+// nil or an error wrapping ErrInvalidAppend that names the rule:
+//   - the stream name is non-empty, does not start with "$" (EventStoreDB reserves those
+//     for system streams, and Follow with an empty prefix never delivers them), and is valid
+//     UTF-8 (EventStoreDB decodes names as UTF-8 and would store another name);
+//   - the expected revision is NoStream or a revision (not below NoStream);
+//   - there is at least one event, and every event has a type and a non-nil id (the id is
+//     what makes a retried append recognisable; a nil id would collide with every other).
+//
+// Size limits are the adapter's own (see each adapter) and come on top.
+func ValidateAppend(stream string, expected Revision, events []Event) error {
+	switch {
+	case stream == "":
+		return fmt.Errorf("%w: empty stream name", ErrInvalidAppend)
+	case strings.HasPrefix(stream, "$"):
+		return fmt.Errorf("%w: %q is a system stream name", ErrInvalidAppend, stream)
+	case !utf8.ValidString(stream):
+		return fmt.Errorf("%w: stream name %q is not valid UTF-8", ErrInvalidAppend, stream)
+	case expected < NoStream:
+		return fmt.Errorf("%w: expected revision %d", ErrInvalidAppend, expected)
+	case len(events) == 0:
+		return fmt.Errorf("%w: no events", ErrInvalidAppend)
+	}
+	for i, e := range events {
+		switch {
+		case e.Type == "":
+			return fmt.Errorf("%w: event %d has no type", ErrInvalidAppend, i)
+		case e.ID == uuid.Nil:
+			return fmt.Errorf("%w: event %d has a nil id", ErrInvalidAppend, i)
+		}
+	}
+	return nil
+}
 
 // Store is the whole seam, as the conformance suite exercises it. Consumers declare the
 // smaller interfaces they need.

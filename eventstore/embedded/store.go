@@ -137,20 +137,13 @@ func (s *Store) Append(ctx context.Context, name string, expected eventstore.Rev
 	return res, nil
 }
 
+// validate applies the rules every store shares, then the embedded store's size limit.
 func validate(name string, expected eventstore.Revision, events []eventstore.Event) error {
-	switch {
-	case name == "":
-		return fmt.Errorf("%w: empty stream name", eventstore.ErrInvalidAppend)
-	case expected < eventstore.NoStream:
-		return fmt.Errorf("%w: expected revision %d", eventstore.ErrInvalidAppend, expected)
-	case len(events) == 0:
-		return fmt.Errorf("%w: no events", eventstore.ErrInvalidAppend)
+	if err := eventstore.ValidateAppend(name, expected, events); err != nil {
+		return err
 	}
 	size := recordOverhead + len(name)
-	for i, e := range events {
-		if e.Type == "" {
-			return fmt.Errorf("%w: event %d has no type", eventstore.ErrInvalidAppend, i)
-		}
+	for _, e := range events {
 		size += eventOverhead + len(e.Type) + len(e.Data) + len(e.Metadata)
 	}
 	if size > maxAppendSize {

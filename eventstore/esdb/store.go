@@ -416,21 +416,28 @@ func retried(ctx context.Context, c *esdb.Client, stream string, expected events
 	return eventstore.AppendResult{Revision: last.Revision, Position: last.Position}, nil
 }
 
+// validate applies the rules every store shares, then the server's size limit.
 func validate(stream string, expected eventstore.Revision, events []eventstore.Event) error {
-	switch {
-	case stream == "":
-		return fmt.Errorf("%w: empty stream name", eventstore.ErrInvalidAppend)
-	case strings.HasPrefix(stream, "$"):
-		return fmt.Errorf("%w: %q is a system stream name", eventstore.ErrInvalidAppend, stream)
-	case expected < eventstore.NoStream:
-		return fmt.Errorf("%w: expected revision %d", eventstore.ErrInvalidAppend, expected)
-	case len(events) == 0:
-		return fmt.Errorf("%w: no events", eventstore.ErrInvalidAppend)
+	if err := eventstore.ValidateAppend(stream, expected, events); err != nil {
+		return err
 	}
-	for i, e := range events {
-		if e.Type == "" {
-			return fmt.Errorf("%w: event %d has no type", eventstore.ErrInvalidAppend, i)
-		}
+	if size := AppendSize(events); size > MaxAppendSize {
+		return fmt.Errorf("%w: %d bytes as EventStoreDB counts them, more than its %d-byte limit", eventstore.ErrInvalidAppend, size, MaxAppendSize)
 	}
 	return nil
+}
+
+// MaxAppendSize is EventStoreDB's default limit on one append (MaxAppendSize, 1 MiB), as
+// AppendSize counts it. Larger appends are refused before they are sent.
+const MaxAppendSize = 1 << 20
+
+// AppendSize is an append's size as EventStoreDB counts it against MaxAppendSize: for every
+// event, data and custom metadata bytes plus twice the type's length (the server counts
+// UTF-16 code units; this counts UTF-8 bytes, never fewer, so nothing it passes is refused).
+func AppendSize(events []eventstore.Event) int {
+	size := 0
+	for _, e := range events {
+		size += len(e.Data) + len(e.Metadata) + 2*len(e.Type)
+	}
+	return size
 }

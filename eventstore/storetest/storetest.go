@@ -251,7 +251,34 @@ func Describe(name string, newStore Factory) bool {
 				}),
 				ginkgo.Entry("an empty stream name", func(c *appendCall) { c.stream = "" }),
 				ginkgo.Entry("an expected revision below NoStream", func(c *appendCall) { c.expected = eventstore.NoStream - 1 }),
+				ginkgo.Entry("an event with a nil id", func(c *appendCall) {
+					c.events = append(c.events, eventstore.Event{Type: "storetest.happened.v1", Data: []byte(`{}`)})
+				}),
 			)
+
+			// Names the spec cannot read back afterwards (they are refused), so it checks the
+			// refusal and that the same rules as eventstore.ValidateAppend apply.
+			ginkgo.DescribeTable("refuses the stream names every store refuses",
+				func(ctx ginkgo.SpecContext, name func(r *run) string) {
+					stream := name(r)
+					_, err := store.Append(ctx, stream, eventstore.NoStream, newEvents(1))
+
+					Expect(err).To(MatchError(eventstore.ErrInvalidAppend))
+					Expect(eventstore.ValidateAppend(stream, eventstore.NoStream, newEvents(1))).To(MatchError(eventstore.ErrInvalidAppend))
+				},
+				ginkgo.Entry("a system stream name ($…)", func(r *run) string { return "$" + r.stream("payment") }),
+				ginkgo.Entry("a stream metadata name ($$…)", func(r *run) string { return "$$" + r.stream("payment") }),
+				ginkgo.Entry("a name that is not UTF-8", func(r *run) string { return r.stream("payment") + "\xff" }),
+			)
+
+			ginkgo.It("accepts any other name, as ValidateAppend does", func(ctx ginkgo.SpecContext) {
+				for _, kind := range []string{"payment", "결제", "a$b", "with space", "tab\tand-dash"} {
+					stream := r.stream(kind)
+					Expect(eventstore.ValidateAppend(stream, eventstore.NoStream, newEvents(1))).To(Succeed())
+					appendOK(ctx, stream, eventstore.NoStream, newEvent("storetest.happened.v1"))
+					Expect(read(ctx, stream)).To(HaveLen(1))
+				}
+			})
 		})
 
 		ginkgo.Context("positions", func() {
