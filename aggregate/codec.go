@@ -72,3 +72,14 @@ func EventNames() []string {
 	}
 	return names
 }
+
+// EvolveStored decodes one stored event (upcasting older versions) and applies it to s: the
+// one step with which the command side and every follower fold a recorded stream. It
+// returns the decoded event too, for followers that record what changed.
+func EvolveStored(s State, name string, data []byte) (State, Event, error) {
+	e, err := Decode(name, data)
+	if err != nil {
+		return s, nil, err
+	}
+	return Evolve(s, e), e, nil
+}

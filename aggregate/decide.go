@@ -69,7 +69,10 @@ type StartExecution struct {
 	PspIdempotencyKey string
 	RequestKey        string
 	RequestHash       string
-	At                time.Time
+	// ExpiredBefore is now minus the checkout TTL: a checkout created before it that was
+	// never sent to the PSP is expired instead of executed (zero: no expiry check).
+	ExpiredBefore time.Time
+	At            time.Time
 }
 
 // RecordPspOutcome records what the PSP said about the open execution, as classified by the
@@ -247,6 +250,9 @@ func decideStart(s State, c StartExecution) ([]Event, error) {
 	if !s.Exists() {
 		return nil, ErrNotFound
 	}
+	if s.ExpiredBy(c.ExpiredBefore) {
+		return []Event{checkoutExpired(c.At)}, nil // the confirm came too late: that is what happened
+	}
 	switch {
 	case s.Expired:
 		return nil, ErrExpired
@@ -317,20 +323,19 @@ func wholePositive(d decimal.Decimal) bool {
 }
 
 func decideClaim(s State, c ClaimRecovery) ([]Event, error) {
-	var reason string
 	switch {
 	case !s.Exists():
 		return nil, ErrNotFound
 	case s.Escalated:
 		return nil, ErrEscalated
-	case s.Status == StatusUnknown:
-		reason = "unknown"
-	case s.Status == StatusExecuting && s.ExecutionStartedAt.Before(c.ExecutingBefore):
-		reason = "stale-executing"
-	case s.Status == StatusExecuting:
+	case !s.Open(c.ExecutingBefore) && s.Status == StatusExecuting:
 		return nil, ErrExecuting
-	default:
+	case !s.Open(c.ExecutingBefore):
 		return nil, ErrNotRecoverable
+	}
+	reason := "stale-executing"
+	if s.Status == StatusUnknown {
+		reason = "unknown"
 	}
 	if c.Threshold < 1 {
 		return nil, invalid("threshold", "must be at least 1")
@@ -367,13 +372,16 @@ func decideExpire(s State, c Expire) ([]Event, error) {
 	switch {
 	case !s.Exists():
 		return nil, ErrNotFound
-	case s.Status != StatusNotStarted || s.Executions > 0:
-		// Once anything was sent to the PSP, only a recorded outcome may close the payment.
+	case !s.Expirable():
 		return nil, ErrNotRecoverable
-	case !s.CreatedAt.Before(c.Before):
+	case !s.ExpiredBy(c.Before):
 		return nil, invalid("before", "checkout created at %s is still within its window", s.CreatedAt.Format(time.RFC3339))
 	}
-	return []Event{CheckoutExpired{Reason: "not confirmed within the PSP session window", At: c.At}}, nil
+	return []Event{checkoutExpired(c.At)}, nil
+}
+
+func checkoutExpired(at time.Time) CheckoutExpired {
+	return CheckoutExpired{Reason: "not confirmed within the PSP session window", At: at}
 }
 
 // decideDownstream records a ledger or wallet completion for orders, and PaymentCompleted

@@ -8,27 +8,27 @@ import (
 	"time"
 
 	"github.com/paystream/paystream"
+	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/catalog"
 	"github.com/paystream/paystream/commands"
 	"github.com/paystream/paystream/eventstore/embedded"
-	"github.com/paystream/paystream/toss"
 )
 
-// approvingPSP answers every confirm with a DONE payment shaped like Toss's, in-process, so
-// the benchmark measures paystream and not HTTP.
+// approvingPSP approves every confirm with evidence shaped like Toss's, in-process, so the
+// benchmark measures paystream and not HTTP.
 type approvingPSP struct{}
 
-func (approvingPSP) Confirm(_ context.Context, req toss.ConfirmRequest, _ string) (toss.Payment, error) {
+func (approvingPSP) Confirm(_ context.Context, e commands.Execution) commands.PSPAnswer {
 	at := time.Now()
-	raw, _ := json.Marshal(map[string]any{"version": "2022-11-16", "paymentKey": req.PaymentKey, "orderId": req.OrderID,
-		"status": "DONE", "method": "카드", "totalAmount": req.Amount, "balanceAmount": req.Amount, "currency": "KRW",
+	raw, _ := json.Marshal(map[string]any{"version": "2022-11-16", "paymentKey": e.PaymentKey, "orderId": e.OrderID,
+		"status": "DONE", "method": "카드", "totalAmount": e.Amount, "balanceAmount": e.Amount, "currency": "KRW",
 		"approvedAt": at.Format(time.RFC3339), "requestedAt": at.Format(time.RFC3339), "type": "NORMAL", "mId": "tvivarepublica"})
-	return toss.Payment{PaymentKey: req.PaymentKey, OrderID: req.OrderID, Status: toss.StatusDone, Method: toss.MethodCard,
-		TotalAmount: req.Amount, ApprovedAt: &at, Raw: raw}, nil
+	return commands.PSPAnswer{Verdict: aggregate.Verdict{Status: aggregate.StatusSuccess, Rule: "bench/approved",
+		PaymentKey: e.PaymentKey, TotalAmount: e.Amount, Method: "카드", ApprovedAt: at, Evidence: raw}}
 }
 
-func (approvingPSP) PaymentByOrderID(context.Context, string) (toss.Payment, error) {
-	return toss.Payment{}, &toss.APIError{HTTPStatus: 404, Code: "NOT_FOUND_PAYMENT"}
+func (approvingPSP) Lookup(context.Context, commands.Execution) commands.PSPRecord {
+	return commands.PSPRecord{Status: "NOT_FOUND_PAYMENT", NotFound: true}
 }
 
 // BenchmarkCheckoutConfirm runs checkout + confirm against the in-memory store and reports
@@ -71,7 +71,7 @@ func BenchmarkCheckoutConfirm(b *testing.B) {
 
 	var eventBytes int
 	for _, id := range orders {
-		events, err := store.ReadStream(ctx, commands.StreamName(id))
+		events, err := store.ReadStream(ctx, aggregate.StreamName(id))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -96,10 +96,10 @@ var _ = Describe("Recovery", func() {
 		Expect(err).NotTo(HaveOccurred())
 		clk = &clock{}
 		newSvc = func() *commands.Service {
-			return commands.New(commands.Config{Store: store, PSP: toss.NewClient(srv.URL, simKey), Catalog: products,
+			return commands.New(commands.Config{Store: store, PSP: toss.NewPSP(toss.NewClient(srv.URL, simKey)), Catalog: products,
 				Logger: slog.New(slog.NewTextHandler(GinkgoWriter, nil)), Now: clk.Now, ConfirmTimeout: 400 * time.Millisecond,
 				Retry:    commands.Retry{Base: time.Millisecond, Max: 5 * time.Millisecond, AttemptTimeout: 100 * time.Millisecond},
-				Recovery: commands.RecoveryPolicy{ExecutingTimeout: time.Minute, Threshold: 3, BackoffBase: time.Second, BackoffMax: 4 * time.Second}})
+				Recovery: aggregate.RecoveryPolicy{ExecutingTimeout: time.Minute, Threshold: 3, BackoffBase: time.Second, BackoffMax: 4 * time.Second}})
 		}
 		svc = newSvc()
 		known = &knownPayments{svc: svc}
@@ -126,7 +126,7 @@ var _ = Describe("Recovery", func() {
 	// approvedButUnknown leaves a payment UNKNOWN that Toss approved: the confirm gives up
 	// before Toss, working slowly, captures the money.
 	approvedButUnknown := func(ctx context.Context) commands.Payment {
-		svc = commands.New(commands.Config{Store: store, PSP: toss.NewClient(simURL, simKey), Catalog: products, Now: clk.Now,
+		svc = commands.New(commands.Config{Store: store, PSP: toss.NewPSP(toss.NewClient(simURL, simKey)), Catalog: products, Now: clk.Now,
 			ConfirmTimeout: 50 * time.Millisecond, Retry: commands.Retry{AttemptTimeout: time.Second}})
 		p := openPayments(ctx, 1, tosssim.Faults{LatencyMin: 150 * time.Millisecond, LatencyMax: 150 * time.Millisecond})[0]
 		svc = newSvc()
@@ -170,7 +170,7 @@ var _ = Describe("Recovery", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(r).To(Equal(commands.RecoverySettled))
 		Expect(got.Status).To(Equal(aggregate.StatusSuccess))
-		Expect(got.Outcome.Rule).To(Equal(commands.RuleLookupDone))
+		Expect(got.Outcome.Rule).To(Equal(toss.RuleLookupDone))
 		Expect(sim.ConfirmRequests(p.OrderID)).To(Equal(requests), "no confirm was sent")
 	})
 
@@ -184,7 +184,7 @@ var _ = Describe("Recovery", func() {
 		_, got, err := svc.Recover(ctx, p.OrderID, meta)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(got.Status).To(Equal(aggregate.StatusUnknown), "never an approval for money that was returned")
-		Expect(got.Outcome.Rule).To(Equal(commands.RuleLookupRefunded))
+		Expect(got.Outcome.Rule).To(Equal(toss.RuleLookupRefunded))
 		Expect(got.OperatorAlert).To(BeTrue())
 	})
 
@@ -329,7 +329,7 @@ var _ = Describe("Recovery", func() {
 			key, err := sim.CreateSession(sent.OrderID, sent.TotalAmount)
 			Expect(err).NotTo(HaveOccurred())
 			// a bad key aborts the execution: NOT_STARTED again, but Toss has seen the confirm
-			bad := commands.New(commands.Config{Store: store, PSP: toss.NewClient(simURL, "test_sk_wrong"), Catalog: products, Now: clk.Now})
+			bad := commands.New(commands.Config{Store: store, PSP: toss.NewPSP(toss.NewClient(simURL, "test_sk_wrong")), Catalog: products, Now: clk.Now})
 			_, err = bad.Confirm(ctx, commands.ConfirmRequest{OrderID: sent.OrderID, PaymentKey: key, Amount: sent.TotalAmount}, meta)
 			Expect(err).To(MatchError(commands.ErrPSPUnavailable))
 

@@ -45,7 +45,7 @@ var _ = Describe("Service against the Toss simulator", func() {
 		products, err := catalog.Parse(paystream.SampleCatalog)
 		Expect(err).NotTo(HaveOccurred())
 		newSvc = func(key toss.SecretKey, retry commands.Retry, confirmTimeout time.Duration) *commands.Service {
-			return commands.New(commands.Config{Store: store, PSP: toss.NewClient(simSrv.URL, key), Catalog: products,
+			return commands.New(commands.Config{Store: store, PSP: toss.NewPSP(toss.NewClient(simSrv.URL, key)), Catalog: products,
 				Logger: slog.New(slog.NewTextHandler(GinkgoWriter, nil)), Retry: retry, ConfirmTimeout: confirmTimeout})
 		}
 		svc = newSvc(simKey, commands.Retry{Base: time.Millisecond, Max: 5 * time.Millisecond, AttemptTimeout: 300 * time.Millisecond}, 3*time.Second)
@@ -101,7 +101,7 @@ var _ = Describe("Service against the Toss simulator", func() {
 			got, err := svc.Confirm(ctx, confirmReq(p, session(p)), meta)
 			Expect(err).NotTo(HaveOccurred())
 			Expect(got.Status).To(Equal(aggregate.StatusSuccess))
-			Expect(got.Outcome.Rule).To(Equal(commands.RuleDoneMatching))
+			Expect(got.Outcome.Rule).To(Equal(toss.RuleDoneMatching))
 			Expect(got.Method).To(Equal("CARD"))
 			Expect(sim.Approvals(p.OrderID)).To(Equal(1))
 
@@ -265,7 +265,7 @@ var _ = Describe("Service against the Toss simulator", func() {
 			got, err := svc.Load(ctx, p.OrderID)
 			Expect(err).NotTo(HaveOccurred())
 			Expect(got.Status).To(Equal(aggregate.StatusFailure))
-			Expect(got.Outcome.Rule).To(Equal(commands.RuleRejected))
+			Expect(got.Outcome.Rule).To(Equal(toss.RuleRejected))
 		})
 
 		Context("when Toss misbehaves", func() {
@@ -286,7 +286,7 @@ var _ = Describe("Service against the Toss simulator", func() {
 				Expect(sim.Approvals(p.OrderID)).To(Equal(1), "never charged twice")
 				Expect(got.Status).To(BeElementOf(aggregate.StatusSuccess, aggregate.StatusUnknown))
 				if got.Status == aggregate.StatusUnknown {
-					Expect(got.Outcome.Rule).To(BeElementOf(commands.RuleTransport, commands.RuleTransient))
+					Expect(got.Outcome.Rule).To(BeElementOf(toss.RuleTransport, toss.RuleTransient))
 				}
 			})
 
@@ -297,7 +297,7 @@ var _ = Describe("Service against the Toss simulator", func() {
 				got, err := svc.Confirm(ctx, confirmReq(p, session(p)), meta)
 				Expect(err).NotTo(HaveOccurred())
 				Expect(got.Status).To(Equal(aggregate.StatusUnknown))
-				Expect(got.Outcome.Rule).To(Equal(commands.RuleTransport))
+				Expect(got.Outcome.Rule).To(Equal(toss.RuleTransport))
 				Expect(sim.Approvals(p.OrderID)).To(BeZero())
 			})
 
@@ -310,7 +310,7 @@ var _ = Describe("Service against the Toss simulator", func() {
 				got, err := svc.Confirm(ctx, confirmReq(p, session(p)), meta)
 				Expect(err).NotTo(HaveOccurred())
 				Expect(got.Status).To(Equal(aggregate.StatusUnknown))
-				Expect(got.Outcome.Rule).To(Equal(commands.RuleTransient))
+				Expect(got.Outcome.Rule).To(Equal(toss.RuleTransient))
 				Expect(sim.ConfirmRequests(p.OrderID)).To(BeNumerically(">", 1), "retried")
 				Expect(sim.Approvals(p.OrderID)).To(BeZero())
 			})

@@ -26,21 +26,19 @@ func (s *Service) Reconcile(ctx context.Context, orderID string, meta Meta) (str
 		return "", err
 	}
 	now := s.cfg.Now().UTC()
-	// Open means recovery could claim it now; the aggregate's rule decides, not a copy here.
-	claimable, notOpen := aggregate.Decide(p.State, s.claimRecovery(now))
-	if notOpen == nil {
-		if _, escalates := claimable[0].(aggregate.EscalatedToManual); escalates {
-			return "left to recovery", nil
-		}
-	}
-	if notOpen != nil && !p.Status.Terminal() {
+	open := p.Open(now.Add(-s.cfg.Recovery.ExecutingTimeout))
+	switch {
+	case open && p.FailedCount >= s.cfg.Recovery.Threshold:
+		return "left to recovery", nil // its next claim escalates it to a person
+	case !open && !p.Status.Terminal():
 		return "nothing to reconcile", nil
 	}
-	v, decided := s.lookup(ctx, p.State)
-	if !decided {
+	rec := s.lookup(ctx, p.State)
+	if !rec.Decided {
 		return "lookup undecided", nil
 	}
-	if notOpen != nil {
+	v := rec.Verdict
+	if !open {
 		if v.Status != p.Status {
 			s.sig.contradictions.Add(1)
 			s.sig.alert(now, "Toss's record contradicts "+orderID)
@@ -51,17 +49,16 @@ func (s *Service) Reconcile(ctx context.Context, orderID string, meta Meta) (str
 		return "already recorded", nil
 	}
 	// Claim, then record what the lookup decided.
-	p, cause, _, err := s.claim(ctx, p, now, meta)
+	claimed, err := s.claim(ctx, p, now, meta)
 	if errors.Is(err, eventstore.ErrConcurrency) {
 		return "claimed elsewhere", nil
 	}
 	if err != nil {
 		return "", err
 	}
-	if _, err := s.record(ctx, p, v, meta, cause); err != nil {
+	if _, err := s.record(ctx, claimed.Payment, v, meta, claimed.cause); err != nil {
 		return "", err
 	}
-	s.noteVerdict(v)
 	return "recorded " + string(v.Status), nil
 }
 

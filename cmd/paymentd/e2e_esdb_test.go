@@ -9,7 +9,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/paystream/paystream/commands"
+	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/eventstore/esdb"
 	"github.com/paystream/paystream/eventstore/esdbtest"
 )
@@ -44,7 +44,7 @@ var _ = Describe("paymentd end to end on EventStoreDB (the emulator)", func() {
 		store, err := esdb.Open(ctx, emulator.URL())
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(store.Close)
-		events, err := store.ReadStream(ctx, commands.StreamName(orderID))
+		events, err := store.ReadStream(ctx, aggregate.StreamName(orderID))
 		Expect(err).NotTo(HaveOccurred())
 		var types []string
 		for _, e := range events {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/paystream/paystream"
+	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/catalog"
 	"github.com/paystream/paystream/commands"
 	"github.com/paystream/paystream/httpapi"
@@ -89,8 +90,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer readModels.close()
-	svc := commands.New(commands.Config{Store: readModels.track(store), PSP: psp, Catalog: products, Logger: log,
-		ConfirmTimeout: cfg.ConfirmTimeout, Recovery: commands.RecoveryPolicy{ExecutingTimeout: cfg.Recovery.ExecutingTimeout,
+	svc := commands.New(commands.Config{Store: readModels.track(store), PSP: toss.NewPSP(psp), Catalog: products, Logger: log,
+		ConfirmTimeout: cfg.ConfirmTimeout, Recovery: aggregate.RecoveryPolicy{ExecutingTimeout: cfg.Recovery.ExecutingTimeout,
 			Threshold: cfg.Recovery.Threshold, BackoffBase: cfg.Recovery.BackoffBase, BackoffMax: cfg.Recovery.BackoffMax},
 		Limits: cfg.Limits})
 	inbox := commands.NewWebhookInbox(svc, 1024, 100_000)
@@ -104,7 +105,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	handler := httpapi.NewHandler(svc, httpapi.Options{Logger: log, Hints: inbox, Signals: svc.Signals,
 		ReadModel: readModels.store, Written: readModels.lastWritten,
 		Ready: func(ctx context.Context) error {
-			_, err := store.ReadStream(ctx, commands.StreamName("readiness-probe"))
+			_, err := store.ReadStream(ctx, aggregate.StreamName("readiness-probe"))
 			return err
 		}})
 

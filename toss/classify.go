@@ -1,4 +1,4 @@
-package commands
+package toss
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 	"net/http"
 
 	"github.com/paystream/paystream/aggregate"
-	"github.com/paystream/paystream/toss"
+	"github.com/paystream/paystream/commands"
 )
 
 // The rule table version is part of every rule name, so an event always says which table
@@ -21,8 +21,8 @@ import (
 // FAILURE or a configuration fault. No code known to v1 changes class, but "rejected" and
 // "unrecognised-code" now cover other codes than in v1, so the whole table takes the new
 // version: an auditor reading "toss.v1/unrecognised-code EXCEED_MAX_CARD_INSTALLMENT_PLAN" on
-// an old event and "toss.v2/rejected" on a new one sees why they differ. Recovery's lookup
-// rules (recovery.go) do not read this table and keep their version.
+// an old event and "toss.v2/rejected" on a new one sees why they differ. The lookup rules
+// (lookup.go) do not read this table and keep their version.
 const (
 	RuleDoneMatching     = "toss.v2/done-matching"
 	RuleDoneMismatch     = "toss.v2/done-mismatch"
@@ -123,8 +123,8 @@ var confirmCodesAddedInV2 = map[string]class{
 
 // verdictFor classifies one confirm answer. It reports needLookup when only a lookup by
 // orderId can decide, and transient when the same request may be retried now.
-func verdictFor(p toss.Payment, err error, want aggregate.State) (v aggregate.Verdict, transient, needLookup bool) {
-	var apiErr *toss.APIError
+func verdictFor(p Payment, err error, want commands.Execution) (v aggregate.Verdict, transient, needLookup bool) {
+	var apiErr *APIError
 	switch {
 	case err == nil:
 		return verdictForPayment(p, want, RuleDoneMatching), false, false
@@ -150,7 +150,7 @@ func verdictFor(p toss.Payment, err error, want aggregate.State) (v aggregate.Ve
 			v.Message = fmt.Sprintf("HTTP %d", apiErr.HTTPStatus)
 		}
 		return v, false, false
-	case errors.Is(err, toss.ErrMalformedResponse):
+	case errors.Is(err, ErrMalformedResponse):
 		return aggregate.Verdict{Status: aggregate.StatusUnknown, Rule: RuleMalformed, Message: err.Error()}, true, false
 	default:
 		return aggregate.Verdict{Status: aggregate.StatusUnknown, Rule: RuleTransport, Message: err.Error()}, true, false
@@ -159,18 +159,18 @@ func verdictFor(p toss.Payment, err error, want aggregate.State) (v aggregate.Ve
 
 // verdictForPayment judges a Payment object Toss returned (from confirm or a lookup).
 // SUCCESS only for DONE with the orderId, paymentKey and total we executed.
-func verdictForPayment(p toss.Payment, want aggregate.State, rule string) aggregate.Verdict {
+func verdictForPayment(p Payment, want commands.Execution, rule string) aggregate.Verdict {
 	v := aggregate.Verdict{Evidence: redact(p.Raw), PaymentKey: p.PaymentKey, TotalAmount: p.TotalAmount,
 		Method: string(p.Method)}
-	matches := p.OrderID == want.OrderID && p.PaymentKey == want.PaymentKey && p.TotalAmount.Equal(want.ConfirmedAmount)
+	matches := p.OrderID == want.OrderID && p.PaymentKey == want.PaymentKey && p.TotalAmount.Equal(want.Amount)
 	switch {
-	case p.Status == toss.StatusDone && matches && p.ApprovedAt != nil:
+	case p.Status == StatusDone && matches && p.ApprovedAt != nil:
 		v.Status, v.Rule, v.ApprovedAt = aggregate.StatusSuccess, rule, *p.ApprovedAt
-	case p.Status == toss.StatusDone:
+	case p.Status == StatusDone:
 		// Money moved, but not as we asked: a person must look at it.
 		v.Status, v.Rule, v.OperatorAlert = aggregate.StatusUnknown, RuleDoneMismatch, true
 		v.Message = fmt.Sprintf("DONE for order %q, key %q, amount %s; executed order %q, key %q, amount %s",
-			p.OrderID, p.PaymentKey, p.TotalAmount, want.OrderID, want.PaymentKey, want.ConfirmedAmount)
+			p.OrderID, p.PaymentKey, p.TotalAmount, want.OrderID, want.PaymentKey, want.Amount)
 	default:
 		v.Status, v.Rule = aggregate.StatusUnknown, RuleNotDone
 		v.Message = fmt.Sprintf("PSP status %s", p.Status)

@@ -1,4 +1,4 @@
-package commands
+package toss
 
 import (
 	"context"
@@ -12,24 +12,24 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/paystream/paystream/aggregate"
-	"github.com/paystream/paystream/toss"
+	"github.com/paystream/paystream/commands"
 )
 
 var _ = Describe("classifying Toss's confirm answers (toss.v2)", func() {
 	approvedAt := time.Date(2026, 11, 25, 10, 0, 0, 0, time.FixedZone("KST", 9*3600))
-	executing := aggregate.State{OrderID: "order-0001", PaymentKey: "pk_1", ConfirmedAmount: decimal.NewFromInt(48500)}
-	payment := func(status toss.Status, orderID, key string, amount int64) toss.Payment {
-		return toss.Payment{Status: status, OrderID: orderID, PaymentKey: key, TotalAmount: decimal.NewFromInt(amount),
-			ApprovedAt: &approvedAt, Method: toss.MethodCard,
+	executing := commands.Execution{OrderID: "order-0001", PaymentKey: "pk_1", Amount: decimal.NewFromInt(48500)}
+	payment := func(status Status, orderID, key string, amount int64) Payment {
+		return Payment{Status: status, OrderID: orderID, PaymentKey: key, TotalAmount: decimal.NewFromInt(amount),
+			ApprovedAt: &approvedAt, Method: MethodCard,
 			Raw: json.RawMessage(`{"status":"DONE","secret":"ps_abc","card":{"number":"43301234****123*"},"totalAmount":48500}`)}
 	}
 	apiErr := func(status int, code string) error {
-		return fmt.Errorf("confirm: %w", &toss.APIError{HTTPStatus: status, Code: code, Message: "m",
+		return fmt.Errorf("confirm: %w", &APIError{HTTPStatus: status, Code: code, Message: "m",
 			Body: []byte(`{"code":"` + code + `","message":"m"}`)})
 	}
 
 	DescribeTable("verdicts",
-		func(p toss.Payment, err error, status aggregate.Status, rule string, transient, lookup, alert bool) {
+		func(p Payment, err error, status aggregate.Status, rule string, transient, lookup, alert bool) {
 			v, gotTransient, gotLookup := verdictFor(p, err, executing)
 			Expect(v.Status).To(Equal(status))
 			Expect(v.Rule).To(Equal(rule))
@@ -37,40 +37,40 @@ var _ = Describe("classifying Toss's confirm answers (toss.v2)", func() {
 			Expect(gotLookup).To(Equal(lookup), "lookup")
 			Expect(v.OperatorAlert).To(Equal(alert), "alert")
 		},
-		Entry("DONE with matching order, key and amount", payment(toss.StatusDone, "order-0001", "pk_1", 48500), nil,
+		Entry("DONE with matching order, key and amount", payment(StatusDone, "order-0001", "pk_1", 48500), nil,
 			aggregate.StatusSuccess, RuleDoneMatching, false, false, false),
-		Entry("DONE for another amount is never a success", payment(toss.StatusDone, "order-0001", "pk_1", 100), nil,
+		Entry("DONE for another amount is never a success", payment(StatusDone, "order-0001", "pk_1", 100), nil,
 			aggregate.StatusUnknown, RuleDoneMismatch, false, false, true),
-		Entry("DONE for another order", payment(toss.StatusDone, "order-0002", "pk_1", 48500), nil,
+		Entry("DONE for another order", payment(StatusDone, "order-0002", "pk_1", 48500), nil,
 			aggregate.StatusUnknown, RuleDoneMismatch, false, false, true),
-		Entry("DONE for another paymentKey", payment(toss.StatusDone, "order-0001", "pk_2", 48500), nil,
+		Entry("DONE for another paymentKey", payment(StatusDone, "order-0001", "pk_2", 48500), nil,
 			aggregate.StatusUnknown, RuleDoneMismatch, false, false, true),
-		Entry("200 but waiting for deposit", payment(toss.StatusWaitingForDeposit, "order-0001", "pk_1", 48500), nil,
+		Entry("200 but waiting for deposit", payment(StatusWaitingForDeposit, "order-0001", "pk_1", 48500), nil,
 			aggregate.StatusUnknown, RuleNotDone, false, false, false),
-		Entry("card rejected", toss.Payment{}, apiErr(403, "REJECT_CARD_PAYMENT"), aggregate.StatusFailure, RuleRejected, false, false, false),
-		Entry("fraud", toss.Payment{}, apiErr(403, "FDS_ERROR"), aggregate.StatusFailure, RuleRejected, false, false, false),
-		Entry("limit", toss.Payment{}, apiErr(400, "EXCEED_MAX_DAILY_PAYMENT_COUNT"), aggregate.StatusFailure, RuleRejected, false, false, false),
-		Entry("expired session", toss.Payment{}, apiErr(404, "NOT_FOUND_PAYMENT_SESSION"), aggregate.StatusFailure, RuleRejected, false, false, false),
-		Entry("provider error", toss.Payment{}, apiErr(400, "PROVIDER_ERROR"), aggregate.StatusUnknown, RuleTransient, true, false, false),
-		Entry("card processing error", toss.Payment{}, apiErr(400, "CARD_PROCESSING_ERROR"), aggregate.StatusUnknown, RuleTransient, true, false, false),
-		Entry("idempotent request in flight", toss.Payment{}, apiErr(409, "IDEMPOTENT_REQUEST_PROCESSING"), aggregate.StatusUnknown, RuleTransient, true, false, false),
-		Entry("consecutive request", toss.Payment{}, apiErr(403, "FORBIDDEN_CONSECUTIVE_REQUEST"), aggregate.StatusUnknown, RuleTransient, true, false, false),
-		Entry("5xx with a code", toss.Payment{}, apiErr(500, "FAILED_INTERNAL_SYSTEM_PROCESSING"), aggregate.StatusUnknown, RuleTransient, true, false, false),
-		Entry("502 from a proxy", toss.Payment{}, &toss.APIError{HTTPStatus: 502, Body: []byte("<html>bad gateway</html>")},
+		Entry("card rejected", Payment{}, apiErr(403, "REJECT_CARD_PAYMENT"), aggregate.StatusFailure, RuleRejected, false, false, false),
+		Entry("fraud", Payment{}, apiErr(403, "FDS_ERROR"), aggregate.StatusFailure, RuleRejected, false, false, false),
+		Entry("limit", Payment{}, apiErr(400, "EXCEED_MAX_DAILY_PAYMENT_COUNT"), aggregate.StatusFailure, RuleRejected, false, false, false),
+		Entry("expired session", Payment{}, apiErr(404, "NOT_FOUND_PAYMENT_SESSION"), aggregate.StatusFailure, RuleRejected, false, false, false),
+		Entry("provider error", Payment{}, apiErr(400, "PROVIDER_ERROR"), aggregate.StatusUnknown, RuleTransient, true, false, false),
+		Entry("card processing error", Payment{}, apiErr(400, "CARD_PROCESSING_ERROR"), aggregate.StatusUnknown, RuleTransient, true, false, false),
+		Entry("idempotent request in flight", Payment{}, apiErr(409, "IDEMPOTENT_REQUEST_PROCESSING"), aggregate.StatusUnknown, RuleTransient, true, false, false),
+		Entry("consecutive request", Payment{}, apiErr(403, "FORBIDDEN_CONSECUTIVE_REQUEST"), aggregate.StatusUnknown, RuleTransient, true, false, false),
+		Entry("5xx with a code", Payment{}, apiErr(500, "FAILED_INTERNAL_SYSTEM_PROCESSING"), aggregate.StatusUnknown, RuleTransient, true, false, false),
+		Entry("502 from a proxy", Payment{}, &APIError{HTTPStatus: 502, Body: []byte("<html>bad gateway</html>")},
 			aggregate.StatusUnknown, RuleTransient, true, false, false),
-		Entry("already processed: only a lookup decides", toss.Payment{}, apiErr(400, "ALREADY_PROCESSED_PAYMENT"),
+		Entry("already processed: only a lookup decides", Payment{}, apiErr(400, "ALREADY_PROCESSED_PAYMENT"),
 			aggregate.StatusUnknown, RuleAlreadyProcessed, false, true, false),
-		Entry("bad secret key", toss.Payment{}, apiErr(401, "UNAUTHORIZED_KEY"), aggregate.StatusNotStarted, RuleConfigFault, false, false, true),
-		Entry("bad basic auth", toss.Payment{}, apiErr(403, "INCORRECT_BASIC_AUTH_FORMAT"), aggregate.StatusNotStarted, RuleConfigFault, false, false, true),
-		Entry("bad idempotency key", toss.Payment{}, apiErr(400, "INVALID_IDEMPOTENCY_KEY"), aggregate.StatusNotStarted, RuleConfigFault, false, false, true),
-		Entry("a code we have never seen", toss.Payment{}, apiErr(400, "BRAND_NEW_CODE"), aggregate.StatusUnknown, RuleUnrecognised, false, false, false),
-		Entry("timeout", toss.Payment{}, fmt.Errorf("post: %w", context.DeadlineExceeded), aggregate.StatusUnknown, RuleTransport, true, false, false),
-		Entry("connection reset", toss.Payment{}, errors.New("read: connection reset by peer"), aggregate.StatusUnknown, RuleTransport, true, false, false),
-		Entry("garbled 200", toss.Payment{}, fmt.Errorf("x: %w", toss.ErrMalformedResponse), aggregate.StatusUnknown, RuleMalformed, true, false, false),
+		Entry("bad secret key", Payment{}, apiErr(401, "UNAUTHORIZED_KEY"), aggregate.StatusNotStarted, RuleConfigFault, false, false, true),
+		Entry("bad basic auth", Payment{}, apiErr(403, "INCORRECT_BASIC_AUTH_FORMAT"), aggregate.StatusNotStarted, RuleConfigFault, false, false, true),
+		Entry("bad idempotency key", Payment{}, apiErr(400, "INVALID_IDEMPOTENCY_KEY"), aggregate.StatusNotStarted, RuleConfigFault, false, false, true),
+		Entry("a code we have never seen", Payment{}, apiErr(400, "BRAND_NEW_CODE"), aggregate.StatusUnknown, RuleUnrecognised, false, false, false),
+		Entry("timeout", Payment{}, fmt.Errorf("post: %w", context.DeadlineExceeded), aggregate.StatusUnknown, RuleTransport, true, false, false),
+		Entry("connection reset", Payment{}, errors.New("read: connection reset by peer"), aggregate.StatusUnknown, RuleTransport, true, false, false),
+		Entry("garbled 200", Payment{}, fmt.Errorf("x: %w", ErrMalformedResponse), aggregate.StatusUnknown, RuleMalformed, true, false, false),
 	)
 
 	It("keeps secrets and card numbers out of the evidence, and amounts exact", func() {
-		v, _, _ := verdictFor(payment(toss.StatusDone, "order-0001", "pk_1", 48500), nil, executing)
+		v, _, _ := verdictFor(payment(StatusDone, "order-0001", "pk_1", 48500), nil, executing)
 		Expect(v.Evidence).To(MatchJSON(`{"status":"DONE","secret":"[REDACTED]","card":{"number":"[REDACTED]"},"totalAmount":48500}`))
 	})
 
@@ -140,11 +140,11 @@ var tossConfirmCodes = []struct {
 }
 
 var _ = Describe("the toss.v2 confirm code table", func() {
-	executing := aggregate.State{OrderID: "order-0001", PaymentKey: "pk_1", ConfirmedAmount: decimal.NewFromInt(48500)}
+	executing := commands.Execution{OrderID: "order-0001", PaymentKey: "pk_1", Amount: decimal.NewFromInt(48500)}
 
 	It("knows every confirm code Toss documents, and decides each as a merchant expects", func() {
 		for _, c := range tossConfirmCodes {
-			v, _, _ := verdictFor(toss.Payment{}, &toss.APIError{HTTPStatus: c.status, Code: c.code, Message: "m"}, executing)
+			v, _, _ := verdictFor(Payment{}, &APIError{HTTPStatus: c.status, Code: c.code, Message: "m"}, executing)
 			Expect(v.Rule).NotTo(Equal(RuleUnrecognised), c.code)
 			Expect(v.Status).To(Equal(c.want), c.code)
 			Expect(v.Code).To(Equal(c.code))
@@ -154,7 +154,7 @@ var _ = Describe("the toss.v2 confirm code table", func() {
 
 	It("declines an instalment or point refusal instead of leaving it UNKNOWN", func() {
 		for _, code := range []string{"EXCEED_MAX_CARD_INSTALLMENT_PLAN", "NOT_ALLOWED_POINT_USE"} {
-			v, transient, lookup := verdictFor(toss.Payment{}, &toss.APIError{HTTPStatus: 400, Code: code}, executing)
+			v, transient, lookup := verdictFor(Payment{}, &APIError{HTTPStatus: 400, Code: code}, executing)
 			Expect(v.Status).To(Equal(aggregate.StatusFailure), code)
 			Expect(v.Rule).To(Equal("toss.v2/rejected"))
 			Expect(transient || lookup).To(BeFalse())

@@ -1,0 +1,162 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/google/uuid"
+
+	"github.com/paystream/paystream/aggregate"
+	"github.com/paystream/paystream/eventstore"
+)
+
+// The write side has one mechanism: update loads a payment, lets a decision (a closure over
+// the command) say which events follow, and appends them at the exact revision it loaded;
+// when another writer got there first it loads again and decides again, a bounded number of
+// times. Every command goes through it (updateOnce is its single round, for claims that
+// must not be retried). Reading a stream and folding it is Load's job alone.
+
+// maxContentionRetries bounds reload-and-decide rounds on concurrent appends.
+const maxContentionRetries = 8
+
+// decision says which events a command adds to the payment as loaded: none is a successful
+// no-op; an error refuses the command.
+type decision func(p Payment) ([]aggregate.Event, error)
+
+// updated is the payment after an update, and the id of the first event it appended (the
+// causation of whatever follows; empty when nothing was appended).
+type updated struct {
+	Payment
+	cause string
+}
+
+// Load folds the payment's stream. Unknown orderId → aggregate.ErrNotFound.
+func (s *Service) Load(ctx context.Context, orderID string) (Payment, error) {
+	p, err := s.load(ctx, orderID)
+	if err == nil && !p.Exists() {
+		err = fmt.Errorf("load %s: %w", orderID, aggregate.ErrNotFound)
+	}
+	return p, err
+}
+
+// load folds the payment's stream; a stream that does not exist yet is the zero Payment at
+// eventstore.NoStream (a checkout creates it).
+func (s *Service) load(ctx context.Context, orderID string) (Payment, error) {
+	recorded, err := s.cfg.Store.ReadStream(ctx, aggregate.StreamName(orderID))
+	if err != nil {
+		return Payment{}, fmt.Errorf("load %s: %w", orderID, err)
+	}
+	p := Payment{Revision: eventstore.NoStream}
+	for _, r := range recorded {
+		if p.State, _, err = aggregate.EvolveStored(p.State, r.Type, r.Data); err != nil {
+			return Payment{}, fmt.Errorf("load %s at revision %d: %w", orderID, r.Revision, err)
+		}
+	}
+	if n := len(recorded); n > 0 {
+		p.Revision, p.Position = recorded[n-1].Revision, recorded[n-1].Position
+	}
+	return p, nil
+}
+
+// History returns the payment's recorded events in order. Unknown orderId →
+// aggregate.ErrNotFound.
+func (s *Service) History(ctx context.Context, orderID string) ([]eventstore.RecordedEvent, error) {
+	recorded, err := s.cfg.Store.ReadStream(ctx, aggregate.StreamName(orderID))
+	if err != nil {
+		return nil, fmt.Errorf("history %s: %w", orderID, err)
+	}
+	if len(recorded) == 0 {
+		return nil, fmt.Errorf("history %s: %w", orderID, aggregate.ErrNotFound)
+	}
+	return recorded, nil
+}
+
+// update applies decide to the payment and appends what it decides, reloading and deciding
+// again when the stream moved meanwhile. known, when it holds the payment, spares the first
+// load. Errors: decide's (wrapped with the orderId), ErrContention after
+// maxContentionRetries rounds, or the store's.
+func (s *Service) update(ctx context.Context, orderID string, known *Payment, meta Meta, causation string, decide decision) (updated, error) {
+	for range maxContentionRetries {
+		u, err := s.updateOnce(ctx, orderID, known, meta, causation, decide)
+		if !errors.Is(err, eventstore.ErrConcurrency) {
+			return u, err
+		}
+		known = nil // someone else moved first: look again
+	}
+	return updated{}, fmt.Errorf("%s: %w", orderID, ErrContention)
+}
+
+// updateOnce is one round of update: it fails with eventstore.ErrConcurrency when the
+// stream moved after the payment was loaded.
+func (s *Service) updateOnce(ctx context.Context, orderID string, known *Payment, meta Meta, causation string, decide decision) (updated, error) {
+	var p Payment
+	if known != nil {
+		p = *known
+	} else {
+		var err error
+		if p, err = s.load(ctx, orderID); err != nil {
+			return updated{}, err
+		}
+	}
+	events, err := decide(p)
+	if err != nil {
+		return updated{Payment: p}, fmt.Errorf("%s: %w", orderID, err)
+	}
+	if len(events) == 0 {
+		return updated{Payment: p}, nil
+	}
+	stream := aggregate.StreamName(orderID)
+	res, err := s.append(ctx, stream, p.Revision, events, meta, causation)
+	if err != nil {
+		return updated{Payment: p}, err
+	}
+	return updated{Payment: p.with(events, res), cause: eventID(stream, p.Revision+1, events[0].EventName(), meta.commandID).String()}, nil
+}
+
+// append encodes events with deterministic ids and metadata and appends them after expected.
+func (s *Service) append(ctx context.Context, stream string, expected eventstore.Revision, events []aggregate.Event,
+	meta Meta, causation string) (eventstore.AppendResult, error) {
+	out := make([]eventstore.Event, len(events))
+	for i, e := range events {
+		name, data, err := aggregate.Encode(e)
+		if err != nil {
+			return eventstore.AppendResult{}, err
+		}
+		if out[i], err = storedEvent(stream, expected+eventstore.Revision(i)+1, name, data, meta, causation); err != nil {
+			return eventstore.AppendResult{}, err
+		}
+	}
+	res, err := s.cfg.Store.Append(ctx, stream, expected, out)
+	if err != nil {
+		return res, fmt.Errorf("append %s at %d: %w", stream, expected, err)
+	}
+	return res, nil
+}
+
+// storedEvent is an encoded event as the store takes it: its deterministic id, and the
+// metadata every event carries (causation defaults to the correlation id).
+func storedEvent(stream string, revision eventstore.Revision, name string, data []byte, meta Meta, causation string) (eventstore.Event, error) {
+	if causation == "" {
+		causation = meta.CorrelationID
+	}
+	md, err := json.Marshal(EventMetadata{CorrelationID: meta.CorrelationID, CausationID: causation,
+		CommandID: meta.commandID, Actor: meta.Actor, SchemaVersion: SchemaVersion})
+	if err != nil {
+		return eventstore.Event{}, err
+	}
+	return eventstore.Event{ID: eventID(stream, revision, name, meta.commandID), Type: name, Data: data, Metadata: md}, nil
+}
+
+// eventNamespace scopes paystream's deterministic event ids.
+var eventNamespace = uuid.MustParse("6f1c9a52-3b0e-4d7a-9c41-8e2f5d0b7a13")
+
+// eventID is the id of the event a command decided at this revision of the stream. The same
+// decision always gets the same id, so the store recognises a retried append as a no-op; the
+// command id keeps two concurrent commands that decide alike (two confirms of one payment)
+// from both looking like that retry — one must fail with ErrConcurrency.
+func eventID(stream string, revision eventstore.Revision, name, commandID string) uuid.UUID {
+	return uuid.NewSHA1(eventNamespace, []byte(stream+"@"+strconv.FormatInt(int64(revision), 10)+"/"+name+"/"+commandID))
+}
