@@ -78,7 +78,7 @@ func (s *Service) claimKey(ctx context.Context, key string, want KeyClaimed, met
 		if err != nil {
 			return err
 		}
-		_, err = s.cfg.Store.Append(ctx, stream, eventstore.NoStream, []eventstore.Event{e})
+		_, err = s.appendStored(ctx, stream, eventstore.NoStream, []eventstore.Event{e})
 		if !errors.Is(err, eventstore.ErrConcurrency) {
 			if err != nil {
 				return fmt.Errorf("claim idempotency key: %w", err)

@@ -129,11 +129,41 @@ func (s *Service) append(ctx context.Context, stream string, expected eventstore
 			return eventstore.AppendResult{}, err
 		}
 	}
+	return s.appendStored(ctx, stream, expected, out)
+}
+
+// appendStored appends encoded events. When the store cannot tell whether the append landed
+// (eventstore.ErrOutcomeUnknown) it reads the stream to find out — never assuming either way:
+// its own events (by their deterministic ids, right after expected) mean it did; anything
+// else is eventstore.ErrConcurrency, and the caller decides again from what is there.
+func (s *Service) appendStored(ctx context.Context, stream string, expected eventstore.Revision, out []eventstore.Event) (eventstore.AppendResult, error) {
 	res, err := s.cfg.Store.Append(ctx, stream, expected, out)
+	if errors.Is(err, eventstore.ErrOutcomeUnknown) {
+		res, err = s.landed(ctx, stream, expected, out, err)
+	}
 	if err != nil {
 		return res, fmt.Errorf("append %s at %d: %w", stream, expected, err)
 	}
 	return res, nil
+}
+
+// landed reports whether out was written after expected, reading the stream.
+func (s *Service) landed(ctx context.Context, stream string, expected eventstore.Revision, out []eventstore.Event, unknown error) (eventstore.AppendResult, error) {
+	recorded, err := s.cfg.Store.ReadStream(ctx, stream)
+	if err != nil {
+		return eventstore.AppendResult{}, fmt.Errorf("%w; re-reading to find out: %w", unknown, err)
+	}
+	first := int(expected + 1)
+	if len(recorded) < first+len(out) {
+		return eventstore.AppendResult{}, fmt.Errorf("%w (it did not land)", eventstore.ErrConcurrency)
+	}
+	for i, e := range out {
+		if recorded[first+i].ID != e.ID {
+			return eventstore.AppendResult{}, fmt.Errorf("%w (another write landed)", eventstore.ErrConcurrency)
+		}
+	}
+	last := recorded[first+len(out)-1]
+	return eventstore.AppendResult{Revision: last.Revision, Position: last.Position}, nil
 }
 
 // storedEvent is an encoded event as the store takes it: its deterministic id, and the
