@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/paystream/paystream/booking"
 	"github.com/paystream/paystream/commands"
@@ -98,6 +99,12 @@ func startKafka(ctx context.Context, cfg KafkaConfig, store kafkaStore, svc *com
 		}
 		stops = append(stops, cluster.Close)
 		brokers = cluster.ListenAddrs()
+		if cfg.DataDir != "" {
+			if err := markCrashAborted(ctx, brokers, log); err != nil {
+				stop()
+				return nil, fmt.Errorf("KAFKA_DATA_DIR %s: %w", cfg.DataDir, err)
+			}
+		}
 		announce(brokers[0])
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -119,6 +126,30 @@ func startKafka(ctx context.Context, cfg KafkaConfig, store kafkaStore, svc *com
 	keep("completion", completion.New(svc, brokers, completion.WithLogger(log)).Run)
 	log.Info("downstream started", "brokers", brokers, "in_process", embedded, "topic", cfg.ApprovedTopic)
 	return stop, nil
+}
+
+// startupTimeout bounds each wait of the downstream's start-up.
+const startupTimeout = 30 * time.Second
+
+// markCrashAborted closes, with abort markers, the transactions the in-process broker found
+// open in its data directory: they were cut off by a crash, and its recovery writes no
+// markers (see kafkamsg.MarkCrashAborted). Run before any client produces.
+func markCrashAborted(ctx context.Context, brokers []string, log *slog.Logger) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
+	defer cancel()
+	marked, err := kafkamsg.MarkCrashAborted(ctx, cl)
+	if err != nil {
+		return err
+	}
+	if marked > 0 {
+		log.Warn("in-process kafka: aborted the transactions a crash left open", "partitions", marked)
+	}
+	return nil
 }
 
 // supervise runs a downstream component until ctx ends, restarting it with backoff after a

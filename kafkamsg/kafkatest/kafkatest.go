@@ -6,16 +6,22 @@ package kafkatest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/eventstore"
+	"github.com/paystream/paystream/kafkamsg"
 )
 
 // Appender is the part of an event store the fixtures write to.
@@ -64,46 +70,63 @@ func AppendApproved(ctx context.Context, store Appender, orderID string, lines .
 }
 
 // ReadCommitted returns every committed record of topic (all partitions) that exists when
-// it is called, read with isolation level read_committed.
+// it is called, read with isolation level read_committed, partition by partition in offset
+// order (kafkamsg.ReadCommitted: it also ends on a partition whose last records a broker
+// crash left aborted without a marker).
 func ReadCommitted(ctx context.Context, brokers []string, topic string) ([]*kgo.Record, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.KeepControlRecords())
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		return nil, err
 	}
 	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
+	adm := kadm.NewClient(cl)
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if errors.Is(err, kerr.UnknownTopicOrPartition) || errors.Is(starts.Error(), kerr.UnknownTopicOrPartition) {
+		return nil, nil // no topic yet: no records
+	}
+	if err != nil {
+		return nil, fmt.Errorf("start offsets of %s: %w", topic, err)
+	}
+	ends, err := adm.ListCommittedOffsets(ctx, topic)
 	if err != nil {
 		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
 	}
-	want := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			want[o.Partition] = o.Offset
-		}
-	})
 	var out []*kgo.Record
-	for len(want) > 0 {
-		fetches := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+	var failed error
+	ends.Each(func(end kadm.ListedOffset) {
+		start, _ := starts.Lookup(topic, end.Partition)
+		if failed = errors.Join(failed, end.Err, start.Err); failed != nil {
+			return
 		}
-		if err := fetches.Err(); err != nil {
-			return nil, err
-		}
-		fetches.EachRecord(func(r *kgo.Record) {
-			end, ok := want[r.Partition]
-			if !ok || r.Offset >= end {
-				return
-			}
-			if !r.Attrs.IsControl() {
-				out = append(out, r)
-			}
-			if r.Offset >= end-1 {
-				delete(want, r.Partition)
-			}
+		failed = kafkamsg.ReadCommitted(ctx, cl, topic, end.Partition, start.Offset, end.Offset, func(r *kgo.Record) {
+			out = append(out, r)
 		})
+	})
+	if failed != nil {
+		return nil, failed
 	}
 	return out, nil
+}
+
+// CrashCopy copies the kfake data directory src to dst as a kill -9 would leave it: every
+// write made so far (with kfake.SyncWrites), nothing of what Close saves. Nothing may write
+// to src while it is copied; close that cluster afterwards, and open dst.
+func CrashCopy(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
+	})
 }

@@ -290,6 +290,9 @@ func (f *Forwarder) commit(ctx context.Context, cl *kgo.Client, batch []*kgo.Rec
 }
 
 // readCheckpoint returns the last committed checkpoint of this forwarder (0 when none).
+// It reads the checkpoint partition up to its last stable offset by position
+// (kafkamsg.ReadCommitted), never by waiting to see the last record: after a broker crash
+// that record may be an aborted one that read_committed never delivers.
 func (f *Forwarder) readCheckpoint(ctx context.Context, cl *kgo.Client) (eventstore.Position, error) {
 	adm := kadm.NewClient(cl)
 	starts, err := adm.ListStartOffsets(ctx, f.cfg.checkpointTopic)
@@ -305,40 +308,18 @@ func (f *Forwarder) readCheckpoint(ctx context.Context, cl *kgo.Client) (eventst
 	if start.Err != nil || end.Err != nil {
 		return 0, fmt.Errorf("read checkpoint: offsets of %s: %w", f.cfg.checkpointTopic, errors.Join(start.Err, end.Err))
 	}
-	if end.Offset <= start.Offset {
-		return 0, nil
-	}
-	reader, err := kgo.NewClient(append([]kgo.Opt{
-		kgo.SeedBrokers(f.brokers...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{f.cfg.checkpointTopic: {0: kgo.NewOffset().At(start.Offset)}}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords(),
-	}, f.cfg.kgoOpts...)...)
+	var pos eventstore.Position
+	err = kafkamsg.ReadCommitted(ctx, cl, f.cfg.checkpointTopic, 0, start.Offset, end.Offset, func(r *kgo.Record) {
+		if string(r.Key) != f.cfg.name {
+			return
+		}
+		var c checkpoint
+		if err := json.Unmarshal(r.Value, &c); err == nil {
+			pos = eventstore.Position(c.Position)
+		}
+	})
 	if err != nil {
 		return 0, fmt.Errorf("read checkpoint: %w", err)
-	}
-	defer reader.Close()
-	var pos eventstore.Position
-	for done := false; !done; {
-		fetches := reader.PollFetches(ctx)
-		if ctx.Err() != nil {
-			return 0, fmt.Errorf("read checkpoint: %w", ctx.Err())
-		}
-		if err := fetches.Err(); err != nil {
-			return 0, fmt.Errorf("read checkpoint: %w", err)
-		}
-		fetches.EachRecord(func(r *kgo.Record) {
-			if r.Offset >= end.Offset-1 {
-				done = true
-			}
-			if r.Attrs.IsControl() || string(r.Key) != f.cfg.name {
-				return
-			}
-			var c checkpoint
-			if err := json.Unmarshal(r.Value, &c); err == nil && r.Offset < end.Offset {
-				pos = eventstore.Position(c.Position)
-			}
-		})
 	}
 	return pos, nil
 }

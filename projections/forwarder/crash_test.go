@@ -1,0 +1,91 @@
+package forwarder_test
+
+import (
+	"context"
+	"errors"
+
+	"log/slog"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/shopspring/decimal"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/paystream/paystream/eventstore/embedded"
+	"github.com/paystream/paystream/kafkamsg"
+	"github.com/paystream/paystream/kafkamsg/kafkatest"
+	"github.com/paystream/paystream/projections/forwarder"
+)
+
+var _ = Describe("Forwarder after a broker crash", func() {
+	It("starts from its checkpoint when the broker was killed with the checkpoint's transaction open", func(ctx SpecContext) {
+		dir := GinkgoT().TempDir()
+		cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(dir), kfake.SyncWrites())
+		Expect(err).NotTo(HaveOccurred())
+		brokers := cluster.ListenAddrs()
+		store := embedded.OpenMemory()
+		DeferCleanup(store.Close)
+		var orders []string
+		total := decimal.Zero
+		approve := func(from, n int) {
+			for i := from; i < from+n; i++ {
+				id := "order-" + string(rune('a'+i/26)) + string(rune('a'+i%26))
+				amt, err := kafkatest.AppendApproved(ctx, store, id, kafkatest.Line{SellerID: "s1", Amount: 1000 + int64(i)})
+				Expect(err).NotTo(HaveOccurred())
+				orders, total = append(orders, id), total.Add(amt)
+			}
+		}
+		approve(0, 5)
+		f := forwarder.New(store, brokers, forwarder.WithIdleCheckpoint(50*time.Millisecond))
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- f.Run(rctx) }()
+		Eventually(f.Published).WithContext(ctx).WithTimeout(10 * time.Second).Should(BeEquivalentTo(5))
+		cancel()
+		Eventually(done).WithContext(ctx).WithTimeout(10 * time.Second).Should(Receive(BeNil()))
+
+		approve(5, 5)
+		f = forwarder.New(store, brokers, forwarder.WithBeforeCommitForTest(func(n int) error {
+			return errors.New("killed before EndTransaction")
+		}))
+		go func() { done <- f.Run(ctx) }()
+		Eventually(done).WithContext(ctx).WithTimeout(10 * time.Second).Should(Receive(MatchError(ContainSubstring("killed"))))
+
+		image := GinkgoT().TempDir() // the broker dies now, the second transaction still open
+		Expect(kafkatest.CrashCopy(dir, image)).To(Succeed())
+		cluster.Close()
+		cluster, err = kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(image), kfake.SyncWrites())
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(cluster.Close)
+		brokers = cluster.ListenAddrs()
+		// As paymentd does for its in-process broker: the markers kfake's recovery leaves out.
+		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+		Expect(err).NotTo(HaveOccurred())
+		marked, err := kafkamsg.MarkCrashAborted(ctx, cl)
+		cl.Close()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(marked).To(BeNumerically(">=", 2), "the checkpoint's partition and at least one of the approvals'")
+
+		f = forwarder.New(store, brokers, forwarder.WithIdleCheckpoint(50*time.Millisecond),
+			forwarder.WithLogger(slog.New(slog.NewTextHandler(GinkgoWriter, nil))))
+		rctx, cancel = context.WithCancel(ctx)
+		go func() { done <- f.Run(rctx) }()
+		DeferCleanup(func() { cancel(); Eventually(done).WithTimeout(20 * time.Second).Should(Receive()) })
+		approve(10, 3)
+		Eventually(func(g Gomega) {
+			recs, err := kafkatest.ReadCommitted(ctx, brokers, kafkamsg.TopicApproved)
+			g.Expect(err).NotTo(HaveOccurred())
+			ids := map[string]int{}
+			for _, r := range recs {
+				ids[string(r.Key)]++
+			}
+			g.Expect(ids).To(HaveLen(len(orders)))
+			for _, id := range orders {
+				g.Expect(ids[id]).To(Equal(1), "approvals of %s", id)
+			}
+		}).WithContext(ctx).WithTimeout(20 * time.Second).Should(Succeed())
+		Expect(f.Published()).To(BeEquivalentTo(8), "the 5 aborted at the crash and the 3 after it")
+	})
+})
