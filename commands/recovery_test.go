@@ -30,7 +30,7 @@ type knownPayments struct {
 
 func (k *knownPayments) add(id string) { k.mu.Lock(); k.ids = append(k.ids, id); k.mu.Unlock() }
 
-func (k *knownPayments) DueForRecovery(ctx context.Context, executingBefore time.Time, limit int) ([]string, error) {
+func (k *knownPayments) OpenForRecovery(ctx context.Context, executingBefore time.Time, limit int) ([]string, error) {
 	k.mu.Lock()
 	ids := append([]string(nil), k.ids...)
 	k.mu.Unlock()
@@ -40,8 +40,7 @@ func (k *knownPayments) DueForRecovery(ctx context.Context, executingBefore time
 		if err != nil {
 			return nil, err
 		}
-		stale := p.Status == aggregate.StatusExecuting && p.ExecutionStartedAt.Before(executingBefore)
-		if (stale || p.Status == aggregate.StatusUnknown) && !p.Escalated && len(due) < limit {
+		if p.Open(executingBefore) && len(due) < limit {
 			due = append(due, id)
 		}
 	}

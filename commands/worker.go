@@ -10,10 +10,11 @@ import (
 	"github.com/paystream/paystream/aggregate"
 )
 
-// DueFinder lists payments recovery should look at: EXECUTING since before executingBefore,
-// or UNKNOWN; oldest first. The read models implement it.
+// DueFinder lists payments recovery should look at: those open for recovery
+// (aggregate.State.Open) given executingBefore, oldest first; Recover then checks each is
+// due. The read models implement it.
 type DueFinder interface {
-	DueForRecovery(ctx context.Context, executingBefore time.Time, limit int) ([]string, error)
+	OpenForRecovery(ctx context.Context, executingBefore time.Time, limit int) ([]string, error)
 }
 
 // StaleCheckouts lists checkouts still NOT_STARTED that were created before createdBefore,
@@ -111,7 +112,7 @@ func (w *RecoveryWorker) RunOnce(ctx context.Context) map[RecoveryResult]int {
 		w.log.Info("expired checkouts", "count", n)
 	}
 	cutoff := w.svc.cfg.Now().UTC().Add(-w.svc.cfg.Recovery.ExecutingTimeout)
-	ids, err := w.due.DueForRecovery(ctx, cutoff, w.batch)
+	ids, err := w.due.OpenForRecovery(ctx, cutoff, w.batch)
 	if err != nil {
 		if ctx.Err() == nil {
 			w.log.Error("listing payments due for recovery", "err", err)

@@ -41,6 +41,9 @@ type Options struct {
 	// Written, when set, is the position of the newest event this instance appended: reads
 	// from the read model wait for it (read-your-writes), bounded by a few seconds.
 	Written func() eventstore.Position
+	// ExecutingTimeout is recovery's (aggregate.RecoveryPolicy): how long EXECUTING lasts
+	// before the attention list calls a payment stuck, unless ?stuckAfter= says otherwise.
+	ExecutingTimeout time.Duration
 }
 
 type api struct {
@@ -50,14 +53,16 @@ type api struct {
 	hints    Hints
 	signals  func() commands.Signals
 
-	readModel ReadModel
-	written   func() eventstore.Position
+	readModel        ReadModel
+	written          func() eventstore.Position
+	executingTimeout time.Duration
 }
 
 // NewHandler returns the HTTP API. Safe for concurrent use.
 func NewHandler(payments Payments, opts Options) http.Handler {
 	a := &api{payments: payments, log: opts.Logger, ready: opts.Ready, hints: opts.Hints, signals: opts.Signals,
-		readModel: opts.ReadModel, written: opts.Written}
+		readModel: opts.ReadModel, written: opts.Written,
+		executingTimeout: aggregate.RecoveryPolicy{ExecutingTimeout: opts.ExecutingTimeout}.WithDefaults().ExecutingTimeout}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}

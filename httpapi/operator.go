@@ -136,7 +136,7 @@ func (a *api) attention(w http.ResponseWriter, r *http.Request) {
 			Status: http.StatusNotImplemented})
 		return
 	}
-	stuckAfter := time.Minute
+	stuckAfter := a.executingTimeout
 	if v := r.URL.Query().Get("stuckAfter"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
@@ -146,6 +146,7 @@ func (a *api) attention(w http.ResponseWriter, r *http.Request) {
 		stuckAfter = d
 	}
 	out := attentionView{Escalated: []paymentView{}, Open: []paymentView{}}
+	stuckBefore := time.Now().Add(-stuckAfter)
 	for _, st := range []aggregate.Status{aggregate.StatusUnknown, aggregate.StatusExecuting} {
 		f := projections.Filter{Status: st, Limit: projections.MaxLimit}
 		for {
@@ -158,7 +159,7 @@ func (a *api) attention(w http.ResponseWriter, r *http.Request) {
 				switch {
 				case p.Escalated:
 					out.Escalated = append(out.Escalated, viewOfRow(p))
-				case st == aggregate.StatusUnknown || time.Since(p.UpdatedAt) > stuckAfter:
+				case projections.StateOf(p).Open(stuckBefore): // recovery's own rule
 					out.Open = append(out.Open, viewOfRow(p))
 				}
 			}

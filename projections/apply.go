@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/paystream/paystream/aggregate"
@@ -18,24 +17,23 @@ import (
 // decode, a first event that is not the checkout, and a revision that does not follow the
 // row's. It is pure and safe for concurrent use; cur is not modified.
 func Apply(cur *Payment, e eventstore.RecordedEvent) (Payment, []History, error) {
-	ev, err := aggregate.Decode(e.Type, e.Data)
+	var prev Payment
+	if cur != nil {
+		prev = *cur
+	}
+	before := stateOf(prev)
+	next, ev, err := aggregate.EvolveStored(before, e.Type, e.Data)
 	if err != nil {
 		return Payment{}, nil, err
 	}
-	var prev Payment
 	if cur == nil {
 		if _, ok := ev.(aggregate.CheckoutCreated); !ok || e.Revision != 0 {
 			return Payment{}, nil, fmt.Errorf("%s at revision %d of a payment the read model does not have", e.Type, e.Revision)
 		}
-	} else {
-		prev = *cur
-		if e.Revision != prev.Revision+1 {
-			return Payment{}, nil, fmt.Errorf("revision %d does not follow the projected revision %d", e.Revision, prev.Revision)
-		}
+	} else if e.Revision != prev.Revision+1 {
+		return Payment{}, nil, fmt.Errorf("revision %d does not follow the projected revision %d", e.Revision, prev.Revision)
 	}
-	before := stateOf(prev)
-	next := aggregate.Evolve(before, ev)
-	if next.OrderID != strings.TrimPrefix(e.Stream, StreamPrefix) {
+	if id, _ := aggregate.OrderIDOf(e.Stream); next.OrderID != id {
 		return Payment{}, nil, fmt.Errorf("event of order %q in stream %s", next.OrderID, e.Stream)
 	}
 	row := rowOf(next)
@@ -128,6 +126,10 @@ func stateOf(p Payment) aggregate.State {
 		Escalated: p.Escalated, Expired: p.Expired, IsPaymentDone: p.IsPaymentDone, CompletedAt: p.CompletedAt}
 	if len(p.Orders) > 0 {
 		s.FailedCount, s.Threshold = p.Orders[0].FailedCount, p.Orders[0].Threshold
+	}
+	if p.Status == aggregate.StatusExecuting {
+		// Its last event is ExecutionStarted or RecoveryAttempted, which set both.
+		s.ExecutionStartedAt = p.UpdatedAt
 	}
 	if p.OutcomeRule != "" {
 		// Every event that records an outcome moves the payment to the outcome's status.
@@ -232,8 +234,12 @@ func ApplyBatch(rows map[string]*Payment, checkpoint eventstore.Position, events
 	return b
 }
 
-// OrderIDOf is the orderId of a payment stream.
-func OrderIDOf(stream string) string { return strings.TrimPrefix(stream, StreamPrefix) }
+// OrderIDOf is the orderId of a payment stream (aggregate.OrderIDOf, for followers that only
+// see payment streams).
+func OrderIDOf(stream string) string {
+	id, _ := aggregate.OrderIDOf(stream)
+	return id
+}
 
 // OrderIDs lists the distinct orderIds of events' streams.
 func OrderIDs(events []eventstore.RecordedEvent) []string {

@@ -14,9 +14,6 @@ import (
 	"github.com/paystream/paystream/eventstore"
 )
 
-// StreamPrefix is the prefix of the streams the read models follow (commands.StreamPrefix).
-const StreamPrefix = "payment-"
-
 // DefaultThreshold is the seed's retry threshold shown on orders before recovery has
 // recorded the threshold it works with.
 const DefaultThreshold = 5

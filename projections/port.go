@@ -17,10 +17,10 @@ type ReadModel interface {
 	// List returns a page of payments matching f in (CreatedAt, OrderID) order; a cursor it
 	// did not hand out fails with ErrBadCursor.
 	List(ctx context.Context, f Filter) (Page, error)
-	// DueForRecovery returns the orderIds of payments that are EXECUTING with UpdatedAt
-	// before executingBefore, or UNKNOWN, and not escalated to manual handling, oldest
-	// UpdatedAt first, at most limit of them.
-	DueForRecovery(ctx context.Context, executingBefore time.Time, limit int) ([]string, error)
+	// OpenForRecovery returns the orderIds of payments open for recovery
+	// (aggregate.State.Open(executingBefore): UNKNOWN, or EXECUTING since before
+	// executingBefore, and not escalated), oldest UpdatedAt first, at most limit of them.
+	OpenForRecovery(ctx context.Context, executingBefore time.Time, limit int) ([]string, error)
 	// WaitFor returns nil once the read model has applied position p, or ctx's error.
 	WaitFor(ctx context.Context, p eventstore.Position) error
 	// DeadLetters lists the recorded poison events.

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/eventstore"
 )
 
@@ -265,7 +266,7 @@ func (p *Projector) project(ctx context.Context) error {
 	events := make(chan eventstore.RecordedEvent, p.opts.MaxBatch)
 	followErr := make(chan error, 1)
 	go func() {
-		followErr <- p.src.Follow(fctx, cp, StreamPrefix, func(ctx context.Context, e eventstore.RecordedEvent) error {
+		followErr <- p.src.Follow(fctx, cp, aggregate.StreamPrefix, func(ctx context.Context, e eventstore.RecordedEvent) error {
 			select {
 			case events <- e:
 				return nil

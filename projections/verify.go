@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/eventstore"
 )
 
@@ -53,7 +54,7 @@ func Verify(ctx context.Context, src StreamSource, rm Verifiable) (Report, error
 	rep := Report{Checkpoint: cp}
 	streams := map[string][]eventstore.RecordedEvent{}
 	if cp > 0 {
-		err = src.Follow(ctx, 0, StreamPrefix, func(ctx context.Context, e eventstore.RecordedEvent) error {
+		err = src.Follow(ctx, 0, aggregate.StreamPrefix, func(ctx context.Context, e eventstore.RecordedEvent) error {
 			if e.Position > cp {
 				return errStop
 			}
@@ -81,7 +82,7 @@ func Verify(ctx context.Context, src StreamSource, rm Verifiable) (Report, error
 			rep.Payments++
 			events := streams[row.OrderID]
 			if row.Position > cp { // moved on since we started: compare at the row's revision
-				if events, err = src.ReadStream(ctx, StreamPrefix+row.OrderID); err != nil {
+				if events, err = src.ReadStream(ctx, aggregate.StreamName(row.OrderID)); err != nil {
 					return Report{}, fmt.Errorf("verify: read %s: %w", row.OrderID, err)
 				}
 			}

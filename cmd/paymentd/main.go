@@ -103,7 +103,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer downstream()
 	handler := httpapi.NewHandler(svc, httpapi.Options{Logger: log, Hints: inbox, Signals: svc.Signals,
-		ReadModel: readModels.store, Written: readModels.lastWritten,
+		ReadModel: readModels.store, Written: readModels.lastWritten, ExecutingTimeout: cfg.Recovery.ExecutingTimeout,
 		Ready: func(ctx context.Context) error {
 			_, err := store.ReadStream(ctx, aggregate.StreamName("readiness-probe"))
 			return err

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/eventstore"
 	"github.com/paystream/paystream/projections"
 )
@@ -140,16 +139,13 @@ func (s *Store) List(ctx context.Context, f projections.Filter) (projections.Pag
 	return page, nil
 }
 
-// DueForRecovery returns EXECUTING payments last updated before executingBefore and UNKNOWN
-// ones, oldest first.
-func (s *Store) DueForRecovery(ctx context.Context, executingBefore time.Time, limit int) ([]string, error) {
+// OpenForRecovery returns the payments open for recovery (aggregate.State.Open), oldest
+// first.
+func (s *Store) OpenForRecovery(ctx context.Context, executingBefore time.Time, limit int) ([]string, error) {
 	s.mu.RLock()
 	var due []*projections.Payment
 	for _, p := range s.payments {
-		if p.Escalated {
-			continue // waits for an operator, not for recovery
-		}
-		if p.Status == aggregate.StatusUnknown || (p.Status == aggregate.StatusExecuting && p.UpdatedAt.Before(executingBefore)) {
+		if projections.StateOf(*p).Open(executingBefore) { // the aggregate's rule, not a copy
 			due = append(due, p)
 		}
 	}

@@ -495,9 +495,9 @@ func (s *Store) List(ctx context.Context, f projections.Filter) (projections.Pag
 	return page, nil
 }
 
-// DueForRecovery returns EXECUTING payments last updated before executingBefore and UNKNOWN
-// ones, oldest first; escalated payments wait for an operator, not for recovery.
-func (s *Store) DueForRecovery(ctx context.Context, executingBefore time.Time, limit int) ([]string, error) {
+// OpenForRecovery returns the payments open for recovery (aggregate.State.Open, written in
+// SQL: the conformance suite pins the two together), oldest first.
+func (s *Store) OpenForRecovery(ctx context.Context, executingBefore time.Time, limit int) ([]string, error) {
 	rows, err := s.pool.Query(ctx, s.q(`SELECT order_id FROM __S__.payment_events
 		WHERE NOT escalated AND (status = 'UNKNOWN' OR (status = 'EXECUTING' AND updated_at < $1))
 		ORDER BY updated_at, order_id LIMIT $2`), executingBefore, limit)

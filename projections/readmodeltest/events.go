@@ -45,7 +45,7 @@ func (l *Log) Event(orderID string, e aggregate.Event) eventstore.RecordedEvent 
 
 // Raw records an event with any type and data (for poison events).
 func (l *Log) Raw(orderID, typ string, data []byte) eventstore.RecordedEvent {
-	stream := "payment-" + orderID
+	stream := aggregate.StreamName(orderID)
 	rev, ok := l.revs[stream]
 	if !ok {
 		rev = -1

@@ -2,6 +2,8 @@ package readmodeltest
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -212,16 +214,81 @@ func DescribeStore(name string, newStore func(ctx context.Context) projections.S
 			It("finds payments due for recovery, oldest first", func(ctx SpecContext) {
 				a2, err := store.Payment(ctx, "order-a2")
 				Expect(err).NotTo(HaveOccurred())
-				Expect(store.DueForRecovery(ctx, a2.UpdatedAt, 10)).To(Equal([]string{"order-a4"}), "a2 is not older than the cutoff")
-				Expect(store.DueForRecovery(ctx, a2.UpdatedAt.Add(time.Microsecond), 10)).To(Equal([]string{"order-a2", "order-a4"}))
-				Expect(store.DueForRecovery(ctx, a2.UpdatedAt.Add(time.Microsecond), 1)).To(Equal([]string{"order-a2"}))
+				Expect(store.OpenForRecovery(ctx, a2.UpdatedAt, 10)).To(Equal([]string{"order-a4"}), "a2 is not older than the cutoff")
+				Expect(store.OpenForRecovery(ctx, a2.UpdatedAt.Add(time.Microsecond), 10)).To(Equal([]string{"order-a2", "order-a4"}))
+				Expect(store.OpenForRecovery(ctx, a2.UpdatedAt.Add(time.Microsecond), 1)).To(Equal([]string{"order-a2"}))
 			})
 
 			It("leaves escalated payments to operators", func(ctx SpecContext) {
 				commit(ctx, log.Event("order-a4", aggregate.EscalatedToManual{Attempts: 5, Reason: "still UNKNOWN", At: log.Now()}))
 				a2, err := store.Payment(ctx, "order-a2")
 				Expect(err).NotTo(HaveOccurred())
-				Expect(store.DueForRecovery(ctx, a2.UpdatedAt.Add(time.Microsecond), 10)).To(Equal([]string{"order-a2"}))
+				Expect(store.OpenForRecovery(ctx, a2.UpdatedAt.Add(time.Microsecond), 10)).To(Equal([]string{"order-a2"}))
+			})
+
+			It("lists exactly the payments the aggregate's rule calls open, at every cutoff", func(ctx SpecContext) {
+				// Every shape a payment can be in, each payment's events kept to fold.
+				histories := map[string][]eventstore.RecordedEvent{}
+				record := func(events ...eventstore.RecordedEvent) {
+					for _, e := range events {
+						id := projections.OrderIDOf(e.Stream)
+						histories[id] = append(histories[id], e)
+					}
+					commit(ctx, events...)
+				}
+				at := func() time.Time { return log.Now() }
+				record(log.Checkout("order-r1", "b", "s"))
+				record(log.Checkout("order-r2", "b", "s"), log.Started("order-r2", 2000))
+				record(log.Checkout("order-r3", "b", "s"), log.Started("order-r3", 2000), log.Unknown("order-r3"))
+				record(log.Checkout("order-r4", "b", "s"), log.Started("order-r4", 2000), log.Unknown("order-r4"),
+					log.Event("order-r4", aggregate.RecoveryAttempted{Attempt: 1, Threshold: 5, Reason: "unknown", At: at()}))
+				record(log.Checkout("order-r5", "b", "s"), log.Started("order-r5", 2000), log.Unknown("order-r5"),
+					log.Event("order-r5", aggregate.EscalatedToManual{Attempts: 5, Reason: "still UNKNOWN", At: at()}))
+				record(log.Checkout("order-r6", "b", "s"), log.Started("order-r6", 2000), log.Approved("order-r6", 2000))
+				record(log.Checkout("order-r7", "b", "s"), log.Started("order-r7", 2000), log.Failed("order-r7"))
+				record(log.Checkout("order-r8", "b", "s"), log.Event("order-r8", aggregate.CheckoutExpired{Reason: "late", At: at()}))
+				record(log.Checkout("order-r9", "b", "s"), log.Started("order-r9", 2000), log.Unknown("order-r9"),
+					log.Event("order-r9", aggregate.ManuallyResolved{Resolution: aggregate.StatusFailure, Actor: "ops", Reason: "r", At: at()}))
+				record(log.Started("order-r2", 2000)) // a second execution of the stale one
+
+				states := map[string]aggregate.State{}
+				var cutoffs []time.Time
+				for id, events := range histories {
+					var st aggregate.State
+					for _, e := range events {
+						var err error
+						st, _, err = aggregate.EvolveStored(st, e.Type, e.Data)
+						Expect(err).NotTo(HaveOccurred())
+					}
+					// Read models keep times to the microsecond (PostgreSQL's precision).
+					st.UpdatedAt = st.UpdatedAt.Truncate(time.Microsecond)
+					st.ExecutionStartedAt = st.ExecutionStartedAt.Truncate(time.Microsecond)
+					states[id] = st
+					cutoffs = append(cutoffs, st.UpdatedAt, st.UpdatedAt.Add(time.Microsecond), st.UpdatedAt.Add(-time.Microsecond))
+				}
+				for _, cutoff := range cutoffs {
+					var want []string
+					for id, st := range states {
+						if st.Open(cutoff) {
+							want = append(want, id)
+						}
+					}
+					slices.SortFunc(want, func(a, b string) int {
+						if c := states[a].UpdatedAt.Compare(states[b].UpdatedAt); c != 0 {
+							return c
+						}
+						return strings.Compare(a, b)
+					})
+					got, err := store.OpenForRecovery(ctx, cutoff, 100)
+					Expect(err).NotTo(HaveOccurred())
+					var mine []string // the BeforeEach's payments are pinned by the specs above
+					for _, id := range got {
+						if strings.HasPrefix(id, "order-r") {
+							mine = append(mine, id)
+						}
+					}
+					Expect(mine).To(Equal(want), "cutoff %s", cutoff)
+				}
 			})
 
 			It("waits for a position to be applied", func(ctx SpecContext) {
