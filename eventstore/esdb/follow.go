@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -18,17 +19,42 @@ type handlerError struct{ err error }
 func (e handlerError) Error() string { return e.err.Error() }
 func (e handlerError) Unwrap() error { return e.err }
 
+// cursor is where one Follow stands, in full $all positions (commit, prepare).
+type cursor struct {
+	// delivered is the position of the last event handed to the handler (or the Follow's
+	// starting point). Only events decide it: an event at or below it is a repeat.
+	delivered esdb.Position
+	// resume is where a resubscription starts: delivered, or a later checkpoint that
+	// passed plausible.
+	resume esdb.Position
+}
+
+func less(a, b esdb.Position) bool {
+	return a.Commit < b.Commit || (a.Commit == b.Commit && a.Prepare < b.Prepare)
+}
+
+// plausible reports whether a checkpoint may be resumed from. Checkpoints never decide
+// what was delivered, only where to resubscribe, so a wrong one that slips through costs
+// at most a rescan; the known wrong ones are refused: (-1,-1) read as MaxUint64 (KDB-710)
+// and (end of log, 0) (KDB-744). Without explicit transactions (which gRPC clients cannot
+// make) every log position has commit == prepare, so anything else is not a record's.
+func plausible(p, delivered esdb.Position) bool {
+	return p.Commit != math.MaxUint64 && p.Prepare == p.Commit && less(delivered, p)
+}
+
 // Follow delivers, in position order, every event after position after whose stream name
 // starts with prefix ("" = every non-system stream), stored ones first and then live
 // ones, until ctx ends (it returns ctx.Err()) or handle fails (it returns that error,
 // wrapped). When the subscription drops it resubscribes from the last delivered position
-// (or the last checkpoint), with backoff, for as long as ctx lasts; no event is delivered
-// twice or skipped. It returns eventstore.ErrClosed once the Store is closed.
+// (or the last plausible checkpoint), with backoff, for as long as ctx lasts; no event is
+// delivered twice or skipped. It returns eventstore.ErrClosed once the Store is closed, and
+// ErrAccessDenied at once if the user may not read $all.
 func (s *Store) Follow(ctx context.Context, after eventstore.Position, prefix string, handle eventstore.Handler) error {
-	last := after
+	start := esdb.Position{Commit: uint64(after), Prepare: uint64(after)}
+	cur := cursor{delivered: start, resume: start}
 	backoff := s.opts.minBackoff
 	for {
-		delivered, err := s.followOnce(ctx, &last, prefix, handle)
+		delivered, err := s.followOnce(ctx, &cur, prefix, handle)
 		var herr handlerError
 		if errors.As(err, &herr) {
 			return fmt.Errorf("follow %q: handler: %w", prefix, herr.err)
@@ -39,11 +65,14 @@ func (s *Store) Follow(ctx context.Context, after eventstore.Position, prefix st
 		if errors.Is(err, eventstore.ErrClosed) {
 			return fmt.Errorf("follow %q: %w", prefix, err)
 		}
+		if isAccessDenied(err) {
+			return fmt.Errorf("follow %q: %w: the user may not read $all: %w", prefix, ErrAccessDenied, err)
+		}
 		if delivered {
 			backoff = s.opts.minBackoff
 		}
 		s.opts.logger.Info("eventstoredb subscription dropped; resubscribing",
-			"prefix", prefix, "position", uint64(last), "retry_in", backoff, "err", err)
+			"prefix", prefix, "position", cur.resume.Commit, "retry_in", backoff, "err", err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -53,13 +82,13 @@ func (s *Store) Follow(ctx context.Context, after eventstore.Position, prefix st
 	}
 }
 
-// followOnce runs one subscription from *last until it drops, advancing *last past every
-// event it delivers and every checkpoint it gets. It reports whether anything arrived
-// (so that a flapping subscription backs off and a healthy one does not).
-func (s *Store) followOnce(ctx context.Context, last *eventstore.Position, prefix string, handle eventstore.Handler) (bool, error) {
+// followOnce runs one subscription from cur.resume until it drops, advancing cur past
+// every event it delivers and every plausible checkpoint it gets. It reports whether
+// anything arrived (so that a flapping subscription backs off and a healthy one does not).
+func (s *Store) followOnce(ctx context.Context, cur *cursor, prefix string, handle eventstore.Handler) (bool, error) {
 	opts := esdb.SubscribeToAllOptions{From: esdb.Start{}}
-	if *last > 0 {
-		opts.From = esdb.Position{Commit: uint64(*last), Prepare: uint64(*last)}
+	if cur.resume != (esdb.Position{}) {
+		opts.From = cur.resume
 	}
 	if prefix == "" {
 		opts.Filter = &esdb.SubscriptionFilter{Type: esdb.StreamFilterType, Regex: "^[^$]"}
@@ -67,16 +96,24 @@ func (s *Store) followOnce(ctx context.Context, last *eventstore.Position, prefi
 		opts.Filter = &esdb.SubscriptionFilter{Type: esdb.StreamFilterType, Prefixes: []string{prefix}}
 	}
 	// Close ends the subscription too.
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(requireLeader(ctx))
 	defer cancel()
 	defer context.AfterFunc(s.closing, cancel)()
 	cn, err := s.acquire(ctx)
 	if err != nil {
 		return false, fmt.Errorf("subscribe to $all: %w", err)
 	}
-	sub, err := cn.client.SubscribeToAll(ctx, opts)
+	var sub *esdb.Subscription
+	// SubscribeToAll may block inside the client, so it runs under call, which releases a
+	// hold of its own when it returns; the acquired one lasts as long as the subscription.
+	s.hold(cn)
+	err = s.call(ctx, cn, func() error {
+		var err error
+		sub, err = cn.client.SubscribeToAll(ctx, opts)
+		return err
+	})
 	if err != nil {
-		s.release(cn, err)
+		s.release(cn, nil)
 		return false, fmt.Errorf("subscribe to $all: %w", err)
 	}
 	delivered := false
@@ -91,16 +128,15 @@ func (s *Store) followOnce(ctx context.Context, last *eventstore.Position, prefi
 			}
 			return delivered, fmt.Errorf("subscription dropped: %w", msg.SubscriptionDropped.Error)
 		case msg.CheckPointReached != nil:
-			if p := eventstore.Position(msg.CheckPointReached.Commit); p > *last {
-				*last = p
+			if p := *msg.CheckPointReached; s.trustCheckpoints && plausible(p, cur.resume) {
+				cur.resume = p
 			}
 		case msg.EventAppeared != nil:
 			e := msg.EventAppeared.OriginalEvent()
 			if e == nil {
 				continue
 			}
-			p := eventstore.Position(e.Position.Commit)
-			if p <= *last || strings.HasPrefix(e.EventType, "$") || !strings.HasPrefix(e.StreamID, prefix) {
+			if !less(cur.delivered, e.Position) || strings.HasPrefix(e.EventType, "$") || !strings.HasPrefix(e.StreamID, prefix) {
 				continue // already delivered, or a system event (stream metadata, tombstone)
 			}
 			delivered = true
@@ -109,7 +145,10 @@ func (s *Store) followOnce(ctx context.Context, last *eventstore.Position, prefi
 				s.release(cn, nil)
 				return delivered, handlerError{err}
 			}
-			*last = p
+			cur.delivered = e.Position
+			if less(cur.resume, e.Position) {
+				cur.resume = e.Position
+			}
 		}
 	}
 }

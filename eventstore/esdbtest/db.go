@@ -50,13 +50,18 @@ func (st *streamState) visible() []*record {
 }
 
 // db is the emulator's data: one global log ($all) and an index by stream. It survives
-// Restart.
+// Restart, and the nodes of a Cluster share it (what one node committed, all have).
+//
+// Writes are replicated in log order: log[:replicated] is what reads and subscriptions
+// see. Without a replication delay a write is replicated at once.
 type db struct {
-	mu      sync.Mutex
-	log     []*record // commit order; append-only, so a snapshot log[:n] stays valid
-	streams map[string]*streamState
-	next    uint64        // position of the next record
-	changed chan struct{} // closed and replaced on every write
+	mu         sync.Mutex
+	log        []*record // commit order; append-only, so a snapshot log[:n] stays valid
+	replicated int       // records of the log that are replicated (visible)
+	delay      time.Duration
+	streams    map[string]*streamState
+	next       uint64        // position of the next record
+	changed    chan struct{} // closed and replaced whenever more becomes visible
 }
 
 func newDB() *db {
@@ -89,9 +94,11 @@ const (
 )
 
 // appendOutcome is what an append did: success (possibly idempotent) or a wrong expected
-// version with the stream's current revision (-1: no stream).
+// version with the stream's current revision (-1: no stream). notReady: the same ids were
+// written but are not replicated yet (the server drops such a retry).
 type appendOutcome struct {
 	ok       bool
+	notReady bool
 	revision uint64
 	pos      uint64
 	current  int64
@@ -102,7 +109,8 @@ type errDeleted struct{ stream string }
 
 func (e errDeleted) Error() string { return fmt.Sprintf("stream %q is deleted", e.stream) }
 
-// write appends records to the log under db.mu and wakes subscribers.
+// write appends records to the log under db.mu and replicates them, at once or after
+// the replication delay.
 func (d *db) write(stream string, st *streamState, events []proposed, firstRevision uint64) *record {
 	now := time.Now().UnixNano() / 100
 	var last *record
@@ -116,9 +124,61 @@ func (d *db) write(stream string, st *streamState, events []proposed, firstRevis
 		}
 		last = r
 	}
+	n := len(d.log)
+	if d.delay == 0 {
+		d.replicate(n)
+	} else {
+		time.AfterFunc(d.delay, func() {
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			d.replicate(n)
+		})
+	}
+	return last
+}
+
+// replicate makes log[:n] visible and wakes readers. Callers hold d.mu.
+func (d *db) replicate(n int) {
+	if n <= d.replicated {
+		return
+	}
+	d.replicated = n
 	close(d.changed)
 	d.changed = make(chan struct{})
-	return last
+}
+
+func (d *db) setReplicationDelay(delay time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.delay = delay
+}
+
+// isReplicated reports whether record r is visible. Callers hold d.mu.
+func (d *db) isReplicated(r *record) bool {
+	return d.replicated > 0 && r.pos <= d.log[d.replicated-1].pos
+}
+
+// awaitReplicated waits until the record at log position pos is replicated; false if
+// timeout or stop came first.
+func (d *db) awaitReplicated(pos uint64, timeout time.Duration, stop <-chan struct{}) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		d.mu.Lock()
+		done := d.replicated > 0 && d.log[d.replicated-1].pos >= pos
+		changed := d.changed
+		d.mu.Unlock()
+		if done {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			return false
+		case <-stop:
+			return false
+		}
+	}
 }
 
 func (d *db) stream(name string) *streamState {
@@ -179,6 +239,9 @@ func (d *db) appendEvents(stream string, exp expectation, events []proposed) (ap
 		}
 		if same {
 			last := written[len(written)-1]
+			if !d.isReplicated(last) {
+				return appendOutcome{notReady: true, current: current}, nil
+			}
 			return appendOutcome{ok: true, revision: last.revision, pos: last.pos}, nil
 		}
 	}
@@ -236,14 +299,25 @@ func (d *db) streamSnapshot(stream string) (visible []*record, tombstoned bool) 
 	if st == nil {
 		return nil, false
 	}
-	return st.visible(), st.tombstoned
+	vis := st.visible()
+	for len(vis) > 0 && !d.isReplicated(vis[len(vis)-1]) {
+		vis = vis[:len(vis)-1]
+	}
+	return vis, st.tombstoned
 }
 
 // allSnapshot returns the whole log as it is now and the channel closed on the next write.
 func (d *db) allSnapshot() ([]*record, <-chan struct{}) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.log[:len(d.log):len(d.log)], d.changed
+	return d.log[:d.replicated:d.replicated], d.changed
+}
+
+// end is the position the next record will get: the end of the log.
+func (d *db) end() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.next
 }
 
 // streamFrom returns the stream's records from revision rev on and the channel closed on
@@ -255,7 +329,11 @@ func (d *db) streamFrom(stream string, rev uint64) ([]*record, <-chan struct{}) 
 	if st == nil || rev >= uint64(len(st.records)) {
 		return nil, d.changed
 	}
-	return slices.Clone(st.records[rev:]), d.changed
+	out := slices.Clone(st.records[rev:])
+	for len(out) > 0 && !d.isReplicated(out[len(out)-1]) {
+		out = out[:len(out)-1]
+	}
+	return out, d.changed
 }
 
 // streamLength is the number of records of the stream (the next revision).

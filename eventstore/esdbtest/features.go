@@ -30,7 +30,7 @@ func (f *featuresService) GetSupportedMethods(context.Context, *shared.Empty) (*
 	return out, nil
 }
 
-// gossipService answers Gossip/Read with a one-node cluster: this server, the leader.
+// gossipService answers Gossip/Read: this server alone as the leader, or its cluster.
 type gossipService struct {
 	gossip.UnimplementedGossipServer
 	srv *Server
@@ -39,19 +39,36 @@ type gossipService struct {
 var instanceID = uuid.MustParse("5eb0e5d1-0000-4000-8000-00000000e5db")
 
 func (g *gossipService) Read(context.Context, *shared.Empty) (*gossip.ClusterInfo, error) {
-	host, portText, err := net.SplitHostPort(g.srv.Addr())
-	if err != nil {
-		return nil, err
+	members := []member{{addr: g.srv.Addr(), alive: true, role: Leader}}
+	if g.srv.cluster != nil {
+		members = g.srv.cluster.members()
 	}
-	port, err := strconv.ParseUint(portText, 10, 32)
-	if err != nil {
-		return nil, err
+	info := &gossip.ClusterInfo{}
+	for i, m := range members {
+		host, portText, err := net.SplitHostPort(m.addr)
+		if err != nil {
+			return nil, err
+		}
+		port, err := strconv.ParseUint(portText, 10, 32)
+		if err != nil {
+			return nil, err
+		}
+		state := gossip.MemberInfo_Leader
+		switch {
+		case !m.alive:
+			state = gossip.MemberInfo_Shutdown
+		case m.role != Leader:
+			state = gossip.MemberInfo_Follower
+		}
+		id := instanceID
+		id[15] = byte(i)
+		info.Members = append(info.Members, &gossip.MemberInfo{
+			InstanceId:   protoUUID(id),
+			TimeStamp:    time.Now().UnixNano() / 100,
+			State:        state,
+			IsAlive:      m.alive,
+			HttpEndPoint: &gossip.EndPoint{Address: host, Port: uint32(port)},
+		})
 	}
-	return &gossip.ClusterInfo{Members: []*gossip.MemberInfo{{
-		InstanceId:   protoUUID(instanceID),
-		TimeStamp:    time.Now().UnixNano() / 100,
-		State:        gossip.MemberInfo_Leader,
-		IsAlive:      true,
-		HttpEndPoint: &gossip.EndPoint{Address: host, Port: uint32(port)},
-	}}}, nil
+	return info, nil
 }

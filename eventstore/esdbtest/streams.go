@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
+	"unicode/utf16"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
 	api "github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
@@ -51,7 +53,10 @@ func (s *streamsService) Append(call api.Streams_AppendServer) error {
 	default:
 		exp.kind = expectAny
 	}
-	var events []proposed
+	var (
+		events []proposed
+		size   int
+	)
 	for {
 		msg, err := call.Recv()
 		if errors.Is(err, io.EOF) {
@@ -68,12 +73,22 @@ func (s *streamsService) Append(call api.Streams_AppendServer) error {
 		if err != nil {
 			return status.Errorf(codes.InvalidArgument, "append: event %d: %v", len(events), err)
 		}
+		if id == uuid.Nil {
+			return status.Error(codes.InvalidArgument, "Empty eventId provided.")
+		}
 		typ, contentType := m.GetMetadata()["type"], m.GetMetadata()["content-type"]
 		if typ == "" || contentType == "" {
 			return status.Errorf(codes.InvalidArgument, "append: event %d lacks type or content-type", len(events))
 		}
 		events = append(events, proposed{id: id, typ: typ, contentType: contentType,
 			custom: m.GetCustomMetadata(), data: m.GetData()})
+		// The server's count: data, custom metadata and the type in UTF-16 code units, twice.
+		size += len(m.GetData()) + len(m.GetCustomMetadata()) + 2*len(utf16.Encode([]rune(typ)))
+		if size > s.srv.opts.MaxAppendSize {
+			call.SetTrailer(metadata.Pairs("exception", "maximum-append-size-exceeded",
+				"maximum-append-size", strconv.Itoa(s.srv.opts.MaxAppendSize)))
+			return status.Errorf(codes.InvalidArgument, "Maximum Append Size of %d Exceeded.", s.srv.opts.MaxAppendSize)
+		}
 	}
 	if len(events) == 0 {
 		// A real server accepts an empty append as a no-op; nothing the adapter sends.
@@ -82,6 +97,23 @@ func (s *streamsService) Append(call api.Streams_AppendServer) error {
 	out, err := s.db.appendEvents(stream, exp, events)
 	if err != nil {
 		return deletedError(call, err)
+	}
+	commitTimeout := status.Error(codes.Aborted, "Operation timed out: commit timeout")
+	if out.notReady {
+		// IdempotentNotReady: the server drops the retry; the client sees the commit timeout.
+		select {
+		case <-time.After(s.srv.opts.CommitTimeout):
+		case <-call.Context().Done():
+		}
+		return commitTimeout
+	}
+	if out.ok && !s.db.awaitReplicated(out.pos, s.srv.opts.CommitTimeout, call.Context().Done()) {
+		return commitTimeout // the write stays and is replicated later
+	}
+	if out.ok {
+		if code, lost := s.srv.lostReply(); lost {
+			return status.Errorf(code, "esdbtest: the append was written but its reply is lost (%s)", code)
+		}
 	}
 	if out.ok {
 		return call.SendAndClose(&api.AppendResp{Result: &api.AppendResp_Success_{Success: &api.AppendResp_Success{
@@ -223,6 +255,10 @@ func (s *streamsService) Read(req *api.ReadReq, call api.Streams_ReadServer) err
 		}
 		return s.readStream(r, stream, so.Stream)
 	case *api.ReadReq_Options_All:
+		if !s.srv.mayReadAll(call.Context()) {
+			call.SetTrailer(metadata.Pairs("exception", "access-denied"))
+			return status.Error(codes.PermissionDenied, "Access Denied")
+		}
 		if subscribe {
 			return s.subscribeAll(r, so.All)
 		}
@@ -352,9 +388,9 @@ func (r *reader) caughtUp() error {
 	return r.call.Send(&api.ReadResp{Content: &api.ReadResp_CaughtUp_{CaughtUp: &api.ReadResp_CaughtUp{}}})
 }
 
-func (r *reader) checkpoint(pos uint64) error {
+func (r *reader) checkpoint(commit, prepare uint64) error {
 	return r.call.Send(&api.ReadResp{Content: &api.ReadResp_Checkpoint_{Checkpoint: &api.ReadResp_Checkpoint{
-		CommitPosition: pos, PreparePosition: pos}}})
+		CommitPosition: commit, PreparePosition: prepare}}})
 }
 
 // wait blocks until changed is closed (nil), or the call must end (its error).
@@ -408,10 +444,14 @@ func (s *streamsService) subscribeStream(r *reader, stream string, o *api.ReadRe
 }
 
 // subscribeAll is a catch-up subscription to $all, exclusive of its start, with
-// checkpoints when filtered.
+// checkpoints when filtered: every filter interval of records scanned, and once at the end
+// of catch-up (before caught_up) at the last record scanned — or, as the defective
+// versions do, (MaxUint64, MaxUint64) when a subscription from the start matched nothing
+// during catch-up (KDB-710, 24.2.0–24.10.4), or (end of log, 0) (KDB-744, 25.0.0).
 func (s *streamsService) subscribeAll(r *reader, o *api.ReadReq_Options_AllOptions) error {
 	log, _ := s.db.allSnapshot()
 	next := 0 // index into the log
+	fromStart := false
 	switch p := o.AllOption.(type) {
 	case *api.ReadReq_Options_AllOptions_Position:
 		after := p.Position.GetCommitPosition()
@@ -420,15 +460,19 @@ func (s *streamsService) subscribeAll(r *reader, o *api.ReadReq_Options_AllOptio
 		}
 	case *api.ReadReq_Options_AllOptions_End:
 		next = len(log)
+	default:
+		fromStart = true
 	}
 	if err := r.confirm(); err != nil {
 		return err
 	}
 	var (
 		live    bool
+		sent    bool   // an event or a checkpoint went out during catch-up
 		scanned uint32 // since the last checkpoint
 		lastPos uint64 // of the last record scanned
 	)
+	v := s.srv.version
 	for {
 		log, changed := s.db.allSnapshot()
 		for ; next < len(log); next++ {
@@ -437,25 +481,42 @@ func (s *streamsService) subscribeAll(r *reader, o *api.ReadReq_Options_AllOptio
 				if err := r.sendEvent(rec); err != nil {
 					return err
 				}
+				sent = true
 			}
 			lastPos = rec.pos
 			if r.filter != nil {
 				if scanned++; scanned >= r.filter.interval {
-					if err := r.checkpoint(lastPos); err != nil {
+					if err := r.checkpoint(lastPos, lastPos); err != nil {
 						return err
 					}
-					scanned = 0
+					scanned, sent = 0, true
 				}
 			}
 		}
 		if !live {
 			live = true
+			if r.filter != nil {
+				var err error
+				switch {
+				case v.KDB710() && fromStart && !sent:
+					err = r.checkpoint(^uint64(0), ^uint64(0)) // (-1,-1) as the client reads it
+				case v.KDB744():
+					end := s.db.end()
+					err = r.checkpoint(end, 0)
+				case scanned > 0:
+					err = r.checkpoint(lastPos, lastPos)
+				}
+				if err != nil {
+					return err
+				}
+				scanned = 0
+			}
 			if err := r.caughtUp(); err != nil {
 				return err
 			}
 		}
 		if r.filter != nil && scanned > 0 {
-			if err := r.checkpoint(lastPos); err != nil {
+			if err := r.checkpoint(lastPos, lastPos); err != nil {
 				return err
 			}
 			scanned = 0
