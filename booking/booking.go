@@ -23,6 +23,23 @@ type Booker interface {
 	Book(ctx context.Context, a kafkamsg.Approved) (booked bool, err error)
 }
 
+// Progress receives the consumer's progress reports (*progress.Tracker has these methods):
+// Advanced with the number of records handled since Run started, after each transaction;
+// Beat after each poll, which returns at least every beat interval when there is nothing to
+// consume.
+type Progress interface {
+	Advanced(handled uint64)
+	Beat()
+}
+
+type noProgress struct{}
+
+func (noProgress) Advanced(uint64) {}
+func (noProgress) Beat()           {}
+
+// beatInterval bounds how long a poll waits for records, so an idle consumer still beats.
+const beatInterval = time.Second
+
 // Consumer feeds one Booker from Kafka. Run it once; it is not safe to call Run twice
 // concurrently.
 type Consumer struct {
@@ -38,6 +55,8 @@ type config struct {
 	group, transactionalID                   string
 	partitions                               int32
 	maxPoll                                  int
+	startupTimeout                           time.Duration
+	progress                                 Progress
 	log                                      *slog.Logger
 	kgoOpts                                  []kgo.Opt
 	beforeEnd                                func() error // test hook: an error "kills" the consumer
@@ -73,6 +92,12 @@ func WithMaxPollRecords(n int) Option { return func(c *config) { c.maxPoll = n }
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 
+// WithProgress sets where the consumer reports progress (default: nowhere).
+func WithProgress(p Progress) Option { return func(c *config) { c.progress = p } }
+
+// WithStartupTimeout bounds Run's start-up, creating missing topics (default 30 s).
+func WithStartupTimeout(d time.Duration) Option { return func(c *config) { c.startupTimeout = d } }
+
 // WithClientOptions adds franz-go options (TLS, SASL, timeouts) to the Kafka client.
 func WithClientOptions(opts ...kgo.Opt) Option {
 	return func(c *config) { c.kgoOpts = append(c.kgoOpts, opts...) }
@@ -83,7 +108,7 @@ func WithClientOptions(opts ...kgo.Opt) Option {
 func New(brokers []string, name, schema string, b Booker, opts ...Option) *Consumer {
 	cfg := config{approvedTopic: kafkamsg.TopicApproved, dlqTopic: kafkamsg.TopicApprovedDLQ,
 		group: "paystream-" + name, transactionalID: "paystream-" + name, partitions: 3, maxPoll: 1000,
-		log: slog.New(slog.DiscardHandler)}
+		startupTimeout: 30 * time.Second, progress: noProgress{}, log: slog.New(slog.DiscardHandler)}
 	if schema == kafkamsg.SchemaWalletUpdated {
 		cfg.completionTopic = kafkamsg.TopicWalletUpdated
 	} else {
@@ -121,25 +146,35 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		sess.Close()
 	}()
-	if err := kafkamsg.EnsureTopics(ctx, sess.Client(),
+	sctx, cancel := context.WithTimeout(ctx, c.cfg.startupTimeout)
+	err = kafkamsg.EnsureTopics(sctx, sess.Client(),
 		kafkamsg.Topic{Name: c.cfg.approvedTopic, Partitions: c.cfg.partitions},
 		kafkamsg.Topic{Name: c.cfg.completionTopic, Partitions: c.cfg.partitions},
-		kafkamsg.Topic{Name: c.cfg.dlqTopic, Partitions: 1}); err != nil {
+		kafkamsg.Topic{Name: c.cfg.dlqTopic, Partitions: 1})
+	cancel()
+	if err != nil {
 		return fmt.Errorf("%s: %w", c.name, err)
 	}
 	c.cfg.log.Info("consumer started", "topic", c.cfg.approvedTopic, "group", c.cfg.group)
+	var handled uint64
 	for {
-		fetches := sess.PollRecords(ctx, c.cfg.maxPoll)
+		pctx, cancel := context.WithTimeout(ctx, beatInterval)
+		fetches := sess.PollRecords(pctx, c.cfg.maxPoll)
+		cancel()
 		if ctx.Err() != nil {
 			return nil
 		}
 		fetches.EachError(func(t string, p int32, err error) {
-			c.cfg.log.Warn("fetch", "topic", t, "partition", p, "err", err)
+			if !errors.Is(err, context.DeadlineExceeded) { // the beat interval passed with nothing to consume
+				c.cfg.log.Warn("fetch", "topic", t, "partition", p, "err", err)
+			}
 		})
+		c.cfg.progress.Beat()
 		if fetches.NumRecords() == 0 {
 			continue
 		}
-		if err := c.transact(ctx, sess, fetches.Records()); err != nil {
+		recs := fetches.Records()
+		if err := c.transact(ctx, sess, recs); err != nil {
 			if errors.Is(err, errCrash) {
 				crashed = true
 				return err
@@ -149,6 +184,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 			}
 			return err
 		}
+		handled += uint64(len(recs))
+		c.cfg.progress.Advanced(handled)
 	}
 }
 

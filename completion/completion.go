@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -20,6 +21,25 @@ type Recorder interface {
 	RecordLedgerUpdated(ctx context.Context, c commands.Completion, meta commands.Meta) (commands.Payment, error)
 	RecordWalletUpdated(ctx context.Context, c commands.Completion, meta commands.Meta) (commands.Payment, error)
 }
+
+// Progress receives the consumer's progress reports (*progress.Tracker has these methods):
+// Advanced with the number of records handled since Run started, after each poll's records;
+// Beat after each poll, which returns at least every beat interval when there is nothing to
+// consume; Failed with each failure of a record being retried.
+type Progress interface {
+	Advanced(handled uint64)
+	Beat()
+	Failed(err error)
+}
+
+type noProgress struct{}
+
+func (noProgress) Advanced(uint64) {}
+func (noProgress) Beat()           {}
+func (noProgress) Failed(error)    {}
+
+// beatInterval bounds how long a poll waits for records, so an idle consumer still beats.
+const beatInterval = time.Second
 
 // Parked is a message the consumer gave up on.
 type Parked struct {
@@ -45,6 +65,8 @@ type config struct {
 	topics     []string
 	dlq, group string
 	maxBackoff time.Duration
+	startup    time.Duration
+	progress   Progress
 	log        *slog.Logger
 	kgoOpts    []kgo.Opt
 }
@@ -68,6 +90,12 @@ func WithMaxBackoff(d time.Duration) Option { return func(c *config) { c.maxBack
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 
+// WithProgress sets where the consumer reports progress (default: nowhere).
+func WithProgress(p Progress) Option { return func(c *config) { c.progress = p } }
+
+// WithStartupTimeout bounds Run's start-up, creating missing topics (default 30 s).
+func WithStartupTimeout(d time.Duration) Option { return func(c *config) { c.startup = d } }
+
 // WithClientOptions adds franz-go options (TLS, SASL, timeouts) to the Kafka client.
 func WithClientOptions(opts ...kgo.Opt) Option {
 	return func(c *config) { c.kgoOpts = append(c.kgoOpts, opts...) }
@@ -77,7 +105,7 @@ func WithClientOptions(opts ...kgo.Opt) Option {
 func New(rec Recorder, brokers []string, opts ...Option) *Consumer {
 	cfg := config{topics: []string{kafkamsg.TopicLedgerUpdated, kafkamsg.TopicWalletUpdated},
 		dlq: kafkamsg.TopicCompletionsDLQ, group: "paystream-completion", maxBackoff: 2 * time.Second,
-		log: slog.New(slog.DiscardHandler)}
+		startup: 30 * time.Second, progress: noProgress{}, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -112,19 +140,28 @@ func (c *Consumer) Run(ctx context.Context) error {
 	for _, t := range c.cfg.topics {
 		topics = append(topics, kafkamsg.Topic{Name: t, Partitions: 3})
 	}
-	if err := kafkamsg.EnsureTopics(ctx, cl, topics...); err != nil {
+	sctx, cancel := context.WithTimeout(ctx, c.cfg.startup)
+	err = kafkamsg.EnsureTopics(sctx, cl, topics...)
+	cancel()
+	if err != nil {
 		return fmt.Errorf("completion: %w", err)
 	}
 	c.cfg.log.Info("consumer started", "topics", c.cfg.topics, "group", c.cfg.group)
+	var handled atomic.Uint64
 	for {
-		fetches := cl.PollRecords(ctx, 2000)
+		pctx, cancel := context.WithTimeout(ctx, beatInterval)
+		fetches := cl.PollRecords(pctx, 2000)
+		cancel()
 		if ctx.Err() != nil {
 			cl.AllowRebalance()
 			return nil
 		}
 		fetches.EachError(func(t string, p int32, err error) {
-			c.cfg.log.Warn("fetch", "topic", t, "partition", p, "err", err)
+			if !errors.Is(err, context.DeadlineExceeded) { // the beat interval passed with nothing to consume
+				c.cfg.log.Warn("fetch", "topic", t, "partition", p, "err", err)
+			}
 		})
+		c.cfg.progress.Beat()
 		var wg sync.WaitGroup
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 			if len(p.Records) == 0 {
@@ -135,6 +172,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 					if !c.handle(ctx, cl, r) {
 						return
 					}
+					handled.Add(1)
 				}
 			})
 		})
@@ -147,6 +185,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 			c.cfg.log.Warn("commit offsets; the records will be recorded again (no-ops)", "err", err)
 		}
 		cl.AllowRebalance()
+		if fetches.NumRecords() > 0 {
+			c.cfg.progress.Advanced(handled.Load())
+		}
 	}
 }
 
@@ -162,6 +203,7 @@ func (c *Consumer) handle(ctx context.Context, cl *kgo.Client, r *kgo.Record) bo
 			c.park(ctx, cl, r, err)
 			return true
 		}
+		c.cfg.progress.Failed(fmt.Errorf("record completion of %s: %w", r.Key, err))
 		c.cfg.log.Warn("record completion; retrying", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
 			"order_id", string(r.Key), "err", err, "backoff", backoff)
 		select {

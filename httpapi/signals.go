@@ -2,11 +2,13 @@ package httpapi
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"time"
 
 	"github.com/paystream/paystream/aggregate"
+	"github.com/paystream/paystream/progress"
 )
 
 // alertWindow: a readiness answer reports "degraded" for this long after an operator alert.
@@ -76,4 +78,46 @@ func (a *api) metrics(w http.ResponseWriter, r *http.Request) {
 	}
 	fmt.Fprintf(w, "# HELP paystream_last_operator_alert_timestamp_seconds When the last operator alert was raised (0: never).\n")
 	fmt.Fprintf(w, "# TYPE paystream_last_operator_alert_timestamp_seconds gauge\npaystream_last_operator_alert_timestamp_seconds %g\n", last)
+}
+
+// Followers is what /metrics needs of the followers' progress (*progress.Board).
+type Followers interface {
+	Reports() []progress.Report
+}
+
+// WithFollowerMetrics serves next, adding each follower's progress to the end of
+// GET /metrics. Readiness takes followers into account through Options.Ready.
+func WithFollowerMetrics(next http.Handler, f Followers) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r)
+		if r.Method == http.MethodGet && r.URL.Path == "/metrics" {
+			writeFollowerMetrics(w, f.Reports())
+		}
+	})
+}
+
+func writeFollowerMetrics(w io.Writer, reports []progress.Report) {
+	gauge := func(name, help string, value func(progress.Report) (float64, bool)) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name)
+		for _, r := range reports {
+			if v, ok := value(r); ok {
+				fmt.Fprintf(w, "%s{follower=%q} %g\n", name, r.Name, v)
+			}
+		}
+	}
+	gauge("paystream_follower_stalled", "1 while a follower is stalled (stopped with an error, silent, or behind without progress).",
+		func(r progress.Report) (float64, bool) {
+			if r.Stalled {
+				return 1, true
+			}
+			return 0, true
+		})
+	gauge("paystream_follower_last_progress_age_seconds", "Seconds since the follower last advanced (or started).",
+		func(r progress.Report) (float64, bool) { return r.SinceAdvance.Seconds(), true })
+	gauge("paystream_follower_last_heartbeat_age_seconds", "Seconds since the follower last reported it was alive.",
+		func(r progress.Report) (float64, bool) { return r.SinceBeat.Seconds(), true })
+	gauge("paystream_follower_position", "Where the follower has got to: an event-store position (projector, forwarder) or records handled since start (Kafka consumers).",
+		func(r progress.Report) (float64, bool) { return float64(r.Position), true })
+	gauge("paystream_follower_behind", "How far the follower trails the newest event this instance appended (followers of the event store).",
+		func(r progress.Report) (float64, bool) { return float64(r.Behind), r.Head > 0 })
 }

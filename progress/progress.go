@@ -1,6 +1,7 @@
 package progress
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -200,4 +201,20 @@ func (t *Tracker) report(now time.Time, stallAfter time.Duration) Report {
 		r.Reason += "; last error: " + r.Err
 	}
 	return r
+}
+
+// Poll calls sample every interval until ctx ends: the way to track a follower that keeps
+// its own status rather than reporting (sample reads the status and reports it on the
+// follower's Tracker).
+func Poll(ctx context.Context, interval time.Duration, sample func()) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		sample()
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }

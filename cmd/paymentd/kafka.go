@@ -19,6 +19,7 @@ import (
 	"github.com/paystream/paystream/completion"
 	"github.com/paystream/paystream/kafkamsg"
 	"github.com/paystream/paystream/ledger"
+	"github.com/paystream/paystream/progress"
 	"github.com/paystream/paystream/projections/forwarder"
 	"github.com/paystream/paystream/wallet"
 )
@@ -75,9 +76,11 @@ type kafkaStore = forwarder.Store
 
 // startKafka starts the downstream loop: in embedded mode an in-process broker, the
 // forwarder, the reference ledger and wallet and the completion consumer; with external
-// brokers only the forwarder and the completion consumer. stop ends them in reverse order.
+// brokers only the forwarder and the completion consumer. Each reports its progress on
+// board (the forwarder against head, the newest event-store position). stop ends them in
+// reverse order.
 func startKafka(ctx context.Context, cfg KafkaConfig, store kafkaStore, svc *commands.Service, log *slog.Logger,
-	announce func(string)) (stop func(), err error) {
+	announce func(string), board *progress.Board, head func() uint64) (stop func(), err error) {
 	var stops []func()
 	stop = func() {
 		for i := len(stops) - 1; i >= 0; i-- {
@@ -110,20 +113,29 @@ func startKafka(ctx context.Context, cfg KafkaConfig, store kafkaStore, svc *com
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	stops = append(stops, func() { cancel(); wg.Wait() })
-	keep := func(name string, run func(context.Context) error) {
-		wg.Go(func() { supervise(runCtx, log.With("component", name), run) })
+	keep := func(t *progress.Tracker, run func(context.Context) error) {
+		wg.Go(func() { supervise(runCtx, log.With("component", t.Name()), t, run) })
 	}
-	fwd := forwarder.New(store, brokers, forwarder.WithTopic(cfg.ApprovedTopic), forwarder.WithLogger(log))
-	keep("forwarder", fwd.Run)
+	fwdProgress := board.Track("forwarder", head)
+	fwd := forwarder.New(store, brokers, forwarder.WithTopic(cfg.ApprovedTopic), forwarder.WithLogger(log),
+		forwarder.WithProgress(fwdProgress), forwarder.WithStartupTimeout(startupTimeout))
+	keep(fwdProgress, fwd.Run)
 	if embedded {
-		ldg := booking.New(brokers, "ledger", kafkamsg.SchemaLedgerUpdated, ledger.New(ledger.NewMemoryStore()),
-			booking.WithApprovedTopic(cfg.ApprovedTopic), booking.WithLogger(log))
-		wal := booking.New(brokers, "wallet", kafkamsg.SchemaWalletUpdated, wallet.New(wallet.NewMemoryStore()),
-			booking.WithApprovedTopic(cfg.ApprovedTopic), booking.WithLogger(log))
-		keep("ledger", ldg.Run)
-		keep("wallet", wal.Run)
+		for _, sub := range []struct {
+			name, schema string
+			booker       booking.Booker
+		}{
+			{"ledger", kafkamsg.SchemaLedgerUpdated, ledger.New(ledger.NewMemoryStore())},
+			{"wallet", kafkamsg.SchemaWalletUpdated, wallet.New(wallet.NewMemoryStore())},
+		} {
+			t := board.Track(sub.name, nil)
+			keep(t, booking.New(brokers, sub.name, sub.schema, sub.booker, booking.WithApprovedTopic(cfg.ApprovedTopic),
+				booking.WithLogger(log), booking.WithProgress(t), booking.WithStartupTimeout(startupTimeout)).Run)
+		}
 	}
-	keep("completion", completion.New(svc, brokers, completion.WithLogger(log)).Run)
+	compProgress := board.Track("completion", nil)
+	keep(compProgress, completion.New(svc, brokers, completion.WithLogger(log), completion.WithProgress(compProgress),
+		completion.WithStartupTimeout(startupTimeout)).Run)
 	log.Info("downstream started", "brokers", brokers, "in_process", embedded, "topic", cfg.ApprovedTopic)
 	return stop, nil
 }
@@ -153,14 +165,16 @@ func markCrashAborted(ctx context.Context, brokers []string, log *slog.Logger) e
 }
 
 // supervise runs a downstream component until ctx ends, restarting it with backoff after a
-// failure. A fenced forwarder or consumer stays stopped: another instance owns the work.
-func supervise(ctx context.Context, log *slog.Logger, run func(context.Context) error) {
+// failure, which it reports on t (stalled until the restarted run beats). A fenced
+// forwarder or consumer stays stopped: another instance owns the work.
+func supervise(ctx context.Context, log *slog.Logger, t *progress.Tracker, run func(context.Context) error) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		err := run(ctx)
 		if err == nil || ctx.Err() != nil {
 			return
 		}
+		t.Stopped(err)
 		if errors.Is(err, forwarder.ErrFenced) || errors.Is(err, booking.ErrFenced) {
 			log.Error("fenced by another instance; stopped", "err", err)
 			return

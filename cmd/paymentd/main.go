@@ -24,6 +24,7 @@ import (
 	"github.com/paystream/paystream/catalog"
 	"github.com/paystream/paystream/commands"
 	"github.com/paystream/paystream/httpapi"
+	"github.com/paystream/paystream/progress"
 	"github.com/paystream/paystream/toss"
 	"github.com/paystream/paystream/toss/tosssim"
 )
@@ -97,7 +98,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	inbox := commands.NewWebhookInbox(svc, 1024, 100_000)
 	workers := startWorkers(log, cfg, svc, inbox, readModels.store)
 	defer workers.stop()
-	downstream, err := startKafka(ctx, cfg.Kafka, store, svc, log, func(addr string) { fmt.Fprintf(stdout, "kafka listening on %s\n", addr) })
+	// Followers report progress: readiness and /metrics show a stalled one.
+	followers := progress.NewBoard()
+	head := func() uint64 { return uint64(readModels.lastWritten()) }
+	projector := readModels.projector
+	projectorProgress := followers.Track("projector", func() uint64 {
+		if !projector.Status().Active {
+			return 0 // standing by: another instance projects
+		}
+		return head()
+	})
+	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWatch()
+	go progress.Poll(watchCtx, 500*time.Millisecond, func() {
+		if err := projector.Health(); err != nil {
+			projectorProgress.Failed(err)
+			return
+		}
+		projectorProgress.Advanced(uint64(projector.Status().Checkpoint))
+	})
+	downstream, err := startKafka(ctx, cfg.Kafka, store, svc, log, func(addr string) { fmt.Fprintf(stdout, "kafka listening on %s\n", addr) },
+		followers, head)
 	if err != nil {
 		return err
 	}

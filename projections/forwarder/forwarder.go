@@ -22,6 +22,19 @@ import (
 // ErrFenced: another forwarder with the same transactional id took over.
 var ErrFenced = errors.New("forwarder: fenced by another instance")
 
+// Progress receives the forwarder's progress reports (*progress.Tracker has these methods):
+// Advanced with the store position of each committed checkpoint, Beat about once per idle
+// checkpoint interval while there is nothing to publish.
+type Progress interface {
+	Advanced(position uint64)
+	Beat()
+}
+
+type noProgress struct{}
+
+func (noProgress) Advanced(uint64) {}
+func (noProgress) Beat()           {}
+
 // Store is what the forwarder needs of the event store.
 type Store interface {
 	ReadStream(ctx context.Context, stream string) ([]eventstore.RecordedEvent, error)
@@ -47,6 +60,8 @@ type config struct {
 	partitions                   int32
 	maxBatch                     int
 	idleCheckpoint               time.Duration
+	startupTimeout               time.Duration
+	progress                     Progress
 	log                          *slog.Logger
 	kgoOpts                      []kgo.Opt
 	beforeCommit                 func(approvals int) error // test hook: an error "kills" the forwarder
@@ -82,6 +97,14 @@ func WithIdleCheckpoint(d time.Duration) Option { return func(c *config) { c.idl
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 
+// WithProgress sets where the forwarder reports progress (default: nowhere).
+func WithProgress(p Progress) Option { return func(c *config) { c.progress = p } }
+
+// WithStartupTimeout bounds each step of Run's start-up — creating topics, fencing the
+// previous producer, reading the checkpoint (default 30 s); Run fails when one takes
+// longer.
+func WithStartupTimeout(d time.Duration) Option { return func(c *config) { c.startupTimeout = d } }
+
 // WithClientOptions adds franz-go options (TLS, SASL, timeouts) to the Kafka clients.
 func WithClientOptions(opts ...kgo.Opt) Option {
 	return func(c *config) { c.kgoOpts = append(c.kgoOpts, opts...) }
@@ -90,7 +113,8 @@ func WithClientOptions(opts ...kgo.Opt) Option {
 // New returns a Forwarder from store to the Kafka cluster at brokers.
 func New(store Store, brokers []string, opts ...Option) *Forwarder {
 	cfg := config{name: "paystream-forwarder", topic: kafkamsg.TopicApproved, checkpointTopic: kafkamsg.TopicCheckpoints,
-		partitions: 3, maxBatch: 500, idleCheckpoint: time.Second, log: slog.New(slog.DiscardHandler)}
+		partitions: 3, maxBatch: 500, idleCheckpoint: time.Second, startupTimeout: 30 * time.Second,
+		progress: noProgress{}, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -132,20 +156,11 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		}
 		cl.Close()
 	}()
-	if err := kafkamsg.EnsureTopics(ctx, cl,
-		kafkamsg.Topic{Name: f.cfg.topic, Partitions: f.cfg.partitions},
-		kafkamsg.Topic{Name: f.cfg.checkpointTopic, Partitions: 1, Configs: kafkamsg.Compacted()}); err != nil {
-		return f.stopped(ctx, err)
-	}
-	// Fence: initialising our producer id aborts whatever a previous instance left open,
-	// so the checkpoint read next is final.
-	if _, _, err := cl.ProducerID(ctx); err != nil {
-		return f.stopped(ctx, fmt.Errorf("init producer: %w", err))
-	}
-	from, err := f.readCheckpoint(ctx, cl)
+	from, err := f.start(ctx, cl)
 	if err != nil {
 		return f.stopped(ctx, err)
 	}
+	f.cfg.progress.Advanced(uint64(from))
 	f.cfg.log.Info("forwarder started", "checkpoint", from, "topic", f.cfg.topic)
 
 	fctx, cancel := context.WithCancelCause(ctx)
@@ -176,6 +191,43 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	}
 	cancel(err)
 	return f.stopped(ctx, err)
+}
+
+// start creates the topics, fences any previous producer and reads the checkpoint, each
+// step bounded by the start-up timeout.
+func (f *Forwarder) start(ctx context.Context, cl *kgo.Client) (eventstore.Position, error) {
+	step := func(name string, fn func(ctx context.Context) error) error {
+		sctx, cancel := context.WithTimeoutCause(ctx, f.cfg.startupTimeout, fmt.Errorf("%s took over %s", name, f.cfg.startupTimeout))
+		defer cancel()
+		err := fn(sctx)
+		if err != nil && ctx.Err() == nil && sctx.Err() != nil {
+			return fmt.Errorf("%w (%v)", context.Cause(sctx), err)
+		}
+		return err
+	}
+	if err := step("creating topics", func(ctx context.Context) error {
+		return kafkamsg.EnsureTopics(ctx, cl,
+			kafkamsg.Topic{Name: f.cfg.topic, Partitions: f.cfg.partitions},
+			kafkamsg.Topic{Name: f.cfg.checkpointTopic, Partitions: 1, Configs: kafkamsg.Compacted()})
+	}); err != nil {
+		return 0, err
+	}
+	// Fence: initialising our producer id aborts whatever a previous instance left open,
+	// so the checkpoint read next is final.
+	if err := step("fencing the previous producer", func(ctx context.Context) error {
+		if _, _, err := cl.ProducerID(ctx); err != nil {
+			return fmt.Errorf("init producer: %w", err)
+		}
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	var from eventstore.Position
+	err := step("reading the checkpoint", func(ctx context.Context) (err error) {
+		from, err = f.readCheckpoint(ctx, cl)
+		return err
+	})
+	return from, err
 }
 
 // stopped turns Run's end into its result.
@@ -214,6 +266,9 @@ func (f *Forwarder) publish(ctx context.Context, cl *kgo.Client, committed event
 					return err
 				}
 				committed = pending
+				f.cfg.progress.Advanced(uint64(committed))
+			} else {
+				f.cfg.progress.Beat()
 			}
 			idle.Reset(f.cfg.idleCheckpoint)
 			continue
@@ -234,6 +289,7 @@ func (f *Forwarder) publish(ctx context.Context, cl *kgo.Client, committed event
 			return err
 		}
 		committed, batch = pending, batch[:0]
+		f.cfg.progress.Advanced(uint64(committed))
 		idle.Reset(f.cfg.idleCheckpoint)
 	}
 }
