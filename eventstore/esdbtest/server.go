@@ -96,6 +96,7 @@ type Server struct {
 	faults      chan struct{} // closed while unavailable
 	unavailable bool
 	notReady    bool
+	stalled     chan struct{} // non-nil while stalled; closed when it ends
 	stopped     bool
 	requests    []Request
 	lostReplies []codes.Code // answers for the next appends, which are written anyway
@@ -193,8 +194,15 @@ func (s *Server) admit(ctx context.Context, method string) (context.Context, err
 	req.User = user
 	s.mu.Lock()
 	s.requests = append(s.requests, req)
-	unavailable, notReady := s.unavailable, s.notReady
+	unavailable, notReady, stalled := s.unavailable, s.notReady, s.stalled
 	s.mu.Unlock()
+	if stalled != nil {
+		select {
+		case <-stalled:
+		case <-ctx.Done():
+			return ctx, status.FromContextError(ctx.Err()).Err()
+		}
+	}
 	if unavailable {
 		return ctx, errUnavailable
 	}
@@ -273,6 +281,22 @@ func (s *Server) SetNotReady(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.notReady = on
+}
+
+// SetStalled makes the node accept calls and not answer them (on) until they end or it is
+// set off: a node hung in a long pause or behind a black-holing network. Every service
+// stalls, server features and gossip included, so a client discovering it waits its full
+// gossip timeout.
+func (s *Server) SetStalled(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case on && s.stalled == nil:
+		s.stalled = make(chan struct{})
+	case !on && s.stalled != nil:
+		close(s.stalled)
+		s.stalled = nil
+	}
 }
 
 // SetReplicationDelay makes every later write wait d before it is replicated: until then
