@@ -31,6 +31,17 @@ var decoders = map[string]decoder{
 	NameLedgerUpdated:     decodeJSON[LedgerUpdated],
 	NameWalletUpdated:     decodeJSON[WalletUpdated],
 	NamePaymentCompleted:  decodeJSON[PaymentCompleted],
+
+	NameRefundRequested:         decodeJSON[RefundRequested],
+	NameRefundApproved:          decodeJSON[RefundApproved],
+	NameRefundFailed:            decodeJSON[RefundFailed],
+	NameRefundOutcomeUnknown:    decodeJSON[RefundOutcomeUnknown],
+	NameRefundRecoveryAttempted: decodeJSON[RefundRecoveryAttempted],
+	NameRefundEscalated:         decodeJSON[RefundEscalated],
+	NameRefundManuallyResolved:  decodeJSON[RefundManuallyResolved],
+	NameExternalRefundRecorded:  decodeJSON[ExternalRefundRecorded],
+	NameRefundAllocated:         decodeJSON[RefundAllocated],
+	NameRefundBooked:            decodeJSON[RefundBooked],
 }
 
 func decodeJSON[E Event](data []byte) (Event, error) {

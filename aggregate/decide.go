@@ -91,11 +91,14 @@ type Verdict struct {
 	HTTPStatus    int
 	OperatorAlert bool
 	Evidence      json.RawMessage
-	// Set for SUCCESS.
+	// Set for SUCCESS of a confirm.
 	PaymentKey  string
 	TotalAmount decimal.Decimal
 	Method      string
 	ApprovedAt  time.Time
+	// Set for SUCCESS of a refund: the PSP's cancel record.
+	TransactionKey string
+	CanceledAt     time.Time
 }
 
 // ClaimRecovery claims an open payment for one recovery attempt: UNKNOWN, or EXECUTING
@@ -196,6 +199,20 @@ func Decide(s State, cmd Command) ([]Event, error) {
 	case RecordWalletUpdated:
 		return decideDownstream(s, c.Orders, func(o Order) bool { return o.WalletUpdated },
 			WalletUpdated{Orders: c.Orders, MessageID: c.MessageID, At: c.At}, c.At)
+	case RequestRefund:
+		return decideRequestRefund(s, c)
+	case RecordRefundOutcome:
+		return decideRefundOutcome(s, c)
+	case ClaimRefundRecovery:
+		return decideClaimRefund(s, c)
+	case ResolveRefund:
+		return decideResolveRefund(s, c)
+	case RecordExternalRefund:
+		return decideExternalRefund(s, c)
+	case AllocateRefund:
+		return decideAllocate(s, c)
+	case RecordRefundBooked:
+		return decideRefundBooked(s, c)
 	default:
 		return nil, fmt.Errorf("decide: unknown command %T", cmd)
 	}
@@ -390,7 +407,7 @@ func decideDownstream(s State, seqs []int, marked func(Order) bool, e Event, at 
 	switch {
 	case !s.Exists():
 		return nil, ErrNotFound
-	case s.Status != StatusSuccess:
+	case !s.Status.Approved():
 		return nil, ErrNotApproved
 	case len(seqs) == 0:
 		return nil, invalid("orders", "at least one order is required")

@@ -11,7 +11,9 @@ import (
 
 var _ = Describe("the rules of a payment", func() {
 	policy := RecoveryPolicy{ExecutingTimeout: time.Minute, Threshold: 3, BackoffBase: 10 * time.Second, BackoffMax: 40 * time.Second}
-	attempt := func(n int) RecoveryAttempted { return RecoveryAttempted{Attempt: n, Threshold: 3, Reason: "unknown", At: t2} }
+	attempt := func(n int) RecoveryAttempted {
+		return RecoveryAttempted{Attempt: n, Threshold: 3, Reason: "unknown", At: t2}
+	}
 	escalated := EscalatedToManual{Attempts: 3, At: t2}
 
 	DescribeTable("open for recovery and due",

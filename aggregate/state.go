@@ -17,8 +17,9 @@ const (
 	StatusUnknown    Status = "UNKNOWN"
 )
 
-// Terminal reports whether the status is a recorded final outcome.
-func (s Status) Terminal() bool { return s == StatusSuccess || s == StatusFailure }
+// Terminal reports whether the payment's outcome is recorded: approved (refunded or not) or
+// failed. Nothing executes it at the PSP again.
+func (s Status) Terminal() bool { return s == StatusFailure || s.Approved() }
 
 // State is one payment as its events describe it. The zero State is a payment that does not
 // exist yet.
@@ -64,6 +65,11 @@ type State struct {
 	// IsPaymentDone: every order is booked in the ledger and the wallets.
 	IsPaymentDone bool
 	CompletedAt   *time.Time
+
+	// Refunds in the order they were requested or found; RefundedAmount is what the approved
+	// ones add up to.
+	Refunds        []Refund
+	RefundedAmount decimal.Decimal
 }
 
 // Order is one PaymentOrder: a product line sold by one seller.
@@ -77,6 +83,8 @@ type Order struct {
 	Status        Status
 	LedgerUpdated bool
 	WalletUpdated bool
+	// Refunded is what allocated, approved refunds took back from this order.
+	Refunded decimal.Decimal
 }
 
 // Outcome is what the PSP (or our own validation) said, and which rule decided it.
@@ -179,6 +187,9 @@ func Evolve(s State, e Event) State {
 	case PaymentCompleted:
 		at := e.At
 		s.IsPaymentDone, s.CompletedAt, s.UpdatedAt = true, &at, e.At
+	case RefundRequested, RefundApproved, RefundFailed, RefundOutcomeUnknown, RefundRecoveryAttempted, RefundEscalated,
+		RefundManuallyResolved, ExternalRefundRecorded, RefundAllocated, RefundBooked:
+		s = evolveRefund(s, e)
 	default:
 		// Unreachable while Event stays sealed and every event has a case above; the
 		// exhaustiveness spec in aggregate_test fails first if one is missing.

@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/shopspring/decimal"
 
@@ -25,6 +26,34 @@ type PSP interface {
 	Confirm(ctx context.Context, e Execution) PSPAnswer
 	// Lookup reads the provider's record of the payment e executed, and judges it.
 	Lookup(ctx context.Context, e Execution) PSPRecord
+	// Cancel asks the provider to refund r once (r.IdempotencyKey makes a repeat of the same
+	// request safe) and classifies the answer. SUCCESS only when the provider's record shows
+	// a new cancel of r.Amount (one whose transaction key is not in r.KnownCancels); its
+	// TransactionKey and CanceledAt are set in the verdict.
+	Cancel(ctx context.Context, r RefundExecution) PSPAnswer
+}
+
+// RefundExecution is a refund as sent (or to be sent) to the PSP.
+type RefundExecution struct {
+	OrderID        string
+	PaymentKey     string
+	Amount         decimal.Decimal
+	TaxFreeAmount  decimal.Decimal
+	Reason         string
+	Account        *aggregate.RefundAccount // virtual-account payments only
+	IdempotencyKey string
+	// KnownCancels are the transaction keys of the payment's cancels already recorded: a
+	// cancel in the provider's record that is not among them is new.
+	KnownCancels []string
+}
+
+// PSPCancel is one cancel in the provider's record of a payment.
+type PSPCancel struct {
+	TransactionKey string
+	Amount         decimal.Decimal
+	Reason         string
+	CanceledAt     time.Time
+	Status         string // the provider's word, e.g. DONE
 }
 
 // Execution is a payment as executed (or to be executed) at the PSP.
@@ -68,6 +97,10 @@ type PSPRecord struct {
 	Err error
 	// Evidence is the record as the provider sent it, redacted.
 	Evidence json.RawMessage
+	// Cancels are the record's completed cancels (refunds), oldest first; Balance is what is
+	// left to cancel. Set whenever the record was read.
+	Cancels []PSPCancel
+	Balance decimal.Decimal
 }
 
 // Product is a sellable item with its price.

@@ -71,9 +71,20 @@ type ConfirmRequest struct {
 }
 
 // CancelRequest cancels all or part of a payment. A nil Amount cancels the whole balance.
+// TaxFreeAmount is the tax-free part of Amount (zero: none); RefundAccount is required by
+// Toss for virtual-account payments only.
 type CancelRequest struct {
-	Reason string
-	Amount *decimal.Decimal
+	Reason        string
+	Amount        *decimal.Decimal
+	TaxFreeAmount decimal.Decimal
+	RefundAccount *RefundAccount
+}
+
+// RefundAccount is Toss's refundReceiveAccount: where a virtual-account refund is paid.
+type RefundAccount struct {
+	Bank          string `json:"bank"`
+	AccountNumber string `json:"accountNumber"`
+	HolderName    string `json:"holderName"`
 }
 
 // Confirm calls POST /v1/payments/confirm. A non-empty idempotencyKey is sent as
@@ -116,9 +127,15 @@ func (c *Client) PaymentByOrderID(ctx context.Context, orderID string) (Payment,
 // Confirm.
 func (c *Client) Cancel(ctx context.Context, paymentKey string, req CancelRequest, idempotencyKey string) (Payment, error) {
 	body := struct {
-		CancelReason string       `json:"cancelReason"`
-		CancelAmount *json.Number `json:"cancelAmount,omitempty"`
-	}{CancelReason: req.Reason}
+		CancelReason  string         `json:"cancelReason"`
+		CancelAmount  *json.Number   `json:"cancelAmount,omitempty"`
+		TaxFreeAmount *json.Number   `json:"taxFreeAmount,omitempty"`
+		RefundAccount *RefundAccount `json:"refundReceiveAccount,omitempty"`
+	}{CancelReason: req.Reason, RefundAccount: req.RefundAccount}
+	if req.TaxFreeAmount.IsPositive() {
+		n := json.Number(req.TaxFreeAmount.String())
+		body.TaxFreeAmount = &n
+	}
 	if req.Amount != nil {
 		n := json.Number(req.Amount.String())
 		body.CancelAmount = &n

@@ -47,7 +47,7 @@ func (p *PSP) Lookup(ctx context.Context, e commands.Execution) commands.PSPReco
 	case err != nil:
 		return commands.PSPRecord{Err: err}
 	}
-	rec := commands.PSPRecord{Status: string(pay.Status), Evidence: redact(pay.Raw)}
+	rec := commands.PSPRecord{Status: string(pay.Status), Evidence: redact(pay.Raw), Cancels: cancelsOf(pay), Balance: pay.BalanceAmount}
 	switch pay.Status {
 	case StatusDone:
 		rec.Decided, rec.Verdict = true, verdictForPayment(pay, e, RuleLookupDone)
