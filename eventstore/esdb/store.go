@@ -569,6 +569,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.R
 			return eventstore.AppendResult{}, fmt.Errorf("append %s at %d: %w", stream, expected, classify(err))
 		}
 		sent = sent || mayHaveSent(err)
+		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			err = fmt.Errorf("%w: %w", ctx.Err(), err)
+		}
 		if attempt >= appendAttempts || ctx.Err() != nil || errors.Is(err, eventstore.ErrClosed) {
 			if sent {
 				return eventstore.AppendResult{}, fmt.Errorf("append %s at %d: %w (after %d attempts; re-read the stream): %w",

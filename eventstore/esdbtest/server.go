@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -100,7 +101,12 @@ type Server struct {
 	stopped     bool
 	requests    []Request
 	lostReplies []codes.Code // answers for the next appends, which are written anyway
+	live        atomic.Int64 // subscriptions that have caught up and not ended
 }
+
+// LiveSubscriptions is the number of subscriptions that have caught up (sent caught_up)
+// and are still running: what a spec waits for before it writes "live" events.
+func (s *Server) LiveSubscriptions() int { return int(s.live.Load()) }
 
 // Start listens on opts.Addr and serves until Stop. It returns an error if it cannot
 // listen or opts.ServerVersion does not parse.

@@ -436,6 +436,8 @@ func (s *streamsService) subscribeStream(r *reader, stream string, o *api.ReadRe
 			if err := r.caughtUp(); err != nil {
 				return err
 			}
+			s.srv.live.Add(1)
+			defer s.srv.live.Add(-1)
 		}
 		if err := s.wait(r, changed); err != nil {
 			return err
@@ -514,6 +516,8 @@ func (s *streamsService) subscribeAll(r *reader, o *api.ReadReq_Options_AllOptio
 			if err := r.caughtUp(); err != nil {
 				return err
 			}
+			s.srv.live.Add(1)
+			defer s.srv.live.Add(-1)
 		}
 		if r.filter != nil && scanned > 0 {
 			if err := r.checkpoint(lastPos, lastPos); err != nil {
