@@ -31,6 +31,10 @@ func (approvingPSP) Lookup(context.Context, commands.Execution) commands.PSPReco
 	return commands.PSPRecord{Status: "NOT_FOUND_PAYMENT", NotFound: true}
 }
 
+func (approvingPSP) Cancel(context.Context, commands.RefundExecution) commands.PSPAnswer {
+	return commands.PSPAnswer{Verdict: aggregate.Verdict{Status: aggregate.StatusFailure, Rule: "bench/no-refunds"}}
+}
+
 // BenchmarkCheckoutConfirm runs checkout + confirm against the in-memory store and reports
 // the heap each payment keeps next to the event bytes it wrote: memory per payment should
 // be bounded by its event data.
