@@ -126,11 +126,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	handler := httpapi.NewHandler(svc, httpapi.Options{Logger: log, Hints: inbox, Signals: svc.Signals,
 		ReadModel: readModels.store, Written: readModels.lastWritten, ExecutingTimeout: cfg.Recovery.ExecutingTimeout,
 		Ready: func(ctx context.Context) error {
+			if err := followers.Stalled(); err != nil {
+				return err
+			}
 			_, err := store.ReadStream(ctx, aggregate.StreamName("readiness-probe"))
 			return err
 		}})
 
-	srv, addr, err := serve(readModels.withAdmin(handler), cfg.Addr, serverTimeouts(cfg))
+	srv, addr, err := serve(httpapi.WithFollowerMetrics(readModels.withAdmin(handler), followers), cfg.Addr, serverTimeouts(cfg))
 	if err != nil {
 		return fmt.Errorf("PAYSTREAM_ADDR %s: %w", cfg.Addr, err)
 	}
