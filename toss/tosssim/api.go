@@ -47,9 +47,9 @@ func mustJSON(v any) []byte {
 
 // apiCall is one Toss API request as the shared pipeline in serve sees it.
 type apiCall struct {
-	confirm bool    // confirm-only faults apply
-	invalid *answer // the request is malformed: answered after Test-Code, never executed
-	exec    func(now time.Time, english bool) answer
+	movesMoney bool    // a confirm or a cancel: provider errors and drops apply too
+	invalid    *answer // the request is malformed: answered after Test-Code, never executed
+	exec       func(now time.Time, english bool) answer
 }
 
 // serve runs the steps every Toss endpoint shares, in this order: authentication,
@@ -98,8 +98,8 @@ func (s *Simulator) serve(w http.ResponseWriter, r *http.Request, c apiCall) {
 	}
 
 	// Latency is Toss working: it runs to the end even if the caller gives up, as a real
-	// confirm would, so a caller's timeout does not mean nothing happened.
-	delay, f := s.chaos.draw(c.confirm)
+	// confirm or cancel would, so a caller's timeout does not mean nothing happened.
+	delay, f := s.chaos.draw(c.movesMoney)
 	time.Sleep(delay)
 	switch f {
 	case fault5xx:
@@ -188,6 +188,16 @@ var testCodeStatus = map[string]int{
 	"FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING": http.StatusInternalServerError,
 	"UNKNOWN_PAYMENT_ERROR":                     http.StatusInternalServerError,
 	"FAILED_REFUND_PROCESS":                     http.StatusInternalServerError,
+
+	// Cancel codes (docs.tosspayments.com/reference/error-codes, "결제 취소").
+	"EXCEED_MAX_REFUND_DUE":                      http.StatusForbidden,
+	"NOT_ALLOWED_PARTIAL_REFUND_WAITING_DEPOSIT": http.StatusForbidden,
+	"NOT_ALLOWED_PARTIAL_REFUND":                 http.StatusForbidden,
+	"NOT_CANCELABLE_PAYMENT_FOR_DORMANT_USER":    http.StatusForbidden,
+	"FAILED_METHOD_HANDLING_CANCEL":              http.StatusInternalServerError,
+	"FAILED_PARTIAL_REFUND":                      http.StatusInternalServerError,
+	"COMMON_ERROR":                               http.StatusInternalServerError,
+	"FAILED_CLOSED_ACCOUNT_REFUND":               http.StatusInternalServerError,
 }
 
 func testCodeAnswer(code string) answer {

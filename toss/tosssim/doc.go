@@ -12,7 +12,14 @@
 // Simulator endpoints, standing in for the buyer's widget and for operators of a test run
 // (no authentication):
 //
-//	POST /sim/v1/sessions   {orderId, amount, orderName?, method?} → 201 {paymentKey, …}
+//	POST /sim/v1/sessions   {orderId, amount, orderName?, method?, isPartialCancelable?}
+//	                        → 201 {paymentKey, …}
+//	POST /sim/v1/payments/{paymentKey}/console-cancel   {cancelReason, cancelAmount?}
+//	                        → 200 Payment: a cancel "made in Toss's console" (or by a card
+//	                        company): not through the API, so no idempotency, no faults, no
+//	                        consecutive-request window, no refund account; otherwise the
+//	                        cancel rules below, with Toss's error codes. The merchant learns
+//	                        of it only by looking the payment up.
 //	GET  /sim/v1/stats      running totals (Stats)
 //	GET  /sim/v1/faults     the faults in force
 //	PUT  /sim/v1/faults     replace them (Faults as JSON)
@@ -26,7 +33,9 @@
 //     IDEMPOTENT_REQUEST_PROCESSING; keys live 15 days by Options.Now. Only answers produced
 //     by executing the request are kept: malformed requests, TossPayments-Test-Code answers
 //     and injected 5xx, provider errors and timeouts leave the key free for a retry. A
-//     dropped answer (RateDropAfterApprove) is kept, so a retry learns the approval.
+//     dropped answer (RateDropAfterApprove, confirms and cancels) is kept, so a retry
+//     learns the approval or the cancel. The path is part of the scope, so one key used on
+//     two payments' cancels is two requests.
 //   - Amounts follow Toss's limits: below 100 KRW (200 KRW by transfer or virtual account)
 //     400 BELOW_MINIMUM_AMOUNT, above Options.MaxAmount (the merchant contract's limit,
 //     default 100,000,000 KRW) 400 EXCEED_MAX_AMOUNT, for sessions and confirms alike.
@@ -36,6 +45,22 @@
 //     NOT_FOUND_PAYMENT_SESSION. Every method confirms to DONE (no virtual-account deposit
 //     wait). Enums are English with "Accept-Language: en…", Korean otherwise; error
 //     messages are English.
+//   - Cancels follow Toss: only DONE or PARTIAL_CANCELED payments (else 403
+//     NOT_CANCELABLE_PAYMENT; CANCELED is 400 ALREADY_CANCELED_PAYMENT); cancelAmount
+//     absent cancels the balance, above it is 403 NOT_CANCELABLE_AMOUNT, below it on a
+//     payment with isPartialCancelable false is 403 NOT_ALLOWED_PARTIAL_REFUND;
+//     taxFreeAmount above cancelAmount is 400 INVALID_REQUEST; a virtual-account payment
+//     needs refundReceiveAccount (400 INVALID_REQUEST without one, INVALID_BANK,
+//     INVALID_REFUND_ACCOUNT_NUMBER for anything but 1–20 digits, INVALID_REFUND_ACCOUNT_INFO
+//     without a holder). A cancel request within a second of the previous one that reached
+//     the same payment is 403 FORBIDDEN_CONSECUTIVE_REQUEST, executed or not. Each cancel
+//     appends to cancels[] with its own transactionKey (also lastTransactionKey),
+//     canceledAt, cancelStatus DONE, taxFreeAmount and refundableAmount (the balance left),
+//     lowers balanceAmount, and leaves the payment PARTIAL_CANCELED, or CANCELED at zero.
+//     Idempotency and faults work as for confirm; a dropped cancel answer is kept for its key.
+//   - Choices where Toss publishes nothing for cancels: the codes of a missing or malformed
+//     refund account above; every method can be cancelled in part unless the session said
+//     isPartialCancelable false.
 //   - Latency is time Toss spends working: the request executes even if the caller gives up
 //     meanwhile. A timeout fault executes nothing and never answers.
 //   - No lock is held while sleeping; state is sharded per order (sync.Map plus a mutex per

@@ -14,8 +14,8 @@ import (
 // Faults are the failures the simulator injects into Toss API calls (/v1/…). Each request
 // draws its latency uniformly from [LatencyMin, LatencyMax] and at most one fault; the rates
 // are probabilities in [0, 1] whose sum must not exceed 1. 5xx and timeouts hit every Toss
-// endpoint; provider errors and drops only hit confirm. In JSON the latencies are Go
-// duration strings ("25ms").
+// endpoint; provider errors and drops only hit the requests that move money, confirms and
+// cancels. In JSON the latencies are Go duration strings ("25ms").
 type Faults struct {
 	LatencyMin time.Duration `json:"latencyMin"`
 	LatencyMax time.Duration `json:"latencyMax"`
@@ -23,8 +23,9 @@ type Faults struct {
 	Rate5xx float64 `json:"rate5xx"`
 	// RateTimeout answers nothing until the caller gives up, without executing.
 	RateTimeout float64 `json:"rateTimeout"`
-	// RateDropAfterApprove executes and records the confirm, then drops the connection
-	// without answering: the caller cannot know the money was captured.
+	// RateDropAfterApprove executes and records the confirm or cancel, then drops the
+	// connection without answering: the caller cannot know the money was captured or
+	// refunded.
 	RateDropAfterApprove float64 `json:"rateDropAfterApprove"`
 	// RateProviderError answers 400 PROVIDER_ERROR without executing.
 	RateProviderError float64 `json:"rateProviderError"`
@@ -122,9 +123,9 @@ func (c *chaos) set(f Faults) { c.faults.Store(&f) }
 
 func (c *chaos) get() Faults { return *c.faults.Load() }
 
-// draw decides one request's latency and fault. Confirm-only faults drawn for another
-// endpoint mean no fault, so every request consumes the source the same way.
-func (c *chaos) draw(confirm bool) (time.Duration, fault) {
+// draw decides one request's latency and fault. Faults of money-moving requests drawn for
+// a lookup mean no fault, so every request consumes the source the same way.
+func (c *chaos) draw(movesMoney bool) (time.Duration, fault) {
 	f := c.faults.Load()
 	if *f == (Faults{}) {
 		return 0, faultNone
@@ -138,9 +139,9 @@ func (c *chaos) draw(confirm bool) (time.Duration, fault) {
 	c.mu.Unlock()
 
 	for _, o := range []struct {
-		rate        float64
-		kind        fault
-		confirmOnly bool
+		rate      float64
+		kind      fault
+		moneyOnly bool
 	}{
 		{f.Rate5xx, fault5xx, false},
 		{f.RateTimeout, faultTimeout, false},
@@ -148,7 +149,7 @@ func (c *chaos) draw(confirm bool) (time.Duration, fault) {
 		{f.RateDropAfterApprove, faultDropAfterApprove, true},
 	} {
 		if x < o.rate {
-			if o.confirmOnly && !confirm {
+			if o.moneyOnly && !movesMoney {
 				return delay, faultNone
 			}
 			return delay, o.kind

@@ -40,16 +40,10 @@ type order struct {
 	expiresAt          time.Time
 	approvedAt         time.Time // zero until approved
 	lastTransactionKey string
+	partialCancelable  bool // isPartialCancelable
 	cancels            []cancelRecord
-	lastCancel         time.Time // when the last cancel request was processed
+	lastCancel         time.Time // when the last cancel request through the API was processed
 	approvals          int
-}
-
-type cancelRecord struct {
-	amount         decimal.Decimal
-	reason         string
-	at             time.Time
-	transactionKey string
 }
 
 // expireIfDue turns an unconfirmed session past its deadline into EXPIRED. Call with mu held.
@@ -81,14 +75,6 @@ type paymentJSON struct {
 	Cancels             []cancelJSON `json:"cancels"`
 }
 
-type cancelJSON struct {
-	CancelAmount   json.Number `json:"cancelAmount"`
-	CancelReason   string      `json:"cancelReason"`
-	CanceledAt     string      `json:"canceledAt"`
-	TransactionKey string      `json:"transactionKey"`
-	CancelStatus   string      `json:"cancelStatus"`
-}
-
 // render is the Payment object Toss would answer. Call with mu held.
 func (o *order) render(english bool) []byte {
 	method := o.method.Korean()
@@ -111,7 +97,7 @@ func (o *order) render(english bool) []byte {
 		SuppliedAmount:      json.Number(o.balance.Sub(vat).String()),
 		VAT:                 json.Number(vat.String()),
 		TaxFreeAmount:       "0",
-		IsPartialCancelable: true,
+		IsPartialCancelable: o.partialCancelable,
 		RequestedAt:         tossTime(o.requestedAt),
 	}
 	if !o.approvedAt.IsZero() {
@@ -119,13 +105,7 @@ func (o *order) render(english bool) []byte {
 		p.ApprovedAt, p.LastTransactionKey = &at, &tx
 	}
 	for _, c := range o.cancels {
-		p.Cancels = append(p.Cancels, cancelJSON{
-			CancelAmount:   json.Number(c.amount.String()),
-			CancelReason:   c.reason,
-			CanceledAt:     tossTime(c.at),
-			TransactionKey: c.transactionKey,
-			CancelStatus:   "DONE",
-		})
+		p.Cancels = append(p.Cancels, c.render())
 	}
 	return mustJSON(p)
 }
@@ -155,7 +135,14 @@ type session struct {
 
 // createSession records that the buyer authorised amount for orderID, replacing an
 // unconfirmed earlier session of that order.
-func (s *Simulator) createSession(orderID string, amount decimal.Decimal, orderName string, method toss.Method) (session, *requestError) {
+func (s *Simulator) createSession(r SessionRequest) (session, *requestError) {
+	orderID, amount, method := r.OrderID, r.Amount, r.Method
+	if method == "" {
+		method = toss.MethodCard
+	}
+	if r.OrderName == "" {
+		r.OrderName = "paystream order " + orderID
+	}
 	if !validOrderID(orderID) {
 		return session{}, &requestError{http.StatusBadRequest, "INVALID_REQUEST", "orderId must be 6 to 64 of A-Z a-z 0-9 _ -"}
 	}
@@ -178,7 +165,8 @@ func (s *Simulator) createSession(orderID string, amount decimal.Decimal, orderN
 		s.byKey.CompareAndDelete(o.paymentKey, o)
 	}
 	o.paymentKey = "tgen_" + rand.Text()
-	o.orderName, o.method, o.status = orderName, method, toss.StatusInProgress
+	o.orderName, o.method, o.status = r.OrderName, method, toss.StatusInProgress
+	o.partialCancelable = !r.NotPartialCancelable
 	o.total, o.balance = amount, amount
 	o.requestedAt, o.expiresAt = now, now.Add(s.sessionTTL)
 	s.byKey.Store(o.paymentKey, o)
@@ -274,36 +262,6 @@ func parseConfirm(body []byte, readErr error) (confirmRequest, *answer) {
 	}
 }
 
-type cancelRequest struct {
-	reason string
-	amount *decimal.Decimal // nil: the whole balance
-}
-
-func parseCancel(body []byte, readErr error) (cancelRequest, *answer) {
-	if readErr != nil {
-		return cancelRequest{}, invalid("cannot read body: %v", readErr)
-	}
-	var w struct {
-		CancelReason string          `json:"cancelReason"`
-		CancelAmount json.RawMessage `json:"cancelAmount"`
-	}
-	if err := json.Unmarshal(body, &w); err != nil {
-		return cancelRequest{}, invalid("body is not a cancel request: %v", err)
-	}
-	if w.CancelReason == "" || len([]rune(w.CancelReason)) > 200 {
-		return cancelRequest{}, invalid("cancelReason must be 1 to 200 characters")
-	}
-	req := cancelRequest{reason: w.CancelReason}
-	if len(w.CancelAmount) > 0 && string(w.CancelAmount) != "null" {
-		amount, err := parseAmount(w.CancelAmount)
-		if err != nil {
-			return cancelRequest{}, invalid("cancelAmount: %v", err)
-		}
-		req.amount = &amount
-	}
-	return req, nil
-}
-
 // parseAmount reads a KRW amount sent as a JSON number: an integer of at least 1.
 func parseAmount(raw json.RawMessage) (decimal.Decimal, error) {
 	if len(raw) == 0 || raw[0] == '"' || string(raw) == "null" {
@@ -327,9 +285,9 @@ func (s *Simulator) handleConfirm(w http.ResponseWriter, r *http.Request) {
 	s.stats.confirmRequests.Add(1)
 	req, bad := parseConfirm(readBody(w, r))
 	if req.orderID != "" {
-		s.confirmCounter(req.orderID).Add(1)
+		counter(&s.confirms, req.orderID).Add(1)
 	}
-	s.serve(w, r, apiCall{confirm: true, invalid: bad, exec: func(now time.Time, english bool) answer {
+	s.serve(w, r, apiCall{movesMoney: true, invalid: bad, exec: func(now time.Time, english bool) answer {
 		return s.confirm(req, now, english)
 	}})
 }
@@ -401,56 +359,5 @@ func (s *Simulator) lookup(o *order, paymentKey string, now time.Time, english b
 		return errPaymentNotFound
 	}
 	o.expireIfDue(now)
-	return answer{http.StatusOK, o.render(english)}
-}
-
-func (s *Simulator) handleCancel(w http.ResponseWriter, r *http.Request) {
-	key := r.PathValue("paymentKey")
-	req, bad := parseCancel(readBody(w, r))
-	s.serve(w, r, apiCall{invalid: bad, exec: func(now time.Time, english bool) answer {
-		return s.cancel(key, req, now, english)
-	}})
-}
-
-// consecutiveCancelWindow is how soon after a cancel Toss refuses the next one.
-const consecutiveCancelWindow = time.Second
-
-func (s *Simulator) cancel(paymentKey string, req cancelRequest, now time.Time, english bool) answer {
-	o := s.orderByKey(paymentKey)
-	if o == nil {
-		return errPaymentNotFound
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.paymentKey != paymentKey {
-		return errPaymentNotFound
-	}
-	if !o.lastCancel.IsZero() && now.Sub(o.lastCancel) < consecutiveCancelWindow {
-		return errorAnswer(http.StatusForbidden, "FORBIDDEN_CONSECUTIVE_REQUEST", "another cancel of this payment was processed less than a second ago")
-	}
-	o.lastCancel = now
-	o.expireIfDue(now)
-	switch o.status {
-	case toss.StatusDone, toss.StatusPartialCanceled:
-	case toss.StatusCanceled:
-		return errorAnswer(http.StatusBadRequest, "ALREADY_CANCELED_PAYMENT", "the payment is already canceled")
-	default:
-		return errorAnswer(http.StatusForbidden, "NOT_CANCELABLE_PAYMENT", "only an approved payment can be canceled")
-	}
-	amount := o.balance
-	if req.amount != nil {
-		amount = *req.amount
-	}
-	if amount.GreaterThan(o.balance) {
-		return errorAnswer(http.StatusForbidden, "NOT_CANCELABLE_AMOUNT", "cancelAmount exceeds the cancelable balance")
-	}
-	o.balance = o.balance.Sub(amount)
-	o.lastTransactionKey = rand.Text()
-	o.cancels = append(o.cancels, cancelRecord{amount: amount, reason: req.reason, at: now, transactionKey: o.lastTransactionKey})
-	o.status = toss.StatusPartialCanceled
-	if o.balance.IsZero() {
-		o.status = toss.StatusCanceled
-	}
-	s.stats.cancels.Add(1)
 	return answer{http.StatusOK, o.render(english)}
 }

@@ -52,6 +52,7 @@ type Simulator struct {
 	orders   sync.Map // orderId → *order
 	byKey    sync.Map // paymentKey → *order
 	confirms sync.Map // orderId → *atomic.Int64
+	cancelsN sync.Map // orderId → *atomic.Int64: cancel requests
 	idem     sync.Map // idemScope → *idemEntry
 
 	stats counters
@@ -91,6 +92,7 @@ func New(opts Options) *Simulator {
 	s.mux.HandleFunc("GET /v1/payments/orders/{orderId}", s.handleByOrderID)
 	s.mux.HandleFunc("POST /v1/payments/{paymentKey}/cancel", s.handleCancel)
 	s.mux.HandleFunc("POST /sim/v1/sessions", s.handleCreateSession)
+	s.mux.HandleFunc("POST /sim/v1/payments/{paymentKey}/console-cancel", s.handleConsoleCancel)
 	s.mux.HandleFunc("GET /sim/v1/stats", s.handleStats)
 	s.mux.HandleFunc("GET /sim/v1/faults", s.handleGetFaults)
 	s.mux.HandleFunc("PUT /sim/v1/faults", s.handlePutFaults)
@@ -105,7 +107,26 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Se
 // and fails for an invalid orderId or amount, an amount outside Toss's limits
 // (BELOW_MINIMUM_AMOUNT, EXCEED_MAX_AMOUNT), or an order already paid.
 func (s *Simulator) CreateSession(orderID string, amount decimal.Decimal) (paymentKey string, err error) {
-	sess, rerr := s.createSession(orderID, amount, "paystream order "+orderID, toss.MethodCard)
+	return s.CreateSessionFor(SessionRequest{OrderID: orderID, Amount: amount})
+}
+
+// SessionRequest is what the buyer authorises in the widget.
+type SessionRequest struct {
+	OrderID string
+	Amount  decimal.Decimal
+	// OrderName defaults to "paystream order " + OrderID.
+	OrderName string
+	// Method defaults to CARD. A VIRTUAL_ACCOUNT payment needs a refund account to cancel.
+	Method toss.Method
+	// NotPartialCancelable makes the payment cancelable in full only (isPartialCancelable
+	// false), as Toss has it for escrow orders and cash cards.
+	NotPartialCancelable bool
+}
+
+// CreateSessionFor is CreateSession with the method, name and cancel rules chosen. Errors as
+// for CreateSession.
+func (s *Simulator) CreateSessionFor(r SessionRequest) (paymentKey string, err error) {
+	sess, rerr := s.createSession(r)
 	if rerr != nil {
 		return "", rerr
 	}
@@ -133,11 +154,23 @@ func (s *Simulator) ConfirmRequests(orderID string) int {
 	return int(v.(*atomic.Int64).Load())
 }
 
-func (s *Simulator) confirmCounter(orderID string) *atomic.Int64 {
-	if v, ok := s.confirms.Load(orderID); ok {
+// CancelRequests is how many cancel requests (POST /v1/payments/{paymentKey}/cancel) named
+// a paymentKey of orderID, whatever their outcome, idempotent repeats included. Console
+// cancels are not requests to the API and are not counted.
+func (s *Simulator) CancelRequests(orderID string) int {
+	v, ok := s.cancelsN.Load(orderID)
+	if !ok {
+		return 0
+	}
+	return int(v.(*atomic.Int64).Load())
+}
+
+// counter is orderID's counter in m, created at zero.
+func counter(m *sync.Map, orderID string) *atomic.Int64 {
+	if v, ok := m.Load(orderID); ok {
 		return v.(*atomic.Int64)
 	}
-	v, _ := s.confirms.LoadOrStore(orderID, new(atomic.Int64))
+	v, _ := m.LoadOrStore(orderID, new(atomic.Int64))
 	return v.(*atomic.Int64)
 }
 
@@ -179,7 +212,9 @@ type Stats struct {
 	IdempotentReplays      int64 `json:"idempotentReplays"`
 	IdempotencyConflicts   int64 `json:"idempotencyConflicts"`
 	SessionsCreated        int64 `json:"sessionsCreated"`
-	Cancels                int64 `json:"cancels"`
+	CancelRequests         int64 `json:"cancelRequests"`
+	Cancels                int64 `json:"cancels"`        // executed by the API, idempotent replays not counted
+	ConsoleCancels         int64 `json:"consoleCancels"` // made "in Toss's console" (/sim/v1/…/console-cancel)
 	TestCodeAnswers        int64 `json:"testCodeAnswers"`
 	Injected5xx            int64 `json:"injected5xx"`
 	InjectedTimeouts       int64 `json:"injectedTimeouts"`
@@ -188,8 +223,8 @@ type Stats struct {
 }
 
 type counters struct {
-	confirmRequests, approvals, idempotentReplays, idempotencyConflicts, sessions, cancels,
-	testCodes, injected5xx, injectedTimeouts, injectedDrops, injectedProviderErrors atomic.Int64
+	confirmRequests, approvals, idempotentReplays, idempotencyConflicts, sessions, cancelRequests, cancels,
+	consoleCancels, testCodes, injected5xx, injectedTimeouts, injectedDrops, injectedProviderErrors atomic.Int64
 }
 
 // Stats returns the running totals.
@@ -201,7 +236,9 @@ func (s *Simulator) Stats() Stats {
 		IdempotentReplays:      c.idempotentReplays.Load(),
 		IdempotencyConflicts:   c.idempotencyConflicts.Load(),
 		SessionsCreated:        c.sessions.Load(),
+		CancelRequests:         c.cancelRequests.Load(),
 		Cancels:                c.cancels.Load(),
+		ConsoleCancels:         c.consoleCancels.Load(),
 		TestCodeAnswers:        c.testCodes.Load(),
 		Injected5xx:            c.injected5xx.Load(),
 		InjectedTimeouts:       c.injectedTimeouts.Load(),
@@ -221,6 +258,8 @@ func (s *Simulator) handleCreateSession(w http.ResponseWriter, r *http.Request) 
 		Amount    json.RawMessage `json:"amount"`
 		OrderName string          `json:"orderName"`
 		Method    string          `json:"method"`
+		// isPartialCancelable: false makes the payment cancelable in full only.
+		PartialCancelable *bool `json:"isPartialCancelable"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
 		invalid("body is not a session request: %v", err).write(w)
@@ -231,14 +270,8 @@ func (s *Simulator) handleCreateSession(w http.ResponseWriter, r *http.Request) 
 		invalid("amount: %v", err).write(w)
 		return
 	}
-	if req.OrderName == "" {
-		req.OrderName = "paystream order " + req.OrderID
-	}
-	method := toss.MethodCard
-	if req.Method != "" {
-		method = toss.ParseMethod(req.Method)
-	}
-	sess, rerr := s.createSession(req.OrderID, amount, req.OrderName, method)
+	sess, rerr := s.createSession(SessionRequest{OrderID: req.OrderID, Amount: amount, OrderName: req.OrderName,
+		Method: toss.ParseMethod(req.Method), NotPartialCancelable: req.PartialCancelable != nil && !*req.PartialCancelable})
 	if rerr != nil {
 		rerr.answer().write(w)
 		return
