@@ -96,6 +96,7 @@ type Server struct {
 	quit        chan struct{} // closed when the current generation stops
 	faults      chan struct{} // closed while unavailable
 	unavailable bool
+	subsDown    chan struct{} // closed while subscriptions are refused
 	notReady    bool
 	stalled     chan struct{} // non-nil while stalled; closed when it ends
 	stopped     bool
@@ -134,7 +135,7 @@ func start(opts Options, shared *db, cluster *Cluster) (*Server, error) {
 	if shared == nil {
 		shared = newDB()
 	}
-	s := &Server{opts: opts, version: v, db: shared, cluster: cluster, faults: make(chan struct{})}
+	s := &Server{opts: opts, version: v, db: shared, cluster: cluster, faults: make(chan struct{}), subsDown: make(chan struct{})}
 	if opts.TLS {
 		if s.tls, err = selfSigned(); err != nil {
 			return nil, err
@@ -431,6 +432,30 @@ func (s *Server) SetUnavailable(on bool) {
 	} else {
 		s.faults = make(chan struct{})
 	}
+}
+
+// SetSubscriptionsDown ends running subscriptions with Unavailable and refuses new ones
+// (on), while every other call is served: a subscriber cut off while writers carry on.
+func (s *Server) SetSubscriptionsDown(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.subsDown:
+		if !on {
+			s.subsDown = make(chan struct{})
+		}
+	default:
+		if on {
+			close(s.subsDown)
+		}
+	}
+}
+
+// subsDownChan is closed while subscriptions are refused.
+func (s *Server) subsDownChan() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.subsDown
 }
 
 // faultChan is closed when the server becomes unavailable.

@@ -244,6 +244,13 @@ func (s *streamsService) Read(req *api.ReadReq, call api.Streams_ReadServer) err
 	r := &reader{call: call, uuidString: o.GetUuidOption().GetString_() != nil, filter: f,
 		backwards: o.GetReadDirection() == api.ReadReq_Options_Backwards, count: o.GetCount()}
 	subscribe := o.GetSubscription() != nil
+	if subscribe {
+		select {
+		case <-s.srv.subsDownChan():
+			return errSubscriptionsDown
+		default:
+		}
+	}
 	switch so := o.StreamOption.(type) {
 	case *api.ReadReq_Options_Stream:
 		stream := string(so.Stream.GetStreamIdentifier().GetStreamName())
@@ -393,6 +400,8 @@ func (r *reader) checkpoint(commit, prepare uint64) error {
 		CommitPosition: commit, PreparePosition: prepare}}})
 }
 
+var errSubscriptionsDown = status.Error(codes.Unavailable, "esdbtest: subscriptions refused (fault injected)")
+
 // wait blocks until changed is closed (nil), or the call must end (its error).
 func (s *streamsService) wait(r *reader, changed <-chan struct{}) error {
 	select {
@@ -404,6 +413,8 @@ func (s *streamsService) wait(r *reader, changed <-chan struct{}) error {
 		return status.Error(codes.Unavailable, "esdbtest: server stopped")
 	case <-s.srv.faultChan():
 		return errUnavailable
+	case <-s.srv.subsDownChan():
+		return errSubscriptionsDown
 	}
 }
 
@@ -456,8 +467,9 @@ func (s *streamsService) subscribeAll(r *reader, o *api.ReadReq_Options_AllOptio
 	fromStart := false
 	switch p := o.AllOption.(type) {
 	case *api.ReadReq_Options_AllOptions_Position:
-		after := p.Position.GetCommitPosition()
-		for next < len(log) && log[next].pos <= after {
+		// Exclusive of the full (commit, prepare) position, as the server compares them.
+		commit, prepare := p.Position.GetCommitPosition(), p.Position.GetPreparePosition()
+		for next < len(log) && (log[next].pos < commit || (log[next].pos == commit && log[next].pos <= prepare)) {
 			next++
 		}
 	case *api.ReadReq_Options_AllOptions_End:
