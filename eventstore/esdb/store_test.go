@@ -3,6 +3,7 @@ package esdb_test
 import (
 	"context"
 	"os"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -37,6 +38,27 @@ var _ = storetest.Describe("adapter over the emulator", func(ctx context.Context
 
 var _ = storetest.Describe("adapter over the emulator, found by gossip", func(ctx context.Context) (eventstore.Store, func()) {
 	return open(ctx, startEmulator().DiscoverURL()), nil
+})
+
+// The suite against every server version the emulator models, defects included: the
+// adapter must behave the same on all of them.
+var _ = func() bool {
+	for _, v := range []string{"23.10.0", "24.2.0", "24.10.4", "24.10.5", "25.0.0", "25.0.1"} {
+		storetest.Describe("adapter over the emulator claiming "+v, func(ctx context.Context) (eventstore.Store, func()) {
+			srv, err := esdbtest.Start(esdbtest.Options{ServerVersion: v})
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(srv.Stop)
+			return open(ctx, srv.URL()), nil
+		})
+	}
+	return true
+}()
+
+var _ = storetest.Describe("adapter over a three-node emulated cluster (gossip seeds)", func(ctx context.Context) (eventstore.Store, func()) {
+	cluster, err := esdbtest.StartCluster(3, esdbtest.Options{}, 50*time.Millisecond)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(cluster.Stop)
+	return open(ctx, cluster.URL()), nil
 })
 
 // A real server runs the same suite whenever EVENTSTORE_URL points at one, e.g.
