@@ -66,9 +66,15 @@ func (p RecoveryPolicy) Backoff(attempts int) time.Duration {
 	return min(d, p.BackoffMax)
 }
 
-// Open reports whether the payment's outcome is open for recovery: UNKNOWN, or EXECUTING
-// since before executingBefore (presumed abandoned), and not escalated to a person.
+// Open reports whether something of the payment is open for recovery: its outcome
+// (OutcomeOpen) or its open refund's (RefundOpen).
 func (s State) Open(executingBefore time.Time) bool {
+	return s.OutcomeOpen(executingBefore) || s.RefundOpen(executingBefore)
+}
+
+// OutcomeOpen reports whether the payment's outcome is open for recovery: UNKNOWN, or
+// EXECUTING since before executingBefore (presumed abandoned), and not escalated to a person.
+func (s State) OutcomeOpen(executingBefore time.Time) bool {
 	switch {
 	case !s.Exists() || s.Escalated:
 		return false
@@ -79,13 +85,25 @@ func (s State) Open(executingBefore time.Time) bool {
 	}
 }
 
-// DueForRecovery reports whether recovery should work the payment at now: it is Open and
-// the backoff after its last attempt has passed.
+// RefundOpen reports whether the payment's open refund is open for recovery: UNKNOWN, or
+// EXECUTING since before executingBefore, and not escalated.
+func (s State) RefundOpen(executingBefore time.Time) bool {
+	r, ok := s.OpenRefund()
+	return ok && !r.Escalated && (r.Status == StatusUnknown || r.UpdatedAt.Before(executingBefore))
+}
+
+// DueForRecovery reports whether recovery should work the payment at now: something of it is
+// open and the backoff after its last attempt has passed.
 func (s State) DueForRecovery(now time.Time, p RecoveryPolicy) bool {
-	if !s.Open(now.Add(-p.ExecutingTimeout)) {
-		return false
+	cutoff := now.Add(-p.ExecutingTimeout)
+	if s.OutcomeOpen(cutoff) {
+		return s.Status != StatusUnknown || !now.Before(s.UpdatedAt.Add(p.Backoff(s.FailedCount)))
 	}
-	return s.Status != StatusUnknown || !now.Before(s.UpdatedAt.Add(p.Backoff(s.FailedCount)))
+	if s.RefundOpen(cutoff) {
+		r, _ := s.OpenRefund()
+		return r.Status != StatusUnknown || !now.Before(r.UpdatedAt.Add(p.Backoff(r.FailedCount)))
+	}
+	return false
 }
 
 // ExpiredBy reports whether the checkout is past its window: never sent to the PSP and

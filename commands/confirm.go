@@ -79,18 +79,25 @@ func (s *Service) execute(ctx context.Context, p Payment, meta Meta, causation s
 	return recorded, nil
 }
 
-// confirmAtPSP asks the PSP to confirm, retrying answers it calls retryable with backoff and
-// full jitter while the context allows, and settles answers only a lookup can tell by the
-// PSP's record.
+// confirmAtPSP asks the PSP to confirm, retrying and settling by lookup as atPSP does.
 func (s *Service) confirmAtPSP(ctx context.Context, st aggregate.State) aggregate.Verdict {
+	return s.atPSP(ctx, st.OrderID, func(ctx context.Context) PSPAnswer { return s.cfg.PSP.Confirm(ctx, executionOf(st)) },
+		func(ambiguous aggregate.Verdict) aggregate.Verdict { return s.settleByLookup(ctx, st, ambiguous) })
+}
+
+// atPSP runs one idempotent request at the PSP (a confirm or a cancel), retrying answers
+// the PSP calls retryable with backoff and full jitter while the context allows, and
+// settling answers only the PSP's record can tell with lookUp.
+func (s *Service) atPSP(ctx context.Context, orderID string, request func(context.Context) PSPAnswer,
+	lookUp func(ambiguous aggregate.Verdict) aggregate.Verdict) aggregate.Verdict {
 	ambiguous := false // an earlier attempt may have executed
 	for attempt := 0; ; attempt++ {
 		attemptCtx, cancel := context.WithTimeout(ctx, s.cfg.Retry.AttemptTimeout)
-		a := s.cfg.PSP.Confirm(attemptCtx, executionOf(st))
+		a := request(attemptCtx)
 		cancel()
 		v := a.Verdict
 		if a.LookUp {
-			return s.settleByLookup(ctx, st, v)
+			return lookUp(v)
 		}
 		if v.Status == aggregate.StatusNotStarted && ambiguous {
 			// A config fault now says nothing about what an earlier timed-out attempt did.
@@ -106,7 +113,7 @@ func (s *Service) confirmAtPSP(ctx context.Context, st aggregate.State) aggregat
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait+worthwhile {
 			return v // no time left for a meaningful attempt: recovery takes over
 		}
-		s.log.Warn("transient PSP answer, retrying", "order_id", st.OrderID, "attempt", attempt+1,
+		s.log.Warn("transient PSP answer, retrying", "order_id", orderID, "attempt", attempt+1,
 			"rule", v.Rule, "code", v.Code, "wait", wait)
 		select {
 		case <-ctx.Done():

@@ -32,21 +32,20 @@ func (s *Service) Recover(ctx context.Context, orderID string, meta Meta) (Recov
 		return "", Payment{}, err
 	}
 	now := s.cfg.Now().UTC()
-	if !p.DueForRecovery(now, s.cfg.Recovery) {
+	switch {
+	case !p.DueForRecovery(now, s.cfg.Recovery):
 		return RecoveryNotDue, p, nil
+	case !p.OutcomeOpen(now.Add(-s.cfg.Recovery.ExecutingTimeout)):
+		return s.recoverRefund(ctx, p, now, meta)
 	}
 	claimed, err := s.claim(ctx, p, now, meta)
-	switch {
-	case errors.Is(err, aggregate.ErrExecuting), errors.Is(err, aggregate.ErrNotRecoverable), errors.Is(err, aggregate.ErrEscalated):
-		return RecoveryNotDue, p, nil
-	case errors.Is(err, eventstore.ErrConcurrency):
-		return RecoveryClaimedElsewhere, p, nil
-	case err != nil:
+	if res, done := s.claimResult(err); done {
+		return res, p, nil
+	} else if err != nil {
 		return "", p, err
-	case claimed.Escalated:
-		s.sig.escalations.Add(1)
-		s.sig.alert(now, "escalated "+orderID)
-		s.log.Error("payment escalated to manual handling", "order_id", orderID, "attempts", claimed.FailedCount)
+	}
+	if claimed.Escalated {
+		s.escalated(now, orderID, "payment", claimed.FailedCount)
 		return RecoveryEscalated, claimed.Payment, nil
 	}
 	s.sig.recoveryAttempts.Add(1)
@@ -64,6 +63,25 @@ func (s *Service) Recover(ctx context.Context, orderID string, meta Meta) (Recov
 	s.log.Info("recovery attempt recorded", "order_id", orderID, "attempt", recorded.FailedCount,
 		"status", recorded.Status, "rule", v.Rule, "by_lookup", rec.Decided)
 	return RecoverySettled, recorded, nil
+}
+
+// claimResult is what a claim that did not go through means for Recover: done is false when
+// the claim was made (err nil) or failed for a reason the caller returns (err non-nil).
+func (s *Service) claimResult(err error) (res RecoveryResult, done bool) {
+	switch {
+	case errors.Is(err, aggregate.ErrExecuting), errors.Is(err, aggregate.ErrNotRecoverable), errors.Is(err, aggregate.ErrEscalated):
+		return RecoveryNotDue, true
+	case errors.Is(err, eventstore.ErrConcurrency):
+		return RecoveryClaimedElsewhere, true
+	}
+	return "", false
+}
+
+// escalated raises the alert for a payment (or its refund) handed to a person.
+func (s *Service) escalated(now time.Time, orderID, what string, attempts int) {
+	s.sig.escalations.Add(1)
+	s.sig.alert(now, "escalated "+what+" "+orderID)
+	s.log.Error(what+" escalated to manual handling", "order_id", orderID, "attempts", attempts)
 }
 
 // claim appends what ClaimRecovery decides for p at p's revision: RecoveryAttempted — the

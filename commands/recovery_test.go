@@ -272,23 +272,32 @@ var _ = Describe("Recovery", func() {
 			Expect(sim.ConfirmRequests(unpaid.OrderID)).To(Equal(requests), "no confirm sent")
 		})
 
-		It("alerts an operator when Toss says a recorded SUCCESS was refunded", func(ctx SpecContext) {
+		It("records a cancel made at Toss on a recorded SUCCESS as an external refund, once", func(ctx SpecContext) {
 			p := openPayments(ctx, 1, tosssim.Faults{})[0]
 			got, err := svc.Load(ctx, p.OrderID)
 			Expect(err).NotTo(HaveOccurred())
 			Expect(got.Status).To(Equal(aggregate.StatusSuccess))
 			did, err := svc.Reconcile(ctx, p.OrderID, meta)
 			Expect(err).NotTo(HaveOccurred())
-			Expect(did).To(Equal("already recorded"))
+			Expect(did).To(Equal("recorded 0 external refunds"))
 
-			_, err = toss.NewClient(simURL, simKey).Cancel(ctx, got.PaymentKey, toss.CancelRequest{Reason: "buyer changed mind"}, "cancel-1")
+			canceled, err := toss.NewClient(simURL, simKey).Cancel(ctx, got.PaymentKey, toss.CancelRequest{Reason: "buyer changed mind"}, "cancel-1")
 			Expect(err).NotTo(HaveOccurred())
 			did, err = svc.Reconcile(ctx, p.OrderID, meta)
 			Expect(err).NotTo(HaveOccurred())
-			Expect(did).To(Equal("contradiction alerted"))
-			Expect(svc.Signals().Contradictions).To(BeEquivalentTo(1))
-			Expect(svc.Signals().LastAlert).To(ContainSubstring("contradicts"))
-			Expect(status(ctx, p.OrderID).Status).To(Equal(aggregate.StatusSuccess), "the record is not changed by a hint")
+			Expect(did).To(Equal("recorded 1 external refunds"))
+			got.State = status(ctx, p.OrderID)
+			Expect(got.Status).To(Equal(aggregate.StatusCanceled), "Toss's record, looked up, not the hint")
+			Expect(got.Refunds).To(HaveLen(1))
+			Expect(got.Refunds[0].External).To(BeTrue())
+			Expect(got.Refunds[0].FoundBy).To(Equal("webhook"))
+			Expect(got.Refunds[0].TransactionKey).To(Equal(canceled.Cancels[0].TransactionKey))
+			Expect(got.Refunds[0].Orders).NotTo(BeEmpty(), "a full cancel splits over the orders")
+			Expect(got.BalanceAmount().IsZero()).To(BeTrue())
+
+			did, err = svc.Reconcile(ctx, p.OrderID, meta)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(did).To(Equal("recorded 0 external refunds"), "deduplicated by transactionKey")
 		})
 
 		It("drops duplicated transmissions", func(ctx SpecContext) {

@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 
@@ -26,10 +27,20 @@ func (s *Service) Reconcile(ctx context.Context, orderID string, meta Meta) (str
 		return "", err
 	}
 	now := s.cfg.Now().UTC()
-	open := p.Open(now.Add(-s.cfg.Recovery.ExecutingTimeout))
+	open := p.OutcomeOpen(now.Add(-s.cfg.Recovery.ExecutingTimeout))
 	switch {
 	case open && p.FailedCount >= s.cfg.Recovery.Threshold:
 		return "left to recovery", nil // its next claim escalates it to a person
+	case p.Status.Approved():
+		// Approved: what can change at Toss is a cancel made there (its console, a card company).
+		n, err := s.RecordExternalRefunds(ctx, orderID, "webhook", meta)
+		if isRefundInProgress(err) {
+			return "left to recovery", nil // our own refund is open; the cancel may be it
+		}
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("recorded %d external refunds", n), nil
 	case !open && !p.Status.Terminal():
 		return "nothing to reconcile", nil
 	}

@@ -25,6 +25,9 @@ type Payments interface {
 	Load(ctx context.Context, orderID string) (commands.Payment, error)
 	History(ctx context.Context, orderID string) ([]eventstore.RecordedEvent, error)
 	Resolve(ctx context.Context, r commands.Resolution, meta commands.Meta) (commands.Payment, error)
+	Cancel(ctx context.Context, req commands.CancelRequest, meta commands.Meta) (commands.Payment, error)
+	AllocateRefund(ctx context.Context, a commands.Allocation, meta commands.Meta) (commands.Payment, error)
+	ResolveRefund(ctx context.Context, r commands.RefundResolution, meta commands.Meta) (commands.Payment, error)
 }
 
 // Options configures the handler.
@@ -79,9 +82,12 @@ func NewHandler(payments Payments, opts Options) http.Handler {
 	r.HandleFunc("/v1/payments", a.list).Methods(http.MethodGet)
 	r.HandleFunc("/v1/payments/{orderId}", a.payment).Methods(http.MethodGet)
 	r.HandleFunc("/v1/payments/{orderId}/events", a.events).Methods(http.MethodGet)
+	r.HandleFunc("/v1/payments/{orderId}/cancel", a.cancel).Methods(http.MethodPost)
 	r.HandleFunc("/v1/webhooks/toss", a.webhook).Methods(http.MethodPost)
 	r.HandleFunc("/admin/v1/payments/attention", a.attention).Methods(http.MethodGet)
 	r.HandleFunc("/admin/v1/payments/{orderId}/resolve", a.resolve).Methods(http.MethodPost)
+	r.HandleFunc("/admin/v1/payments/{orderId}/refunds/{refundId}/allocate", a.allocate).Methods(http.MethodPost)
+	r.HandleFunc("/admin/v1/payments/{orderId}/refunds/{refundId}/resolve", a.resolveRefund).Methods(http.MethodPost)
 	r.HandleFunc("/healthz", a.healthz).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", a.readyz).Methods(http.MethodGet)
 	r.HandleFunc("/metrics", a.metrics).Methods(http.MethodGet)

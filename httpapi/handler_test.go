@@ -25,9 +25,10 @@ import (
 // fakePayments answers with canned results and counts calls, so specs can tell that bad
 // input never reached the service.
 type fakePayments struct {
-	calls atomic.Int32
-	err   error
-	got   any
+	calls        atomic.Int32
+	err          error
+	got          any
+	refundStatus aggregate.Status // of the refund Cancel answers with (default "": settled)
 }
 
 func (f *fakePayments) Checkout(_ context.Context, req commands.CheckoutRequest, _ commands.Meta) (commands.Payment, error) {
@@ -51,6 +52,26 @@ func (f *fakePayments) Resolve(_ context.Context, r commands.Resolution, _ comma
 	f.calls.Add(1)
 	f.got = r
 	return commands.Payment{State: aggregate.State{OrderID: r.OrderID, Status: r.Resolution}}, f.err
+}
+
+func (f *fakePayments) Cancel(_ context.Context, req commands.CancelRequest, _ commands.Meta) (commands.Payment, error) {
+	f.calls.Add(1)
+	f.got = req
+	st := aggregate.State{OrderID: req.OrderID, Status: aggregate.StatusPartialCanceled,
+		Refunds: []aggregate.Refund{{ID: req.OrderID + "-r1", Amount: req.Amount, Status: f.refundStatus}}}
+	return commands.Payment{State: st}, f.err
+}
+
+func (f *fakePayments) AllocateRefund(_ context.Context, a commands.Allocation, _ commands.Meta) (commands.Payment, error) {
+	f.calls.Add(1)
+	f.got = a
+	return commands.Payment{State: aggregate.State{OrderID: a.OrderID}}, f.err
+}
+
+func (f *fakePayments) ResolveRefund(_ context.Context, r commands.RefundResolution, _ commands.Meta) (commands.Payment, error) {
+	f.calls.Add(1)
+	f.got = r
+	return commands.Payment{State: aggregate.State{OrderID: r.OrderID}}, f.err
 }
 
 // fakeHints records offered webhook hints and ignored webhooks; full makes it refuse hints.
@@ -170,6 +191,51 @@ var _ = Describe("the HTTP API", func() {
 			Entry("NUL in a resolution's reason", "/admin/v1/payments/order-0001/resolve", `{"resolution":"FAILURE","actor":"ops","reason":"r\u0000"}`, 400, "reason"),
 			Entry("NUL in a resolution's actor", "/admin/v1/payments/order-0001/resolve", `{"resolution":"FAILURE","actor":"o\u0000","reason":"r"}`, 400, "actor"),
 			Entry("NUL in a path's orderId", "/admin/v1/payments/order%00-0001/resolve", `{"resolution":"FAILURE","actor":"ops","reason":"r"}`, 400, "orderId"),
+		)
+
+		DescribeTable("refuses a malformed cancel naming the field",
+			func(body string, field string) {
+				p := problemOf(do(http.MethodPost, "/v1/payments/order-0001/cancel", body))
+				Expect(p.Status).To(Equal(400))
+				if field != "" {
+					Expect(p.Errors[0].Field).To(Equal(field))
+				}
+				Expect(fake.calls.Load()).To(BeZero())
+			},
+			Entry("no reason", `{"cancelAmount":1000}`, "cancelReason"),
+			Entry("a string amount", `{"cancelReason":"r","cancelAmount":"1000"}`, "cancelAmount"),
+			Entry("a zero amount", `{"cancelReason":"r","cancelAmount":0}`, "cancelAmount"),
+			Entry("a fractional split", `{"cancelReason":"r","cancelAmount":1000,"orders":[{"seq":1,"amount":999.5}]}`, "orders[0].amount"),
+			Entry("a split without amount", `{"cancelReason":"r","cancelAmount":1000,"orders":[{"seq":1}]}`, "orders[0].amount"),
+			Entry("a negative tax-free amount", `{"cancelReason":"r","taxFreeAmount":-1}`, "taxFreeAmount"),
+			Entry("a duplicate amount", `{"cancelReason":"r","cancelAmount":1,"cancelAmount":1000}`, "cancelAmount"),
+			Entry("an unknown field", `{"cancelReason":"r","amount":1000}`, "amount"),
+		)
+
+		It("passes a cancel through in Toss's terms, 202 while its outcome is unknown", func() {
+			rec := do(http.MethodPost, "/v1/payments/order-0001/cancel", `{"cancelReason":"broken","cancelAmount":12500,
+				"orders":[{"seq":2,"amount":12500}],"taxFreeAmount":0}`, "Idempotency-Key", "refund-1")
+			Expect(rec.Code).To(Equal(http.StatusOK))
+			Expect(fake.got).To(Equal(commands.CancelRequest{OrderID: "order-0001", Amount: decimal.NewFromInt(12500), Reason: "broken",
+				Orders: []aggregate.RefundSplit{{Seq: 2, Amount: decimal.NewFromInt(12500)}}, TaxFreeAmount: decimal.RequireFromString("0"), IdempotencyKey: "refund-1"}))
+			Expect(rec.Body.String()).To(ContainSubstring(`"status":"PARTIAL_CANCELED"`))
+			fake.refundStatus = aggregate.StatusUnknown
+			Expect(do(http.MethodPost, "/v1/payments/order-0001/cancel", `{"cancelReason":"broken"}`).Code).To(Equal(http.StatusAccepted))
+		})
+
+		DescribeTable("maps refund refusals",
+			func(err error, status int, field string) {
+				fake.err = err
+				p := problemOf(do(http.MethodPost, "/v1/payments/order-0001/cancel", `{"cancelReason":"r"}`))
+				Expect(p.Status).To(Equal(status))
+				if field != "" {
+					Expect(p.Errors[0].Field).To(Equal(field))
+				}
+			},
+			Entry("above the balance", &aggregate.RefundError{Field: "cancelAmount", Message: "exceeds the balance"}, 422, "cancelAmount"),
+			Entry("another refund open", fmt.Errorf("x: %w", aggregate.ErrRefundExecuting), 409, ""),
+			Entry("a confirm running", fmt.Errorf("x: %w", aggregate.ErrExecuting), 409, ""),
+			Entry("the key used for another request", commands.ErrIdempotencyKeyReused, 422, ""),
 		)
 
 		DescribeTable("refuses query text no payment can have, before asking the read model",

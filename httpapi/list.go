@@ -126,10 +126,11 @@ func listFilter(r *http.Request) (projections.Filter, error) {
 	}
 	if s := q.Get("status"); s != "" {
 		switch st := aggregate.Status(s); st {
-		case aggregate.StatusNotStarted, aggregate.StatusExecuting, aggregate.StatusSuccess, aggregate.StatusFailure, aggregate.StatusUnknown:
+		case aggregate.StatusNotStarted, aggregate.StatusExecuting, aggregate.StatusSuccess, aggregate.StatusFailure, aggregate.StatusUnknown,
+			aggregate.StatusPartialCanceled, aggregate.StatusCanceled:
 			f.Status = st
 		default:
-			return f, &badRequest{field: "status", msg: "must be one of NOT_STARTED, EXECUTING, SUCCESS, FAILURE, UNKNOWN"}
+			return f, &badRequest{field: "status", msg: "must be one of NOT_STARTED, EXECUTING, SUCCESS, FAILURE, UNKNOWN, PARTIAL_CANCELED, CANCELED"}
 		}
 	}
 	for _, t := range []struct {

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"errors"
 	"net/http"
 	"time"
 
@@ -95,15 +94,8 @@ func (a *api) resolve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.log, &badRequest{field: "resolution", msg: "must be SUCCESS or FAILURE"})
 		return
 	}
-	var actor, reason string
-	if body.Actor != nil {
-		actor = *body.Actor
-	}
-	if body.Reason != nil {
-		reason = *body.Reason
-	}
-	if err := errors.Join(aggregate.CheckRequiredText("actor", actor, aggregate.MaxActorLength),
-		aggregate.CheckRequiredText("reason", reason, aggregate.MaxReasonLength)); err != nil {
+	actor, reason, err := actorAndReason(body.Actor, body.Reason)
+	if err != nil {
 		writeError(w, r, a.log, err)
 		return
 	}

@@ -42,8 +42,9 @@ const problemBase = "urn:paystream:problem:"
 // problemFor is the one table from errors to HTTP answers.
 func problemFor(err error) (Problem, bool) {
 	var (
-		bad *badRequest
-		ve  *aggregate.ValidationError
+		bad           *badRequest
+		ve            *aggregate.ValidationError
+		refusedRefund *aggregate.RefundError
 	)
 	switch {
 	case errors.As(err, &bad):
@@ -59,6 +60,14 @@ func problemFor(err error) (Problem, bool) {
 	case errors.As(err, &ve):
 		return Problem{Type: problemBase + "invalid-request", Title: "The request is not valid", Status: http.StatusBadRequest,
 			Detail: err.Error(), Errors: fieldErrors(err)}, true
+	case errors.As(err, &refusedRefund):
+		return Problem{Type: problemBase + "cannot-refund", Title: "The refund cannot be made as asked", Status: http.StatusUnprocessableEntity,
+			Detail: refusedRefund.Error(), Errors: []FieldError{{Field: refusedRefund.Field, Message: refusedRefund.Message}}}, true
+	case errors.Is(err, aggregate.ErrRefundExecuting):
+		return Problem{Type: problemBase + "refund-executing", Title: "Another refund of this payment is open",
+			Status: http.StatusConflict, Detail: "retry once it is settled", retryAfter: "1"}, true
+	case errors.Is(err, aggregate.ErrNoSuchRefund):
+		return Problem{Type: problemBase + "refund-not-found", Title: "The payment has no refund with this id", Status: http.StatusNotFound}, true
 	case errors.Is(err, aggregate.ErrNotFound):
 		return Problem{Type: problemBase + "payment-not-found", Title: "No payment with this orderId", Status: http.StatusNotFound}, true
 	case errors.Is(err, aggregate.ErrExecuting):

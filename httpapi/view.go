@@ -28,6 +28,27 @@ type paymentView struct {
 	UpdatedAt     time.Time          `json:"updatedAt"`
 	Revision      int64              `json:"revision"`
 	Orders        []orderView        `json:"orders"`
+	// BalanceAmount is what is left to refund; Cancels are the refunds, Toss's name.
+	BalanceAmount  decimal.Decimal `json:"balanceAmount"`
+	RefundedAmount decimal.Decimal `json:"refundedAmount"`
+	Cancels        []cancelView    `json:"cancels"`
+}
+
+// cancelView is one refund as the API returns it.
+type cancelView struct {
+	RefundID       string                  `json:"refundId"`
+	Status         aggregate.Status        `json:"status"` // EXECUTING, SUCCESS (refunded), FAILURE, UNKNOWN
+	CancelAmount   decimal.Decimal         `json:"cancelAmount"`
+	CancelReason   string                  `json:"cancelReason,omitempty"`
+	TaxFreeAmount  decimal.Decimal         `json:"taxFreeAmount"`
+	Orders         []aggregate.RefundSplit `json:"orders"` // empty: not allocated to orders yet
+	TransactionKey string                  `json:"transactionKey,omitempty"`
+	CanceledAt     *time.Time              `json:"canceledAt,omitempty"`
+	External       bool                    `json:"external,omitempty"`
+	FoundBy        string                  `json:"foundBy,omitempty"`
+	Outcome        *aggregate.Outcome      `json:"outcome,omitempty"`
+	Escalated      bool                    `json:"escalated,omitempty"`
+	Booked         bool                    `json:"booked"`
 }
 
 type orderView struct {
@@ -40,6 +61,7 @@ type orderView struct {
 	Status        aggregate.Status `json:"status"`
 	LedgerUpdated bool             `json:"ledgerUpdated"`
 	WalletUpdated bool             `json:"walletUpdated"`
+	Refunded      decimal.Decimal  `json:"refundedAmount"`
 }
 
 func viewOf(p commands.Payment) paymentView {
@@ -50,7 +72,18 @@ func viewOf(p commands.Payment) paymentView {
 		Revision: int64(p.Revision), Orders: make([]orderView, len(p.Orders))}
 	for i, o := range p.Orders {
 		v.Orders[i] = orderView{Seq: o.Seq, ProductID: o.ProductID, SellerID: o.SellerID, Quantity: o.Quantity,
-			UnitPrice: o.UnitPrice, Amount: o.Amount, Status: o.Status, LedgerUpdated: o.LedgerUpdated, WalletUpdated: o.WalletUpdated}
+			UnitPrice: o.UnitPrice, Amount: o.Amount, Status: o.Status, LedgerUpdated: o.LedgerUpdated, WalletUpdated: o.WalletUpdated,
+			Refunded: o.Refunded}
+	}
+	v.BalanceAmount, v.RefundedAmount, v.Cancels = p.BalanceAmount(), p.RefundedAmount, make([]cancelView, len(p.Refunds))
+	for i, r := range p.Refunds {
+		orders := r.Orders
+		if orders == nil {
+			orders = []aggregate.RefundSplit{}
+		}
+		v.Cancels[i] = cancelView{RefundID: r.ID, Status: r.Status, CancelAmount: r.Amount, CancelReason: r.Reason,
+			TaxFreeAmount: r.TaxFreeAmount, Orders: orders, TransactionKey: r.TransactionKey, CanceledAt: r.CanceledAt,
+			External: r.External, FoundBy: r.FoundBy, Outcome: r.Outcome, Escalated: r.Escalated, Booked: r.Booked()}
 	}
 	return v
 }
