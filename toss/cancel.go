@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 
@@ -11,23 +12,40 @@ import (
 	"github.com/paystream/paystream/commands"
 )
 
-// The cancel rule table (toss.v1 for cancels). Versioned and frozen like the confirm table:
-// a changed meaning is a new version.
+// The cancel rule table, versioned and frozen like the confirm table: a changed meaning is a
+// new version, and every rule of the table takes it, so an event always says which table
+// decided it.
+//
+// toss.v2 is toss.v1 (cancelCodesV1, released: golden events carry toss.v1/cancel-… rules)
+// plus the cancel codes Toss documents that v1 did not list (cancelCodesAddedInV2). Under v1
+// those fell to cancel-unrecognised-code (UNKNOWN, neither retried nor looked up, so recovery
+// re-sent the same key and Toss replayed the same refusal until escalation) or, for the 5xx
+// ones, to cancel-transient. Under v2 the refusals decide FAILURE (nothing was refunded; a new
+// refund may be asked for), ALREADY_REFUND_PAYMENT is looked up like ALREADY_CANCELED_PAYMENT,
+// and the 5xx ones stay transient. No code known to v1 changes class.
 const (
-	RuleCancelRecorded   = "toss.v1/cancel-recorded"
-	RuleCancelNotFound   = "toss.v1/cancel-not-in-record"
-	RuleCancelRejected   = "toss.v1/cancel-rejected"
-	RuleCancelTransient  = "toss.v1/cancel-transient"
-	RuleCancelTransport  = "toss.v1/cancel-transport"
-	RuleCancelMalformed  = "toss.v1/cancel-malformed-response"
-	RuleCancelConfig     = "toss.v1/cancel-config-fault"
-	RuleCancelLookup     = "toss.v1/cancel-already-canceled-lookup"
-	RuleCancelUnrecorded = "toss.v1/cancel-unrecognised-code"
+	RuleCancelRecorded   = "toss.v2/cancel-recorded"
+	RuleCancelNotFound   = "toss.v2/cancel-not-in-record"
+	RuleCancelRejected   = "toss.v2/cancel-rejected"
+	RuleCancelTransient  = "toss.v2/cancel-transient"
+	RuleCancelTransport  = "toss.v2/cancel-transport"
+	RuleCancelMalformed  = "toss.v2/cancel-malformed-response"
+	RuleCancelConfig     = "toss.v2/cancel-config-fault"
+	RuleCancelLookup     = "toss.v2/cancel-already-canceled-lookup"
+	RuleCancelUnrecorded = "toss.v2/cancel-unrecognised-code"
 )
 
-// cancelCodes classifies cancel error codes (toss.v1). Codes not listed are unknown
+// cancelCodes classifies cancel error codes (toss.v2). Codes not listed are unknown
 // outcomes: a lookup decides, never the code.
-var cancelCodes = map[string]class{
+var cancelCodes = func() map[string]class {
+	m := maps.Clone(cancelCodesV1)
+	maps.Copy(m, cancelCodesAddedInV2)
+	return m
+}()
+
+// cancelCodesV1 is the table as released in toss.v1. Frozen: change cancelCodesAddedInV2, or
+// start a v3, instead.
+var cancelCodesV1 = map[string]class{
 	// The cancel cannot be made as asked: nothing was refunded.
 	"NOT_CANCELABLE_AMOUNT":                   classRejected,
 	"NOT_CANCELABLE_PAYMENT":                  classRejected,
@@ -57,6 +75,24 @@ var cancelCodes = map[string]class{
 	"INVALID_IDEMPOTENCY_KEY":     classConfigFault,
 	// Cancelled before — by this request or another? Only the record can say.
 	"ALREADY_CANCELED_PAYMENT": classLookup,
+}
+
+// cancelCodesAddedInV2 completes the table with the rest of Toss's cancel error codes
+// (docs.tosspayments.com/reference/error-codes, "결제 취소"). Only additions: a code of v1
+// listed here would change its meaning in place.
+var cancelCodesAddedInV2 = map[string]class{
+	// Refused before anything was refunded. Repeating the request with its key would only
+	// replay the refusal; a new refund (a new key) may be asked for later.
+	"FORBIDDEN_BANK_REFUND_REQUEST":              classRejected, // 400: the buyer's account cannot receive
+	"EXCEED_MAX_REFUND_DUE":                      classRejected, // 403: the refund period is over
+	"NOT_ALLOWED_PARTIAL_REFUND_WAITING_DEPOSIT": classRejected, // 403: no partial refund while awaiting the deposit
+	"NOT_ALLOWED_PARTIAL_REFUND":                 classRejected, // 403: escrow or cash card: in full only
+	"NOT_AVAILABLE_BANK":                         classRejected, // 403: outside the bank's service hours
+	// Refunded before — by this request or another? Only the record can say.
+	"ALREADY_REFUND_PAYMENT": classLookup, // 400
+	// Toss's side failed; as under v1 (any 5xx), the idempotent request may be repeated.
+	"FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING": classTransient, // 500
+	"FAILED_CLOSED_ACCOUNT_REFUND":              classTransient, // 500: the refund account is closed
 }
 
 // Cancel sends POST /v1/payments/{paymentKey}/cancel once and classifies the answer. A 200
