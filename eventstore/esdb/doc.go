@@ -28,14 +28,32 @@
 //     then the append was a retry and reports the original result, as the seam requires.
 //   - Follow uses a server-side stream-name prefix filter (an empty prefix is every
 //     non-system stream, regex ^[^$]), skips system events (types starting with $), and
-//     resubscribes from the last position it delivered (or the last checkpoint the server
-//     sent) whenever the subscription drops: dropped connections, an unavailable server, a
-//     server restart. Within one Follow call no event is delivered twice or skipped:
-//     anything at or below the last delivered position is ignored.
+//     resubscribes whenever the subscription drops: dropped connections, an unavailable
+//     server, a server restart, a leader election. It keeps full (commit, prepare)
+//     positions. Only delivered events decide what was delivered (an event at or below the
+//     last delivered position is a repeat); checkpoints only choose where to resubscribe,
+//     and only plausible ones (commit == prepare, not MaxUint64, ahead of what was
+//     delivered): servers 24.2.0–24.10.4 send (-1,-1) read as MaxUint64 (KDB-710) and
+//     25.0.0 sends (end of log, 0) (KDB-744). On those versions Open warns and checkpoints
+//     are ignored altogether. Within one Follow call no event is delivered twice or skipped.
+//     A user that may not read $all ends Follow (and Open) with ErrAccessDenied.
+//   - Every call carries requires-leader: true (the v4 client's own option never reaches
+//     the server), so a follower answers NotLeader naming the leader; the client reconnects
+//     there and the adapter retries the call, a few times. Open reads $all once, so that a
+//     user who may not fails at start, and warns when a connection string carries
+//     credentials without TLS (the client drops them).
+//   - Appends are checked by eventstore.ValidateAppend (nil event ids included: the client
+//     would replace them with random ones, defeating the server's deduplication) and
+//     against the server's 1 MiB limit before anything is sent. An attempt without a
+//     definite answer (Aborted commit timeout, DeadlineExceeded, Unavailable or a context
+//     ending mid-call, a retry refused because the original is not yet replicated) is
+//     retried with the same ids and expected revision, up to 5 attempts while the context
+//     lasts; if none is definite the append fails with eventstore.ErrOutcomeUnknown.
 //   - The client closes itself for good when discovery fails (server down at the first
-//     call after a reconnect); the Store then replaces it with a fresh client. Operations
-//     other than Follow do not retry beyond that: they fail with the client's error,
-//     wrapped with the operation, and the next call reconnects.
+//     call after a reconnect); the Store then replaces it with a fresh client. Every call
+//     runs on its own goroutine and returns when its context ends, even when the client
+//     does not (it may block ignoring its context while it rediscovers, or for ever once
+//     rediscovery failed); such a client is retired and never closed.
 //
 // A Store is safe for concurrent use. Close releases the client; afterwards every
 // operation fails with eventstore.ErrClosed.
