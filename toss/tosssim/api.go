@@ -21,6 +21,9 @@ const (
 type answer struct {
 	status int
 	body   []byte
+	// unprocessed: refused before the request was processed (a guard such as the
+	// consecutive-request window), so its idempotency key stays free for a retry.
+	unprocessed bool
 }
 
 func (a answer) write(w http.ResponseWriter) {
@@ -30,7 +33,7 @@ func (a answer) write(w http.ResponseWriter) {
 }
 
 func errorAnswer(status int, code, message string) answer {
-	return answer{status, mustJSON(struct {
+	return answer{status: status, body: mustJSON(struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
 	}{code, message})}
@@ -120,7 +123,10 @@ func (s *Simulator) serve(w http.ResponseWriter, r *http.Request, c apiCall) {
 	}
 
 	a := c.exec(s.now(), isEnglish(r.Header.Get("Accept-Language")))
-	if entry != nil {
+	switch {
+	case a.unprocessed:
+		s.release(scope, entry)
+	case entry != nil:
 		entry.answer.Store(&a)
 	}
 	if f == faultDropAfterApprove {

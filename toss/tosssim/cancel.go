@@ -180,7 +180,11 @@ func (s *Simulator) cancel(paymentKey string, req cancelRequest, now time.Time, 
 	}
 	if !console {
 		if !o.lastCancel.IsZero() && now.Sub(o.lastCancel) < consecutiveCancelWindow {
-			return errorAnswer(http.StatusForbidden, "FORBIDDEN_CONSECUTIVE_REQUEST", "another cancel of this payment was requested less than a second ago")
+			// Only the first of the two is processed: the second is turned away before it
+			// runs, so its key stays free for the retry Toss asks for.
+			a := errorAnswer(http.StatusForbidden, "FORBIDDEN_CONSECUTIVE_REQUEST", "another cancel of this payment was requested less than a second ago; try again later")
+			a.unprocessed = true
+			return a
 		}
 		o.lastCancel = now
 	}
@@ -219,7 +223,7 @@ func (s *Simulator) cancel(paymentKey string, req cancelRequest, now time.Time, 
 	if o.balance.IsZero() {
 		o.status = toss.StatusCanceled
 	}
-	return answer{http.StatusOK, o.render(english)}
+	return answer{status: http.StatusOK, body: o.render(english)}
 }
 
 // checkRefundAccount refuses a missing or malformed refundReceiveAccount, which Toss

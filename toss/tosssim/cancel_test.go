@@ -277,6 +277,16 @@ var _ = Describe("cancels at the simulator", func() {
 			Expect(r.json).To(HaveKeyWithValue("status", "CANCELED"))
 		})
 
+		It("leaves the key of a consecutive-request refusal free, so the same refund can be retried after the window", func(ctx SpecContext) {
+			Expect(cancel(ctx, `{"cancelReason":"r","cancelAmount":1000}`, "Idempotency-Key", "r1").status).To(Equal(http.StatusOK))
+			r := cancel(ctx, `{"cancelReason":"r","cancelAmount":2000}`, "Idempotency-Key", "r2")
+			Expect(r.code()).To(Equal("FORBIDDEN_CONSECUTIVE_REQUEST"))
+			h.now.Advance(time.Second)
+			r = cancel(ctx, `{"cancelReason":"r","cancelAmount":2000}`, "Idempotency-Key", "r2")
+			Expect(r.status).To(Equal(http.StatusOK), "%s", r.raw)
+			Expect(r.json).To(HaveKeyWithValue("balanceAmount", json.Number("7000")))
+		})
+
 		It("replays an executed refusal to its key", func(ctx SpecContext) {
 			first := cancel(ctx, `{"cancelReason":"r","cancelAmount":10001}`, "Idempotency-Key", "k1")
 			Expect(first.code()).To(Equal("NOT_CANCELABLE_AMOUNT"))

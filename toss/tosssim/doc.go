@@ -31,8 +31,9 @@
 //     repeat of a completed request replays the first answer byte for byte without looking
 //     at the body; a repeat while the first is in flight gets 409
 //     IDEMPOTENT_REQUEST_PROCESSING; keys live 15 days by Options.Now. Only answers produced
-//     by executing the request are kept: malformed requests, TossPayments-Test-Code answers
-//     and injected 5xx, provider errors and timeouts leave the key free for a retry. A
+//     by executing the request are kept: malformed requests, TossPayments-Test-Code answers,
+//     consecutive-cancel refusals and injected 5xx, provider errors and timeouts leave the
+//     key free for a retry. A
 //     dropped answer (RateDropAfterApprove, confirms and cancels) is kept, so a retry
 //     learns the approval or the cancel. The path is part of the scope, so one key used on
 //     two payments' cancels is two requests.
@@ -53,7 +54,8 @@
 //     needs refundReceiveAccount (400 INVALID_REQUEST without one, INVALID_BANK,
 //     INVALID_REFUND_ACCOUNT_NUMBER for anything but 1–20 digits, INVALID_REFUND_ACCOUNT_INFO
 //     without a holder). A cancel request within a second of the previous one that reached
-//     the same payment is 403 FORBIDDEN_CONSECUTIVE_REQUEST, executed or not. Each cancel
+//     the same payment is 403 FORBIDDEN_CONSECUTIVE_REQUEST, executed or not; that refusal
+//     is not processed, so it neither extends the window nor uses up its key. Each cancel
 //     appends to cancels[] with its own transactionKey (also lastTransactionKey),
 //     canceledAt, cancelStatus DONE, taxFreeAmount and refundableAmount (the balance left),
 //     lowers balanceAmount, and leaves the payment PARTIAL_CANCELED, or CANCELED at zero.

@@ -329,7 +329,7 @@ func (s *Simulator) confirm(req confirmRequest, now time.Time, english bool) ans
 	o.lastTransactionKey = rand.Text()
 	o.approvals++
 	s.stats.approvals.Add(1)
-	return answer{http.StatusOK, o.render(english)}
+	return answer{status: http.StatusOK, body: o.render(english)}
 }
 
 var errPaymentNotFound = errorAnswer(http.StatusNotFound, "NOT_FOUND_PAYMENT", "no such payment")
@@ -359,5 +359,5 @@ func (s *Simulator) lookup(o *order, paymentKey string, now time.Time, english b
 		return errPaymentNotFound
 	}
 	o.expireIfDue(now)
-	return answer{http.StatusOK, o.render(english)}
+	return answer{status: http.StatusOK, body: o.render(english)}
 }

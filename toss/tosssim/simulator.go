@@ -276,15 +276,15 @@ func (s *Simulator) handleCreateSession(w http.ResponseWriter, r *http.Request) 
 		rerr.answer().write(w)
 		return
 	}
-	answer{http.StatusCreated, mustJSON(sess)}.write(w)
+	answer{status: http.StatusCreated, body: mustJSON(sess)}.write(w)
 }
 
 func (s *Simulator) handleStats(w http.ResponseWriter, _ *http.Request) {
-	answer{http.StatusOK, mustJSON(s.Stats())}.write(w)
+	answer{status: http.StatusOK, body: mustJSON(s.Stats())}.write(w)
 }
 
 func (s *Simulator) handleGetFaults(w http.ResponseWriter, _ *http.Request) {
-	answer{http.StatusOK, mustJSON(s.chaos.get())}.write(w)
+	answer{status: http.StatusOK, body: mustJSON(s.chaos.get())}.write(w)
 }
 
 func (s *Simulator) handlePutFaults(w http.ResponseWriter, r *http.Request) {
@@ -303,5 +303,5 @@ func (s *Simulator) handlePutFaults(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.chaos.set(f)
-	answer{http.StatusOK, mustJSON(f)}.write(w)
+	answer{status: http.StatusOK, body: mustJSON(f)}.write(w)
 }
