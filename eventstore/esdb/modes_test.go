@@ -19,7 +19,7 @@ import (
 )
 
 // The adapter against each real-server behaviour the emulator reproduces. Every spec here
-// fails when the adapter's fix for that behaviour is reverted (see the report in doc.go).
+// fails when the adapter's fix for that behaviour is reverted.
 var _ = Describe("Store against real-server behaviours", func() {
 	var prefix string
 	BeforeEach(func() { prefix = "payment-" + uuid.NewString()[:8] + "-" })
