@@ -181,6 +181,37 @@ var _ = Describe("cancels at the simulator", func() {
 			Expect(cancel(ctx, `{"cancelReason":"r","cancelAmount":1000}`).json).To(HaveKeyWithValue("balanceAmount", json.Number("8000")))
 		})
 
+		It("executes one of 50 concurrent cancels of a payment and turns the rest away, with a key each or one key for all", func(ctx SpecContext) {
+			for _, shared := range []bool{false, true} {
+				key = h.approved(ctx, "order-7100-"+strconv.FormatBool(shared), 10000, "")
+				codes := make(chan any, 50)
+				for i := range 50 {
+					go func() {
+						defer GinkgoRecover()
+						idem := "k-" + strconv.Itoa(i)
+						if shared {
+							idem = "k-shared"
+						}
+						r := cancel(ctx, `{"cancelReason":"r","cancelAmount":1000}`, "Idempotency-Key", idem)
+						if r.status == http.StatusOK {
+							codes <- "OK"
+						} else {
+							codes <- r.code()
+						}
+					}()
+				}
+				var got []any
+				for range 50 {
+					var c any
+					Eventually(codes).WithContext(ctx).Should(Receive(&c))
+					got = append(got, c)
+				}
+				Expect(got).To(ContainElement("OK"))
+				Expect(got).To(HaveEach(BeElementOf("OK", "FORBIDDEN_CONSECUTIVE_REQUEST", "IDEMPOTENT_REQUEST_PROCESSING")))
+				Expect(cancels(h.send(ctx, "GET", "/v1/payments/"+key, ""))).To(HaveLen(1), "shared key %v", shared)
+			}
+		})
+
 		It("refuses a taxFreeAmount above the cancelAmount with 400 INVALID_REQUEST", func(ctx SpecContext) {
 			r := cancel(ctx, `{"cancelReason":"r","cancelAmount":1000,"taxFreeAmount":1001}`)
 			Expect(r.status).To(Equal(http.StatusBadRequest))
