@@ -165,3 +165,77 @@ func (l *Log) Interleaved(n, inFlight int, seed uint64) []eventstore.RecordedEve
 	}
 	return out
 }
+
+// Split is one order's share of a refund, for the refund builders.
+func Split(seq int, amount int64) aggregate.RefundSplit {
+	return aggregate.RefundSplit{Seq: seq, Amount: decimal.NewFromInt(amount)}
+}
+
+// RefundRequested records RefundRequested of amount split over orders (none: a nil split).
+func (l *Log) RefundRequested(orderID, refundID string, amount int64, orders ...aggregate.RefundSplit) eventstore.RecordedEvent {
+	return l.Event(orderID, aggregate.RefundRequested{RefundID: refundID, Amount: decimal.NewFromInt(amount), Orders: orders,
+		Reason: "단순변심", TaxFreeAmount: decimal.NewFromInt(amount / 10), PspIdempotencyKey: "refund-" + refundID,
+		RequestKey: "key-" + refundID, RequestHash: "hash-" + refundID, At: l.Now()})
+}
+
+// RefundApproved records RefundApproved with the PSP's cancel record and evidence.
+func (l *Log) RefundApproved(orderID, refundID string) eventstore.RecordedEvent {
+	return l.Event(orderID, aggregate.RefundApproved{RefundID: refundID, TransactionKey: "tx-" + refundID, CanceledAt: l.Now(),
+		Rule: "toss.cancel.v1/done", Evidence: json.RawMessage(`{"transactionKey":"tx-` + refundID + `"}`), At: l.Now()})
+}
+
+// RefundFailed records RefundFailed.
+func (l *Log) RefundFailed(orderID, refundID string) eventstore.RecordedEvent {
+	return l.Event(orderID, aggregate.RefundFailed{RefundID: refundID, Code: "NOT_CANCELABLE_AMOUNT", Message: "취소 할 수 없는 금액",
+		HTTPStatus: 403, Rule: "toss.cancel.v1/refused", At: l.Now()})
+}
+
+// RefundUnknown records RefundOutcomeUnknown.
+func (l *Log) RefundUnknown(orderID, refundID string) eventstore.RecordedEvent {
+	return l.Event(orderID, aggregate.RefundOutcomeUnknown{RefundID: refundID, Code: "PROVIDER_ERROR", Message: "timeout",
+		HTTPStatus: 500, Rule: "toss.cancel.v1/provider-error", At: l.Now()})
+}
+
+// RefundRecovery records RefundRecoveryAttempted (threshold 5).
+func (l *Log) RefundRecovery(orderID, refundID string, attempt int) eventstore.RecordedEvent {
+	return l.Event(orderID, aggregate.RefundRecoveryAttempted{RefundID: refundID, Attempt: attempt, Threshold: 5, Reason: "unknown", At: l.Now()})
+}
+
+// RefundEscalated records RefundEscalated.
+func (l *Log) RefundEscalated(orderID, refundID string) eventstore.RecordedEvent {
+	return l.Event(orderID, aggregate.RefundEscalated{RefundID: refundID, Attempts: 5, Reason: "refund still UNKNOWN", At: l.Now()})
+}
+
+// RefundResolved records an operator's RefundManuallyResolved.
+func (l *Log) RefundResolved(orderID, refundID string, resolution aggregate.Status) eventstore.RecordedEvent {
+	return l.Event(orderID, aggregate.RefundManuallyResolved{RefundID: refundID, Resolution: resolution, TransactionKey: "tx-" + refundID,
+		Actor: "ops@shop", Reason: "toss console shows it", PspStatus: "PARTIAL_CANCELED", At: l.Now()})
+}
+
+// ExternalRefund records ExternalRefundRecorded (found by a webhook) with its split (none:
+// unallocated).
+func (l *Log) ExternalRefund(orderID, refundID string, amount int64, orders ...aggregate.RefundSplit) eventstore.RecordedEvent {
+	return l.Event(orderID, aggregate.ExternalRefundRecorded{RefundID: refundID, TransactionKey: "tx-" + refundID,
+		Amount: decimal.NewFromInt(amount), Orders: orders, Reason: "고객 요청", FoundBy: "webhook", CanceledAt: l.Now(),
+		Evidence: json.RawMessage(`{"status":"PARTIAL_CANCELED"}`), At: l.Now()})
+}
+
+// RefundAllocated records an operator's RefundAllocated.
+func (l *Log) RefundAllocated(orderID, refundID string, orders ...aggregate.RefundSplit) eventstore.RecordedEvent {
+	return l.Event(orderID, aggregate.RefundAllocated{RefundID: refundID, Orders: orders, Actor: "ops@shop", Reason: "seller confirmed", At: l.Now()})
+}
+
+// RefundBooked records RefundBooked by "ledger" or "wallet".
+func (l *Log) RefundBooked(orderID, refundID, by string) eventstore.RecordedEvent {
+	return l.Event(orderID, aggregate.RefundBooked{RefundID: refundID, By: by, MessageID: by + "-" + refundID, At: l.Now()})
+}
+
+// Paid records the checkout (one order per seller, as Checkout), its execution and its
+// approval: a payment refunds can be made of.
+func (l *Log) Paid(orderID, buyer string, sellers ...string) []eventstore.RecordedEvent {
+	var total int64
+	for i := range sellers {
+		total += int64(2000 * (i + 1))
+	}
+	return []eventstore.RecordedEvent{l.Checkout(orderID, buyer, sellers...), l.Started(orderID, total), l.Approved(orderID, total)}
+}
