@@ -51,10 +51,19 @@ func Apply(cur *Payment, e eventstore.RecordedEvent) (Payment, []History, error)
 		row.Evidence = evidence(ev.Evidence, row.Evidence)
 	case aggregate.ManuallyResolved:
 		row.Evidence, actor = evidence(ev.Evidence, row.Evidence), ev.Actor
+	case aggregate.RefundManuallyResolved:
+		actor = ev.Actor
+	case aggregate.RefundAllocated:
+		actor = ev.Actor
 	}
 	reason := e.Type
 	if next.Outcome != nil && next.Outcome != before.Outcome { // this event recorded an outcome
 		reason = ruleCode(next.Outcome.Rule, next.Outcome.Code)
+	}
+	for i, r := range next.Refunds { // or a refund's outcome
+		if r.Outcome != nil && (i >= len(before.Refunds) || r.Outcome != before.Refunds[i].Outcome) {
+			reason = ruleCode(r.Outcome.Rule, r.Outcome.Code)
+		}
 	}
 	var history []History
 	for i, o := range row.Orders {
@@ -88,8 +97,8 @@ func Project(events []eventstore.RecordedEvent) (*Payment, []History, error) {
 	return cur, history, nil
 }
 
-// RowOf writes a State out as rows (without Revision, Position, Evidence and FailedCount,
-// which the State does not carry).
+// RowOf writes a State out as rows (without Revision, Position and Evidence, which the
+// State does not carry).
 func RowOf(s aggregate.State) Payment { return rowOf(s) }
 
 func ruleCode(rule, code string) string {
@@ -115,7 +124,8 @@ func actorOf(meta []byte) string {
 }
 
 // StateOf is the aggregate State the rows describe. Every field Evolve reads and every field
-// the API shows is a column; write-side bookkeeping (idempotency keys, request hashes) is not.
+// the API shows is a column; write-side bookkeeping (idempotency keys, request hashes, a
+// refund's account and resolution record) is not.
 func StateOf(p Payment) aggregate.State { return stateOf(p) }
 
 // stateOf is the aggregate State the rows describe: every field Evolve reads is a column.
@@ -138,7 +148,22 @@ func stateOf(p Payment) aggregate.State {
 	s.Orders = make([]aggregate.Order, len(p.Orders))
 	for i, o := range p.Orders {
 		s.Orders[i] = aggregate.Order{Seq: o.Seq, ProductID: o.ProductID, SellerID: o.SellerID, Quantity: o.Quantity,
-			UnitPrice: o.UnitPrice, Amount: o.Amount, Status: o.Status, LedgerUpdated: o.LedgerUpdated, WalletUpdated: o.WalletUpdated}
+			UnitPrice: o.UnitPrice, Amount: o.Amount, Status: o.Status, LedgerUpdated: o.LedgerUpdated, WalletUpdated: o.WalletUpdated,
+			Refunded: o.Refunded}
+	}
+	s.RefundedAmount = p.RefundedAmount
+	if len(p.Refunds) > 0 {
+		s.Refunds = make([]aggregate.Refund, len(p.Refunds))
+	}
+	for i, r := range p.Refunds {
+		s.Refunds[i] = aggregate.Refund{ID: r.RefundID, Amount: r.Amount, Orders: slices.Clone(r.Orders), Reason: r.Reason,
+			TaxFreeAmount: r.TaxFreeAmount, PspIdempotencyKey: r.PspIdempotencyKey, External: r.External, FoundBy: r.FoundBy,
+			Status: r.Status, TransactionKey: r.TransactionKey, CanceledAt: r.CanceledAt, RequestedAt: r.RequestedAt,
+			UpdatedAt: r.UpdatedAt, FailedCount: r.FailedCount, Threshold: r.Threshold, Escalated: r.Escalated,
+			LedgerBooked: r.LedgerBooked, WalletBooked: r.WalletBooked}
+		if r.OutcomeStatus != "" {
+			s.Refunds[i].Outcome = &aggregate.Outcome{Status: r.OutcomeStatus, Rule: r.OutcomeRule, Code: r.OutcomeCode, Message: r.OutcomeMessage}
+		}
 	}
 	return s
 }
@@ -167,7 +192,27 @@ func rowOf(s aggregate.State) Payment {
 	for i, o := range s.Orders {
 		p.Orders[i] = Order{OrderID: s.OrderID, Seq: o.Seq, BuyerID: s.BuyerID, SellerID: o.SellerID, ProductID: o.ProductID,
 			Quantity: o.Quantity, UnitPrice: o.UnitPrice, Amount: o.Amount, Status: o.Status,
-			LedgerUpdated: o.LedgerUpdated, WalletUpdated: o.WalletUpdated, FailedCount: s.FailedCount, Threshold: threshold}
+			LedgerUpdated: o.LedgerUpdated, WalletUpdated: o.WalletUpdated, Refunded: o.Refunded, FailedCount: s.FailedCount,
+			Threshold: threshold}
+	}
+	p.RefundedAmount = s.RefundedAmount
+	if len(s.Refunds) > 0 {
+		p.Refunds = make([]Refund, len(s.Refunds))
+	}
+	for i, r := range s.Refunds {
+		p.Refunds[i] = Refund{OrderID: s.OrderID, RefundID: r.ID, Seq: i + 1, Amount: r.Amount, Orders: slices.Clone(r.Orders),
+			Reason: r.Reason, TaxFreeAmount: r.TaxFreeAmount, Status: r.Status, TransactionKey: r.TransactionKey,
+			External: r.External, FoundBy: r.FoundBy, FailedCount: r.FailedCount, Threshold: r.Threshold, Escalated: r.Escalated,
+			LedgerBooked: r.LedgerBooked, WalletBooked: r.WalletBooked, PspIdempotencyKey: r.PspIdempotencyKey,
+			RequestedAt: norm(r.RequestedAt), UpdatedAt: norm(r.UpdatedAt)}
+		if r.CanceledAt != nil {
+			t := norm(*r.CanceledAt)
+			p.Refunds[i].CanceledAt = &t
+		}
+		if o := r.Outcome; o != nil {
+			p.Refunds[i].OutcomeStatus, p.Refunds[i].OutcomeRule, p.Refunds[i].OutcomeCode, p.Refunds[i].OutcomeMessage =
+				o.Status, o.Rule, o.Code, o.Message
+		}
 	}
 	return p
 }
@@ -303,5 +348,46 @@ func orderEqual(a, b Order) bool {
 	return a.OrderID == b.OrderID && a.Seq == b.Seq && a.BuyerID == b.BuyerID && a.SellerID == b.SellerID &&
 		a.ProductID == b.ProductID && a.Quantity == b.Quantity && a.UnitPrice.Equal(b.UnitPrice) &&
 		a.Amount.Equal(b.Amount) && a.Status == b.Status && a.LedgerUpdated == b.LedgerUpdated &&
-		a.WalletUpdated == b.WalletUpdated && a.FailedCount == b.FailedCount && a.Threshold == b.Threshold
+		a.WalletUpdated == b.WalletUpdated && a.Refunded.Equal(b.Refunded) && a.FailedCount == b.FailedCount &&
+		a.Threshold == b.Threshold
+}
+
+// RefundChanges is OrderChanges for refund rows (by RefundID): those the batch added, and
+// those it changed.
+func RefundChanges(before, after *Payment) (insert, update []Refund) {
+	var was []Refund
+	if before != nil {
+		was = before.Refunds
+	}
+	for _, r := range after.Refunds {
+		i := slices.IndexFunc(was, func(b Refund) bool { return b.RefundID == r.RefundID })
+		switch {
+		case i < 0:
+			insert = append(insert, r)
+		case !refundEqual(was[i], r):
+			update = append(update, r)
+		}
+	}
+	return insert, update
+}
+
+func refundEqual(a, b Refund) bool {
+	return a.OrderID == b.OrderID && a.RefundID == b.RefundID && a.Seq == b.Seq && a.Amount.Equal(b.Amount) &&
+		splitsEqual(a.Orders, b.Orders) && a.Reason == b.Reason && a.TaxFreeAmount.Equal(b.TaxFreeAmount) &&
+		a.Status == b.Status && a.OutcomeStatus == b.OutcomeStatus && a.OutcomeRule == b.OutcomeRule &&
+		a.OutcomeCode == b.OutcomeCode && a.OutcomeMessage == b.OutcomeMessage && a.TransactionKey == b.TransactionKey &&
+		timeEqual(a.CanceledAt, b.CanceledAt) && a.External == b.External && a.FoundBy == b.FoundBy &&
+		a.FailedCount == b.FailedCount && a.Threshold == b.Threshold && a.Escalated == b.Escalated &&
+		a.LedgerBooked == b.LedgerBooked && a.WalletBooked == b.WalletBooked && a.PspIdempotencyKey == b.PspIdempotencyKey &&
+		a.RequestedAt.Equal(b.RequestedAt) && a.UpdatedAt.Equal(b.UpdatedAt)
+}
+
+func splitsEqual(a, b []aggregate.RefundSplit) bool {
+	return (a == nil) == (b == nil) && slices.EqualFunc(a, b, func(x, y aggregate.RefundSplit) bool {
+		return x.Seq == y.Seq && x.Amount.Equal(y.Amount)
+	})
+}
+
+func timeEqual(a, b *time.Time) bool {
+	return (a == nil) == (b == nil) && (a == nil || a.Equal(*b))
 }

@@ -58,7 +58,89 @@ var _ = Describe("Apply", func() {
 				log.Event(id, aggregate.WalletUpdated{Orders: []int{1, 2}, MessageID: "m2", At: at()}),
 				log.Event(id, aggregate.PaymentCompleted{At: at()})}
 		}),
+		Entry("refunded in part, booked, then in full", func(id string) []eventstore.RecordedEvent {
+			return append(log.Paid(id, "b", "s1", "s2"), log.RefundRequested(id, "r1", 1500, readmodeltest.Split(2, 1500)),
+				log.RefundApproved(id, "r1"), log.RefundBooked(id, "r1", "ledger"), log.RefundBooked(id, "r1", "wallet"),
+				log.RefundRequested(id, "r2", 4500, readmodeltest.Split(1, 2000), readmodeltest.Split(2, 2500)),
+				log.RefundApproved(id, "r2"))
+		}),
+		Entry("a refund refused", func(id string) []eventstore.RecordedEvent {
+			return append(log.Paid(id, "b", "s1", "s2"), log.RefundRequested(id, "r1", 2000, readmodeltest.Split(1, 2000)),
+				log.RefundFailed(id, "r1"))
+		}),
+		Entry("a refund executing, claimed by recovery", func(id string) []eventstore.RecordedEvent {
+			return append(log.Paid(id, "b", "s1"), log.RefundRequested(id, "r1", 2000, readmodeltest.Split(1, 2000)),
+				log.RefundRecovery(id, "r1", 1))
+		}),
+		Entry("a refund unknown, recovered, escalated and resolved by hand", func(id string) []eventstore.RecordedEvent {
+			return append(log.Paid(id, "b", "s1", "s2"), log.RefundRequested(id, "r1", 1000, readmodeltest.Split(1, 1000)),
+				log.RefundUnknown(id, "r1"), log.RefundRecovery(id, "r1", 1), log.RefundUnknown(id, "r1"),
+				log.RefundEscalated(id, "r1"), log.RefundResolved(id, "r1", aggregate.StatusSuccess))
+		}),
+		Entry("a refund escalated, and another resolved as not refunded", func(id string) []eventstore.RecordedEvent {
+			return append(log.Paid(id, "b", "s1", "s2"), log.RefundRequested(id, "r1", 1000, readmodeltest.Split(1, 1000)),
+				log.RefundUnknown(id, "r1"), log.RefundResolved(id, "r1", aggregate.StatusFailure),
+				log.RefundRequested(id, "r2", 3000, readmodeltest.Split(2, 3000)), log.RefundUnknown(id, "r2"),
+				log.RefundEscalated(id, "r2"))
+		}),
+		Entry("cancelled at Toss: unallocated, then allocated by an operator, and booked", func(id string) []eventstore.RecordedEvent {
+			return append(log.Paid(id, "b", "s1", "s2"), log.ExternalRefund(id, "x1", 3000),
+				log.RefundAllocated(id, "x1", readmodeltest.Split(1, 1000), readmodeltest.Split(2, 2000)),
+				log.RefundBooked(id, "x1", "wallet"), log.RefundBooked(id, "x1", "ledger"))
+		}),
+		Entry("cancelled in full at Toss", func(id string) []eventstore.RecordedEvent {
+			return append(log.Paid(id, "b", "s1", "s2"),
+				log.ExternalRefund(id, "x1", 6000, readmodeltest.Split(1, 2000), readmodeltest.Split(2, 4000)))
+		}),
 	)
+
+	It("shows refunds as the aggregate does: status, balance, refunded amounts and the cancels", func() {
+		id := "order-0010"
+		events := append(log.Paid(id, "b", "s1", "s2"), log.RefundRequested(id, "r1", 1500, readmodeltest.Split(2, 1500)),
+			log.RefundApproved(id, "r1"), log.ExternalRefund(id, "x1", 500))
+		got, _, err := projections.Project(events)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(got.Status).To(Equal(aggregate.StatusPartialCanceled))
+		s := projections.StateOf(*got)
+		Expect(s.RefundedAmount.String()).To(Equal("2000"))
+		Expect(s.BalanceAmount().String()).To(Equal("4000"))
+		Expect(s.Orders[0].Status).To(Equal(aggregate.StatusSuccess), "the external 500 is not allocated to an order")
+		Expect(s.Orders[1].Status).To(Equal(aggregate.StatusPartialCanceled))
+		Expect(s.Orders[1].Refunded.String()).To(Equal("1500"))
+		Expect(s.Refunds).To(HaveLen(2))
+		Expect(s.Refunds[0]).To(And(HaveField("ID", "r1"), HaveField("Status", aggregate.StatusSuccess),
+			HaveField("TransactionKey", "tx-r1"), HaveField("Orders", HaveLen(1)), HaveField("Outcome.Rule", "toss.cancel.v1/done")))
+		Expect(s.Refunds[1]).To(And(HaveField("ID", "x1"), HaveField("External", true), HaveField("FoundBy", "webhook"),
+			HaveField("Orders", BeNil())))
+	})
+
+	It("records the order status changes refunds make, with the refund's rule and the operator", func() {
+		id := "order-0011"
+		events := append(log.Paid(id, "b", "s1", "s2"), log.RefundRequested(id, "r1", 1000, readmodeltest.Split(2, 1000)),
+			log.RefundApproved(id, "r1"), log.RefundRequested(id, "r2", 2000, readmodeltest.Split(1, 2000)), log.RefundUnknown(id, "r2"),
+			log.RefundResolved(id, "r2", aggregate.StatusSuccess))
+		_, history, err := projections.Project(events)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(history).To(HaveLen(8)) // 2 orders × (created, executing, success) + one per refund
+		Expect(history[6]).To(And(HaveField("Seq", 2), HaveField("Previous", aggregate.StatusSuccess),
+			HaveField("New", aggregate.StatusPartialCanceled), HaveField("Reason", "toss.cancel.v1/done"), HaveField("Actor", "spec")))
+		Expect(history[7]).To(And(HaveField("Seq", 1), HaveField("Previous", aggregate.StatusSuccess),
+			HaveField("New", aggregate.StatusCanceled), HaveField("Reason", "manual.v1/resolved"), HaveField("Actor", "ops@shop")))
+	})
+
+	It("tells refunds that differ from their events apart (Verify's diff)", func() {
+		id := "order-0012"
+		events := append(log.Paid(id, "b", "s1", "s2"), log.RefundRequested(id, "r1", 1000, readmodeltest.Split(2, 1000)),
+			log.RefundApproved(id, "r1"))
+		row, history, err := projections.Project(events)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(projections.Diff(events, row, history)).To(BeEmpty())
+		stale, _, err := projections.Project(events[:len(events)-1])
+		Expect(err).NotTo(HaveOccurred())
+		stale.Revision, stale.Position, stale.Status, stale.UpdatedAt = row.Revision, row.Position, row.Status, row.UpdatedAt
+		stale.Orders, stale.RefundedAmount = row.Orders, row.RefundedAmount
+		Expect(projections.Diff(events, stale, history)).To(ConsistOf(ContainSubstring("refund[r1]: want order-0012 1 1000 [2:1000]")))
+	})
 
 	It("records each order's status changes with reason and actor", func() {
 		events := []eventstore.RecordedEvent{log.Checkout("order-0002", "b", "s1"), log.Started("order-0002", 2000), log.Failed("order-0002"),

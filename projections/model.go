@@ -55,6 +55,52 @@ type Payment struct {
 	Revision eventstore.Revision
 	Position eventstore.Position
 	Orders   []Order
+	// RefundedAmount is what the approved refunds add up to (BalanceAmount: what is left);
+	// Refunds are the payment's refunds in the order they were requested or found.
+	RefundedAmount decimal.Decimal
+	Refunds        []Refund
+}
+
+// BalanceAmount is what is left to refund of an approved payment (zero otherwise), as
+// aggregate.State.BalanceAmount.
+func (p Payment) BalanceAmount() decimal.Decimal {
+	if !p.Status.Approved() {
+		return decimal.Zero
+	}
+	return p.TotalAmount.Sub(p.RefundedAmount)
+}
+
+// Refund is one payment_refunds row: a refund requested through paystream, or a cancel made
+// at the PSP and found there (External). The write side's bookkeeping (the client's request
+// key and hash, the refund account) is not kept.
+type Refund struct {
+	OrderID  string
+	RefundID string
+	Seq      int // 1-based position among the payment's refunds
+	Amount   decimal.Decimal
+	// Orders is how much comes back from each PaymentOrder; nil: not allocated yet.
+	Orders        []aggregate.RefundSplit
+	Reason        string
+	TaxFreeAmount decimal.Decimal
+	// Status: EXECUTING, SUCCESS (refunded), FAILURE or UNKNOWN.
+	Status aggregate.Status
+	// OutcomeStatus is the status of the last recorded outcome ("" = none yet): it differs
+	// from Status while recovery re-executes an UNKNOWN refund.
+	OutcomeStatus                            aggregate.Status
+	OutcomeRule, OutcomeCode, OutcomeMessage string
+	TransactionKey                           string
+	CanceledAt                               *time.Time
+	External                                 bool
+	FoundBy                                  string
+	// FailedCount is the number of recovery attempts, Threshold where recovery escalates (0
+	// before the first attempt); Escalated: an operator must resolve the refund.
+	FailedCount            int
+	Threshold              int
+	Escalated              bool
+	LedgerBooked           bool
+	WalletBooked           bool
+	PspIdempotencyKey      string
+	RequestedAt, UpdatedAt time.Time
 }
 
 // Order is one PaymentOrder row.
@@ -70,6 +116,8 @@ type Order struct {
 	Status        aggregate.Status
 	LedgerUpdated bool
 	WalletUpdated bool
+	// Refunded is what allocated, approved refunds took back from the order.
+	Refunded decimal.Decimal
 	// FailedCount is the number of recovery attempts (the seed's failed_count); Threshold is
 	// where recovery gives up and escalates.
 	FailedCount int

@@ -183,7 +183,29 @@ func fields(p *Payment, history []History) map[string]string {
 	for _, o := range p.Orders {
 		set(fmt.Sprintf("order[%d]", o.Seq), strings.Join([]string{o.OrderID, o.BuyerID, o.SellerID, o.ProductID,
 			fmt.Sprint(o.Quantity), o.UnitPrice.String(), o.Amount.String(), string(o.Status), fmt.Sprint(o.LedgerUpdated),
-			fmt.Sprint(o.WalletUpdated), fmt.Sprint(o.FailedCount), fmt.Sprint(o.Threshold)}, " "))
+			fmt.Sprint(o.WalletUpdated), fmt.Sprint(o.FailedCount), fmt.Sprint(o.Threshold), o.Refunded.String()}, " "))
+	}
+	set("payment.refunded_amount", p.RefundedAmount.String())
+	set("payment.refunds", len(p.Refunds))
+	for _, r := range p.Refunds {
+		orders := "unallocated"
+		if r.Orders != nil {
+			parts := make([]string, len(r.Orders))
+			for i, sp := range r.Orders {
+				parts[i] = fmt.Sprintf("%d:%s", sp.Seq, sp.Amount)
+			}
+			orders = "[" + strings.Join(parts, ",") + "]"
+		}
+		canceled := ""
+		if r.CanceledAt != nil {
+			canceled = norm(*r.CanceledAt).Format("2006-01-02T15:04:05.999999Z")
+		}
+		set(fmt.Sprintf("refund[%s]", r.RefundID), strings.Join([]string{r.OrderID, fmt.Sprint(r.Seq), r.Amount.String(), orders,
+			fmt.Sprintf("%q", r.Reason), r.TaxFreeAmount.String(), string(r.Status),
+			fmt.Sprintf("%s %s %s %q", r.OutcomeStatus, r.OutcomeRule, r.OutcomeCode, r.OutcomeMessage), r.TransactionKey, canceled,
+			fmt.Sprint(r.External), r.FoundBy, fmt.Sprint(r.FailedCount), fmt.Sprint(r.Threshold), fmt.Sprint(r.Escalated),
+			fmt.Sprint(r.LedgerBooked), fmt.Sprint(r.WalletBooked), r.PspIdempotencyKey,
+			norm(r.RequestedAt).Format("2006-01-02T15:04:05.999999Z"), norm(r.UpdatedAt).Format("2006-01-02T15:04:05.999999Z")}, " "))
 	}
 	set("history.count", len(history))
 	for i, h := range history {

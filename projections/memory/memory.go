@@ -186,6 +186,10 @@ func (s *Store) WaitFor(ctx context.Context, p eventstore.Position) error {
 func clone(p *projections.Payment) projections.Payment {
 	c := *p
 	c.Orders = slices.Clone(p.Orders)
+	c.Refunds = slices.Clone(p.Refunds)
+	for i := range c.Refunds {
+		c.Refunds[i].Orders = slices.Clone(c.Refunds[i].Orders)
+	}
 	return c
 }
 
