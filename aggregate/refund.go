@@ -107,6 +107,19 @@ func (s State) RefundByID(id string) (Refund, bool) {
 	return s.Refunds[i], true
 }
 
+// refund is the refund a command names: ErrNotFound without the payment, ErrNoSuchRefund
+// without the refund.
+func (s State) refund(id string) (Refund, error) {
+	r, ok := s.RefundByID(id)
+	switch {
+	case !s.Exists():
+		return Refund{}, ErrNotFound
+	case !ok:
+		return Refund{}, ErrNoSuchRefund
+	}
+	return r, nil
+}
+
 // orderRemaining is what is left to refund of each order (by Seq), from allocated refunds.
 func (s State) orderRemaining() map[int]decimal.Decimal {
 	left := map[int]decimal.Decimal{}
@@ -313,12 +326,10 @@ func (s State) checkSplit(split []RefundSplit, amount decimal.Decimal, left map[
 }
 
 func decideRefundOutcome(s State, c RecordRefundOutcome) ([]Event, error) {
-	r, ok := s.RefundByID(c.RefundID)
+	r, err := s.refund(c.RefundID)
 	switch {
-	case !s.Exists():
-		return nil, ErrNotFound
-	case !ok:
-		return nil, ErrNoSuchRefund
+	case err != nil:
+		return nil, err
 	case r.Status != StatusExecuting:
 		return nil, ErrNotExecuting
 	}
@@ -367,12 +378,10 @@ func decideClaimRefund(s State, c ClaimRefundRecovery) ([]Event, error) {
 }
 
 func decideResolveRefund(s State, c ResolveRefund) ([]Event, error) {
-	r, ok := s.RefundByID(c.RefundID)
+	r, err := s.refund(c.RefundID)
 	switch {
-	case !s.Exists():
-		return nil, ErrNotFound
-	case !ok:
-		return nil, ErrNoSuchRefund
+	case err != nil:
+		return nil, err
 	case !r.Open():
 		return nil, ErrAlreadyResolved
 	case c.Resolution != StatusSuccess && c.Resolution != StatusFailure:
@@ -420,12 +429,10 @@ func decideExternalRefund(s State, c RecordExternalRefund) ([]Event, error) {
 }
 
 func decideAllocate(s State, c AllocateRefund) ([]Event, error) {
-	r, ok := s.RefundByID(c.RefundID)
+	r, err := s.refund(c.RefundID)
 	switch {
-	case !s.Exists():
-		return nil, ErrNotFound
-	case !ok:
-		return nil, ErrNoSuchRefund
+	case err != nil:
+		return nil, err
 	case r.Orders != nil:
 		return nil, cannot("refundId", "refund %s is allocated already", r.ID)
 	case c.Actor == "":
@@ -440,12 +447,10 @@ func decideAllocate(s State, c AllocateRefund) ([]Event, error) {
 }
 
 func decideRefundBooked(s State, c RecordRefundBooked) ([]Event, error) {
-	r, ok := s.RefundByID(c.RefundID)
+	r, err := s.refund(c.RefundID)
 	switch {
-	case !s.Exists():
-		return nil, ErrNotFound
-	case !ok:
-		return nil, ErrNoSuchRefund
+	case err != nil:
+		return nil, err
 	case r.Status != StatusSuccess:
 		return nil, fmt.Errorf("refund %s is %s: %w", r.ID, r.Status, ErrNotApproved)
 	case c.By != "ledger" && c.By != "wallet":
