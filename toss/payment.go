@@ -87,7 +87,24 @@ type Payment struct {
 	Failure *Failure
 	Cancels []Cancel
 
+	// VirtualAccount is the account issued to the buyer of a virtual-account (가상계좌)
+	// payment; nil for other methods.
+	VirtualAccount *VirtualAccount
+	// Secret is the per-payment value Toss repeats in DEPOSIT_CALLBACK webhooks, so that a
+	// callback can be told from a forgery; empty when Toss sends none.
+	Secret string
+
 	Raw json.RawMessage
+}
+
+// VirtualAccount is the account a virtual-account payment waits for the deposit on.
+type VirtualAccount struct {
+	AccountType, AccountNumber, BankCode, CustomerName string
+	// DueDate is the deadline for the deposit; Toss refuses deposits after it.
+	DueDate time.Time
+	// Expired is true once the due date passed without a deposit.
+	Expired                        bool
+	RefundStatus, SettlementStatus string
 }
 
 // Failure is why Toss failed a payment, as recorded on the Payment.
@@ -132,6 +149,17 @@ type wirePayment struct {
 	LastTransactionKey string          `json:"lastTransactionKey"`
 	Failure            *Failure        `json:"failure"`
 	Cancels            []wireCancel    `json:"cancels"`
+	VirtualAccount     *struct {
+		AccountType      string `json:"accountType"`
+		AccountNumber    string `json:"accountNumber"`
+		BankCode         string `json:"bankCode"`
+		CustomerName     string `json:"customerName"`
+		DueDate          string `json:"dueDate"`
+		Expired          bool   `json:"expired"`
+		RefundStatus     string `json:"refundStatus"`
+		SettlementStatus string `json:"settlementStatus"`
+	} `json:"virtualAccount"`
+	Secret string `json:"secret"`
 }
 
 type wireCancel struct {
@@ -167,6 +195,7 @@ func decodePayment(body []byte) (Payment, error) {
 		Status:             Status(w.Status),
 		LastTransactionKey: w.LastTransactionKey,
 		Failure:            w.Failure,
+		Secret:             w.Secret,
 		Raw:                bytes.Clone(body),
 	}
 	if p.Status == StatusDone && (p.PaymentKey == "" || p.OrderID == "") {
@@ -188,6 +217,14 @@ func decodePayment(body []byte) (Payment, error) {
 			return Payment{}, err
 		}
 		p.ApprovedAt = &t
+	}
+	if va := w.VirtualAccount; va != nil {
+		p.VirtualAccount = &VirtualAccount{AccountType: va.AccountType, AccountNumber: va.AccountNumber,
+			BankCode: va.BankCode, CustomerName: va.CustomerName, Expired: va.Expired,
+			RefundStatus: va.RefundStatus, SettlementStatus: va.SettlementStatus}
+		if p.VirtualAccount.DueDate, err = parseTime("virtualAccount.dueDate", va.DueDate); err != nil {
+			return Payment{}, err
+		}
 	}
 	for i, wc := range w.Cancels {
 		c := Cancel{CancelReason: wc.CancelReason, TransactionKey: wc.TransactionKey, CancelStatus: wc.CancelStatus}
