@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -159,12 +160,12 @@ func (s *Store) commit(ctx context.Context, from eventstore.Position, events []e
 // row exists is known, and an insert that still collides fails loudly instead of guessing.
 const paymentArgs = `$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[], $8::timestamptz[],
 	$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::boolean[], $15::integer[], $16::timestamptz[],
-	$17::timestamptz[], $18::bigint[], $19::bigint[], $20::boolean[], $21::boolean[], $22::timestamptz[]`
+	$17::timestamptz[], $18::bigint[], $19::bigint[], $20::boolean[], $21::boolean[], $22::timestamptz[], $23::text[]`
 
 const insertPayments = `INSERT INTO __S__.payment_events (` + paymentCols + `)
 SELECT order_id, payment_key, buyer_id, order_name, total_amount::numeric, status, is_payment_done, approved_at, method,
 	outcome_rule, outcome_code, outcome_message, psp_evidence::jsonb, operator_alert, executions, created_at, updated_at,
-	last_revision, last_position, escalated, expired, completed_at
+	last_revision, last_position, escalated, expired, completed_at, refunded_amount::numeric
 FROM unnest(` + paymentArgs + `) AS r(` + paymentCols + `)`
 
 const updatePayments = `UPDATE __S__.payment_events p SET payment_key = r.payment_key, buyer_id = r.buyer_id,
@@ -173,24 +174,46 @@ const updatePayments = `UPDATE __S__.payment_events p SET payment_key = r.paymen
 	outcome_rule = r.outcome_rule, outcome_code = r.outcome_code, outcome_message = r.outcome_message,
 	psp_evidence = r.psp_evidence::jsonb, operator_alert = r.operator_alert, executions = r.executions,
 	created_at = r.created_at, updated_at = r.updated_at, last_revision = r.last_revision,
-	last_position = r.last_position, escalated = r.escalated, expired = r.expired, completed_at = r.completed_at
+	last_position = r.last_position, escalated = r.escalated, expired = r.expired, completed_at = r.completed_at,
+	refunded_amount = r.refunded_amount::numeric
 FROM unnest(` + paymentArgs + `) AS r(` + paymentCols + `)
 WHERE p.order_id = r.order_id`
 
 const orderArgs = `$1::text[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[],
-	$9::text[], $10::boolean[], $11::boolean[], $12::integer[], $13::integer[]`
+	$9::text[], $10::boolean[], $11::boolean[], $12::integer[], $13::integer[], $14::text[]`
 
 const insertOrders = `INSERT INTO __S__.payment_orders (` + orderCols + `)
 SELECT order_id, seq, buyer_id, seller_id, product_id, quantity, unit_price::numeric, amount::numeric, status,
-	ledger_updated, wallet_updated, failed_count, threshold
+	ledger_updated, wallet_updated, failed_count, threshold, refunded_amount::numeric
 FROM unnest(` + orderArgs + `) AS r(` + orderCols + `)`
 
 const updateOrders = `UPDATE __S__.payment_orders o SET buyer_id = r.buyer_id, seller_id = r.seller_id,
 	product_id = r.product_id, quantity = r.quantity, unit_price = r.unit_price::numeric, amount = r.amount::numeric,
 	status = r.status, ledger_updated = r.ledger_updated, wallet_updated = r.wallet_updated,
-	failed_count = r.failed_count, threshold = r.threshold
+	failed_count = r.failed_count, threshold = r.threshold, refunded_amount = r.refunded_amount::numeric
 FROM unnest(` + orderArgs + `) AS r(` + orderCols + `)
 WHERE o.order_id = r.order_id AND o.seq = r.seq`
+
+const refundArgs = `$1::text[], $2::text[], $3::integer[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+	$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::timestamptz[], $15::boolean[], $16::text[],
+	$17::integer[], $18::integer[], $19::boolean[], $20::boolean[], $21::boolean[], $22::text[], $23::timestamptz[],
+	$24::timestamptz[]`
+
+const insertRefunds = `INSERT INTO __S__.payment_refunds (` + refundCols + `)
+SELECT order_id, refund_id, seq, amount::numeric, orders::jsonb, reason, tax_free_amount::numeric, status, outcome_status,
+	outcome_rule, outcome_code, outcome_message, transaction_key, canceled_at, external, found_by, failed_count, threshold,
+	escalated, ledger_booked, wallet_booked, psp_idempotency_key, requested_at, updated_at
+FROM unnest(` + refundArgs + `) AS r(` + refundCols + `)`
+
+const updateRefunds = `UPDATE __S__.payment_refunds f SET seq = r.seq, amount = r.amount::numeric, orders = r.orders::jsonb,
+	reason = r.reason, tax_free_amount = r.tax_free_amount::numeric, status = r.status, outcome_status = r.outcome_status,
+	outcome_rule = r.outcome_rule, outcome_code = r.outcome_code, outcome_message = r.outcome_message,
+	transaction_key = r.transaction_key, canceled_at = r.canceled_at, external = r.external, found_by = r.found_by,
+	failed_count = r.failed_count, threshold = r.threshold, escalated = r.escalated, ledger_booked = r.ledger_booked,
+	wallet_booked = r.wallet_booked, psp_idempotency_key = r.psp_idempotency_key, requested_at = r.requested_at,
+	updated_at = r.updated_at
+FROM unnest(` + refundArgs + `) AS r(` + refundCols + `)
+WHERE f.order_id = r.order_id AND f.refund_id = r.refund_id`
 
 // historyCols are payment_order_history's columns as copyHistory sends them.
 var historyCols = []string{"position", "order_id", "seq", "previous_status", "new_status", "reason", "actor", "at", "event_id"}
@@ -214,6 +237,7 @@ func (s *Store) copyHistory(ctx context.Context, tx pgx.Tx, hs []projections.His
 func (s *Store) queueRows(batch *pgx.Batch, b projections.Batch) {
 	var newPayments, oldPayments paymentArrays
 	var newOrders, oldOrders orderArrays
+	var newRefunds, oldRefunds refundArrays
 	for i, p := range b.Changed {
 		before := b.Before[i]
 		if before == nil {
@@ -227,6 +251,13 @@ func (s *Store) queueRows(batch *pgx.Batch, b projections.Batch) {
 		}
 		for _, o := range update {
 			oldOrders.add(o)
+		}
+		insertR, updateR := projections.RefundChanges(before, p)
+		for _, r := range insertR {
+			newRefunds.add(r)
+		}
+		for _, r := range updateR {
+			oldRefunds.add(r)
 		}
 	}
 	// Payments first: the orders' foreign key needs them.
@@ -242,6 +273,12 @@ func (s *Store) queueRows(batch *pgx.Batch, b projections.Batch) {
 	if len(oldOrders.id) > 0 {
 		batch.Queue(s.q(updateOrders), oldOrders.args()...)
 	}
+	if len(newRefunds.id) > 0 {
+		batch.Queue(s.q(insertRefunds), newRefunds.args()...)
+	}
+	if len(oldRefunds.id) > 0 {
+		batch.Queue(s.q(updateRefunds), oldRefunds.args()...)
+	}
 }
 
 // paymentArrays are payment rows column by column, in paymentCols order.
@@ -253,6 +290,7 @@ type paymentArrays struct {
 	created, updated                                             []time.Time
 	executions                                                   []int32
 	rev, pos                                                     []int64
+	refunded                                                     []string
 }
 
 func (a *paymentArrays) add(p *projections.Payment) {
@@ -271,19 +309,20 @@ func (a *paymentArrays) add(p *projections.Payment) {
 	a.created, a.updated = append(a.created, p.CreatedAt), append(a.updated, p.UpdatedAt)
 	a.executions = append(a.executions, int32(p.Executions))
 	a.rev, a.pos = append(a.rev, int64(p.Revision)), append(a.pos, int64(p.Position))
+	a.refunded = append(a.refunded, p.RefundedAmount.String())
 }
 
 func (a *paymentArrays) args() []any {
 	return []any{a.id, a.key, a.buyer, a.name, a.total, a.status, a.done, a.approved, a.method, a.rule, a.code, a.msg,
-		a.evidence, a.alert, a.executions, a.created, a.updated, a.rev, a.pos, a.escalated, a.expired, a.completed}
+		a.evidence, a.alert, a.executions, a.created, a.updated, a.rev, a.pos, a.escalated, a.expired, a.completed, a.refunded}
 }
 
 // orderArrays are order rows column by column, in orderCols order.
 type orderArrays struct {
-	id, buyer, seller, product, unit, amount, status []string
-	seq, failed, threshold                           []int32
-	qty                                              []int64
-	ledger, wallet                                   []bool
+	id, buyer, seller, product, unit, amount, status, refunded []string
+	seq, failed, threshold                                     []int32
+	qty                                                        []int64
+	ledger, wallet                                             []bool
 }
 
 func (a *orderArrays) add(o projections.Order) {
@@ -291,19 +330,58 @@ func (a *orderArrays) add(o projections.Order) {
 	a.unit, a.amount, a.status = append(a.unit, o.UnitPrice.String()), append(a.amount, o.Amount.String()), append(a.status, string(o.Status))
 	a.seq, a.failed, a.threshold = append(a.seq, int32(o.Seq)), append(a.failed, int32(o.FailedCount)), append(a.threshold, int32(o.Threshold))
 	a.qty, a.ledger, a.wallet = append(a.qty, o.Quantity), append(a.ledger, o.LedgerUpdated), append(a.wallet, o.WalletUpdated)
+	a.refunded = append(a.refunded, o.Refunded.String())
 }
 
 func (a *orderArrays) args() []any {
 	return []any{a.id, a.seq, a.buyer, a.seller, a.product, a.qty, a.unit, a.amount, a.status, a.ledger, a.wallet,
-		a.failed, a.threshold}
+		a.failed, a.threshold, a.refunded}
+}
+
+// refundArrays are refund rows column by column, in refundCols order.
+type refundArrays struct {
+	id, refund, amount, reason, taxFree, status, outcomeStatus, rule, code, msg, txKey, foundBy, pspKey []string
+	orders                                                                                              []*string
+	seq, failed, threshold                                                                              []int32
+	external, escalated, ledger, wallet                                                                 []bool
+	canceled                                                                                            []*time.Time
+	requested, updated                                                                                  []time.Time
+}
+
+func (a *refundArrays) add(r projections.Refund) {
+	var orders *string
+	if r.Orders != nil {
+		b, _ := json.Marshal(r.Orders) // splits of ints and decimals always marshal
+		o := string(b)
+		orders = &o
+	}
+	a.id, a.refund, a.seq = append(a.id, r.OrderID), append(a.refund, r.RefundID), append(a.seq, int32(r.Seq))
+	a.amount, a.orders, a.reason = append(a.amount, r.Amount.String()), append(a.orders, orders), append(a.reason, r.Reason)
+	a.taxFree, a.status = append(a.taxFree, r.TaxFreeAmount.String()), append(a.status, string(r.Status))
+	a.outcomeStatus, a.rule = append(a.outcomeStatus, string(r.OutcomeStatus)), append(a.rule, r.OutcomeRule)
+	a.code, a.msg, a.txKey = append(a.code, r.OutcomeCode), append(a.msg, r.OutcomeMessage), append(a.txKey, r.TransactionKey)
+	a.canceled, a.external, a.foundBy = append(a.canceled, r.CanceledAt), append(a.external, r.External), append(a.foundBy, r.FoundBy)
+	a.failed, a.threshold, a.escalated = append(a.failed, int32(r.FailedCount)), append(a.threshold, int32(r.Threshold)), append(a.escalated, r.Escalated)
+	a.ledger, a.wallet, a.pspKey = append(a.ledger, r.LedgerBooked), append(a.wallet, r.WalletBooked), append(a.pspKey, r.PspIdempotencyKey)
+	a.requested, a.updated = append(a.requested, r.RequestedAt), append(a.updated, r.UpdatedAt)
+}
+
+func (a *refundArrays) args() []any {
+	return []any{a.id, a.refund, a.seq, a.amount, a.orders, a.reason, a.taxFree, a.status, a.outcomeStatus, a.rule, a.code,
+		a.msg, a.txKey, a.canceled, a.external, a.foundBy, a.failed, a.threshold, a.escalated, a.ledger, a.wallet, a.pspKey,
+		a.requested, a.updated}
 }
 
 const paymentCols = `order_id, payment_key, buyer_id, order_name, total_amount, status, is_payment_done, approved_at, method,
 	outcome_rule, outcome_code, outcome_message, psp_evidence, operator_alert, executions, created_at, updated_at,
-	last_revision, last_position, escalated, expired, completed_at`
+	last_revision, last_position, escalated, expired, completed_at, refunded_amount`
 
 const orderCols = `order_id, seq, buyer_id, seller_id, product_id, quantity, unit_price, amount, status, ledger_updated,
-	wallet_updated, failed_count, threshold`
+	wallet_updated, failed_count, threshold, refunded_amount`
+
+const refundCols = `order_id, refund_id, seq, amount, orders, reason, tax_free_amount, status, outcome_status, outcome_rule,
+	outcome_code, outcome_message, transaction_key, canceled_at, external, found_by, failed_count, threshold, escalated,
+	ledger_booked, wallet_booked, psp_idempotency_key, requested_at, updated_at`
 
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
@@ -322,10 +400,11 @@ func (s *Store) load(ctx context.Context, q querier, ids []string) ([]projection
 	if err != nil {
 		return nil, fmt.Errorf("load payments: %w", err)
 	}
-	return payments, s.attachOrders(ctx, q, payments)
+	return payments, s.attach(ctx, q, payments)
 }
 
-func (s *Store) attachOrders(ctx context.Context, q querier, payments []projections.Payment) error {
+// attach reads the payments' orders and refunds into them.
+func (s *Store) attach(ctx context.Context, q querier, payments []projections.Payment) error {
 	if len(payments) == 0 {
 		return nil
 	}
@@ -346,6 +425,18 @@ func (s *Store) attachOrders(ctx context.Context, q querier, payments []projecti
 		i := at[o.OrderID]
 		payments[i].Orders = append(payments[i].Orders, o)
 	}
+	rows, err = q.Query(ctx, s.q("SELECT "+refundCols+" FROM __S__.payment_refunds WHERE order_id = ANY($1) ORDER BY order_id, seq"), ids)
+	if err != nil {
+		return fmt.Errorf("load refunds: %w", err)
+	}
+	refunds, err := pgx.CollectRows(rows, scanRefund)
+	if err != nil {
+		return fmt.Errorf("load refunds: %w", err)
+	}
+	for _, r := range refunds {
+		i := at[r.OrderID]
+		payments[i].Refunds = append(payments[i].Refunds, r)
+	}
 	return nil
 }
 
@@ -360,7 +451,7 @@ func scanPayment(row pgx.CollectableRow) (projections.Payment, error) {
 	)
 	err := row.Scan(&p.OrderID, &p.PaymentKey, &p.BuyerID, &p.OrderName, &p.TotalAmount, &status, &p.IsPaymentDone, &approved,
 		&p.Method, &p.OutcomeRule, &p.OutcomeCode, &p.OutcomeMessage, &evidence, &p.OperatorAlert, &p.Executions,
-		&p.CreatedAt, &p.UpdatedAt, &revision, &pos, &p.Escalated, &p.Expired, &completed)
+		&p.CreatedAt, &p.UpdatedAt, &revision, &pos, &p.Escalated, &p.Expired, &completed, &p.RefundedAmount)
 	if err != nil {
 		return p, err
 	}
@@ -386,9 +477,36 @@ func scanOrder(row pgx.CollectableRow) (projections.Order, error) {
 		status string
 	)
 	err := row.Scan(&o.OrderID, &o.Seq, &o.BuyerID, &o.SellerID, &o.ProductID, &o.Quantity, &o.UnitPrice, &o.Amount, &status,
-		&o.LedgerUpdated, &o.WalletUpdated, &o.FailedCount, &o.Threshold)
+		&o.LedgerUpdated, &o.WalletUpdated, &o.FailedCount, &o.Threshold, &o.Refunded)
 	o.Status = aggregate.Status(status)
 	return o, err
+}
+
+func scanRefund(row pgx.CollectableRow) (projections.Refund, error) {
+	var (
+		r                     projections.Refund
+		orders                []byte
+		status, outcomeStatus string
+	)
+	err := row.Scan(&r.OrderID, &r.RefundID, &r.Seq, &r.Amount, &orders, &r.Reason, &r.TaxFreeAmount, &status, &outcomeStatus,
+		&r.OutcomeRule, &r.OutcomeCode, &r.OutcomeMessage, &r.TransactionKey, &r.CanceledAt, &r.External, &r.FoundBy,
+		&r.FailedCount, &r.Threshold, &r.Escalated, &r.LedgerBooked, &r.WalletBooked, &r.PspIdempotencyKey,
+		&r.RequestedAt, &r.UpdatedAt)
+	if err != nil {
+		return r, err
+	}
+	if orders != nil {
+		if err := json.Unmarshal(orders, &r.Orders); err != nil {
+			return r, fmt.Errorf("refund %s/%s: orders: %w", r.OrderID, r.RefundID, err)
+		}
+	}
+	r.Status, r.OutcomeStatus = aggregate.Status(status), aggregate.Status(outcomeStatus)
+	if r.CanceledAt != nil {
+		t := r.CanceledAt.UTC()
+		r.CanceledAt = &t
+	}
+	r.RequestedAt, r.UpdatedAt = r.RequestedAt.UTC(), r.UpdatedAt.UTC()
+	return r, nil
 }
 
 func jsonOrNil(b []byte) any {
@@ -488,19 +606,33 @@ func (s *Store) List(ctx context.Context, f projections.Filter) (projections.Pag
 		items = items[:limit]
 		page.NextCursor = projections.EncodeCursor(items[limit-1])
 	}
-	if err := s.attachOrders(ctx, tx, items); err != nil {
+	if err := s.attach(ctx, tx, items); err != nil {
 		return projections.Page{}, fmt.Errorf("list: %w", err)
 	}
 	page.Items = items
 	return page, nil
 }
 
+// openForRecovery is aggregate.State.Open in SQL: the payment's outcome is open
+// (OutcomeOpen: UNKNOWN, or EXECUTING since before $1, not escalated; an EXECUTING payment's
+// updated_at is when its execution started), or its open refund — the first EXECUTING or
+// UNKNOWN one, as State.OpenRefund — is (RefundOpen: UNKNOWN, or last changed before $1,
+// not escalated).
+const openForRecovery = `SELECT order_id FROM (
+	SELECT order_id, updated_at FROM __S__.payment_events
+	WHERE NOT escalated AND (status = 'UNKNOWN' OR (status = 'EXECUTING' AND updated_at < $1))
+	UNION
+	SELECT p.order_id, p.updated_at FROM __S__.payment_refunds r JOIN __S__.payment_events p ON p.order_id = r.order_id
+	WHERE r.status IN ('EXECUTING', 'UNKNOWN')
+		AND r.seq = (SELECT min(f.seq) FROM __S__.payment_refunds f WHERE f.order_id = r.order_id AND f.status IN ('EXECUTING', 'UNKNOWN'))
+		AND NOT r.escalated AND (r.status = 'UNKNOWN' OR r.updated_at < $1)
+) open
+ORDER BY updated_at, order_id LIMIT $2`
+
 // OpenForRecovery returns the payments open for recovery (aggregate.State.Open, written in
 // SQL: the conformance suite pins the two together), oldest first.
 func (s *Store) OpenForRecovery(ctx context.Context, executingBefore time.Time, limit int) ([]string, error) {
-	rows, err := s.pool.Query(ctx, s.q(`SELECT order_id FROM __S__.payment_events
-		WHERE NOT escalated AND (status = 'UNKNOWN' OR (status = 'EXECUTING' AND updated_at < $1))
-		ORDER BY updated_at, order_id LIMIT $2`), executingBefore, limit)
+	rows, err := s.pool.Query(ctx, s.q(openForRecovery), executingBefore, limit)
 	if err != nil {
 		return nil, fmt.Errorf("due for recovery: %w", err)
 	}

@@ -71,11 +71,18 @@ var _ = Describe("Projector into PostgreSQL", func() {
 	Context("with one projector", func() {
 		It("projects every stream, verifies clean, and a rebuild gives identical rows", func(ctx SpecContext) {
 			payments(ctx, es, log, 0, 300)
+			refunds := []eventstore.RecordedEvent{
+				log.RefundRequested("order-00001", "r1", 1500, readmodeltest.Split(2, 1500)), log.RefundApproved("order-00001", "r1"),
+				log.RefundBooked("order-00001", "r1", "ledger"),
+				log.ExternalRefund("order-00002", "x1", 3000),
+				log.RefundRequested("order-00003", "r1", 1000, readmodeltest.Split(1, 1000)), log.RefundUnknown("order-00003", "r1"),
+			}
+			appendAll(ctx, es, refunds...)
 			pctx, cancel := context.WithCancel(ctx)
 			defer cancel()
 			p := projections.NewProjector(es, store, projections.Options{})
 			run(pctx, p)
-			Eventually(func() int { return int(p.Status().Applied) }).WithContext(ctx).Should(Equal(900))
+			Eventually(func() int { return int(p.Status().Applied) }).WithContext(ctx).Should(Equal(900 + len(refunds)))
 			rep := expectNoDrift(ctx, es, store)
 			Expect(rep.Payments).To(Equal(300))
 			before := snapshot(ctx, store)
@@ -90,6 +97,11 @@ var _ = Describe("Projector into PostgreSQL", func() {
 			after := snapshot(ctx, store)
 			for id, row := range before.rows {
 				Expect(after.rows[id]).To(Equal(row), id)
+			}
+			for _, id := range []string{"order-00001", "order-00002", "order-00003"} {
+				p, err := store.Payment(ctx, id)
+				Expect(err).NotTo(HaveOccurred())
+				Expect(p.Refunds).To(HaveLen(1), "%s keeps its refund through the rebuild", id)
 			}
 		}, SpecTimeout(90*time.Second))
 

@@ -95,10 +95,12 @@ func (s *Store) swap(ctx context.Context, staging string) (bool, eventstore.Posi
 	}
 	b := &pgx.Batch{}
 	b.Queue(s.q("DELETE FROM __S__.payment_order_history"))
+	b.Queue(s.q("DELETE FROM __S__.payment_refunds"))
 	b.Queue(s.q("DELETE FROM __S__.payment_orders"))
 	b.Queue(s.q("DELETE FROM __S__.payment_events"))
 	b.Queue(s.q("INSERT INTO __S__.payment_events ("+paymentCols+") SELECT "+paymentCols+" FROM ") + staging + ".payment_events")
 	b.Queue(s.q("INSERT INTO __S__.payment_orders ("+orderCols+") SELECT "+orderCols+" FROM ") + staging + ".payment_orders")
+	b.Queue(s.q("INSERT INTO __S__.payment_refunds ("+refundCols+") SELECT "+refundCols+" FROM ") + staging + ".payment_refunds")
 	const hcols = "position, order_id, seq, previous_status, new_status, reason, actor, at, event_id"
 	b.Queue(s.q("INSERT INTO __S__.payment_order_history ("+hcols+") SELECT "+hcols+" FROM ") + staging + ".payment_order_history")
 	b.Queue(s.q("UPDATE __S__.projection_checkpoint SET position = $2, updated_at = now() WHERE name = $1"), checkpointName, rebuilt)

@@ -74,6 +74,85 @@ func DescribeStore(name string, newStore func(ctx context.Context) projections.S
 				}
 			})
 
+			It("writes refunds as the projection computes them, and lists payments by the refund statuses", func(ctx SpecContext) {
+				var events []eventstore.RecordedEvent
+				streams := map[string][]eventstore.RecordedEvent{}
+				add := func(id string, es ...eventstore.RecordedEvent) {
+					events, streams[id] = append(events, es...), append(streams[id], es...)
+				}
+				add("order-c1", log.Paid("order-c1", "buyer-1", "seller-a", "seller-b")...)
+				add("order-c2", log.Paid("order-c2", "buyer-1", "seller-a")...)
+				add("order-c1", log.RefundRequested("order-c1", "r1", 1500, Split(2, 1500)), log.RefundApproved("order-c1", "r1"))
+				add("order-c3", log.Paid("order-c3", "buyer-2", "seller-a", "seller-b")...)
+				add("order-c2", log.RefundRequested("order-c2", "r1", 2000), log.RefundApproved("order-c2", "r1"),
+					log.RefundBooked("order-c2", "r1", "ledger"))
+				add("order-c1", log.RefundBooked("order-c1", "r1", "ledger"), log.RefundBooked("order-c1", "r1", "wallet"),
+					log.RefundRequested("order-c1", "r2", 1000, Split(1, 1000)), log.RefundUnknown("order-c1", "r2"))
+				add("order-c3", log.ExternalRefund("order-c3", "x1", 3000))
+				add("order-c4", log.Paid("order-c4", "buyer-2", "seller-b")...)
+				add("order-c4", log.RefundRequested("order-c4", "r1", 500, Split(1, 500)), log.RefundFailed("order-c4", "r1"))
+				// Batches of 3: refunds written and changed within one batch and across batches.
+				for i := 0; i < len(events); i += 3 {
+					Expect(commit(ctx, events[i:min(i+3, len(events))]...).Poison).To(BeNil())
+				}
+				for id, stream := range streams {
+					p, err := store.Payment(ctx, id)
+					Expect(err).NotTo(HaveOccurred())
+					h, err := store.History(ctx, id)
+					Expect(err).NotTo(HaveOccurred())
+					Expect(projections.Diff(stream, &p, h)).To(BeEmpty(), "%s equals its events applied one at a time", id)
+				}
+
+				c1, err := store.Payment(ctx, "order-c1")
+				Expect(err).NotTo(HaveOccurred())
+				s := projections.StateOf(c1) // what the API shows of the row
+				Expect(s.Status).To(Equal(aggregate.StatusPartialCanceled))
+				Expect(s.RefundedAmount.String()).To(Equal("1500"))
+				Expect(s.BalanceAmount().String()).To(Equal("4500"))
+				Expect(s.Orders[0]).To(And(HaveField("Status", aggregate.StatusSuccess), HaveField("Refunded.String()", "0")))
+				Expect(s.Orders[1]).To(And(HaveField("Status", aggregate.StatusPartialCanceled), HaveField("Refunded.String()", "1500")))
+				Expect(s.Refunds).To(HaveLen(2))
+				Expect(s.Refunds[0]).To(And(HaveField("ID", "r1"), HaveField("Status", aggregate.StatusSuccess),
+					HaveField("TransactionKey", "tx-r1"), HaveField("Reason", "단순변심"), HaveField("TaxFreeAmount.String()", "150"),
+					HaveField("Booked()", true), HaveField("Orders", ConsistOf(HaveField("Seq", 2))),
+					HaveField("Outcome.Rule", "toss.cancel.v1/done"), HaveField("CanceledAt", Not(BeNil()))))
+				Expect(s.Refunds[1]).To(And(HaveField("ID", "r2"), HaveField("Status", aggregate.StatusUnknown),
+					HaveField("Outcome.Code", "PROVIDER_ERROR"), HaveField("Booked()", false)))
+				h, err := store.History(ctx, "order-c1")
+				Expect(err).NotTo(HaveOccurred())
+				Expect(h[len(h)-1]).To(And(HaveField("Seq", 2), HaveField("New", aggregate.StatusPartialCanceled),
+					HaveField("Reason", "toss.cancel.v1/done")))
+
+				c3, err := store.Payment(ctx, "order-c3")
+				Expect(err).NotTo(HaveOccurred())
+				Expect(projections.StateOf(c3).Refunds).To(ConsistOf(And(HaveField("External", true), HaveField("FoundBy", "webhook"),
+					HaveField("Orders", BeNil()))), "an external cancel whose split is unknown is unallocated")
+
+				ids := func(st aggregate.Status) []string {
+					GinkgoHelper()
+					page, err := store.List(ctx, projections.Filter{Status: st})
+					Expect(err).NotTo(HaveOccurred())
+					var out []string
+					for _, p := range page.Items {
+						out = append(out, p.OrderID)
+						Expect(projections.StateOf(p).Refunds).NotTo(BeEmpty(), "items come with their refunds")
+					}
+					return out
+				}
+				Expect(ids(aggregate.StatusPartialCanceled)).To(Equal([]string{"order-c1", "order-c3"}))
+				Expect(ids(aggregate.StatusCanceled)).To(Equal([]string{"order-c2"}))
+				Expect(ids(aggregate.StatusSuccess)).To(Equal([]string{"order-c4"}))
+
+				allocated := log.RefundAllocated("order-c3", "x1", Split(1, 1000), Split(2, 2000))
+				commit(ctx, allocated)
+				c3, err = store.Payment(ctx, "order-c3")
+				Expect(err).NotTo(HaveOccurred())
+				h, err = store.History(ctx, "order-c3")
+				Expect(err).NotTo(HaveOccurred())
+				Expect(projections.Diff(append(streams["order-c3"], allocated), &c3, h)).To(BeEmpty())
+				Expect(projections.StateOf(c3).Orders).To(HaveEach(HaveField("Status", aggregate.StatusPartialCanceled)))
+			})
+
 			It("writes the rows the projection computes, with the checkpoint", func(ctx SpecContext) {
 				events := []eventstore.RecordedEvent{log.Checkout("order-0001", "buyer-1", "seller-a", "seller-b"),
 					log.Started("order-0001", 6000), log.Approved("order-0001", 6000)}
@@ -250,6 +329,29 @@ func DescribeStore(name string, newStore func(ctx context.Context) projections.S
 				record(log.Checkout("order-r9", "b", "s"), log.Started("order-r9", 2000), log.Unknown("order-r9"),
 					log.Event("order-r9", aggregate.ManuallyResolved{Resolution: aggregate.StatusFailure, Actor: "ops", Reason: "r", At: at()}))
 				record(log.Started("order-r2", 2000)) // a second execution of the stale one
+				// Refunds: open ones (executing, then stale; unknown; claimed by recovery; a
+				// second one after a settled one), escalated and settled ones.
+				record(log.Paid("order-rq1", "b", "s")...)
+				record(log.RefundRequested("order-rq1", "x", 1000))
+				record(log.Paid("order-rq2", "b", "s")...)
+				record(log.RefundRequested("order-rq2", "x", 1000), log.RefundUnknown("order-rq2", "x"))
+				record(log.Paid("order-rq3", "b", "s")...)
+				record(log.RefundRequested("order-rq3", "x", 1000), log.RefundUnknown("order-rq3", "x"), log.RefundRecovery("order-rq3", "x", 1))
+				record(log.Paid("order-rq4", "b", "s")...)
+				record(log.RefundRequested("order-rq4", "x", 1000), log.RefundUnknown("order-rq4", "x"), log.RefundEscalated("order-rq4", "x"))
+				record(log.Paid("order-rq5", "b", "s")...)
+				record(log.RefundRequested("order-rq5", "x", 1000), log.RefundApproved("order-rq5", "x"))
+				record(log.Paid("order-rq6", "b", "s")...)
+				record(log.RefundRequested("order-rq6", "x", 1000), log.RefundFailed("order-rq6", "x"), log.RefundRequested("order-rq6", "y", 500))
+				record(log.Paid("order-rq7", "b", "s")...)
+				record(log.ExternalRefund("order-rq7", "x", 2000))
+				record(log.Paid("order-rq8", "b", "s")...)
+				record(log.RefundRequested("order-rq8", "x", 1000), log.RefundUnknown("order-rq8", "x"),
+					log.RefundResolved("order-rq8", "x", aggregate.StatusFailure))
+				record(log.Paid("order-rq9", "b", "s")...)
+				record(log.RefundRequested("order-rq9", "x", 1000), log.RefundUnknown("order-rq9", "x"), log.RefundEscalated("order-rq9", "x"),
+					log.RefundResolved("order-rq9", "x", aggregate.StatusSuccess))
+				record(log.RefundRequested("order-rq5", "y", 500), log.RefundRecovery("order-rq5", "y", 1)) // later than rq1's
 
 				states := map[string]aggregate.State{}
 				var cutoffs []time.Time
@@ -263,8 +365,16 @@ func DescribeStore(name string, newStore func(ctx context.Context) projections.S
 					// Read models keep times to the microsecond (PostgreSQL's precision).
 					st.UpdatedAt = st.UpdatedAt.Truncate(time.Microsecond)
 					st.ExecutionStartedAt = st.ExecutionStartedAt.Truncate(time.Microsecond)
+					st.Refunds = slices.Clone(st.Refunds)
+					times := []time.Time{st.UpdatedAt}
+					for i := range st.Refunds {
+						st.Refunds[i].UpdatedAt = st.Refunds[i].UpdatedAt.Truncate(time.Microsecond)
+						times = append(times, st.Refunds[i].UpdatedAt)
+					}
 					states[id] = st
-					cutoffs = append(cutoffs, st.UpdatedAt, st.UpdatedAt.Add(time.Microsecond), st.UpdatedAt.Add(-time.Microsecond))
+					for _, t := range times {
+						cutoffs = append(cutoffs, t, t.Add(time.Microsecond), t.Add(-time.Microsecond))
+					}
 				}
 				for _, cutoff := range cutoffs {
 					var want []string
