@@ -221,8 +221,11 @@ func decideRequestRefund(s State, c RequestRefund) ([]Event, error) {
 	if c.RequestKey != "" {
 		for _, r := range s.Refunds {
 			if r.RequestKey == c.RequestKey {
-				if r.RequestHash != c.RequestHash {
+				switch {
+				case r.RequestHash != c.RequestHash:
 					return nil, fmt.Errorf("refund %s was requested with this key and another body: %w", r.ID, ErrExecutionMismatch)
+				case r.Status == StatusExecuting:
+					return nil, ErrRefundExecuting // the first request is still at the PSP: retry for its answer
 				}
 				return nil, nil // the retry of a refund already requested: answered as recorded
 			}
@@ -239,6 +242,10 @@ func decideRequestRefund(s State, c RequestRefund) ([]Event, error) {
 	}
 	if err := firstInvalid(CheckRequiredText("cancelReason", c.Reason, 200), checkAccount(c.Account)); err != nil {
 		return nil, err
+	}
+	if s.VirtualAccount != nil && c.Account == nil {
+		// The buyer paid by bank transfer: the PSP pays the refund into an account they name.
+		return nil, cannot("refundReceiveAccount", "is required to refund a virtual-account payment")
 	}
 	balance := s.BalanceAmount()
 	amount := c.Amount
