@@ -20,7 +20,7 @@ var _ = Describe("Keyring", func() {
 	)
 	BeforeEach(func() {
 		merchant, operator = access.NewToken(), access.NewToken()
-		keys, err := access.ParseKeys(strings.NewReader(fmt.Sprintf("# shop\nshop merchant %s\n\nops:operator:%s\n",
+		keys, err := access.ParseKeys(strings.NewReader(fmt.Sprintf("# shop\nshop merchant %s\n\nops:kim:operator:%s\n",
 			access.HashOf(merchant), access.HashOf(operator))))
 		Expect(err).NotTo(HaveOccurred())
 		ring = access.NewKeyring(keys)
@@ -28,7 +28,7 @@ var _ = Describe("Keyring", func() {
 
 	It("authenticates each configured token as its key's name and role", func() {
 		Expect(ring.Authenticate(merchant)).To(Equal(access.Principal{Name: "shop", Role: access.Merchant}))
-		Expect(ring.Authenticate(operator)).To(Equal(access.Principal{Name: "ops", Role: access.Operator}))
+		Expect(ring.Authenticate(operator)).To(Equal(access.Principal{Name: "ops:kim", Role: access.Operator}))
 	})
 
 	It("refuses a missing or unknown token", func() {

@@ -127,8 +127,13 @@ func parseKey(entry string) (Key, error) {
 	var f []string
 	if strings.ContainsAny(entry, " \t") {
 		f = strings.Fields(entry)
+	} else if i := strings.LastIndex(entry, ":sha256:"); i >= 0 {
+		// name:role:sha256:<hex>; the name may hold colons ("ops:kim").
+		if j := strings.LastIndex(entry[:i], ":"); j >= 0 {
+			f = []string{entry[:j], entry[j+1 : i], entry[i+1:]}
+		}
 	} else {
-		f = strings.SplitN(entry, ":", 3)
+		f = strings.Split(entry, ":")
 	}
 	if len(f) != 3 {
 		return Key{}, errors.New(`want "name role sha256:<hex>" or "name:role:sha256:<hex>"`)

@@ -39,9 +39,10 @@ func FuzzRequestBodies(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, route uint8, body string) {
 		fake := &fakePayments{}
-		h := httpapi.NewHandler(fake, httpapi.Options{Hints: &fakeHints{}})
+		h := protected(httpapi.NewHandler(fake, httpapi.Options{Hints: &fakeHints{}}))
 		req := httptest.NewRequest(http.MethodPost, routes[int(route)%len(routes)], strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+tokenFor(req.URL.Path).Reveal())
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 

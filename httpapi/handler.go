@@ -116,7 +116,7 @@ func (a *api) checkout(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := a.payments.Checkout(r.Context(), commands.CheckoutRequest{
 		BuyerID: body.BuyerID, Items: body.Items, IdempotencyKey: r.Header.Get("Idempotency-Key"),
-	}, meta(r, "checkout-api"))
+	}, meta(r))
 	if err != nil {
 		writeError(w, r, a.log, err)
 		return
@@ -183,7 +183,7 @@ func (a *api) confirm(w http.ResponseWriter, r *http.Request) {
 	p, err := a.payments.Confirm(r.Context(), commands.ConfirmRequest{
 		OrderID: *body.OrderID, PaymentKey: *body.PaymentKey, Amount: body.Amount.Decimal,
 		IdempotencyKey: r.Header.Get("Idempotency-Key"),
-	}, meta(r, "checkout-api"))
+	}, meta(r))
 	if err != nil {
 		writeError(w, r, a.log, err)
 		return
@@ -260,8 +260,10 @@ func setPosition(w http.ResponseWriter, p commands.Payment) {
 	}
 }
 
-func meta(r *http.Request, actor string) commands.Meta {
-	return commands.Meta{CorrelationID: requestID(r.Context()), Actor: actor}
+// meta is what events a request causes record about it: its id, and who authenticated
+// (the name of the API key, never a string from the body).
+func meta(r *http.Request) commands.Meta {
+	return commands.Meta{CorrelationID: requestID(r.Context()), Actor: actorOf(r.Context())}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -281,8 +283,13 @@ type requestIDKey struct{}
 
 // withRequestID takes X-Request-Id from the caller (when sane) or makes one, echoes it, and
 // puts it in the context: it becomes the correlation id of every event the request writes.
+// A request that already has one (Protect gave it) keeps it.
 func withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if requestID(r.Context()) != "" {
+			next.ServeHTTP(w, r)
+			return
+		}
 		id := r.Header.Get("X-Request-Id")
 		if id == "" || len(id) > 128 || checkPrintable(id) != nil {
 			var b [12]byte

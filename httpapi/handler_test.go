@@ -28,11 +28,13 @@ type fakePayments struct {
 	calls        atomic.Int32
 	err          error
 	got          any
+	meta         commands.Meta    // of the last Checkout or Resolve
 	refundStatus aggregate.Status // of the refund Cancel answers with (default "": settled)
 }
 
-func (f *fakePayments) Checkout(_ context.Context, req commands.CheckoutRequest, _ commands.Meta) (commands.Payment, error) {
+func (f *fakePayments) Checkout(_ context.Context, req commands.CheckoutRequest, m commands.Meta) (commands.Payment, error) {
 	f.calls.Add(1)
+	f.meta = m
 	f.got = req
 	return commands.Payment{State: aggregate.State{OrderID: "order-0001", Status: aggregate.StatusNotStarted}}, f.err
 }
@@ -48,8 +50,9 @@ func (f *fakePayments) Load(_ context.Context, orderID string) (commands.Payment
 	return commands.Payment{}, f.err
 }
 
-func (f *fakePayments) Resolve(_ context.Context, r commands.Resolution, _ commands.Meta) (commands.Payment, error) {
+func (f *fakePayments) Resolve(_ context.Context, r commands.Resolution, m commands.Meta) (commands.Payment, error) {
 	f.calls.Add(1)
+	f.meta = m
 	f.got = r
 	return commands.Payment{State: aggregate.State{OrderID: r.OrderID, Status: r.Resolution}}, f.err
 }
@@ -122,8 +125,11 @@ var _ = Describe("the HTTP API", func() {
 		for i := 0; i+1 < len(header); i += 2 {
 			req.Header.Set(header[i], header[i+1])
 		}
+		if req.Header.Get("Authorization") == "" {
+			req.Header.Set("Authorization", "Bearer "+tokenFor(req.URL.Path).Reveal())
+		}
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
+		protected(h).ServeHTTP(rec, req)
 		return rec
 	}
 	problemOf := func(rec *httptest.ResponseRecorder) problem {
@@ -189,7 +195,6 @@ var _ = Describe("the HTTP API", func() {
 			Entry("newline in productId", "/v1/checkout", `{"buyerId":"b","items":[{"productId":"p\n","quantity":1}]}`, 400, "items[0].productId"),
 			Entry("NUL in paymentKey", "/v1/payments/confirm", `{"paymentKey":"pk\u0000","orderId":"order-0001","amount":1}`, 400, "paymentKey"),
 			Entry("NUL in a resolution's reason", "/admin/v1/payments/order-0001/resolve", `{"resolution":"FAILURE","actor":"ops","reason":"r\u0000"}`, 400, "reason"),
-			Entry("NUL in a resolution's actor", "/admin/v1/payments/order-0001/resolve", `{"resolution":"FAILURE","actor":"o\u0000","reason":"r"}`, 400, "actor"),
 			Entry("NUL in a path's orderId", "/admin/v1/payments/order%00-0001/resolve", `{"resolution":"FAILURE","actor":"ops","reason":"r"}`, 400, "orderId"),
 		)
 
@@ -366,13 +371,14 @@ var _ = Describe("the HTTP API", func() {
 			Entry("data that is not an object", `{"eventType":"PAYMENT_STATUS_CHANGED","data":"x"}`, "", "PAYMENT_STATUS_CHANGED"),
 		)
 
-		It("takes an operator's resolution with actor and reason", func() {
-			rec := do(http.MethodPost, "/admin/v1/payments/order-0001/resolve", `{"resolution":"FAILURE","actor":"ops:kim","reason":"checked"}`)
+		It("takes an operator's resolution with reason, recorded as the authenticated key whatever the body says", func() {
+			rec := do(http.MethodPost, "/admin/v1/payments/order-0001/resolve", `{"resolution":"FAILURE","actor":"someone-else","reason":"checked"}`)
 			Expect(rec.Code).To(Equal(http.StatusOK))
 			Expect(fake.got).To(Equal(commands.Resolution{OrderID: "order-0001", Resolution: aggregate.StatusFailure, Actor: "ops:kim", Reason: "checked"}))
+			Expect(fake.meta.Actor).To(Equal("ops:kim"))
+			Expect(fake.meta.CorrelationID).To(Equal(rec.Header().Get("X-Request-Id")))
 			for body, field := range map[string]string{
 				`{"resolution":"MAYBE","actor":"a","reason":"r"}`:   "resolution",
-				`{"resolution":"SUCCESS","reason":"r"}`:             "actor",
 				`{"resolution":"SUCCESS","actor":"a","reason":" "}`: "reason",
 			} {
 				Expect(problemOf(do(http.MethodPost, "/admin/v1/payments/order-0001/resolve", body)).Errors[0].Field).To(Equal(field))

@@ -94,14 +94,14 @@ func (a *api) resolve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.log, &badRequest{field: "resolution", msg: "must be SUCCESS or FAILURE"})
 		return
 	}
-	actor, reason, err := actorAndReason(body.Actor, body.Reason)
+	actor, reason, err := actorAndReason(r, body.Reason)
 	if err != nil {
 		writeError(w, r, a.log, err)
 		return
 	}
 	p, err := a.payments.Resolve(r.Context(), commands.Resolution{OrderID: mux.Vars(r)["orderId"],
 		Resolution: aggregate.Status(*body.Resolution), Actor: actor, Reason: reason, Force: body.Force},
-		meta(r, "operator:"+actor))
+		meta(r))
 	if err != nil {
 		writeError(w, r, a.log, err)
 		return

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/paystream/paystream/access"
 	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/commands"
 )
@@ -46,7 +47,19 @@ func problemFor(err error) (Problem, bool) {
 		ve            *aggregate.ValidationError
 		refusedRefund *aggregate.RefundError
 	)
+	var limited *rateLimited
 	switch {
+	case errors.Is(err, access.ErrNoCredential):
+		return Problem{Type: problemBase + "unauthenticated", Title: "An API key is required", Status: http.StatusUnauthorized,
+			Detail: "send Authorization: Bearer <key>"}, true
+	case errors.Is(err, access.ErrUnknownCredential):
+		return Problem{Type: problemBase + "unauthenticated", Title: "The API key is not valid", Status: http.StatusUnauthorized}, true
+	case errors.Is(err, errForbidden):
+		return Problem{Type: problemBase + "forbidden", Title: "This key's role may not call this route", Status: http.StatusForbidden,
+			Detail: err.Error()}, true
+	case errors.As(err, &limited):
+		return Problem{Type: problemBase + "rate-limited", Title: "Too many requests with this key", Status: http.StatusTooManyRequests,
+			Detail: "retry after the Retry-After seconds", retryAfter: retryAfterSeconds(limited.wait)}, true
 	case errors.As(err, &bad):
 		status := bad.status
 		if status == 0 {

@@ -72,7 +72,7 @@ func (a *api) cancel(w http.ResponseWriter, r *http.Request) {
 			req.Orders[i] = aggregate.RefundSplit{Seq: o.Seq, Amount: o.Amount.Decimal}
 		}
 	}
-	p, err := a.payments.Cancel(r.Context(), req, meta(r, "checkout-api"))
+	p, err := a.payments.Cancel(r.Context(), req, meta(r))
 	if err != nil && !errors.Is(err, commands.ErrPSPUnavailable) {
 		writeError(w, r, a.log, err)
 		return
@@ -102,7 +102,7 @@ func (a *api) allocate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.log, err)
 		return
 	}
-	actor, reason, err := actorAndReason(body.Actor, body.Reason)
+	actor, reason, err := actorAndReason(r, body.Reason)
 	if err != nil {
 		writeError(w, r, a.log, err)
 		return
@@ -115,7 +115,7 @@ func (a *api) allocate(w http.ResponseWriter, r *http.Request) {
 		}
 		al.Orders = append(al.Orders, aggregate.RefundSplit{Seq: o.Seq, Amount: o.Amount.Decimal})
 	}
-	p, err := a.payments.AllocateRefund(r.Context(), al, meta(r, "operator:"+actor))
+	p, err := a.payments.AllocateRefund(r.Context(), al, meta(r))
 	if err != nil {
 		writeError(w, r, a.log, err)
 		return
@@ -135,14 +135,14 @@ func (a *api) resolveRefund(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.log, &badRequest{field: "resolution", msg: "must be SUCCESS (refunded) or FAILURE"})
 		return
 	}
-	actor, reason, err := actorAndReason(body.Actor, body.Reason)
+	actor, reason, err := actorAndReason(r, body.Reason)
 	if err != nil {
 		writeError(w, r, a.log, err)
 		return
 	}
 	p, err := a.payments.ResolveRefund(r.Context(), commands.RefundResolution{OrderID: mux.Vars(r)["orderId"],
 		RefundID: mux.Vars(r)["refundId"], Resolution: aggregate.Status(*body.Resolution), Actor: actor, Reason: reason,
-		Force: body.Force}, meta(r, "operator:"+actor))
+		Force: body.Force}, meta(r))
 	if err != nil {
 		writeError(w, r, a.log, err)
 		return
@@ -151,12 +151,10 @@ func (a *api) resolveRefund(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, viewOf(p))
 }
 
-// actorAndReason checks an operator's actor and reason.
-func actorAndReason(actor, reason *string) (string, string, error) {
-	var a, r string
-	if actor != nil {
-		a = *actor
-	}
+// actorAndReason is an operator's decision's actor — who authenticated, whatever the body's
+// "actor" says — and its reason, free text the body must carry.
+func actorAndReason(req *http.Request, reason *string) (string, string, error) {
+	a, r := actorOf(req.Context()), ""
 	if reason != nil {
 		r = *reason
 	}

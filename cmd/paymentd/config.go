@@ -13,6 +13,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/paystream/paystream/access"
 	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/toss"
 )
@@ -36,6 +37,21 @@ type Config struct {
 	// Limits bound one checkout: PAYSTREAM_MAX_LINE_QUANTITY, PAYSTREAM_MAX_LINES,
 	// PAYSTREAM_MAX_CHECKOUT_AMOUNT.
 	Limits aggregate.Limits
+	Access AccessConfig
+}
+
+// AccessConfig is who may call paymentd (see keys.go).
+type AccessConfig struct {
+	// Keys from PAYSTREAM_API_KEYS ("name:role:sha256:<hex>", comma-separated).
+	Keys []access.Key
+	// KeysFile is PAYSTREAM_API_KEYS_FILE: "name role sha256:<hex>" per line, re-read on
+	// SIGHUP (rotation without restart).
+	KeysFile string
+	// DevKeys: no key is configured and no real money can move (the simulator or a Toss
+	// test key), so paymentd makes development keys at start.
+	DevKeys bool
+	// WriteRate is PAYSTREAM_RATE_LIMIT: each key's write requests.
+	WriteRate access.Rate
 }
 
 // RecoveryConfig is the recovery worker's schedule (PAYSTREAM_RECOVERY_*).
@@ -58,6 +74,7 @@ var configVars = []string{
 	"PAYSTREAM_RECOVERY", "PAYSTREAM_RECOVERY_INTERVAL", "PAYSTREAM_RECOVERY_EXECUTING_TIMEOUT",
 	"PAYSTREAM_RECOVERY_THRESHOLD", "PAYSTREAM_RECOVERY_BACKOFF", "PAYSTREAM_RECOVERY_BACKOFF_MAX",
 	"PAYSTREAM_MAX_LINE_QUANTITY", "PAYSTREAM_MAX_LINES", "PAYSTREAM_MAX_CHECKOUT_AMOUNT",
+	"PAYSTREAM_API_KEYS", "PAYSTREAM_API_KEYS_FILE", "PAYSTREAM_RATE_LIMIT",
 }
 
 // LoadConfig reads the environment, applies flags from args over it, and validates the
@@ -95,6 +112,9 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 		"most lines in one checkout (PAYSTREAM_MAX_LINES)")
 	maxCheckoutAmount := fs.String("max-checkout-amount", env("PAYSTREAM_MAX_CHECKOUT_AMOUNT", strconv.Itoa(aggregate.DefaultMaxTotal)),
 		"largest checkout total in KRW (PAYSTREAM_MAX_CHECKOUT_AMOUNT)")
+	apiKeys := fs.String("api-keys", env("PAYSTREAM_API_KEYS", ""), "API keys as name:role:sha256:<hex>, comma-separated (PAYSTREAM_API_KEYS)")
+	apiKeysFile := fs.String("api-keys-file", env("PAYSTREAM_API_KEYS_FILE", ""), "file of API keys, one \"name role sha256:<hex>\" per line, re-read on SIGHUP (PAYSTREAM_API_KEYS_FILE)")
+	rateLimit := fs.String("rate-limit", env("PAYSTREAM_RATE_LIMIT", "off"), "write requests per API key: off or <n>/s[,burst=<b>] (PAYSTREAM_RATE_LIMIT)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return Config{}, fmt.Errorf("paymentd: flags override the environment variables in brackets\n%s", usage.String())
@@ -189,6 +209,7 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	cfg.DatabaseURL = getenv("DATABASE_URL")
 	problems = append(problems, databaseProblems(cfg)...)
 	cfg.Kafka = kafka.validate(bad)
+	cfg.Access = accessConfig(cfg, *apiKeys, *apiKeysFile, *rateLimit, bad)
 	if len(problems) > 0 {
 		return Config{}, errors.New("paymentd: invalid configuration:\n  " + strings.Join(problems, "\n  "))
 	}

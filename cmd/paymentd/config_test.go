@@ -10,6 +10,7 @@ import (
 	"github.com/shopspring/decimal"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/paystream/paystream/access"
 	"github.com/paystream/paystream/aggregate"
 )
 
@@ -51,6 +52,24 @@ var _ = Describe("LoadConfig", func() {
 		}
 	})
 
+	It("needs API keys unless no real money can move, and checks them at start", func() {
+		live := map[string]string{"TOSS_API_URL": "https://api.tosspayments.com", "TOSS_SECRET_KEY": "live_sk_x"}
+		_, err := LoadConfig(nil, envOf(live))
+		Expect(err).To(MatchError(ContainSubstring("PAYSTREAM_API_KEYS: no API key is configured")))
+		cfg, err := LoadConfig(nil, envOf(nil))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(cfg.Access.DevKeys).To(BeTrue(), "the embedded default makes development keys")
+		_, err = LoadConfig(nil, envOf(map[string]string{"PAYSTREAM_API_KEYS": "shop:merchant:psk_oops", "PAYSTREAM_API_KEYS_FILE": "/nonexistent",
+			"PAYSTREAM_RATE_LIMIT": "fast"}))
+		Expect(err).To(MatchError(ContainSubstring("PAYSTREAM_API_KEYS: line 1 entry 1")))
+		Expect(err).To(MatchError(ContainSubstring("PAYSTREAM_API_KEYS_FILE: open /nonexistent")))
+		Expect(err).To(MatchError(ContainSubstring("PAYSTREAM_RATE_LIMIT")))
+		Expect(err.Error()).NotTo(ContainSubstring("psk_oops"))
+		cfg, err = LoadConfig([]string{"-rate-limit", "20/s"}, envOf(nil))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(cfg.Access.WriteRate).To(Equal(access.Rate{PerSecond: 20, Burst: 20}))
+	})
+
 	It("bounds checkouts by default, as a Korean shop would", func() {
 		cfg, err := LoadConfig(nil, envOf(nil))
 		Expect(err).NotTo(HaveOccurred())
@@ -83,7 +102,8 @@ var _ = Describe("LoadConfig", func() {
 	)
 
 	It("never prints the secret key", func() {
-		cfg, err := LoadConfig(nil, envOf(map[string]string{"TOSS_API_URL": "https://api.tosspayments.com", "TOSS_SECRET_KEY": "live_sk_very_secret"}))
+		cfg, err := LoadConfig(nil, envOf(map[string]string{"TOSS_API_URL": "https://api.tosspayments.com", "TOSS_SECRET_KEY": "live_sk_very_secret",
+			"PAYSTREAM_API_KEYS": "shop:merchant:sha256:" + strings.Repeat("ab", 32)}))
 		Expect(err).NotTo(HaveOccurred())
 		var buf strings.Builder
 		newLogger(cfg, &buf).Info("config", "toss_key", cfg.TossSecretKey)

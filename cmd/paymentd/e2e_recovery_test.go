@@ -36,14 +36,15 @@ var _ = Describe("paymentd recovery end to end", func() {
 		Expect(refused.status).To(Equal(http.StatusConflict), "Toss has no capture: SUCCESS contradicts it")
 
 		resolved := call(http.MethodPost, inst.url+"/admin/v1/payments/"+orderID+"/resolve",
-			`{"resolution":"FAILURE","actor":"ops:kim","reason":"Toss shows the session unconfirmed"}`)
+			`{"resolution":"FAILURE","actor":"typed-by-someone","reason":"Toss shows the session unconfirmed"}`)
 		Expect(resolved.status).To(Equal(http.StatusOK), "%v", resolved.body)
 		Expect(resolved.body["status"]).To(Equal("FAILURE"))
 
 		events := call(http.MethodGet, inst.url+"/v1/payments/"+orderID+"/events", nil).body["events"].([]any)
 		last := events[len(events)-1].(map[string]any)
 		Expect(last["type"]).To(Equal("payment.manually-resolved.v1"))
-		Expect(last["data"]).To(HaveKeyWithValue("actor", "ops:kim"))
+		Expect(last["data"]).To(HaveKeyWithValue("actor", "ops:kim"), "the authenticated key's name, whatever the body says")
+		Expect(last["metadata"]).To(HaveKeyWithValue("actor", "ops:kim"))
 		Expect(last["data"]).To(HaveKeyWithValue("reason", "Toss shows the session unconfirmed"))
 		var types []string
 		for _, e := range events {

@@ -43,8 +43,16 @@ type instance struct {
 var listening = regexp.MustCompile(`(paymentd|tosssim) listening on (http://\S+)`)
 
 // startPaymentd calls the same run as main, on free ports, with env on top of the default.
+// Its API keys are the specs' (keys_test.go) unless env says otherwise.
 func startPaymentd(env map[string]string) instance {
-	all := map[string]string{"PAYSTREAM_ADDR": "127.0.0.1:0", "TOSSSIM_ADDR": "127.0.0.1:0", "KAFKA_ADDR": "127.0.0.1:0", "PAYSTREAM_LOG_LEVEL": "warn"}
+	inst, _ := startPaymentdOut(env)
+	return inst
+}
+
+// startPaymentdOut is startPaymentd that also returns what run writes to stdout.
+func startPaymentdOut(env map[string]string) (instance, *syncBuffer) {
+	all := map[string]string{"PAYSTREAM_ADDR": "127.0.0.1:0", "TOSSSIM_ADDR": "127.0.0.1:0", "KAFKA_ADDR": "127.0.0.1:0", "PAYSTREAM_LOG_LEVEL": "warn",
+		"PAYSTREAM_API_KEYS": testAPIKeys}
 	for k, v := range env {
 		all[k] = v
 	}
@@ -77,7 +85,7 @@ func startPaymentd(env map[string]string) instance {
 			return fmt.Errorf("paymentd did not stop")
 		}
 	}
-	return inst
+	return inst, out
 }
 
 type answer struct {
@@ -101,6 +109,7 @@ func call(method, url string, body any, header ...string) answer {
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
+	authorize(req)
 	resp, err := http.DefaultClient.Do(req)
 	Expect(err).NotTo(HaveOccurred())
 	defer resp.Body.Close()

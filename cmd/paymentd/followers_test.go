@@ -11,7 +11,10 @@ import (
 
 var _ = Describe("paymentd followers on /readyz and /metrics", func() {
 	get := func(url string) (int, string) {
-		resp, err := http.Get(url)
+		req, err := http.NewRequest(http.MethodGet, url, nil)
+		Expect(err).NotTo(HaveOccurred())
+		authorize(req)
+		resp, err := http.DefaultClient.Do(req)
 		Expect(err).NotTo(HaveOccurred())
 		defer resp.Body.Close()
 		body, err := io.ReadAll(resp.Body)

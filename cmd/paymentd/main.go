@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/paystream/paystream"
+	"github.com/paystream/paystream/access"
 	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/catalog"
 	"github.com/paystream/paystream/commands"
@@ -58,6 +59,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	log := newLogger(cfg, stdout)
+	keys, err := startKeys(ctx, cfg, stdout, log)
+	if err != nil {
+		return err
+	}
 
 	store, err := openStore(ctx, cfg, log)
 	if err != nil {
@@ -133,7 +138,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return err
 		}})
 
-	srv, addr, err := serve(httpapi.WithFollowerMetrics(readModels.withAdmin(handler), followers), cfg.Addr, serverTimeouts(cfg))
+	protected := httpapi.Protect(httpapi.WithFollowerMetrics(readModels.withAdmin(handler), followers), keys,
+		httpapi.ProtectOptions{Logger: log, Limiter: access.NewLimiter(cfg.Access.WriteRate, nil)})
+	srv, addr, err := serve(protected, cfg.Addr, serverTimeouts(cfg))
 	if err != nil {
 		return fmt.Errorf("PAYSTREAM_ADDR %s: %w", cfg.Addr, err)
 	}

@@ -65,6 +65,7 @@ var _ = Describe("paymentd read models", func() {
 
 			req, err := http.NewRequestWithContext(ctx, http.MethodPost, inst.url+"/admin/v1/readmodel/rebuild", nil)
 			Expect(err).NotTo(HaveOccurred())
+			authorize(req)
 			resp, err := http.DefaultClient.Do(req)
 			Expect(err).NotTo(HaveOccurred())
 			body, err := readAllString(resp)

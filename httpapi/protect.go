@@ -1,0 +1,212 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/paystream/paystream/access"
+)
+
+// Who may call what. The table is by path, not by route, so that it also covers what
+// paymentd mounts next to this package's router (the read-model operations under
+// /admin/v1/readmodel/) and routes that do not exist (a caller without a key learns nothing
+// about which do).
+//
+//	open to all:  GET /healthz, GET /readyz, GET /openapi.yaml, POST /v1/webhooks/toss
+//	              (Toss cannot send a bearer token; its webhook is checked otherwise)
+//	operator:     everything under /admin/, and GET /metrics
+//	auditor:      everything under /audit/
+//	merchant:     every other write (checkout, confirm, cancel)
+//	merchant and auditor: every other read (payments, events)
+func rolesFor(method, path string) (open bool, roles []access.Role) {
+	switch {
+	case method == http.MethodGet && (path == "/healthz" || path == "/readyz" || path == "/openapi.yaml"),
+		method == http.MethodPost && path == "/v1/webhooks/toss":
+		return true, nil
+	case strings.HasPrefix(path, "/admin/"), path == "/metrics":
+		return false, []access.Role{access.Operator}
+	case strings.HasPrefix(path, "/audit/"):
+		return false, []access.Role{access.Auditor}
+	case isRead(method):
+		return false, []access.Role{access.Merchant, access.Auditor}
+	default:
+		return false, []access.Role{access.Merchant}
+	}
+}
+
+func isRead(method string) bool { return method == http.MethodGet || method == http.MethodHead }
+
+// errForbidden: the caller authenticated, but its role may not call this route.
+var errForbidden = errors.New("this key's role may not call this route")
+
+// rateLimited: the key made more write requests than its rate allows.
+type rateLimited struct{ wait time.Duration }
+
+func (e *rateLimited) Error() string { return "rate limit exceeded" }
+
+// Keys authenticates bearer tokens (access.Keyring).
+type Keys interface {
+	Authenticate(t access.Token) (access.Principal, error)
+}
+
+// ProtectOptions configures Protect.
+type ProtectOptions struct {
+	Logger *slog.Logger
+	// Limiter bounds each key's write requests (nil: no limit).
+	Limiter *access.Limiter
+}
+
+// Protect puts every request to next behind an API key: it gives the request its id,
+// authenticates the bearer token against keys, checks the key's role against the table
+// above, rate-limits writes per key, puts the principal in the context (its name becomes
+// the actor of every event the request causes), and logs one line per request with who
+// made it. Refusals are problem+json: 401 without or with an unknown key, 403 for the
+// wrong role, 429 over the rate. Failed authentications are counted (on /metrics) and
+// logged without the token. Safe for concurrent use.
+func Protect(next http.Handler, keys Keys, opts ProtectOptions) http.Handler {
+	p := &protector{next: next, keys: keys, limiter: opts.Limiter, log: opts.Logger}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	return withRequestID(p)
+}
+
+type protector struct {
+	next    http.Handler
+	keys    Keys
+	limiter *access.Limiter
+	log     *slog.Logger
+
+	missing, unknown, forbidden, limited atomic.Uint64
+}
+
+func (p *protector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	who := access.Principal{}
+	defer func() {
+		p.log.Info("request", "request_id", requestID(r.Context()), "method", r.Method, "path", r.URL.Path,
+			"status", sw.status(), "key", who.Name, "role", string(who.Role), "remote", r.RemoteAddr,
+			"duration_ms", time.Since(start).Milliseconds())
+	}()
+	open, roles := rolesFor(r.Method, r.URL.Path)
+	if !open {
+		var err error
+		if who, err = p.authorize(r, roles); err != nil {
+			if errors.Is(err, access.ErrNoCredential) || errors.Is(err, access.ErrUnknownCredential) {
+				sw.Header().Set("WWW-Authenticate", `Bearer realm="paystream"`)
+			}
+			writeError(sw, r, p.log, err)
+			return
+		}
+		r = r.WithContext(access.WithPrincipal(r.Context(), who))
+	}
+	p.next.ServeHTTP(sw, r)
+	if r.Method == http.MethodGet && r.URL.Path == "/metrics" {
+		p.writeMetrics(sw)
+	}
+}
+
+// authorize authenticates r and checks its role; it counts and logs every refusal.
+func (p *protector) authorize(r *http.Request, roles []access.Role) (access.Principal, error) {
+	who, err := p.keys.Authenticate(access.BearerToken(r.Header.Get("Authorization")))
+	reason := ""
+	switch {
+	case errors.Is(err, access.ErrNoCredential):
+		p.missing.Add(1)
+		reason = "missing"
+	case err != nil:
+		p.unknown.Add(1)
+		reason = "unknown"
+	}
+	if err != nil {
+		p.log.Warn("authentication failed", "request_id", requestID(r.Context()), "reason", reason, "method", r.Method,
+			"path", r.URL.Path, "remote", r.RemoteAddr)
+		return who, err
+	}
+	allowed := false
+	for _, role := range roles {
+		allowed = allowed || who.Role == role
+	}
+	if !allowed {
+		p.forbidden.Add(1)
+		p.log.Warn("authorization refused", "request_id", requestID(r.Context()), "key", who.Name, "role", string(who.Role),
+			"method", r.Method, "path", r.URL.Path)
+		return who, fmt.Errorf("%s (%s): %w", who.Name, who.Role, errForbidden)
+	}
+	if !isRead(r.Method) {
+		if ok, wait := p.limiter.Allow(who.Name); !ok {
+			p.limited.Add(1)
+			p.log.Warn("rate limited", "request_id", requestID(r.Context()), "key", who.Name, "path", r.URL.Path)
+			return who, &rateLimited{wait: wait}
+		}
+	}
+	return who, nil
+}
+
+func (p *protector) writeMetrics(w io.Writer) {
+	fmt.Fprintf(w, "# HELP paystream_auth_failures_total Requests refused by authentication or authorization, by reason.\n"+
+		"# TYPE paystream_auth_failures_total counter\n")
+	for _, c := range []struct {
+		reason string
+		n      *atomic.Uint64
+	}{{"missing", &p.missing}, {"unknown", &p.unknown}, {"forbidden", &p.forbidden}} {
+		fmt.Fprintf(w, "paystream_auth_failures_total{reason=%q} %d\n", c.reason, c.n.Load())
+	}
+	fmt.Fprintf(w, "# HELP paystream_rate_limited_total Write requests refused over their key's rate.\n"+
+		"# TYPE paystream_rate_limited_total counter\npaystream_rate_limited_total %d\n", p.limited.Load())
+}
+
+// statusWriter remembers the status written; Unwrap lets http.ResponseController reach
+// the connection (long operator requests lift their write deadline).
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) status() int {
+	if w.code == 0 {
+		return http.StatusOK
+	}
+	return w.code
+}
+
+// actorOf is who authenticated the request: the name of its key ("" on open routes).
+func actorOf(ctx context.Context) string {
+	p, _ := access.PrincipalFrom(ctx)
+	return p.Name
+}
+
+func retryAfterSeconds(d time.Duration) string {
+	return strconv.Itoa(max(1, int((d+time.Second-1)/time.Second)))
+}
