@@ -141,9 +141,8 @@ func stateOf(p Payment) aggregate.State {
 		// Its last event is ExecutionStarted or RecoveryAttempted, which set both.
 		s.ExecutionStartedAt = p.UpdatedAt
 	}
-	if p.OutcomeRule != "" {
-		// Every event that records an outcome moves the payment to the outcome's status.
-		s.Outcome = &aggregate.Outcome{Status: p.Status, Rule: p.OutcomeRule, Code: p.OutcomeCode, Message: p.OutcomeMessage}
+	if p.OutcomeStatus != "" {
+		s.Outcome = &aggregate.Outcome{Status: p.OutcomeStatus, Rule: p.OutcomeRule, Code: p.OutcomeCode, Message: p.OutcomeMessage}
 	}
 	s.Orders = make([]aggregate.Order, len(p.Orders))
 	for i, o := range p.Orders {
@@ -186,7 +185,7 @@ func rowOf(s aggregate.State) Payment {
 		p.ApprovedAt = &t
 	}
 	if s.Outcome != nil {
-		p.OutcomeRule, p.OutcomeCode, p.OutcomeMessage = s.Outcome.Rule, s.Outcome.Code, s.Outcome.Message
+		p.OutcomeStatus, p.OutcomeRule, p.OutcomeCode, p.OutcomeMessage = s.Outcome.Status, s.Outcome.Rule, s.Outcome.Code, s.Outcome.Message
 	}
 	p.Orders = make([]Order, len(s.Orders))
 	for i, o := range s.Orders {

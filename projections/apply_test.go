@@ -38,6 +38,12 @@ var _ = Describe("Apply", func() {
 			want.Revision, want.Position, want.Evidence = got.Revision, got.Position, got.Evidence
 			Expect(*got).To(Equal(want))
 			Expect(got.Revision).To(BeEquivalentTo(len(events) - 1))
+			folded, shown := aggregate.Fold(decodeAll(events)), projections.StateOf(*got)
+			Expect(shown.Outcome).To(Equal(folded.Outcome), "the API shows the outcome the stream recorded")
+			Expect(shown.Refunds).To(HaveLen(len(folded.Refunds)))
+			for i, r := range folded.Refunds {
+				Expect(shown.Refunds[i].Outcome).To(Equal(r.Outcome), "refund %s", r.ID)
+			}
 			Expect(got.Position).To(Equal(events[len(events)-1].Position))
 		},
 		Entry("approved", func(id string) []eventstore.RecordedEvent {

@@ -27,15 +27,18 @@ var ErrUnappliable = errors.New("event cannot be projected")
 
 // Payment is one PaymentEvent row with its PaymentOrder rows.
 type Payment struct {
-	OrderID        string
-	PaymentKey     string
-	BuyerID        string
-	OrderName      string
-	TotalAmount    decimal.Decimal
-	Status         aggregate.Status
-	IsPaymentDone  bool
-	ApprovedAt     *time.Time
-	Method         string
+	OrderID       string
+	PaymentKey    string
+	BuyerID       string
+	OrderName     string
+	TotalAmount   decimal.Decimal
+	Status        aggregate.Status
+	IsPaymentDone bool
+	ApprovedAt    *time.Time
+	Method        string
+	// OutcomeStatus is the status of the last recorded outcome ("" = none): the payment's
+	// status moves on without an outcome (recovery re-executing, refunds).
+	OutcomeStatus  aggregate.Status
 	OutcomeRule    string
 	OutcomeCode    string
 	OutcomeMessage string

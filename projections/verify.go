@@ -166,7 +166,7 @@ func fields(p *Payment, history []History) map[string]string {
 		set("payment.approved_at", norm(*p.ApprovedAt).Format("2006-01-02T15:04:05.999999Z"))
 	}
 	set("payment.method", p.Method)
-	set("payment.outcome", p.OutcomeRule+" "+p.OutcomeCode+" "+p.OutcomeMessage)
+	set("payment.outcome", string(p.OutcomeStatus)+" "+p.OutcomeRule+" "+p.OutcomeCode+" "+p.OutcomeMessage)
 	set("payment.psp_evidence", canonJSON(p.Evidence))
 	set("payment.operator_alert", p.OperatorAlert)
 	set("payment.executions", p.Executions)

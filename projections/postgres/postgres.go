@@ -160,12 +160,12 @@ func (s *Store) commit(ctx context.Context, from eventstore.Position, events []e
 // row exists is known, and an insert that still collides fails loudly instead of guessing.
 const paymentArgs = `$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[], $8::timestamptz[],
 	$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::boolean[], $15::integer[], $16::timestamptz[],
-	$17::timestamptz[], $18::bigint[], $19::bigint[], $20::boolean[], $21::boolean[], $22::timestamptz[], $23::text[]`
+	$17::timestamptz[], $18::bigint[], $19::bigint[], $20::boolean[], $21::boolean[], $22::timestamptz[], $23::text[], $24::text[]`
 
 const insertPayments = `INSERT INTO __S__.payment_events (` + paymentCols + `)
 SELECT order_id, payment_key, buyer_id, order_name, total_amount::numeric, status, is_payment_done, approved_at, method,
 	outcome_rule, outcome_code, outcome_message, psp_evidence::jsonb, operator_alert, executions, created_at, updated_at,
-	last_revision, last_position, escalated, expired, completed_at, refunded_amount::numeric
+	last_revision, last_position, escalated, expired, completed_at, refunded_amount::numeric, outcome_status
 FROM unnest(` + paymentArgs + `) AS r(` + paymentCols + `)`
 
 const updatePayments = `UPDATE __S__.payment_events p SET payment_key = r.payment_key, buyer_id = r.buyer_id,
@@ -175,7 +175,7 @@ const updatePayments = `UPDATE __S__.payment_events p SET payment_key = r.paymen
 	psp_evidence = r.psp_evidence::jsonb, operator_alert = r.operator_alert, executions = r.executions,
 	created_at = r.created_at, updated_at = r.updated_at, last_revision = r.last_revision,
 	last_position = r.last_position, escalated = r.escalated, expired = r.expired, completed_at = r.completed_at,
-	refunded_amount = r.refunded_amount::numeric
+	refunded_amount = r.refunded_amount::numeric, outcome_status = r.outcome_status
 FROM unnest(` + paymentArgs + `) AS r(` + paymentCols + `)
 WHERE p.order_id = r.order_id`
 
@@ -290,7 +290,7 @@ type paymentArrays struct {
 	created, updated                                             []time.Time
 	executions                                                   []int32
 	rev, pos                                                     []int64
-	refunded                                                     []string
+	refunded, outcomeStatus                                      []string
 }
 
 func (a *paymentArrays) add(p *projections.Payment) {
@@ -309,12 +309,13 @@ func (a *paymentArrays) add(p *projections.Payment) {
 	a.created, a.updated = append(a.created, p.CreatedAt), append(a.updated, p.UpdatedAt)
 	a.executions = append(a.executions, int32(p.Executions))
 	a.rev, a.pos = append(a.rev, int64(p.Revision)), append(a.pos, int64(p.Position))
-	a.refunded = append(a.refunded, p.RefundedAmount.String())
+	a.refunded, a.outcomeStatus = append(a.refunded, p.RefundedAmount.String()), append(a.outcomeStatus, string(p.OutcomeStatus))
 }
 
 func (a *paymentArrays) args() []any {
 	return []any{a.id, a.key, a.buyer, a.name, a.total, a.status, a.done, a.approved, a.method, a.rule, a.code, a.msg,
-		a.evidence, a.alert, a.executions, a.created, a.updated, a.rev, a.pos, a.escalated, a.expired, a.completed, a.refunded}
+		a.evidence, a.alert, a.executions, a.created, a.updated, a.rev, a.pos, a.escalated, a.expired, a.completed, a.refunded,
+		a.outcomeStatus}
 }
 
 // orderArrays are order rows column by column, in orderCols order.
@@ -374,7 +375,7 @@ func (a *refundArrays) args() []any {
 
 const paymentCols = `order_id, payment_key, buyer_id, order_name, total_amount, status, is_payment_done, approved_at, method,
 	outcome_rule, outcome_code, outcome_message, psp_evidence, operator_alert, executions, created_at, updated_at,
-	last_revision, last_position, escalated, expired, completed_at, refunded_amount`
+	last_revision, last_position, escalated, expired, completed_at, refunded_amount, outcome_status`
 
 const orderCols = `order_id, seq, buyer_id, seller_id, product_id, quantity, unit_price, amount, status, ledger_updated,
 	wallet_updated, failed_count, threshold, refunded_amount`
@@ -444,6 +445,7 @@ func scanPayment(row pgx.CollectableRow) (projections.Payment, error) {
 	var (
 		p             projections.Payment
 		status        string
+		outcomeStatus string
 		approved      *time.Time
 		completed     *time.Time
 		evidence      []byte
@@ -451,11 +453,13 @@ func scanPayment(row pgx.CollectableRow) (projections.Payment, error) {
 	)
 	err := row.Scan(&p.OrderID, &p.PaymentKey, &p.BuyerID, &p.OrderName, &p.TotalAmount, &status, &p.IsPaymentDone, &approved,
 		&p.Method, &p.OutcomeRule, &p.OutcomeCode, &p.OutcomeMessage, &evidence, &p.OperatorAlert, &p.Executions,
-		&p.CreatedAt, &p.UpdatedAt, &revision, &pos, &p.Escalated, &p.Expired, &completed, &p.RefundedAmount)
+		&p.CreatedAt, &p.UpdatedAt, &revision, &pos, &p.Escalated, &p.Expired, &completed, &p.RefundedAmount,
+		&outcomeStatus)
 	if err != nil {
 		return p, err
 	}
 	p.Status, p.Revision, p.Position = aggregate.Status(status), eventstore.Revision(revision), eventstore.Position(pos)
+	p.OutcomeStatus = aggregate.Status(outcomeStatus)
 	if approved != nil {
 		t := approved.UTC()
 		p.ApprovedAt = &t

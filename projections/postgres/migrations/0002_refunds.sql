@@ -2,6 +2,10 @@
 -- refund of a payment with its outcome, recovery and bookings.
 ALTER TABLE __S__.payment_events ADD COLUMN refunded_amount numeric NOT NULL DEFAULT 0;
 ALTER TABLE __S__.payment_orders ADD COLUMN refunded_amount numeric NOT NULL DEFAULT 0;
+-- The payment's outcome keeps its own status ('' = none): refunds move the payment's status
+-- on without an outcome. Rows written before read their outcome's status as the payment's.
+ALTER TABLE __S__.payment_events ADD COLUMN outcome_status text NOT NULL DEFAULT '';
+UPDATE __S__.payment_events SET outcome_status = status WHERE outcome_rule <> '';
 
 CREATE TABLE __S__.payment_refunds (
     order_id            text NOT NULL REFERENCES __S__.payment_events (order_id) ON DELETE CASCADE,
