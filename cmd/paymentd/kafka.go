@@ -103,7 +103,7 @@ func startKafka(ctx context.Context, cfg KafkaConfig, store kafkaStore, svc *com
 		stops = append(stops, cluster.Close)
 		brokers = cluster.ListenAddrs()
 		if cfg.DataDir != "" {
-			if err := markCrashAborted(ctx, brokers, log); err != nil {
+			if err := recoverCrashed(ctx, brokers, log); err != nil {
 				stop()
 				return nil, fmt.Errorf("KAFKA_DATA_DIR %s: %w", cfg.DataDir, err)
 			}
@@ -143,10 +143,12 @@ func startKafka(ctx context.Context, cfg KafkaConfig, store kafkaStore, svc *com
 // startupTimeout bounds each wait of the downstream's start-up.
 const startupTimeout = 30 * time.Second
 
-// markCrashAborted closes, with abort markers, the transactions the in-process broker found
-// open in its data directory: they were cut off by a crash, and its recovery writes no
-// markers (see kafkamsg.MarkCrashAborted). Run before any client produces.
-func markCrashAborted(ctx context.Context, brokers []string, log *slog.Logger) error {
+// recoverCrashed closes the transactions the in-process broker found open in its data
+// directory — a crash cut them off — as a real broker would: completed where they had
+// committed in another partition (kfake writes commit markers one partition at a time),
+// aborted otherwise, with the markers its recovery leaves out (see
+// kafkamsg.RecoverCrashed). Run before any client produces.
+func recoverCrashed(ctx context.Context, brokers []string, log *slog.Logger) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		return err
@@ -154,12 +156,13 @@ func markCrashAborted(ctx context.Context, brokers []string, log *slog.Logger) e
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
 	defer cancel()
-	marked, err := kafkamsg.MarkCrashAborted(ctx, cl)
+	done, err := kafkamsg.RecoverCrashed(ctx, cl)
 	if err != nil {
 		return err
 	}
-	if marked > 0 {
-		log.Warn("in-process kafka: aborted the transactions a crash left open", "partitions", marked)
+	if done.Aborted > 0 {
+		log.Warn("in-process kafka: closed the transactions a crash left open", "partitions", done.Aborted,
+			"completed_partitions", done.Completed, "reappended_records", done.Reappended)
 	}
 	return nil
 }

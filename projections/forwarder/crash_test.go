@@ -63,10 +63,11 @@ var _ = Describe("Forwarder after a broker crash", func() {
 		// As paymentd does for its in-process broker: the markers kfake's recovery leaves out.
 		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 		Expect(err).NotTo(HaveOccurred())
-		marked, err := kafkamsg.MarkCrashAborted(ctx, cl)
+		recovered, err := kafkamsg.RecoverCrashed(ctx, cl)
 		cl.Close()
 		Expect(err).NotTo(HaveOccurred())
-		Expect(marked).To(BeNumerically(">=", 2), "the checkpoint's partition and at least one of the approvals'")
+		Expect(recovered.Aborted).To(BeNumerically(">=", 2), "the checkpoint's partition and at least one of the approvals'")
+		Expect(recovered.Completed).To(BeZero(), "the transaction committed nowhere")
 
 		f = forwarder.New(store, brokers, forwarder.WithIdleCheckpoint(50*time.Millisecond),
 			forwarder.WithLogger(slog.New(slog.NewTextHandler(GinkgoWriter, nil))))
