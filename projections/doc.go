@@ -1,12 +1,15 @@
 // Package projections turns the payment event streams into the read models that every query
-// serves from: PaymentEvent rows (payment_events), PaymentOrder rows (payment_orders) and the
-// status history of every order (payment_order_history).
+// serves from: PaymentEvent rows (payment_events), PaymentOrder rows (payment_orders), the
+// payment's refunds (payment_refunds) and the status history of every order
+// (payment_order_history).
 //
 // The projection is one pure function, Apply, from a payment's current row state and one
 // recorded event to its next row state and the history rows the event adds. It folds with
 // aggregate.Evolve, so the rows are the aggregate's State, written out. The PostgreSQL and
 // memory adapters call it (through ApplyBatch) inside their write transaction, and Verify
-// calls it to recompute the rows from the streams, so the three cannot drift apart.
+// calls it to recompute the rows from the streams, so the three cannot drift apart. StateOf
+// reads the rows back as a State that keeps every field Evolve reads (refunds included) and
+// every field the API shows, so applying an event to rows equals folding it.
 //
 // Invariants:
 //   - Rows and the checkpoint (the position of the last event applied) are written in the

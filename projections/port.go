@@ -18,8 +18,9 @@ type ReadModel interface {
 	// did not hand out fails with ErrBadCursor.
 	List(ctx context.Context, f Filter) (Page, error)
 	// OpenForRecovery returns the orderIds of payments open for recovery
-	// (aggregate.State.Open(executingBefore): UNKNOWN, or EXECUTING since before
-	// executingBefore, and not escalated), oldest UpdatedAt first, at most limit of them.
+	// (aggregate.State.Open(executingBefore): the payment, or its open refund, is UNKNOWN or
+	// EXECUTING since before executingBefore, and not escalated), oldest UpdatedAt first, at
+	// most limit of them.
 	OpenForRecovery(ctx context.Context, executingBefore time.Time, limit int) ([]string, error)
 	// WaitFor returns nil once the read model has applied position p, or ctx's error.
 	WaitFor(ctx context.Context, p eventstore.Position) error

@@ -1,5 +1,5 @@
 // Package postgres is the PostgreSQL read model adapter (pgx/v5): the tables
-// payment_events, payment_orders, payment_order_history, projection_checkpoint and
+// payment_events, payment_orders, payment_refunds, payment_order_history, projection_checkpoint and
 // projection_dead_letters in one schema (default "readmodel"), created by the versioned
 // migrations embedded in migrations/ and applied by Open.
 //
