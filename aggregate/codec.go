@@ -42,6 +42,10 @@ var decoders = map[string]decoder{
 	NameExternalRefundRecorded:  decodeJSON[ExternalRefundRecorded],
 	NameRefundAllocated:         decodeJSON[RefundAllocated],
 	NameRefundBooked:            decodeJSON[RefundBooked],
+
+	NameDepositAwaited:       decodeJSON[DepositAwaited],
+	NameDepositExpired:       decodeJSON[DepositExpired],
+	NameVirtualAccountClosed: decodeJSON[VirtualAccountClosed],
 }
 
 func decodeJSON[E Event](data []byte) (Event, error) {

@@ -84,7 +84,9 @@ type RecordPspOutcome struct {
 
 // Verdict is a classified PSP answer.
 type Verdict struct {
-	Status        Status // SUCCESS, FAILURE, UNKNOWN, or NOT_STARTED (aborted: the PSP did not execute)
+	// SUCCESS, FAILURE, UNKNOWN, NOT_STARTED (aborted: the PSP did not execute), or
+	// WAITING_FOR_DEPOSIT (a virtual account was issued: VirtualAccount is set)
+	Status        Status
 	Rule          string // the rule that decided, e.g. "toss.v1/done-matching"
 	Code          string
 	Message       string
@@ -99,6 +101,11 @@ type Verdict struct {
 	// Set for SUCCESS of a refund: the PSP's cancel record.
 	TransactionKey string
 	CanceledAt     time.Time
+	// Set for WAITING_FOR_DEPOSIT: the issued account, and the secret the PSP's deposit
+	// callback will carry. The PSP adapter sets DepositSecret; the service replaces it with
+	// VirtualAccount.SecretHash before recording (Decide refuses the raw secret).
+	VirtualAccount *VirtualAccount
+	DepositSecret  Secret
 }
 
 // ClaimRecovery claims an open payment for one recovery attempt: UNKNOWN, or EXECUTING
@@ -213,6 +220,12 @@ func Decide(s State, cmd Command) ([]Event, error) {
 		return decideAllocate(s, c)
 	case RecordRefundBooked:
 		return decideRefundBooked(s, c)
+	case RecordDeposit:
+		return decideDeposit(s, c)
+	case ExpireDeposit:
+		return decideExpireDeposit(s, c)
+	case CloseVirtualAccount:
+		return decideCloseAccount(s, c)
 	default:
 		return nil, fmt.Errorf("decide: unknown command %T", cmd)
 	}
@@ -330,6 +343,8 @@ func decideOutcome(s State, c RecordPspOutcome) ([]Event, error) {
 	case StatusNotStarted:
 		return []Event{ExecutionAborted{Code: v.Code, Message: v.Message, HTTPStatus: v.HTTPStatus, Rule: v.Rule,
 			OperatorAlert: v.OperatorAlert, Evidence: v.Evidence, At: c.At}}, nil
+	case StatusWaitingForDeposit:
+		return depositAwaited(s, v, c.At)
 	default:
 		return nil, invalid("verdict.status", "unsupported status %q", v.Status)
 	}
@@ -370,7 +385,7 @@ func decideResolve(s State, c Resolve) ([]Event, error) {
 		return nil, ErrNotFound
 	case s.Status.Terminal():
 		return nil, ErrAlreadyResolved
-	case s.Executions == 0:
+	case s.Executions == 0, s.WaitingForDeposit(): // waiting ends by deposit, due date or cancel
 		return nil, ErrNotRecoverable
 	case c.Resolution != StatusSuccess && c.Resolution != StatusFailure:
 		return nil, invalid("resolution", "must be SUCCESS or FAILURE")

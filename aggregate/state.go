@@ -15,6 +15,9 @@ const (
 	StatusSuccess    Status = "SUCCESS"
 	StatusFailure    Status = "FAILURE"
 	StatusUnknown    Status = "UNKNOWN"
+	// StatusWaitingForDeposit: a virtual account was issued and the buyer has not paid into
+	// it yet. Not open for recovery, not terminal (see deposit.go).
+	StatusWaitingForDeposit Status = "WAITING_FOR_DEPOSIT"
 )
 
 // Terminal reports whether the payment's outcome is recorded: approved (refunded or not) or
@@ -65,6 +68,10 @@ type State struct {
 	// IsPaymentDone: every order is booked in the ledger and the wallets.
 	IsPaymentDone bool
 	CompletedAt   *time.Time
+
+	// VirtualAccount is the account the buyer deposits into (virtual-account payments only),
+	// set when the PSP issued it and kept after the deposit: its refunds need an account.
+	VirtualAccount *VirtualAccount
 
 	// Refunds in the order they were requested or found; RefundedAmount is what the approved
 	// ones add up to.
@@ -187,6 +194,8 @@ func Evolve(s State, e Event) State {
 	case PaymentCompleted:
 		at := e.At
 		s.IsPaymentDone, s.CompletedAt, s.UpdatedAt = true, &at, e.At
+	case DepositAwaited, DepositExpired, VirtualAccountClosed:
+		s = evolveDeposit(s, e)
 	case RefundRequested, RefundApproved, RefundFailed, RefundOutcomeUnknown, RefundRecoveryAttempted, RefundEscalated,
 		RefundManuallyResolved, ExternalRefundRecorded, RefundAllocated, RefundBooked:
 		s = evolveRefund(s, e)
