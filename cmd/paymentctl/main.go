@@ -4,7 +4,10 @@
 //	paymentctl [-url …] verify                       re-fold every stream and diff against the rows
 //	paymentctl [-url …] rebuild                      rebuild from zero into fresh tables, then swap
 //	paymentctl [-url …] attention                    escalated and open payments (exit 1 if any is escalated)
-//	paymentctl [-url …] resolve -order ID -as SUCCESS|FAILURE -actor NAME -reason TEXT [-force]
+//	paymentctl [-url …] resolve -order ID -as SUCCESS|FAILURE -reason TEXT [-force]
+//	                                                 (recorded with the API key's name as actor)
+//	paymentctl key new NAME ROLE                     a fresh API key and its configuration line
+//	paymentctl key hash < token                      the configured form of a token
 //	paymentctl [-url …] lag [-watch [-interval 10ms] [-idle 3s]]
 //	                                                 projection lag (head − checkpoint); -watch samples it
 //	                                                 and reports the max and how soon it returned to zero
@@ -12,7 +15,7 @@
 // It talks to a running paymentd over its admin endpoints (/admin/v1/readmodel/…), because
 // paymentd owns the event store (the embedded data directory is locked by the process that
 // opened it) and the projector. Both verify and rebuild are safe while paymentd serves.
-// PAYMENTD_URL sets the default -url. Exit status: 0 clean, 1 drift or failure, 2 usage.
+// PAYMENTD_URL sets the default -url; PAYSTREAM_API_KEY (or -key) is the API key sent. Exit status: 0 clean, 1 drift or failure, 2 usage.
 package main
 
 import (
@@ -47,11 +50,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs := flag.NewFlagSet("paymentctl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	base := fs.String("url", def, "paymentd base URL (PAYMENTD_URL)")
+	key := fs.String("key", getenv("PAYSTREAM_API_KEY"), "API key: an operator's for the read-model and payment commands, an auditor's for audit (PAYSTREAM_API_KEY)")
 	if err := fs.Parse(args); err != nil || fs.NArg() < 1 {
 		fmt.Fprintln(stderr, "usage: paymentctl [-url URL] status|verify|rebuild|attention|resolve|lag")
 		return 2
 	}
-	c := client{base: strings.TrimRight(*base, "/"), http: http.DefaultClient}
+	c := client{base: strings.TrimRight(*base, "/"), http: http.DefaultClient, key: *key}
 	var err error
 	switch fs.Arg(0) {
 	case "status":
@@ -66,6 +70,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = c.resolve(ctx, fs.Args()[1:], stdout, stderr)
 	case "lag":
 		err = c.lagCmd(ctx, fs.Args()[1:], stdout, stderr)
+	case "key":
+		err = keyCmd(fs.Args()[1:], os.Stdin, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "paymentctl: unknown command %q (status, verify, rebuild)\n", fs.Arg(0))
 		return 2
@@ -86,6 +92,14 @@ var errUsage = errors.New("usage")
 type client struct {
 	base string
 	http *http.Client
+	key  string // bearer token; never printed
+}
+
+// authorize gives req the API key.
+func (c client) authorize(req *http.Request) {
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
 }
 
 func (c client) do(ctx context.Context, method, path string) (*http.Response, error) {
@@ -93,9 +107,14 @@ func (c client) do(ctx context.Context, method, path string) (*http.Response, er
 	if err != nil {
 		return nil, err
 	}
+	c.authorize(req)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		defer resp.Body.Close()
+		return nil, fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, problemTitle(resp.Body))
 	}
 	return resp, nil
 }
@@ -184,6 +203,18 @@ func (c client) rebuild(ctx context.Context, stdout, stderr io.Writer) error {
 		return fmt.Errorf("rebuild: %w", err)
 	}
 	return errors.New("rebuild: paymentd closed the connection before finishing")
+}
+
+// problemTitle is the title of a problem+json body (or the body itself).
+func problemTitle(r io.Reader) string {
+	body, _ := io.ReadAll(io.LimitReader(r, 4096))
+	var p struct {
+		Title string `json:"title"`
+	}
+	if json.Unmarshal(body, &p) == nil && p.Title != "" {
+		return p.Title
+	}
+	return strings.TrimSpace(string(body))
 }
 
 func progressBar(label string, frac float64) string {

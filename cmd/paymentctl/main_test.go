@@ -44,10 +44,10 @@ var _ = Describe("paymentctl", func() {
 			}
 			fmt.Fprintf(w, `{"orderId":%q,"status":%q}`, r.PathValue("orderId"), body["resolution"])
 		})
-		srv = httptest.NewServer(mux)
+		srv = httptest.NewServer(requireKey(mux))
 		DeferCleanup(srv.Close)
 	})
-	env := func(string) string { return "" }
+	env := withKey
 
 	Context("verify", func() {
 		It("exits 0 when the rows match the streams", func(ctx SpecContext) {
@@ -82,6 +82,20 @@ var _ = Describe("paymentctl", func() {
 			Expect(run(ctx, append(args, "-as", "SUCCESS"), env, stdout, stderr)).To(Equal(1))
 			Expect(stderr.String()).To(ContainSubstring("HTTP 409"))
 			Expect(run(ctx, []string{"-url", srv.URL, "resolve", "-order", "order-9"}, env, stdout, stderr)).To(Equal(2))
+		})
+	})
+
+	Context("with API keys", func() {
+		It("sends the key from -key or PAYSTREAM_API_KEY and says when paymentd refuses it", func(ctx SpecContext) {
+			Expect(run(ctx, []string{"-url", srv.URL, "-key", testKey, "verify"}, func(string) string { return "" }, stdout, stderr)).To(Equal(0))
+			Expect(run(ctx, []string{"-url", srv.URL, "verify"}, func(string) string { return "" }, stdout, stderr)).To(Equal(1))
+			Expect(stderr.String()).To(ContainSubstring("HTTP 401: An API key is required"))
+			Expect(stderr.String()).NotTo(ContainSubstring(testKey))
+		})
+		It("makes a key and its configuration line", func(ctx SpecContext) {
+			Expect(run(ctx, []string{"key", "new", "ops:kim", "operator"}, env, stdout, stderr)).To(Equal(0))
+			Expect(stdout.String()).To(MatchRegexp(`key:  psk_\S+\nline: ops:kim operator sha256:[0-9a-f]{64}\n`))
+			Expect(run(ctx, []string{"key", "new", "ops", "admin"}, env, stdout, stderr)).To(Equal(2))
 		})
 	})
 

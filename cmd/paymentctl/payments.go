@@ -76,19 +76,19 @@ func (c client) resolve(ctx context.Context, args []string, stdout, stderr io.Wr
 	fs.SetOutput(stderr)
 	order := fs.String("order", "", "orderId of the payment")
 	as := fs.String("as", "", "SUCCESS or FAILURE")
-	actor := fs.String("actor", "", "who resolves it (recorded)")
+	_ = fs.String("actor", "", "ignored: the actor recorded is the name of the API key (-key)")
 	reason := fs.String("reason", "", "why (recorded)")
 	force := fs.Bool("force", false, "record it even if Toss's record contradicts it")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	for name, v := range map[string]string{"order": *order, "as": *as, "actor": *actor, "reason": *reason} {
+	for name, v := range map[string]string{"order": *order, "as": *as, "reason": *reason} {
 		if v == "" {
 			fmt.Fprintf(stderr, "paymentctl resolve: -%s is required\n", name)
 			return errUsage
 		}
 	}
-	body, err := json.Marshal(map[string]any{"resolution": *as, "actor": *actor, "reason": *reason, "force": *force})
+	body, err := json.Marshal(map[string]any{"resolution": *as, "reason": *reason, "force": *force})
 	if err != nil {
 		return err
 	}
@@ -98,6 +98,7 @@ func (c client) resolve(ctx context.Context, args []string, stdout, stderr io.Wr
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	c.authorize(req)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("resolve %s: %w", *order, err)
@@ -119,6 +120,6 @@ func (c client) resolve(ctx context.Context, args []string, stdout, stderr io.Wr
 	if err := json.Unmarshal(answer, &p); err != nil {
 		return fmt.Errorf("resolve %s: %w", *order, err)
 	}
-	fmt.Fprintf(stdout, "%s is now %s (recorded with actor %q)\n", p.OrderID, p.Status, *actor)
+	fmt.Fprintf(stdout, "%s is now %s (recorded with this API key's name as the actor)\n", p.OrderID, p.Status)
 	return nil
 }

@@ -30,6 +30,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"strings"
 	"time"
 )
 
@@ -44,6 +45,7 @@ func main() {
 
 type config struct {
 	url, simURL string
+	key         string // merchant API key (PAYSTREAM_MERCHANT_KEY)
 	n, c        int
 	rate        float64
 	downstream  bool
@@ -60,6 +62,7 @@ func parse(args []string, getenv func(string) string) (config, error) {
 	fs := flag.NewFlagSet("paymentload", flag.ContinueOnError)
 	url := fs.String("url", def("PAYMENTLOAD_URL", "http://127.0.0.1:8080"), "paymentd base URL (PAYMENTLOAD_URL)")
 	sim := fs.String("sim", def("PAYMENTLOAD_SIM_URL", "http://127.0.0.1:8090"), "Toss simulator base URL (PAYMENTLOAD_SIM_URL)")
+	key := fs.String("key", getenv("PAYSTREAM_MERCHANT_KEY"), "a merchant API key; the embedded default prints one (PAYSTREAM_MERCHANT_KEY)")
 	n := fs.Int("n", 10000, "number of payments")
 	c := fs.Int("c", 64, "concurrent flows")
 	rate := fs.Float64("rate", 0, "flows started per second at most (0: unlimited)")
@@ -76,7 +79,7 @@ func parse(args []string, getenv func(string) string) (config, error) {
 	if *rate < 0 {
 		return config{}, errors.New("paymentload: -rate must not be negative")
 	}
-	return config{url: *url, simURL: *sim, n: *n, c: *c, rate: *rate, downstream: *downstream,
+	return config{url: *url, simURL: *sim, key: *key, n: *n, c: *c, rate: *rate, downstream: *downstream,
 		products: []string{"book-kia", "mug-gopher", "sticker-pack"}}, nil
 }
 
@@ -198,6 +201,9 @@ func (l *loader) post(ctx context.Context, url string, body any, want int, out a
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if strings.HasPrefix(url, l.cfg.url) {
+		req.Header.Set("Authorization", "Bearer "+l.cfg.key)
+	}
 	resp, err := l.client.Do(req)
 	if err != nil {
 		return err
@@ -318,6 +324,7 @@ func (l *loader) completion(ctx context.Context, orderID string) (time.Duration,
 	if err != nil {
 		return 0, false, err
 	}
+	req.Header.Set("Authorization", "Bearer "+l.cfg.key)
 	resp, err := l.client.Do(req)
 	if err != nil {
 		return 0, false, err
