@@ -475,6 +475,7 @@ func evolveRefund(s State, e Event) State {
 		s.Refunds = append(slices.Clone(s.Refunds), Refund{ID: e.RefundID, Amount: e.Amount, Orders: e.Orders, Reason: e.Reason,
 			TaxFreeAmount: e.TaxFreeAmount, Account: e.Account, PspIdempotencyKey: e.PspIdempotencyKey, RequestKey: e.RequestKey,
 			RequestHash: e.RequestHash, Status: StatusExecuting, RequestedAt: e.At, UpdatedAt: e.At})
+		s.UpdatedAt = e.At
 	case RefundApproved:
 		s = s.withRefund(e.RefundID, e.At, func(r *Refund) {
 			at := e.CanceledAt
@@ -513,6 +514,7 @@ func evolveRefund(s State, e Event) State {
 		s.Refunds = append(slices.Clone(s.Refunds), Refund{ID: e.RefundID, Amount: e.Amount, Orders: e.Orders, Reason: e.Reason,
 			External: true, FoundBy: e.FoundBy, Status: StatusSuccess, TransactionKey: e.TransactionKey, CanceledAt: &at,
 			Outcome: &Outcome{Status: StatusSuccess, Rule: "external.v1/found-by-" + e.FoundBy}, RequestedAt: e.At, UpdatedAt: e.At})
+		s.UpdatedAt = e.At
 	case RefundAllocated:
 		s = s.withRefund(e.RefundID, e.At, func(r *Refund) { r.Orders = e.Orders })
 	case RefundBooked:

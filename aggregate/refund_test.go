@@ -53,8 +53,9 @@ var _ = Describe("Decide refunds", func() {
 			[]Event{ExternalRefundRecorded{RefundID: "x-tx9", TransactionKey: "tx9", Amount: d("1000"), FoundBy: "webhook", CanceledAt: t3, At: t3}}),
 		Entry("the same Toss cancel again changes nothing", with(requested("r1", "12500", split(2, "12500")), refunded("r1", "tx1")),
 			external("tx1", "12500"), nil),
-		Entry("a retried request (same key and body) changes nothing",
-			with(RefundRequested{RefundID: "r1", Amount: d("1000"), Orders: []RefundSplit{split(2, "1000")}, RequestKey: "k", RequestHash: "h", At: t3}),
+		Entry("a retried request (same key and body) of a settled refund changes nothing",
+			with(RefundRequested{RefundID: "r1", Amount: d("1000"), Orders: []RefundSplit{split(2, "1000")}, RequestKey: "k", RequestHash: "h", At: t3},
+				refunded("r1", "tx1")),
 			RequestRefund{RefundID: "r2", Amount: d("1000"), Reason: "again", RequestKey: "k", RequestHash: "h", At: t3}, nil),
 		Entry("the ledger's booking of a refund", with(requested("r1", "12500", split(2, "12500")), refunded("r1", "tx1")),
 			RecordRefundBooked{RefundID: "r1", By: "ledger", MessageID: "m1", At: t3},
@@ -87,6 +88,9 @@ var _ = Describe("Decide refunds", func() {
 		Entry("a booking of a refund not approved", with(requested("r1", "1000", split(2, "1000"))),
 			RecordRefundBooked{RefundID: "r1", By: "ledger", At: t3}, ErrNotApproved),
 		Entry("an outcome for a refund that does not exist", paid, success("r9", "tx1"), ErrNoSuchRefund),
+		Entry("a retried request while the first is still at the PSP",
+			with(RefundRequested{RefundID: "r1", Amount: d("1000"), Orders: []RefundSplit{split(2, "1000")}, RequestKey: "k", RequestHash: "h", At: t3}),
+			RequestRefund{RefundID: "r2", Amount: d("1000"), Reason: "again", RequestKey: "k", RequestHash: "h", At: t3}, ErrRefundExecuting),
 	)
 
 	It("keeps the balance and each order's refunded amount, and names the statuses as Toss does", func() {
