@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"time"
 
 	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/commands"
@@ -15,25 +16,32 @@ import (
 // The rule table version is part of every rule name, so an event always says which table
 // decided it. Change a rule's meaning → new version; never edit a released rule in place.
 //
-// toss.v2 is toss.v1 (confirmCodesV1, kept as released) plus the confirm codes Toss documents
+// toss.v2 was toss.v1 (confirmCodesV1, kept as released) plus the confirm codes Toss documents
 // that v1 did not list (confirmCodesAddedInV2). Under v1 those codes fell to
 // unrecognised-code: UNKNOWN, a lookup, a plain decline answered 202. Under v2 they decide
 // FAILURE or a configuration fault. No code known to v1 changes class, but "rejected" and
 // "unrecognised-code" now cover other codes than in v1, so the whole table takes the new
 // version: an auditor reading "toss.v1/unrecognised-code EXCEED_MAX_CARD_INSTALLMENT_PLAN" on
-// an old event and "toss.v2/rejected" on a new one sees why they differ. The lookup rules
-// (lookup.go) do not read this table and keep their version.
+// an old event and "toss.v2/rejected" on a new one sees why they differ.
+//
+// toss.v3 is toss.v2 with a 200 answered WAITING_FOR_DEPOSIT (a virtual account issued for
+// the executed order, key and amount) decided as its own verdict, waiting-for-deposit,
+// carrying the account and the secret. Under v2 it fell to not-done: UNKNOWN, recovered,
+// escalated while the buyer could still pay. The code table is v2's unchanged, but not-done
+// now covers fewer answers, so every rule takes v3. The lookup rules (psp.go) do not read
+// this table and have their own version.
 const (
-	RuleDoneMatching     = "toss.v2/done-matching"
-	RuleDoneMismatch     = "toss.v2/done-mismatch"
-	RuleNotDone          = "toss.v2/not-done"
-	RuleRejected         = "toss.v2/rejected"
-	RuleTransient        = "toss.v2/transient"
-	RuleTransport        = "toss.v2/transport"
-	RuleMalformed        = "toss.v2/malformed-response"
-	RuleConfigFault      = "toss.v2/config-fault"
-	RuleAlreadyProcessed = "toss.v2/already-processed-lookup"
-	RuleUnrecognised     = "toss.v2/unrecognised-code"
+	RuleDoneMatching      = "toss.v3/done-matching"
+	RuleDoneMismatch      = "toss.v3/done-mismatch"
+	RuleWaitingForDeposit = "toss.v3/waiting-for-deposit"
+	RuleNotDone           = "toss.v3/not-done"
+	RuleRejected          = "toss.v3/rejected"
+	RuleTransient         = "toss.v3/transient"
+	RuleTransport         = "toss.v3/transport"
+	RuleMalformed         = "toss.v3/malformed-response"
+	RuleConfigFault       = "toss.v3/config-fault"
+	RuleAlreadyProcessed  = "toss.v3/already-processed-lookup"
+	RuleUnrecognised      = "toss.v3/unrecognised-code"
 )
 
 // class is what a Toss error code means for a confirm.
@@ -46,7 +54,7 @@ const (
 	classLookup                       // unknown; only a lookup can tell (never assume success)
 )
 
-// confirmCodes is the classification table for confirm error codes (toss.v2). Codes not
+// confirmCodes is the classification table for confirm error codes (toss.v2, unchanged in v3). Codes not
 // listed are unknown outcomes: a lookup decides, never the code.
 var confirmCodes = func() map[string]class {
 	m := maps.Clone(confirmCodesV1)
@@ -127,7 +135,7 @@ func verdictFor(p Payment, err error, want commands.Execution) (v aggregate.Verd
 	var apiErr *APIError
 	switch {
 	case err == nil:
-		return verdictForPayment(p, want, RuleDoneMatching), false, false
+		return verdictForPayment(p, want, RuleDoneMatching, RuleWaitingForDeposit), false, false
 	case errors.As(err, &apiErr):
 		v = aggregate.Verdict{Code: apiErr.Code, Message: apiErr.Message, HTTPStatus: apiErr.HTTPStatus,
 			Evidence: redact(apiErr.Body)}
@@ -158,24 +166,87 @@ func verdictFor(p Payment, err error, want commands.Execution) (v aggregate.Verd
 }
 
 // verdictForPayment judges a Payment object Toss returned (from confirm or a lookup).
-// SUCCESS only for DONE with the orderId, paymentKey and total we executed.
-func verdictForPayment(p Payment, want commands.Execution, rule string) aggregate.Verdict {
+// SUCCESS only for DONE with the orderId, paymentKey and total we executed (doneRule);
+// WAITING_FOR_DEPOSIT (waitingRule) only for an open virtual account issued for them.
+func verdictForPayment(p Payment, want commands.Execution, doneRule, waitingRule string) aggregate.Verdict {
 	v := aggregate.Verdict{Evidence: redact(p.Raw), PaymentKey: p.PaymentKey, TotalAmount: p.TotalAmount,
 		Method: string(p.Method)}
 	matches := p.OrderID == want.OrderID && p.PaymentKey == want.PaymentKey && p.TotalAmount.Equal(want.Amount)
 	switch {
 	case p.Status == StatusDone && matches && p.ApprovedAt != nil:
-		v.Status, v.Rule, v.ApprovedAt = aggregate.StatusSuccess, rule, *p.ApprovedAt
+		v.Status, v.Rule, v.ApprovedAt = aggregate.StatusSuccess, doneRule, *p.ApprovedAt
 	case p.Status == StatusDone:
 		// Money moved, but not as we asked: a person must look at it.
 		v.Status, v.Rule, v.OperatorAlert = aggregate.StatusUnknown, RuleDoneMismatch, true
 		v.Message = fmt.Sprintf("DONE for order %q, key %q, amount %s; executed order %q, key %q, amount %s",
 			p.OrderID, p.PaymentKey, p.TotalAmount, want.OrderID, want.PaymentKey, want.Amount)
+	case p.Status == StatusWaitingForDeposit && matches:
+		d, err := depositOf(p)
+		if err != nil || d.expired {
+			v.Status, v.Rule = aggregate.StatusUnknown, RuleNotDone
+			v.Message = fmt.Sprintf("PSP status %s without an open virtual account", p.Status)
+			if err != nil {
+				v.Message += ": " + err.Error()
+			}
+			return v
+		}
+		v.Status, v.Rule, v.VirtualAccount, v.DepositSecret = aggregate.StatusWaitingForDeposit, waitingRule, &d.account, d.secret
 	default:
 		v.Status, v.Rule = aggregate.StatusUnknown, RuleNotDone
 		v.Message = fmt.Sprintf("PSP status %s", p.Status)
 	}
 	return v
+}
+
+// deposit is a Payment's virtual account as Toss describes it.
+type deposit struct {
+	account aggregate.VirtualAccount
+	secret  aggregate.Secret
+	expired bool // Toss's virtualAccount.expired: the due date passed, no deposit is taken
+}
+
+// depositOf reads the virtual account and the secret of a Payment from its raw JSON.
+func depositOf(p Payment) (deposit, error) {
+	var w struct {
+		Secret         string `json:"secret"`
+		VirtualAccount *struct {
+			AccountType   string `json:"accountType"`
+			AccountNumber string `json:"accountNumber"`
+			BankCode      string `json:"bankCode"`
+			CustomerName  string `json:"customerName"`
+			DueDate       string `json:"dueDate"`
+			Expired       bool   `json:"expired"`
+		} `json:"virtualAccount"`
+	}
+	if err := json.Unmarshal(p.Raw, &w); err != nil {
+		return deposit{}, fmt.Errorf("virtualAccount: %w", err)
+	}
+	va := w.VirtualAccount
+	switch {
+	case va == nil:
+		return deposit{}, errors.New("no virtualAccount")
+	case va.AccountNumber == "" || va.BankCode == "":
+		return deposit{}, errors.New("virtualAccount without accountNumber or bankCode")
+	}
+	due, err := parseTossTime(va.DueDate)
+	if err != nil {
+		return deposit{}, fmt.Errorf("virtualAccount.dueDate: %w", err)
+	}
+	return deposit{account: aggregate.VirtualAccount{AccountType: va.AccountType, BankCode: va.BankCode,
+		AccountNumber: va.AccountNumber, HolderName: va.CustomerName, DueDate: due}, secret: aggregate.Secret(w.Secret),
+		expired: va.Expired}, nil
+}
+
+// kst is Korea Standard Time, in which Toss writes times that carry no offset.
+var kst = time.FixedZone("KST", 9*60*60)
+
+// parseTossTime reads a time as Toss writes it: ISO 8601 with an offset, or without one (the
+// webhooks' createdAt), then in KST.
+func parseTossTime(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	return time.ParseInLocation("2006-01-02T15:04:05.999999999", s, kst)
 }
 
 // sensitiveKeys are Payment fields kept out of recorded evidence: the virtual-account

@@ -45,7 +45,7 @@ var _ = Describe("classifying Toss's confirm answers (toss.v2)", func() {
 			aggregate.StatusUnknown, RuleDoneMismatch, false, false, true),
 		Entry("DONE for another paymentKey", payment(StatusDone, "order-0001", "pk_2", 48500), nil,
 			aggregate.StatusUnknown, RuleDoneMismatch, false, false, true),
-		Entry("200 but waiting for deposit", payment(StatusWaitingForDeposit, "order-0001", "pk_1", 48500), nil,
+		Entry("200 waiting for deposit without the account", payment(StatusWaitingForDeposit, "order-0001", "pk_1", 48500), nil,
 			aggregate.StatusUnknown, RuleNotDone, false, false, false),
 		Entry("card rejected", Payment{}, apiErr(403, "REJECT_CARD_PAYMENT"), aggregate.StatusFailure, RuleRejected, false, false, false),
 		Entry("fraud", Payment{}, apiErr(403, "FDS_ERROR"), aggregate.StatusFailure, RuleRejected, false, false, false),
@@ -156,7 +156,7 @@ var _ = Describe("the toss.v2 confirm code table", func() {
 		for _, code := range []string{"EXCEED_MAX_CARD_INSTALLMENT_PLAN", "NOT_ALLOWED_POINT_USE"} {
 			v, transient, lookup := verdictFor(Payment{}, &APIError{HTTPStatus: 400, Code: code}, executing)
 			Expect(v.Status).To(Equal(aggregate.StatusFailure), code)
-			Expect(v.Rule).To(Equal("toss.v2/rejected"))
+			Expect(v.Rule).To(Equal(RuleRejected))
 			Expect(transient || lookup).To(BeFalse())
 		}
 	})
@@ -172,9 +172,9 @@ var _ = Describe("the toss.v2 confirm code table", func() {
 	})
 
 	It("names the table version in every rule", func() {
-		for _, r := range []string{RuleDoneMatching, RuleDoneMismatch, RuleNotDone, RuleRejected, RuleTransient,
+		for _, r := range []string{RuleDoneMatching, RuleDoneMismatch, RuleWaitingForDeposit, RuleNotDone, RuleRejected, RuleTransient,
 			RuleTransport, RuleMalformed, RuleConfigFault, RuleAlreadyProcessed, RuleUnrecognised} {
-			Expect(r).To(HavePrefix("toss.v2/"))
+			Expect(r).To(HavePrefix("toss.v3/"))
 		}
 	})
 })
