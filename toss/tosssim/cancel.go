@@ -189,8 +189,9 @@ func (s *Simulator) cancel(paymentKey string, req cancelRequest, now time.Time, 
 		o.lastCancel = now
 	}
 	o.expireIfDue(now)
+	waiting := o.status == toss.StatusWaitingForDeposit // a virtual account not paid into yet
 	switch o.status {
-	case toss.StatusDone, toss.StatusPartialCanceled:
+	case toss.StatusDone, toss.StatusPartialCanceled, toss.StatusWaitingForDeposit:
 	case toss.StatusCanceled:
 		return errorAnswer(http.StatusBadRequest, "ALREADY_CANCELED_PAYMENT", "the payment is already canceled")
 	default:
@@ -204,13 +205,15 @@ func (s *Simulator) cancel(paymentKey string, req cancelRequest, now time.Time, 
 	case amount.GreaterThan(o.balance):
 		return errorAnswer(http.StatusForbidden, "NOT_CANCELABLE_AMOUNT",
 			fmt.Sprintf("cancelAmount %s exceeds the cancelable balance of %s", amount, o.balance))
+	case amount.LessThan(o.balance) && waiting:
+		return errorAnswer(http.StatusForbidden, "NOT_ALLOWED_PARTIAL_REFUND_WAITING_DEPOSIT", "a virtual account waiting for its deposit can only be canceled in full")
 	case amount.LessThan(o.balance) && !o.partialCancelable:
 		return errorAnswer(http.StatusForbidden, "NOT_ALLOWED_PARTIAL_REFUND", "this payment can only be canceled in full")
 	case req.taxFree.GreaterThan(amount):
 		return errorAnswer(http.StatusBadRequest, "INVALID_REQUEST",
 			fmt.Sprintf("taxFreeAmount %s exceeds the cancelAmount of %s", req.taxFree, amount))
 	}
-	if o.method == toss.MethodVirtualAccount && !console {
+	if o.method == toss.MethodVirtualAccount && !console && !waiting {
 		if a, bad := checkRefundAccount(req.account); bad {
 			return a
 		}
@@ -223,6 +226,12 @@ func (s *Simulator) cancel(paymentKey string, req cancelRequest, now time.Time, 
 	if o.balance.IsZero() {
 		o.status = toss.StatusCanceled
 	}
+	if o.va != nil && !waiting {
+		// The simulated bank refunds at once; before the deposit there is nothing to refund
+		// and the account is just closed.
+		o.va.refundStatus = "COMPLETED"
+	}
+	s.notify(o, now, &o.cancels[len(o.cancels)-1])
 	return answer{status: http.StatusOK, body: o.render(english)}
 }
 

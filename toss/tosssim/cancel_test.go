@@ -250,7 +250,10 @@ var _ = Describe("cancels at the simulator", func() {
 		})
 
 		Context("for a virtual-account payment", func() {
-			BeforeEach(func(ctx SpecContext) { key = h.approved(ctx, "order-7002", 10000, `,"method":"VIRTUAL_ACCOUNT"`) })
+			BeforeEach(func(ctx SpecContext) {
+				key = h.approved(ctx, "order-7002", 10000, `,"method":"VIRTUAL_ACCOUNT"`)
+				Expect(h.send(ctx, "POST", "/sim/v1/payments/"+key+"/deposit", `{"amount":10000}`).status).To(Equal(http.StatusOK))
+			})
 
 			DescribeTable("requires a valid refund account",
 				func(ctx SpecContext, body string, code string) {

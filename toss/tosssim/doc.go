@@ -12,21 +12,26 @@
 // Simulator endpoints, standing in for the buyer's widget and for operators of a test run
 // (no authentication):
 //
-//	POST /sim/v1/sessions   {orderId, amount, orderName?, method?, isPartialCancelable?}
-//	                        → 201 {paymentKey, …}
+//	POST /sim/v1/sessions   {orderId, amount, orderName?, method?, isPartialCancelable?,
+//	                        overseas?, validHours?, customerName?, bank?} → 201 {paymentKey, …}
+//	POST /sim/v1/payments/{paymentKey}/deposit   {amount}
+//	                        → 200 Payment: the buyer pays into the virtual account
+//	POST /sim/v1/payments/{paymentKey}/deposit-error
+//	                        → 200 Payment: the deposit failed after all (DONE → WAITING_FOR_DEPOSIT)
 //	POST /sim/v1/payments/{paymentKey}/console-cancel   {cancelReason, cancelAmount?}
 //	                        → 200 Payment: a cancel "made in Toss's console" (or by a card
 //	                        company): not through the API, so no idempotency, no faults, no
 //	                        consecutive-request window, no refund account; otherwise the
 //	                        cancel rules below, with Toss's error codes. The merchant learns
-//	                        of it only by looking the payment up.
+//	                        of it by webhook, if one is configured, or by looking it up.
 //	GET  /sim/v1/stats      running totals (Stats)
 //	GET  /sim/v1/faults     the faults in force
 //	PUT  /sim/v1/faults     replace them (Faults as JSON)
 //
 // Invariants:
 //   - Money is captured at most once per orderId: an approval happens only from
-//     IN_PROGRESS, under that order's lock, and leaves it DONE. Approvals never exceeds 1.
+//     IN_PROGRESS (a confirm) or WAITING_FOR_DEPOSIT (a deposit), under that order's lock,
+//     and leaves it DONE; a deposit error withdraws it. Approvals never exceeds 1.
 //   - Idempotency follows Toss: the scope is (Idempotency-Key, secret key, method, path); a
 //     repeat of a completed request replays the first answer byte for byte without looking
 //     at the body; a repeat while the first is in flight gets 409
@@ -43,9 +48,27 @@
 //   - Choices where Toss publishes nothing: an amount that differs from the session's is
 //     400 INVALID_REQUEST; an orderId that differs from the paymentKey's session is 400
 //     UNAPPROVED_ORDER_ID; an unknown, replaced or expired session is 404
-//     NOT_FOUND_PAYMENT_SESSION. Every method confirms to DONE (no virtual-account deposit
-//     wait). Enums are English with "Accept-Language: en…", Korean otherwise; error
-//     messages are English.
+//     NOT_FOUND_PAYMENT_SESSION. Every method but the virtual account confirms to DONE.
+//     Enums are English with "Accept-Language: en…", Korean otherwise; error messages are
+//     English.
+//   - Virtual accounts follow Toss: the confirm answers 200 WAITING_FOR_DEPOSIT with
+//     approvedAt null, virtualAccount {accountType, accountNumber, bankCode, customerName,
+//     dueDate (7 days after the confirm by default, validHours up to 30 days), refundStatus,
+//     expired, settlementStatus, refundReceiveAccount} and a per-payment secret; no money is
+//     captured (Approvals stays 0). Only a deposit of exactly the amount is taken, as Toss's
+//     banks take nothing else; it makes the payment DONE with approvedAt and a new
+//     transaction key. Past the due date the payment stays WAITING_FOR_DEPOSIT with
+//     expired true and deposits are refused; Toss sends no webhook for it. A deposit error
+//     puts a DONE payment back to WAITING_FOR_DEPOSIT (approvedAt null again, the approval
+//     withdrawn) until the buyer deposits again. A waiting account is canceled in full only
+//     (403 NOT_ALLOWED_PARTIAL_REFUND_WAITING_DEPOSIT), without a refund account, and
+//     closes; a refund after the deposit leaves refundStatus COMPLETED.
+//   - Choices where Toss publishes nothing for deposits (they are the bank's, not the
+//     API's): a wrong amount is 400 DEPOSIT_AMOUNT_MISMATCH, a deposit past the due date
+//     403 VIRTUAL_ACCOUNT_EXPIRED, to a payment not waiting 409 NOT_WAITING_FOR_DEPOSIT; a
+//     deposit error of a payment not DONE is 409 NOT_DEPOSITED; the account number is 14
+//     random digits, the holder "구매자" and the bank "20" unless the session says
+//     otherwise; settlementStatus stays INCOMPLETED.
 //   - Cancels follow Toss: only DONE or PARTIAL_CANCELED payments (else 403
 //     NOT_CANCELABLE_PAYMENT; CANCELED is 400 ALREADY_CANCELED_PAYMENT); cancelAmount
 //     absent cancels the balance, above it is 403 NOT_CANCELABLE_AMOUNT, below it on a

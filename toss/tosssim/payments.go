@@ -44,12 +44,21 @@ type order struct {
 	cancels            []cancelRecord
 	lastCancel         time.Time // when the last cancel request through the API was processed
 	approvals          int
+	overseas           bool           // an overseas easy-pay payment: cancels send CANCEL_STATUS_CHANGED
+	account            accountTerms   // what the buyer chose for a virtual account
+	va                 *issuedAccount // the virtual account, once the confirm issued it
+	secret             string         // virtual accounts: repeated in DEPOSIT_CALLBACK
 }
 
-// expireIfDue turns an unconfirmed session past its deadline into EXPIRED. Call with mu held.
+// expireIfDue turns an unconfirmed session past its deadline into EXPIRED, and marks a
+// virtual account still waiting past its due date expired (its status stays
+// WAITING_FOR_DEPOSIT, as at Toss). Call with mu held.
 func (o *order) expireIfDue(now time.Time) {
 	if o.status == toss.StatusInProgress && !now.Before(o.expiresAt) {
 		o.status = toss.StatusExpired
+	}
+	if o.status == toss.StatusWaitingForDeposit && o.va != nil && !now.Before(o.va.dueDate) {
+		o.va.expired = true
 	}
 }
 
@@ -73,6 +82,8 @@ type paymentJSON struct {
 	ApprovedAt          *string      `json:"approvedAt"`
 	LastTransactionKey  *string      `json:"lastTransactionKey"`
 	Cancels             []cancelJSON `json:"cancels"`
+	VirtualAccount      *accountJSON `json:"virtualAccount"`
+	Secret              *string      `json:"secret"`
 }
 
 // render is the Payment object Toss would answer. Call with mu held.
@@ -101,11 +112,20 @@ func (o *order) render(english bool) []byte {
 		RequestedAt:         tossTime(o.requestedAt),
 	}
 	if !o.approvedAt.IsZero() {
-		at, tx := tossTime(o.approvedAt), o.lastTransactionKey
-		p.ApprovedAt, p.LastTransactionKey = &at, &tx
+		at := tossTime(o.approvedAt)
+		p.ApprovedAt = &at
+	}
+	if o.lastTransactionKey != "" {
+		tx := o.lastTransactionKey
+		p.LastTransactionKey = &tx
 	}
 	for _, c := range o.cancels {
 		p.Cancels = append(p.Cancels, c.render())
+	}
+	if o.va != nil {
+		p.VirtualAccount = o.va.render(english)
+		secret := o.secret
+		p.Secret = &secret
 	}
 	return mustJSON(p)
 }
@@ -152,13 +172,16 @@ func (s *Simulator) createSession(r SessionRequest) (session, *requestError) {
 	if err := s.checkAmount(amount, method); err != nil {
 		return session{}, err
 	}
+	if r.DueIn < 0 || r.DueIn > maxDepositWindow {
+		return session{}, &requestError{http.StatusBadRequest, "INVALID_REQUEST", "validHours must be 1 to 720 (30 days)"}
+	}
 	now := s.now()
 	v, _ := s.orders.LoadOrStore(orderID, &order{id: orderID})
 	o := v.(*order)
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	switch o.status {
-	case toss.StatusDone, toss.StatusCanceled, toss.StatusPartialCanceled:
+	case toss.StatusDone, toss.StatusCanceled, toss.StatusPartialCanceled, toss.StatusWaitingForDeposit:
 		return session{}, &requestError{http.StatusConflict, "ALREADY_PROCESSED_PAYMENT", "order " + orderID + " is already paid"}
 	}
 	if o.paymentKey != "" {
@@ -167,6 +190,8 @@ func (s *Simulator) createSession(r SessionRequest) (session, *requestError) {
 	o.paymentKey = "tgen_" + rand.Text()
 	o.orderName, o.method, o.status = r.OrderName, method, toss.StatusInProgress
 	o.partialCancelable = !r.NotPartialCancelable
+	o.overseas = r.Overseas
+	o.account = s.accountTerms(r)
 	o.total, o.balance = amount, amount
 	o.requestedAt, o.expiresAt = now, now.Add(s.sessionTTL)
 	s.byKey.Store(o.paymentKey, o)
@@ -316,7 +341,7 @@ func (s *Simulator) confirm(req confirmRequest, now time.Time, english bool) ans
 	}
 	o.expireIfDue(now)
 	switch o.status {
-	case toss.StatusDone, toss.StatusCanceled, toss.StatusPartialCanceled:
+	case toss.StatusDone, toss.StatusCanceled, toss.StatusPartialCanceled, toss.StatusWaitingForDeposit:
 		return errorAnswer(http.StatusBadRequest, "ALREADY_PROCESSED_PAYMENT", "the payment is already processed")
 	case toss.StatusExpired:
 		return errSessionNotFound
@@ -324,11 +349,18 @@ func (s *Simulator) confirm(req confirmRequest, now time.Time, english bool) ans
 	if !req.amount.Equal(o.total) {
 		return errorAnswer(http.StatusBadRequest, "INVALID_REQUEST", "amount does not match the amount the buyer authorised")
 	}
-	o.status = toss.StatusDone
-	o.approvedAt = now
 	o.lastTransactionKey = rand.Text()
-	o.approvals++
-	s.stats.approvals.Add(1)
+	if o.method == toss.MethodVirtualAccount {
+		// No money moves yet: the account is issued and the buyer decides when to pay.
+		s.issueAccount(o, now)
+		s.stats.accountsIssued.Add(1)
+	} else {
+		o.status = toss.StatusDone
+		o.approvedAt = now
+		o.approvals++
+		s.stats.approvals.Add(1)
+	}
+	s.notify(o, now, nil)
 	return answer{status: http.StatusOK, body: o.render(english)}
 }
 

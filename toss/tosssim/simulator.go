@@ -32,6 +32,12 @@ type Options struct {
 	// are refused with 400 EXCEED_MAX_AMOUNT. Toss sets it per merchant contract and
 	// publishes no general figure. Default DefaultMaxAmount.
 	MaxAmount int64
+	// DepositWindow is how long a virtual account waits for the deposit after the confirm
+	// issued it, unless the session chose otherwise. Default 7 days, as at Toss.
+	DepositWindow time.Duration
+	// Webhooks configure the delivery of Toss's webhooks to the merchant. Without a URL
+	// nothing is sent (SetWebhookURL can set one later).
+	Webhooks WebhookOptions
 }
 
 // DefaultMaxAmount is the simulated contract's limit per payment: 100,000,000 KRW (1억원),
@@ -48,6 +54,8 @@ type Simulator struct {
 	maxAmount  decimal.Decimal
 	chaos      *chaos
 	mux        *http.ServeMux
+	depositWin time.Duration
+	hooks      *webhooks
 
 	orders   sync.Map // orderId → *order
 	byKey    sync.Map // paymentKey → *order
@@ -77,6 +85,11 @@ func New(opts Options) *Simulator {
 	if s.sessionTTL <= 0 {
 		s.sessionTTL = 10 * time.Minute
 	}
+	s.depositWin = opts.DepositWindow
+	if s.depositWin <= 0 {
+		s.depositWin = defaultDepositWindow
+	}
+	s.hooks = newWebhooks(opts.Webhooks, s.now, s.chaos)
 	s.maxAmount = decimal.NewFromInt(DefaultMaxAmount)
 	if opts.MaxAmount > 0 {
 		s.maxAmount = decimal.NewFromInt(opts.MaxAmount)
@@ -93,6 +106,8 @@ func New(opts Options) *Simulator {
 	s.mux.HandleFunc("POST /v1/payments/{paymentKey}/cancel", s.handleCancel)
 	s.mux.HandleFunc("POST /sim/v1/sessions", s.handleCreateSession)
 	s.mux.HandleFunc("POST /sim/v1/payments/{paymentKey}/console-cancel", s.handleConsoleCancel)
+	s.mux.HandleFunc("POST /sim/v1/payments/{paymentKey}/deposit", s.handleDeposit)
+	s.mux.HandleFunc("POST /sim/v1/payments/{paymentKey}/deposit-error", s.handleDepositError)
 	s.mux.HandleFunc("GET /sim/v1/stats", s.handleStats)
 	s.mux.HandleFunc("GET /sim/v1/faults", s.handleGetFaults)
 	s.mux.HandleFunc("PUT /sim/v1/faults", s.handlePutFaults)
@@ -101,6 +116,16 @@ func New(opts Options) *Simulator {
 
 // ServeHTTP implements http.Handler.
 func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// SetWebhookURL points webhook delivery at url, for events from now on; "" stops sending
+// new ones. Deliveries already queued keep the URL they were made for. Safe for concurrent
+// use.
+func (s *Simulator) SetWebhookURL(url string) { s.hooks.setURL(url) }
+
+// Close stops webhook delivery: queued deliveries and pending retries are abandoned and
+// in-flight ones cancelled; Close returns when the delivery goroutines have ended. The
+// API keeps answering; events after Close are not sent. Safe to call more than once.
+func (s *Simulator) Close() { s.hooks.close() }
 
 // CreateSession plays the buyer authorising amount for orderID in the widget (CARD) and
 // returns the paymentKey to confirm. It replaces an unconfirmed session of the same order
@@ -121,6 +146,15 @@ type SessionRequest struct {
 	// NotPartialCancelable makes the payment cancelable in full only (isPartialCancelable
 	// false), as Toss has it for escrow orders and cash cards.
 	NotPartialCancelable bool
+	// Overseas marks an overseas easy-pay payment (PayPal and the like): Toss announces its
+	// cancels with CANCEL_STATUS_CHANGED too, and only its cancels.
+	Overseas bool
+	// Virtual accounts: how long after the confirm the buyer may deposit (Toss's
+	// validHours; default Options.DepositWindow, at most 30 days), the holder shown
+	// (default "구매자") and the bank code (default "20", 우리은행).
+	DueIn        time.Duration
+	CustomerName string
+	BankCode     string
 }
 
 // CreateSessionFor is CreateSession with the method, name and cancel rules chosen. Errors as
@@ -220,11 +254,19 @@ type Stats struct {
 	InjectedTimeouts       int64 `json:"injectedTimeouts"`
 	InjectedDrops          int64 `json:"injectedDrops"`
 	InjectedProviderErrors int64 `json:"injectedProviderErrors"`
+	AccountsIssued         int64 `json:"accountsIssued"` // virtual accounts issued by confirms
+	Deposits               int64 `json:"deposits"`
+	DepositsRefused        int64 `json:"depositsRefused"` // wrong amount, past the due date, not waiting
+	DepositErrors          int64 `json:"depositErrors"`   // DONE back to WAITING_FOR_DEPOSIT
+
+	// Webhooks are the totals of webhook delivery to the merchant.
+	Webhooks WebhookStats `json:"webhooks"`
 }
 
 type counters struct {
 	confirmRequests, approvals, idempotentReplays, idempotencyConflicts, sessions, cancelRequests, cancels,
-	consoleCancels, testCodes, injected5xx, injectedTimeouts, injectedDrops, injectedProviderErrors atomic.Int64
+	consoleCancels, testCodes, injected5xx, injectedTimeouts, injectedDrops, injectedProviderErrors,
+	accountsIssued, deposits, depositsRefused, depositErrors atomic.Int64
 }
 
 // Stats returns the running totals.
@@ -244,6 +286,11 @@ func (s *Simulator) Stats() Stats {
 		InjectedTimeouts:       c.injectedTimeouts.Load(),
 		InjectedDrops:          c.injectedDrops.Load(),
 		InjectedProviderErrors: c.injectedProviderErrors.Load(),
+		AccountsIssued:         c.accountsIssued.Load(),
+		Deposits:               c.deposits.Load(),
+		DepositsRefused:        c.depositsRefused.Load(),
+		DepositErrors:          c.depositErrors.Load(),
+		Webhooks:               s.hooks.stats(),
 	}
 }
 
@@ -259,7 +306,11 @@ func (s *Simulator) handleCreateSession(w http.ResponseWriter, r *http.Request) 
 		OrderName string          `json:"orderName"`
 		Method    string          `json:"method"`
 		// isPartialCancelable: false makes the payment cancelable in full only.
-		PartialCancelable *bool `json:"isPartialCancelable"`
+		PartialCancelable *bool  `json:"isPartialCancelable"`
+		Overseas          bool   `json:"overseas"`
+		ValidHours        int    `json:"validHours"`
+		CustomerName      string `json:"customerName"`
+		Bank              string `json:"bank"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
 		invalid("body is not a session request: %v", err).write(w)
@@ -270,8 +321,13 @@ func (s *Simulator) handleCreateSession(w http.ResponseWriter, r *http.Request) 
 		invalid("amount: %v", err).write(w)
 		return
 	}
+	if req.ValidHours < 0 || req.ValidHours > int(maxDepositWindow/time.Hour) {
+		invalid("validHours must be 1 to 720 (30 days)").write(w)
+		return
+	}
 	sess, rerr := s.createSession(SessionRequest{OrderID: req.OrderID, Amount: amount, OrderName: req.OrderName,
-		Method: toss.ParseMethod(req.Method), NotPartialCancelable: req.PartialCancelable != nil && !*req.PartialCancelable})
+		Method: toss.ParseMethod(req.Method), NotPartialCancelable: req.PartialCancelable != nil && !*req.PartialCancelable,
+		Overseas: req.Overseas, DueIn: time.Duration(req.ValidHours) * time.Hour, CustomerName: req.CustomerName, BankCode: req.Bank})
 	if rerr != nil {
 		rerr.answer().write(w)
 		return
