@@ -74,7 +74,7 @@ func (s *Service) claimKey(ctx context.Context, key string, want KeyClaimed, met
 		if err != nil {
 			return err
 		}
-		e, err := storedEvent(stream, 0, NameKeyClaimed, data, meta, "")
+		e, _, err := storedEvent(stream, 0, "", NameKeyClaimed, data, meta, "")
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/paystream/paystream/aggregate"
+	"github.com/paystream/paystream/audit"
 	"github.com/paystream/paystream/eventstore"
 )
 
@@ -57,6 +58,7 @@ func (s *Service) load(ctx context.Context, orderID string) (Payment, error) {
 	}
 	if n := len(recorded); n > 0 {
 		p.Revision, p.Position = recorded[n-1].Revision, recorded[n-1].Position
+		p.head = audit.LinksOf(recorded[n-1].Metadata).Hash
 	}
 	return p, nil
 }
@@ -109,27 +111,32 @@ func (s *Service) updateOnce(ctx context.Context, orderID string, known *Payment
 		return updated{Payment: p}, nil
 	}
 	stream := aggregate.StreamName(orderID)
-	res, err := s.append(ctx, stream, p.Revision, events, meta, causation)
+	res, head, err := s.append(ctx, stream, p.Revision, p.head, events, meta, causation)
 	if err != nil {
 		return updated{Payment: p}, err
 	}
-	return updated{Payment: p.with(events, res), cause: eventID(stream, p.Revision+1, events[0].EventName(), meta.commandID).String()}, nil
+	next := p.with(events, res)
+	next.head = head
+	return updated{Payment: next, cause: eventID(stream, p.Revision+1, events[0].EventName(), meta.commandID).String()}, nil
 }
 
-// append encodes events with deterministic ids and metadata and appends them after expected.
-func (s *Service) append(ctx context.Context, stream string, expected eventstore.Revision, events []aggregate.Event,
-	meta Meta, causation string) (eventstore.AppendResult, error) {
+// append encodes events with deterministic ids and metadata, each chained to the one
+// before it (prev is the hash of the stream's event at expected), and appends them after
+// expected. It returns the hash of the last event appended.
+func (s *Service) append(ctx context.Context, stream string, expected eventstore.Revision, prev string, events []aggregate.Event,
+	meta Meta, causation string) (eventstore.AppendResult, string, error) {
 	out := make([]eventstore.Event, len(events))
 	for i, e := range events {
 		name, data, err := aggregate.Encode(e)
 		if err != nil {
-			return eventstore.AppendResult{}, err
+			return eventstore.AppendResult{}, "", err
 		}
-		if out[i], err = storedEvent(stream, expected+eventstore.Revision(i)+1, name, data, meta, causation); err != nil {
-			return eventstore.AppendResult{}, err
+		if out[i], prev, err = storedEvent(stream, expected+eventstore.Revision(i)+1, prev, name, data, meta, causation); err != nil {
+			return eventstore.AppendResult{}, "", err
 		}
 	}
-	return s.appendStored(ctx, stream, expected, out)
+	res, err := s.appendStored(ctx, stream, expected, out)
+	return res, prev, err
 }
 
 // appendStored appends encoded events. When the store cannot tell whether the append landed
@@ -167,17 +174,28 @@ func (s *Service) landed(ctx context.Context, stream string, expected eventstore
 }
 
 // storedEvent is an encoded event as the store takes it: its deterministic id, and the
-// metadata every event carries (causation defaults to the correlation id).
-func storedEvent(stream string, revision eventstore.Revision, name string, data []byte, meta Meta, causation string) (eventstore.Event, error) {
+// metadata every event carries (causation defaults to the correlation id), chained to its
+// predecessor (prev, the hash of the event at revision-1; "" for none) by audit.Seal. It
+// returns the event's own hash. This is the one place events are built: every payment
+// event is chained here.
+func storedEvent(stream string, revision eventstore.Revision, prev, name string, data []byte, meta Meta, causation string) (eventstore.Event, string, error) {
 	if causation == "" {
 		causation = meta.CorrelationID
 	}
-	md, err := json.Marshal(EventMetadata{CorrelationID: meta.CorrelationID, CausationID: causation,
-		CommandID: meta.commandID, Actor: meta.Actor, SchemaVersion: SchemaVersion})
+	md := EventMetadata{CorrelationID: meta.CorrelationID, CausationID: causation,
+		CommandID: meta.commandID, Actor: meta.Actor, SchemaVersion: SchemaVersion, PrevHash: prev}
+	unsealed, err := json.Marshal(md)
 	if err != nil {
-		return eventstore.Event{}, err
+		return eventstore.Event{}, "", err
 	}
-	return eventstore.Event{ID: eventID(stream, revision, name, meta.commandID), Type: name, Data: data, Metadata: md}, nil
+	if md.Hash, err = audit.Seal(stream, revision, name, data, unsealed); err != nil {
+		return eventstore.Event{}, "", err
+	}
+	sealed, err := json.Marshal(md)
+	if err != nil {
+		return eventstore.Event{}, "", err
+	}
+	return eventstore.Event{ID: eventID(stream, revision, name, meta.commandID), Type: name, Data: data, Metadata: sealed}, md.Hash, nil
 }
 
 // eventNamespace scopes paystream's deterministic event ids.

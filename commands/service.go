@@ -48,6 +48,11 @@ type EventMetadata struct {
 	CommandID     string `json:"commandId,omitempty"`
 	Actor         string `json:"actor,omitempty"`
 	SchemaVersion int    `json:"schemaVersion"`
+	// PrevHash and Hash chain the stream (audit.Seal): the hash of the event before this
+	// one (absent on the first, and on the first hashed event after pre-chain ones), and
+	// this event's own over its type, data, this metadata without Hash, and revision.
+	PrevHash string `json:"prevHash,omitempty"`
+	Hash     string `json:"hash,omitempty"`
 }
 
 // Retry shapes the in-request retries of transient PSP answers: attempt n (from 0) waits a
@@ -125,6 +130,9 @@ type Payment struct {
 	// Position is the store position of the payment's last event: a read model that has
 	// applied it shows this state (read-your-writes across instances).
 	Position eventstore.Position
+	// head is the hash of the payment's last event ("" when none, or pre-chain): the next
+	// event's PrevHash.
+	head string
 }
 
 // with returns p after events were appended as res.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/paystream/paystream"
 	"github.com/paystream/paystream/aggregate"
+	"github.com/paystream/paystream/audit"
 	"github.com/paystream/paystream/catalog"
 	"github.com/paystream/paystream/commands"
 	"github.com/paystream/paystream/eventstore/embedded"
@@ -121,6 +122,19 @@ var _ = Describe("Service against the Toss simulator", func() {
 			var md commands.EventMetadata
 			Expect(json.Unmarshal(history[2].Metadata, &md)).To(Succeed())
 			Expect(md.CausationID).To(Equal(history[1].ID.String()), "the outcome is caused by the execution")
+
+			// Each event is chained to the one before it; the stream verifies intact.
+			prev := ""
+			for _, e := range history {
+				var md commands.EventMetadata
+				Expect(json.Unmarshal(e.Metadata, &md)).To(Succeed())
+				Expect(md.PrevHash).To(Equal(prev))
+				Expect(md.Hash).To(HavePrefix("sha256:"))
+				prev = md.Hash
+			}
+			rep := audit.VerifyStream(history[0].Stream, history, nil)
+			Expect(rep.Intact).To(BeTrue(), "%+v", rep.Findings)
+			Expect(rep.PreChain).To(BeZero())
 		})
 
 		It("answers a recorded outcome again without calling Toss", func(ctx SpecContext) {
