@@ -92,6 +92,26 @@
 //     order), so confirms of different orders never wait for each other.
 //   - Everything lives in memory for the simulator's lifetime; nothing is evicted.
 //
+// Webhooks: given the merchant's URL (Options.Webhooks, or SetWebhookURL later) the
+// simulator POSTs Toss's webhooks: PAYMENT_STATUS_CHANGED {eventType, createdAt, data:
+// Payment} for every status change it makes (confirms, deposits, deposit errors, cancels,
+// console cancels); DEPOSIT_CALLBACK {createdAt, secret, status, transactionKey, orderId}
+// for every change of a virtual account (issued, deposited, deposit error, canceled); and
+// CANCEL_STATUS_CHANGED {eventType, createdAt, data: Cancel} for the cancels of overseas
+// easy-pay payments (sessions with overseas true), the only ones Toss sends it for.
+// createdAt is KST with microseconds and no offset ("2022-01-01T00:00:00.000000"); enums
+// are Korean. Every attempt carries tosspayments-webhook-transmission-id (the same across
+// retries and duplicates), -transmission-time and -transmission-retried-count. An attempt
+// not answered 200 within WebhookOptions.Timeout is retried seven times, 1, 4, 16, 64,
+// 256, 1024 and 4096 minutes after the previous one (divided by WebhookOptions.RetryScale),
+// then abandoned. Delivery never holds up the API: at most QueueSize events are held
+// (retries waiting included; beyond, an event is counted and not sent), Workers
+// goroutines post them, and Close abandons the rest and cancels attempts in flight. The
+// webhook faults (Faults.WebhookRate…) drop, duplicate, reorder or delay an event. Not
+// sent, as at Toss: anything when a virtual account's due date passes. Not sent by the
+// simulator although Toss sends it: PAYMENT_STATUS_CHANGED for an unconfirmed session
+// that expires, since the simulator notices expiry only when the session is next used.
+//
 // A dropped answer closes the connection before any byte is sent. A plain net/http client
 // then transparently resends a POST carrying an Idempotency-Key on a reused connection and
 // receives the kept answer; toss.Client opts out, so its callers see the drop.
