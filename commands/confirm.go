@@ -42,7 +42,7 @@ func (s *Service) Confirm(ctx context.Context, req ConfirmRequest, meta Meta) (P
 		if req.IdempotencyKey != "" && p.ConfirmRequestKey == req.IdempotencyKey && p.ConfirmRequestHash != hash {
 			return nil, ErrIdempotencyKeyReused // a key used before key claims were recorded
 		}
-		if p.Status.Terminal() && !p.Expired {
+		if (p.Status.Terminal() && !p.Expired) || p.WaitingForDeposit() {
 			return nil, nil // answered as recorded: confirm is idempotent
 		}
 		return aggregate.Decide(p.State, aggregate.StartExecution{
@@ -150,6 +150,7 @@ func (s *Service) lookup(ctx context.Context, st aggregate.State) PSPRecord {
 func (s *Service) record(ctx context.Context, p Payment, v aggregate.Verdict, meta Meta, causation string) (Payment, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.RecordTimeout)
 	defer cancel()
+	v = s.sealed(v) // a virtual account's secret is recorded only as its keyed hash
 	u, err := s.update(ctx, p.OrderID, &p, meta, causation, func(p Payment) ([]aggregate.Event, error) {
 		if p.Status != aggregate.StatusExecuting {
 			return nil, nil

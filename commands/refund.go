@@ -41,6 +41,9 @@ func (s *Service) Cancel(ctx context.Context, req CancelRequest, meta Meta) (Pay
 	if p.Status == aggregate.StatusExecuting {
 		return Payment{}, fmt.Errorf("cancel %s: %w", req.OrderID, aggregate.ErrExecuting)
 	}
+	if p.WaitingForDeposit() {
+		return s.closeAccount(ctx, p, req, meta) // nothing was paid: close the account, refund nothing
+	}
 	now := s.cfg.Now().UTC()
 	requested, err := s.update(ctx, req.OrderID, &p, meta, "", func(p Payment) ([]aggregate.Event, error) {
 		for _, r := range p.Refunds {

@@ -83,6 +83,10 @@ type Config struct {
 	// Limits bound a checkout's lines, quantities and total; zero fields take the
 	// aggregate's defaults (aggregate.DefaultLimits).
 	Limits aggregate.Limits
+	// DepositSecretKey keys the hash under which a virtual account's secret (and a deposit
+	// callback's) is stored. Keep it across restarts and instances, or stored secrets no
+	// longer match; empty: a random key for this process only (specs).
+	DepositSecretKey []byte
 }
 
 // Service runs payment commands. Safe for concurrent use.
@@ -120,6 +124,9 @@ func New(cfg Config) *Service {
 		cfg.CheckoutTTL = aggregate.DefaultCheckoutTTL
 	}
 	cfg.Limits = cfg.Limits.WithDefaults()
+	if len(cfg.DepositSecretKey) == 0 {
+		cfg.DepositSecretKey = randomKey()
+	}
 	return &Service{cfg: cfg, log: cfg.Logger}
 }
 

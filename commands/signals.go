@@ -11,7 +11,7 @@ import (
 
 // signals counts what operators watch. Counters are per process, since it started.
 type signals struct {
-	outcomes           [5]atomic.Int64 // by outcomeIndex
+	outcomes           [6]atomic.Int64 // by outcomeOrder
 	recoveryAttempts   atomic.Int64
 	escalations        atomic.Int64
 	manualResolutions  atomic.Int64
@@ -22,6 +22,13 @@ type signals struct {
 
 	mu              sync.Mutex
 	webhooksIgnored map[string]int64 // by event type
+
+	// Virtual accounts and the webhook inbox.
+	forgedCallbacks atomic.Int64
+	lateDeposits    atomic.Int64
+	webhookBacklog  atomic.Int64
+	webhooksStored  atomic.Int64
+	overdueAlerted  sync.Map // orderId → true: the past-due alert was raised
 }
 
 func (s *signals) webhookIgnored(eventType string) {
@@ -33,8 +40,8 @@ func (s *signals) webhookIgnored(eventType string) {
 	s.webhooksIgnored[eventType]++
 }
 
-var outcomeOrder = [5]aggregate.Status{aggregate.StatusSuccess, aggregate.StatusFailure, aggregate.StatusUnknown,
-	aggregate.StatusNotStarted, aggregate.StatusExecuting}
+var outcomeOrder = [6]aggregate.Status{aggregate.StatusSuccess, aggregate.StatusFailure, aggregate.StatusUnknown,
+	aggregate.StatusNotStarted, aggregate.StatusExecuting, aggregate.StatusWaitingForDeposit}
 
 func (s *signals) outcome(st aggregate.Status) {
 	for i, o := range outcomeOrder {
@@ -66,13 +73,23 @@ type Signals struct {
 	LastAlert      string
 	// WebhooksIgnored counts well-formed webhooks that named no payment to act on, by type.
 	WebhooksIgnored map[string]int64
+	// ForgedDepositCallbacks: deposit callbacks refused because their secret did not match.
+	ForgedDepositCallbacks int64
+	// LateDeposits: deposits found at the PSP after the payment was expired or closed.
+	LateDeposits int64
+	// WebhookBacklog: webhooks persisted in the inbox and not worked off yet.
+	WebhookBacklog int64
+	// WebhooksStored: webhooks persisted in the inbox by this process.
+	WebhooksStored int64
 }
 
 // Signals returns the current operator signals. Safe for concurrent use.
 func (s *Service) Signals() Signals {
 	out := Signals{Outcomes: map[aggregate.Status]int64{}, RecoveryAttempts: s.sig.recoveryAttempts.Load(),
 		Escalations: s.sig.escalations.Load(), ManualResolutions: s.sig.manualResolutions.Load(),
-		Contradictions: s.sig.contradictions.Load(), OperatorAlerts: s.sig.operatorAlerts.Load()}
+		Contradictions: s.sig.contradictions.Load(), OperatorAlerts: s.sig.operatorAlerts.Load(),
+		ForgedDepositCallbacks: s.sig.forgedCallbacks.Load(), LateDeposits: s.sig.lateDeposits.Load(),
+		WebhookBacklog: s.sig.webhookBacklog.Load(), WebhooksStored: s.sig.webhooksStored.Load()}
 	for i, o := range outcomeOrder {
 		out.Outcomes[o] = s.sig.outcomes[i].Load()
 	}

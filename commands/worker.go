@@ -34,6 +34,76 @@ type RecoveryWorker struct {
 	workers  int
 	log      *slog.Logger
 	stale    StaleCheckouts
+	deposits WaitingDeposits
+
+	mu   sync.Mutex
+	dues map[string]time.Time // due dates of waiting payments, learnt when first checked
+}
+
+// WaitingDeposits lists payments WAITING_FOR_DEPOSIT (any due date), a page at a time
+// (cursor "" starts; a returned "" cursor ends). The read models do, by status.
+type WaitingDeposits interface {
+	WaitingDeposits(ctx context.Context, cursor string) (ids []string, next string, err error)
+}
+
+// WithDeposits makes each scan also check payments waiting for a deposit whose due date has
+// passed (Service.CheckDeposit: lookup first, then the deposit or the expiry is recorded).
+// A payment's due date is learnt from its stream the first time it is seen, so later scans
+// skip it without loading it until the date.
+func (w *RecoveryWorker) WithDeposits(d WaitingDeposits) *RecoveryWorker {
+	w.deposits, w.dues = d, map[string]time.Time{}
+	return w
+}
+
+// checkDeposits works the waiting payments due by now; it returns how many it settled.
+func (w *RecoveryWorker) checkDeposits(ctx context.Context) int {
+	if w.deposits == nil {
+		return 0
+	}
+	settled, cursor, listed := 0, "", map[string]bool{}
+	now := w.svc.cfg.Now()
+	for range maxExpiryPages {
+		ids, next, err := w.deposits.WaitingDeposits(ctx, cursor)
+		if err != nil {
+			if ctx.Err() == nil {
+				w.log.Error("listing payments waiting for a deposit", "err", err)
+			}
+			return settled
+		}
+		for _, id := range ids {
+			listed[id] = true
+			w.mu.Lock()
+			due, known := w.dues[id]
+			w.mu.Unlock()
+			if known && now.Before(due) {
+				continue
+			}
+			did, due, err := w.svc.CheckDeposit(ctx, id, Meta{Actor: "recovery-worker"})
+			switch {
+			case err != nil:
+				w.log.Error("checking a deposit", "order_id", id, "err", err)
+			case did == "not due":
+				w.mu.Lock()
+				w.dues[id] = due
+				w.mu.Unlock()
+			case did != "not waiting" && did != "still waiting" && did != "lookup undecided":
+				settled++
+				w.log.Info("deposit checked at its due date", "order_id", id, "did", did)
+			}
+		}
+		if next == "" {
+			w.mu.Lock()
+			for id := range w.dues { // forget payments no longer waiting
+				if !listed[id] {
+					delete(w.dues, id)
+				}
+			}
+			w.mu.Unlock()
+			break
+		}
+		cursor = next
+	}
+	return settled
 }
 
 // WithExpiry makes each scan also expire checkouts never confirmed within the checkout TTL.
@@ -105,12 +175,13 @@ func (w *RecoveryWorker) Run(ctx context.Context) error {
 	}
 }
 
-// RunOnce expires stale checkouts, then works one batch of due payments, and returns how
+// RunOnce expires stale checkouts, checks virtual accounts past their due date, then works one batch of due payments, and returns how
 // many of each result it saw.
 func (w *RecoveryWorker) RunOnce(ctx context.Context) map[RecoveryResult]int {
 	if n := w.expire(ctx); n > 0 {
 		w.log.Info("expired checkouts", "count", n)
 	}
+	w.checkDeposits(ctx)
 	cutoff := w.svc.cfg.Now().UTC().Add(-w.svc.cfg.Recovery.ExecutingTimeout)
 	ids, err := w.due.OpenForRecovery(ctx, cutoff, w.batch)
 	if err != nil {

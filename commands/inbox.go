@@ -1,0 +1,398 @@
+package commands
+
+import (
+	"container/list"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/paystream/paystream/aggregate"
+	"github.com/paystream/paystream/eventstore"
+)
+
+// The webhook inbox keeps every accepted webhook in the event store before it is answered
+// 200, so that a crash after the answer loses nothing (Toss does not resend a webhook it was
+// answered 200 for). Webhooks of one UTC day share a stream, WebhookStreamPrefix + YYYYMMDD,
+// which the payment followers do not follow (they follow aggregate.StreamPrefix): a
+// WebhookReceived for each accepted transmission, a WebhookProcessed once it was worked off.
+// After a restart the inbox reads the last InboxRetentionDays days and works off what was
+// received and not processed. Transmission ids seen within those days are not stored twice.
+// Streams older than that are never read again (the store's own retention, e.g.
+// EventStoreDB's $maxAge, may drop them).
+
+// WebhookStreamPrefix starts the name of every webhook-inbox stream.
+const WebhookStreamPrefix = "webhook-inbox-"
+
+// Names of the inbox's stored events (frozen; golden files in testdata/events).
+const (
+	NameWebhookReceived  = "webhook.received.v1"
+	NameWebhookProcessed = "webhook.processed.v1"
+)
+
+// InboxRetentionDays bounds what the inbox reads at start and deduplicates against: Toss
+// retries a webhook for about 3.8 days (1, 4, 16 … 4096 minutes), so a week covers them.
+const InboxRetentionDays = 7
+
+// ErrInboxFull: the inbox holds MaxBacklog webhooks not worked off yet; the caller should ask
+// the sender to retry later.
+var ErrInboxFull = errors.New("webhook inbox full")
+
+// Webhook is one Toss webhook as the HTTP layer accepted it.
+type Webhook struct {
+	TransmissionID string // tosspayments-webhook-transmission-id; empty: not deduplicated
+	EventType      string // a bounded label (PAYMENT_STATUS_CHANGED, DEPOSIT_CALLBACK …)
+	OrderID        string
+	// Secret is a DEPOSIT_CALLBACK's secret. Only its keyed hash is stored.
+	Secret aggregate.Secret
+	Status string // what the webhook claims (never believed: a lookup decides)
+}
+
+// WebhookReceived records an accepted webhook in the inbox.
+type WebhookReceived struct {
+	TransmissionID string `json:"transmissionId"`
+	EventType      string `json:"eventType"`
+	OrderID        string `json:"orderId"`
+	// SecretHash is the keyed hash of a deposit callback's secret, compared with the one
+	// recorded for the payment's virtual account.
+	SecretHash string    `json:"secretHash,omitempty"`
+	Status     string    `json:"status,omitempty"`
+	ReceivedAt time.Time `json:"receivedAt"`
+}
+
+// WebhookProcessed records that a received webhook was worked off, and what that did.
+type WebhookProcessed struct {
+	TransmissionID string    `json:"transmissionId"`
+	Did            string    `json:"did"`
+	At             time.Time `json:"at"`
+}
+
+// WebhookInbox persists Toss webhooks, answers, and works them off in the background: a
+// deposit callback's secret is checked, then Service.Reconcile looks the payment up. Safe
+// for concurrent use.
+type WebhookInbox struct {
+	svc *Service
+	log *slog.Logger
+	// MaxBacklog bounds the webhooks held and not worked off yet.
+	maxBacklog int
+	wake       chan struct{}
+
+	mu      sync.Mutex
+	seen    map[string]string // transmission id → day stream
+	revs    map[string]eventstore.Revision
+	pending *list.List // of *inboxItem, oldest first
+	inQueue map[string]*list.Element
+}
+
+type inboxItem struct {
+	stream   string
+	received WebhookReceived
+	failures int
+	notUntil time.Time
+}
+
+// NewWebhookInbox returns an inbox that holds at most maxBacklog webhooks not worked off
+// (default 100 000). The second argument is ignored (it was the in-memory dedup window;
+// deduplication now covers InboxRetentionDays).
+func NewWebhookInbox(svc *Service, maxBacklog, _ int) *WebhookInbox {
+	if maxBacklog <= 0 {
+		maxBacklog = 100_000
+	}
+	return &WebhookInbox{svc: svc, log: svc.log.With("component", "webhooks"), maxBacklog: maxBacklog,
+		wake: make(chan struct{}, 1), seen: map[string]string{}, revs: map[string]eventstore.Revision{},
+		pending: list.New(), inQueue: map[string]*list.Element{}}
+}
+
+// inboxStream is the inbox stream of the day t falls on (UTC).
+func inboxStream(t time.Time) string { return WebhookStreamPrefix + t.UTC().Format("20060102") }
+
+// Accept stores w in the inbox; once it returns nil the webhook survives a crash and may be
+// answered 200. A transmission already stored is accepted again without a second copy.
+// Errors: ErrInboxFull, or the store's (the caller should answer so that Toss retries).
+func (in *WebhookInbox) Accept(ctx context.Context, w Webhook) error {
+	now := in.svc.cfg.Now().UTC()
+	rec := WebhookReceived{TransmissionID: w.TransmissionID, EventType: w.EventType, OrderID: w.OrderID, Status: w.Status,
+		ReceivedAt: now}
+	if rec.TransmissionID == "" {
+		rec.TransmissionID = "paystream-" + uuid.Must(uuid.NewV7()).String()
+	}
+	if w.Secret != "" {
+		rec.SecretHash = in.svc.secretHash(w.Secret)
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if _, dup := in.seen[rec.TransmissionID]; dup {
+		return nil
+	}
+	if in.pending.Len() >= in.maxBacklog {
+		return ErrInboxFull
+	}
+	stream := inboxStream(now)
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	stored, err := in.appendLocked(ctx, stream, NameWebhookReceived, rec.TransmissionID, data)
+	if err != nil {
+		return fmt.Errorf("store webhook %s: %w", rec.TransmissionID, err)
+	}
+	if !stored {
+		return nil // another instance stored it meanwhile; it works it off
+	}
+	in.svc.sig.webhooksStored.Add(1)
+	in.seen[rec.TransmissionID] = stream
+	in.enqueueLocked(stream, rec)
+	return nil
+}
+
+// Offer stores a hint naming a payment: Accept for callers that know only the orderId.
+func (in *WebhookInbox) Offer(orderID, transmissionID string) bool {
+	return in.Accept(context.Background(), Webhook{TransmissionID: transmissionID, EventType: "other", OrderID: orderID}) == nil
+}
+
+// Ignore counts and logs a well-formed webhook that names no payment we act on (e.g.
+// CANCEL_STATUS_CHANGED, BILLING_DELETED, payout.changed). eventType must come from a
+// bounded set: it becomes a metric label.
+func (in *WebhookInbox) Ignore(eventType, reason string) {
+	in.svc.sig.webhookIgnored(eventType)
+	in.log.Info("webhook ignored", "event_type", eventType, "reason", reason)
+}
+
+// Backlog is how many stored webhooks are not worked off yet.
+func (in *WebhookInbox) Backlog() int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.pending.Len()
+}
+
+func (in *WebhookInbox) enqueueLocked(stream string, rec WebhookReceived) {
+	if _, queued := in.inQueue[rec.TransmissionID]; queued {
+		return
+	}
+	in.inQueue[rec.TransmissionID] = in.pending.PushBack(&inboxItem{stream: stream, received: rec})
+	in.svc.sig.webhookBacklog.Store(int64(in.pending.Len()))
+	select {
+	case in.wake <- struct{}{}:
+	default:
+	}
+}
+
+// appendLocked appends one inbox event with an id derived from the transmission, at the
+// stream's known revision, re-reading the stream when another instance wrote to it. It
+// reports false when the stream already holds that transmission's event (a duplicate stored
+// by another instance, or a retried append that landed).
+func (in *WebhookInbox) appendLocked(ctx context.Context, stream, name, transmissionID string, data []byte) (bool, error) {
+	for range maxContentionRetries {
+		expected, known := in.revs[stream]
+		if !known {
+			rev, err := in.readLocked(ctx, stream, false)
+			if err != nil {
+				return false, err
+			}
+			expected = rev
+		}
+		if name == NameWebhookReceived && in.seen[transmissionID] != "" {
+			return false, nil
+		}
+		md, err := json.Marshal(EventMetadata{CorrelationID: transmissionID, Actor: "toss-webhook", SchemaVersion: SchemaVersion})
+		if err != nil {
+			return false, err
+		}
+		e := eventstore.Event{ID: eventID(stream, 0, name, transmissionID), Type: name, Data: data, Metadata: md}
+		res, err := in.svc.appendStored(ctx, stream, expected, []eventstore.Event{e})
+		if errors.Is(err, eventstore.ErrConcurrency) {
+			delete(in.revs, stream) // someone else wrote: read again
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		in.revs[stream] = res.Revision
+		return true, nil
+	}
+	return false, ErrContention
+}
+
+// readLocked reads an inbox stream, marks its transmissions seen, and — when queue is set —
+// queues those received and not processed. It returns the stream's revision.
+func (in *WebhookInbox) readLocked(ctx context.Context, stream string, queue bool) (eventstore.Revision, error) {
+	recorded, err := in.svc.cfg.Store.ReadStream(ctx, stream)
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", stream, err)
+	}
+	var received []WebhookReceived
+	processed := map[string]bool{}
+	for _, e := range recorded {
+		switch e.Type {
+		case NameWebhookReceived:
+			var r WebhookReceived
+			if err := json.Unmarshal(e.Data, &r); err != nil {
+				return 0, fmt.Errorf("decode %s at %s/%d: %w", e.Type, stream, e.Revision, err)
+			}
+			received = append(received, r)
+			in.seen[r.TransmissionID] = stream
+		case NameWebhookProcessed:
+			var p WebhookProcessed
+			if err := json.Unmarshal(e.Data, &p); err != nil {
+				return 0, fmt.Errorf("decode %s at %s/%d: %w", e.Type, stream, e.Revision, err)
+			}
+			processed[p.TransmissionID] = true
+		}
+	}
+	if queue {
+		for _, r := range received {
+			if !processed[r.TransmissionID] {
+				in.enqueueLocked(stream, r)
+			}
+		}
+	}
+	rev := eventstore.NoStream
+	if len(recorded) > 0 {
+		rev = recorded[len(recorded)-1].Revision
+	}
+	in.revs[stream] = rev
+	return rev, nil
+}
+
+// Restore reads the last InboxRetentionDays days of the inbox and queues what was received
+// and not worked off (webhooks answered before a crash). Run calls it first.
+func (in *WebhookInbox) Restore(ctx context.Context) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	now := in.svc.cfg.Now()
+	for d := InboxRetentionDays - 1; d >= 0; d-- { // oldest first
+		if _, err := in.readLocked(ctx, inboxStream(now.AddDate(0, 0, -d)), true); err != nil {
+			return err
+		}
+	}
+	in.pruneLocked(now)
+	if n := in.pending.Len(); n > 0 {
+		in.log.Info("webhooks restored from the inbox", "backlog", n)
+	}
+	return nil
+}
+
+// pruneLocked forgets transmissions older than the retention.
+func (in *WebhookInbox) pruneLocked(now time.Time) {
+	oldest := inboxStream(now.AddDate(0, 0, -(InboxRetentionDays - 1)))
+	for id, stream := range in.seen {
+		if strings.Compare(stream, oldest) < 0 {
+			delete(in.seen, id)
+		}
+	}
+	for stream := range in.revs {
+		if strings.Compare(stream, oldest) < 0 {
+			delete(in.revs, stream)
+		}
+	}
+}
+
+// Run restores the inbox, then works webhooks off until ctx ends, oldest first. A webhook
+// whose reconciliation fails is retried later with backoff (up to a minute apart).
+func (in *WebhookInbox) Run(ctx context.Context) error {
+	for {
+		err := in.Restore(ctx)
+		if err == nil {
+			break
+		}
+		in.log.Error("restoring the webhook inbox", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Second):
+		}
+	}
+	prune := time.NewTicker(time.Hour)
+	defer prune.Stop()
+	for {
+		item, wait := in.next()
+		if item == nil {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-in.wake:
+			case <-prune.C:
+				in.mu.Lock()
+				in.pruneLocked(in.svc.cfg.Now())
+				in.mu.Unlock()
+			case <-time.After(wait):
+			}
+			continue
+		}
+		in.work(ctx, item)
+	}
+}
+
+// next is the oldest webhook due now, or how long to wait for one.
+func (in *WebhookInbox) next() (*inboxItem, time.Duration) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	now := time.Now()
+	wait := time.Minute
+	for e := in.pending.Front(); e != nil; e = e.Next() {
+		it := e.Value.(*inboxItem)
+		if !now.Before(it.notUntil) {
+			return it, 0
+		}
+		wait = min(wait, it.notUntil.Sub(now))
+	}
+	return nil, wait
+}
+
+// work reconciles one webhook and marks it processed.
+func (in *WebhookInbox) work(ctx context.Context, it *inboxItem) {
+	r := it.received
+	did, err := in.svc.ReconcileWebhook(ctx, r, Meta{CorrelationID: r.TransmissionID, Actor: "toss-webhook"})
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		it.failures++
+		backoff := min(time.Minute, time.Second<<min(it.failures, 6))
+		it.notUntil = time.Now().Add(backoff)
+		in.log.Error("reconciling webhook", "order_id", r.OrderID, "transmission_id", r.TransmissionID,
+			"event_type", r.EventType, "attempt", it.failures, "retry_in", backoff, "err", err)
+		return
+	}
+	in.log.Info("webhook worked off", "order_id", r.OrderID, "transmission_id", r.TransmissionID, "event_type", r.EventType, "did", did)
+	data, err := json.Marshal(WebhookProcessed{TransmissionID: r.TransmissionID, Did: did, At: in.svc.cfg.Now().UTC()})
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if err == nil {
+		_, err = in.appendLocked(ctx, it.stream, NameWebhookProcessed, r.TransmissionID, data)
+	}
+	if err != nil {
+		// Worked off, but a restart will work it off again: harmless, reconciling is idempotent.
+		in.log.Warn("webhook worked off but not marked processed", "transmission_id", r.TransmissionID, "err", err)
+	}
+	if e, ok := in.inQueue[r.TransmissionID]; ok {
+		in.pending.Remove(e)
+		delete(in.inQueue, r.TransmissionID)
+	}
+	in.svc.sig.webhookBacklog.Store(int64(in.pending.Len()))
+}
+
+// ReconcileWebhook works off one stored webhook: a deposit callback whose secret does not
+// match the one recorded with the payment's virtual account is refused (counted, alerted,
+// nothing recorded); everything else is a hint for Reconcile, which looks the payment up.
+func (s *Service) ReconcileWebhook(ctx context.Context, r WebhookReceived, meta Meta) (string, error) {
+	if r.SecretHash != "" {
+		p, err := s.Load(ctx, r.OrderID)
+		if errors.Is(err, aggregate.ErrNotFound) {
+			return "unknown payment", nil
+		}
+		if err != nil {
+			return "", err
+		}
+		if !s.checkDepositCallback(p, r.SecretHash) {
+			return "refused: secret mismatch", nil
+		}
+	}
+	return s.Reconcile(ctx, r.OrderID, meta)
+}
