@@ -47,6 +47,8 @@ type Options struct {
 	// ExecutingTimeout is recovery's (aggregate.RecoveryPolicy): how long EXECUTING lasts
 	// before the attention list calls a payment stuck, unless ?stuckAfter= says otherwise.
 	ExecutingTimeout time.Duration
+	// Anchors serves the latest signed anchor and checks streams against it (nil: none).
+	Anchors Anchors
 }
 
 type api struct {
@@ -59,12 +61,13 @@ type api struct {
 	readModel        ReadModel
 	written          func() eventstore.Position
 	executingTimeout time.Duration
+	anchors          Anchors
 }
 
 // NewHandler returns the HTTP API. Safe for concurrent use.
 func NewHandler(payments Payments, opts Options) http.Handler {
 	a := &api{payments: payments, log: opts.Logger, ready: opts.Ready, hints: opts.Hints, signals: opts.Signals,
-		readModel: opts.ReadModel, written: opts.Written,
+		readModel: opts.ReadModel, written: opts.Written, anchors: opts.Anchors,
 		executingTimeout: aggregate.RecoveryPolicy{ExecutingTimeout: opts.ExecutingTimeout}.WithDefaults().ExecutingTimeout}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -88,6 +91,13 @@ func NewHandler(payments Payments, opts Options) http.Handler {
 	r.HandleFunc("/admin/v1/payments/{orderId}/resolve", a.resolve).Methods(http.MethodPost)
 	r.HandleFunc("/admin/v1/payments/{orderId}/refunds/{refundId}/allocate", a.allocate).Methods(http.MethodPost)
 	r.HandleFunc("/admin/v1/payments/{orderId}/refunds/{refundId}/resolve", a.resolveRefund).Methods(http.MethodPost)
+	r.HandleFunc("/audit/v1/payments/{orderId}", a.auditPayment).Methods(http.MethodGet)
+	r.HandleFunc("/audit/v1/payments/{orderId}/timeline", a.timeline).Methods(http.MethodGet)
+	r.HandleFunc("/audit/v1/payments/{orderId}/verify", a.verifyPayment).Methods(http.MethodGet)
+	r.HandleFunc("/audit/v1/verify", a.verifyAll).Methods(http.MethodGet)
+	r.HandleFunc("/audit/v1/anchors/latest", a.latestAnchor).Methods(http.MethodGet)
+	r.HandleFunc("/audit/v1/export/events", a.exportEvents).Methods(http.MethodGet)
+	r.HandleFunc("/audit/v1/export/payments", a.exportPayments).Methods(http.MethodGet)
 	r.HandleFunc("/healthz", a.healthz).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", a.readyz).Methods(http.MethodGet)
 	r.HandleFunc("/metrics", a.metrics).Methods(http.MethodGet)

@@ -30,6 +30,7 @@ type fakePayments struct {
 	got          any
 	meta         commands.Meta    // of the last Checkout or Resolve
 	refundStatus aggregate.Status // of the refund Cancel answers with (default "": settled)
+	confirmed    *aggregate.State // what Confirm answers with (default: UNKNOWN)
 }
 
 func (f *fakePayments) Checkout(_ context.Context, req commands.CheckoutRequest, m commands.Meta) (commands.Payment, error) {
@@ -42,6 +43,9 @@ func (f *fakePayments) Checkout(_ context.Context, req commands.CheckoutRequest,
 func (f *fakePayments) Confirm(_ context.Context, req commands.ConfirmRequest, _ commands.Meta) (commands.Payment, error) {
 	f.calls.Add(1)
 	f.got = req
+	if f.confirmed != nil {
+		return commands.Payment{State: *f.confirmed}, f.err
+	}
 	return commands.Payment{State: aggregate.State{OrderID: req.OrderID, Status: aggregate.StatusUnknown}}, f.err
 }
 
@@ -77,21 +81,24 @@ func (f *fakePayments) ResolveRefund(_ context.Context, r commands.RefundResolut
 	return commands.Payment{State: aggregate.State{OrderID: r.OrderID}}, f.err
 }
 
-// fakeHints records offered webhook hints and ignored webhooks; full makes it refuse hints.
+// fakeHints records accepted webhooks (offered: orderId and transmission id) and ignored
+// ones; full makes it refuse to store them.
 type fakeHints struct {
-	offered [][2]string
-	ignored []string
-	full    bool
+	offered  [][2]string
+	accepted []commands.Webhook
+	ignored  []string
+	full     bool
 }
 
 func (h *fakeHints) Ignore(eventType, _ string) { h.ignored = append(h.ignored, eventType) }
 
-func (h *fakeHints) Offer(orderID, transmissionID string) bool {
+func (h *fakeHints) Accept(_ context.Context, w commands.Webhook) error {
 	if h.full {
-		return false
+		return commands.ErrInboxFull
 	}
-	h.offered = append(h.offered, [2]string{orderID, transmissionID})
-	return true
+	h.offered = append(h.offered, [2]string{w.OrderID, w.TransmissionID})
+	h.accepted = append(h.accepted, w)
+	return nil
 }
 
 func (f *fakePayments) History(_ context.Context, orderID string) ([]eventstore.RecordedEvent, error) {
@@ -323,6 +330,24 @@ var _ = Describe("the HTTP API", func() {
 			Expect(problemOf(do(http.MethodDelete, "/v1/checkout", "")).Status).To(Equal(405))
 		})
 
+		It("answers a virtual-account confirm 200 with the account to show the buyer, never its secret", func() {
+			due := time.Date(2026, 12, 2, 23, 59, 59, 0, time.UTC)
+			fake.confirmed = &aggregate.State{OrderID: "order-0001", Status: aggregate.StatusWaitingForDeposit}
+			fake.confirmed.VirtualAccount = &aggregate.VirtualAccount{AccountType: "일반", BankCode: "20", AccountNumber: "X6320001254801",
+				HolderName: "김토스", DueDate: due, SecretHash: "hmac-sha256:ab"}
+			rec := do(http.MethodPost, "/v1/payments/confirm", `{"orderId":"order-0001","paymentKey":"pk_1","amount":48500}`)
+			Expect(rec.Code).To(Equal(http.StatusOK))
+			var body struct {
+				Status         string         `json:"status"`
+				VirtualAccount map[string]any `json:"virtualAccount"`
+			}
+			Expect(json.Unmarshal(rec.Body.Bytes(), &body)).To(Succeed())
+			Expect(body.Status).To(Equal("WAITING_FOR_DEPOSIT"))
+			Expect(body.VirtualAccount).To(Equal(map[string]any{"accountType": "일반", "accountNumber": "X6320001254801", "bankCode": "20",
+				"customerName": "김토스", "dueDate": "2026-12-02T23:59:59Z"}))
+			Expect(rec.Body.String()).NotTo(ContainSubstring("hmac-sha256"))
+		})
+
 		It("reports readiness from its check", func() {
 			h = httpapi.NewHandler(fake, httpapi.Options{Ready: func(context.Context) error { return errors.New("store down") }})
 			rec := do(http.MethodGet, "/readyz", "")
@@ -341,6 +366,10 @@ var _ = Describe("the HTTP API", func() {
 
 			Expect(do(http.MethodPost, "/v1/webhooks/toss", `{"createdAt":"x","secret":"s","status":"DONE","orderId":"order-0002"}`).Code).To(Equal(http.StatusOK))
 			Expect(hints.offered[1][0]).To(Equal("order-0002"), "DEPOSIT_CALLBACK carries orderId at the top")
+			Expect(hints.accepted[1].EventType).To(Equal("DEPOSIT_CALLBACK"))
+			Expect(hints.accepted[1].Secret.Reveal()).To(Equal("s"), "the callback's secret goes to the inbox, which hashes it")
+			Expect(hints.accepted[1].Status).To(Equal("DONE"))
+			Expect(hints.accepted[0].Secret.Reveal()).To(BeEmpty(), "only a deposit callback's secret is checked")
 			Expect(do(http.MethodPost, "/v1/webhooks/toss", `{"eventType":1}`).Code).To(Equal(http.StatusOK))
 			Expect(do(http.MethodPost, "/v1/webhooks/toss", `[1]`).Code).To(Equal(http.StatusBadRequest), "not a JSON object")
 			hints.full = true

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -13,10 +14,11 @@ import (
 	"github.com/paystream/paystream/projections"
 )
 
-// Hints takes Toss webhook hints for background reconciliation (commands.WebhookInbox).
+// Hints takes Toss webhooks for background reconciliation (commands.WebhookInbox).
 type Hints interface {
-	// Offer reports false when the hint cannot be queued now.
-	Offer(orderID, transmissionID string) bool
+	// Accept stores the webhook durably (a duplicate transmission is accepted once); an
+	// error means it was not stored and Toss should retry.
+	Accept(ctx context.Context, w commands.Webhook) error
 	// Ignore counts and logs a well-formed webhook that names no payment we can act on.
 	Ignore(eventType, reason string)
 }
@@ -37,13 +39,17 @@ func webhookType(eventType string, hasSecret bool) string {
 	return "other"
 }
 
-// webhook answers every well-formed Toss webhook 200 at once: Toss retries anything else
-// for days and then e-mails the merchant. One that names a payment (PAYMENT_STATUS_CHANGED's
-// data.orderId, DEPOSIT_CALLBACK's orderId) is queued as a hint — webhooks are unsigned, so
-// what they claim is looked up, never believed; the rest (CANCEL_STATUS_CHANGED,
-// BILLING_DELETED, payout.changed, seller.changed, …) are counted and logged. Only a body
-// that is not a JSON object is refused (400), and a full queue answers 503 so that Toss
-// retries later.
+// webhook answers every well-formed Toss webhook 200 once it is safe: Toss retries anything
+// else for days and then e-mails the merchant, and does not resend one answered 200. One
+// that names a payment (PAYMENT_STATUS_CHANGED's data.orderId, DEPOSIT_CALLBACK's orderId) is
+// stored in the inbox first, then answered — webhooks are unsigned, so what they claim is
+// looked up, never believed; a DEPOSIT_CALLBACK's secret travels with it (stored as a keyed
+// hash) and is checked against the payment's when it is worked off. A wrong secret is still
+// answered 200: it is refused, counted and alerted there, and a non-200 would only make the
+// sender (the forger, or Toss itself if our stored secret were wrong) retry for days to no
+// effect. The rest (CANCEL_STATUS_CHANGED, BILLING_DELETED, payout.changed, seller.changed,
+// …) are counted and logged. Only a body that is not a JSON object is refused (400); an
+// inbox that is full or cannot store answers 503 so that Toss retries later.
 func (a *api) webhook(w http.ResponseWriter, r *http.Request) {
 	var body map[string]jsontext.Value
 	if err := json.UnmarshalRead(http.MaxBytesReader(w, r.Body, maxBodyBytes), &body); err != nil {
@@ -54,26 +60,44 @@ func (a *api) webhook(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problem{Type: problemBase + "busy", Title: "Webhooks are not taken here", Status: http.StatusServiceUnavailable, retryAfter: "60"})
 		return
 	}
-	var eventType, orderID string
+	var eventType, orderID, secret, status string
 	_ = json.Unmarshal(body["eventType"], &eventType) // absent or not a string: ""
 	_ = json.Unmarshal(body["orderId"], &orderID)
+	_ = json.Unmarshal(body["status"], &status)
 	var data struct {
 		OrderID string `json:"orderId"`
+		Status  string `json:"status"`
 	}
 	if json.Unmarshal(body["data"], &data) == nil && data.OrderID != "" {
-		orderID = data.OrderID
+		orderID, status = data.OrderID, data.Status
 	}
 	kind := webhookType(eventType, body["secret"] != nil)
+	if kind == "DEPOSIT_CALLBACK" {
+		_ = json.Unmarshal(body["secret"], &secret)
+	}
 	switch {
 	case orderID == "":
 		a.hints.Ignore(kind, "names no payment")
 	case !aggregate.ValidOrderID(orderID):
 		a.hints.Ignore(kind, "orderId is not one paystream issues")
-	case !a.hints.Offer(orderID, r.Header.Get("Tosspayments-Webhook-Transmission-Id")):
-		writeProblem(w, Problem{Type: problemBase + "busy", Title: "Webhook queue full", Status: http.StatusServiceUnavailable, retryAfter: "60"})
-		return
+	default:
+		err := a.hints.Accept(r.Context(), commands.Webhook{TransmissionID: r.Header.Get("Tosspayments-Webhook-Transmission-Id"),
+			EventType: kind, OrderID: orderID, Secret: aggregate.Secret(secret), Status: truncate(status, 40)})
+		if err != nil {
+			a.log.Error("webhook not stored; Toss will retry", "order_id", orderID, "event_type", kind, "err", err)
+			writeProblem(w, Problem{Type: problemBase + "busy", Title: "Webhook not stored", Status: http.StatusServiceUnavailable, retryAfter: "60"})
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "accepted"})
+}
+
+// truncate bounds a string a caller controls before it is stored.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 type resolveBody struct {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/paystream/paystream/access"
 	"github.com/paystream/paystream/aggregate"
+	"github.com/paystream/paystream/audit"
 	"github.com/paystream/paystream/commands"
 )
 
@@ -60,6 +61,12 @@ func problemFor(err error) (Problem, bool) {
 	case errors.As(err, &limited):
 		return Problem{Type: problemBase + "rate-limited", Title: "Too many requests with this key", Status: http.StatusTooManyRequests,
 			Detail: "retry after the Retry-After seconds", retryAfter: retryAfterSeconds(limited.wait)}, true
+	case errors.Is(err, audit.ErrNoAnchor):
+		return Problem{Type: problemBase + "no-anchor", Title: "No anchor has been recorded", Status: http.StatusNotFound,
+			Detail: "anchors are recorded every PAYSTREAM_ANCHOR_INTERVAL once events were written, when a signing key is configured"}, true
+	case errors.Is(err, errNoReadModel):
+		return Problem{Type: problemBase + "no-read-model", Title: "This paymentd has no read model to list payments with",
+			Status: http.StatusServiceUnavailable}, true
 	case errors.As(err, &bad):
 		status := bad.status
 		if status == 0 {

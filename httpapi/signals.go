@@ -72,6 +72,11 @@ func (a *api) metrics(w http.ResponseWriter, r *http.Request) {
 	counter("paystream_manual_resolutions_total", "Operator resolutions requested.", s.ManualResolutions)
 	counter("paystream_psp_contradictions_total", "Toss records found contradicting a recorded outcome.", s.Contradictions)
 	counter("paystream_operator_alerts_total", "Conditions that need an operator.", s.OperatorAlerts)
+	counter("paystream_deposit_callbacks_refused_total", "Deposit callbacks refused because their secret did not match the account's.", s.ForgedDepositCallbacks)
+	counter("paystream_late_deposits_total", "Deposits found at Toss after the virtual account was expired or closed.", s.LateDeposits)
+	counter("paystream_webhooks_stored_total", "Webhooks stored in the inbox before they were answered.", s.WebhooksStored)
+	fmt.Fprintf(w, "# HELP paystream_webhook_backlog Webhooks stored in the inbox and not worked off yet.\n")
+	fmt.Fprintf(w, "# TYPE paystream_webhook_backlog gauge\npaystream_webhook_backlog %d\n", s.WebhookBacklog)
 	var last float64
 	if !s.LastAlertAt.IsZero() {
 		last = float64(s.LastAlertAt.UnixNano()) / 1e9

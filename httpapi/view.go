@@ -32,6 +32,18 @@ type paymentView struct {
 	BalanceAmount  decimal.Decimal `json:"balanceAmount"`
 	RefundedAmount decimal.Decimal `json:"refundedAmount"`
 	Cancels        []cancelView    `json:"cancels"`
+	// VirtualAccount is the account a virtual-account payment is paid into, for the shop to
+	// show the buyer (Toss's names). Never its secret.
+	VirtualAccount *virtualAccountView `json:"virtualAccount,omitempty"`
+}
+
+// virtualAccountView is the account the buyer deposits into, in Toss's field names.
+type virtualAccountView struct {
+	AccountType   string    `json:"accountType,omitempty"`
+	AccountNumber string    `json:"accountNumber"`
+	BankCode      string    `json:"bankCode"`
+	CustomerName  string    `json:"customerName"`
+	DueDate       time.Time `json:"dueDate"`
 }
 
 // cancelView is one refund as the API returns it.
@@ -74,6 +86,10 @@ func viewOf(p commands.Payment) paymentView {
 		v.Orders[i] = orderView{Seq: o.Seq, ProductID: o.ProductID, SellerID: o.SellerID, Quantity: o.Quantity,
 			UnitPrice: o.UnitPrice, Amount: o.Amount, Status: o.Status, LedgerUpdated: o.LedgerUpdated, WalletUpdated: o.WalletUpdated,
 			Refunded: o.Refunded}
+	}
+	if va := p.VirtualAccount; va != nil {
+		v.VirtualAccount = &virtualAccountView{AccountType: va.AccountType, AccountNumber: va.AccountNumber, BankCode: va.BankCode,
+			CustomerName: va.HolderName, DueDate: va.DueDate}
 	}
 	v.BalanceAmount, v.RefundedAmount, v.Cancels = p.BalanceAmount(), p.RefundedAmount, make([]cancelView, len(p.Refunds))
 	for i, r := range p.Refunds {

@@ -52,6 +52,11 @@ type AccessConfig struct {
 	DevKeys bool
 	// WriteRate is PAYSTREAM_RATE_LIMIT: each key's write requests.
 	WriteRate access.Rate
+	// AnchorInterval is PAYSTREAM_ANCHOR_INTERVAL: how often a signed anchor over every
+	// stream head is recorded (0: never). AnchorKeyFile is PAYSTREAM_ANCHOR_KEY_FILE, the
+	// Ed25519 signing key ("ed25519:<base64 seed>"); the embedded default makes one.
+	AnchorInterval time.Duration
+	AnchorKeyFile  string
 }
 
 // RecoveryConfig is the recovery worker's schedule (PAYSTREAM_RECOVERY_*).
@@ -74,7 +79,7 @@ var configVars = []string{
 	"PAYSTREAM_RECOVERY", "PAYSTREAM_RECOVERY_INTERVAL", "PAYSTREAM_RECOVERY_EXECUTING_TIMEOUT",
 	"PAYSTREAM_RECOVERY_THRESHOLD", "PAYSTREAM_RECOVERY_BACKOFF", "PAYSTREAM_RECOVERY_BACKOFF_MAX",
 	"PAYSTREAM_MAX_LINE_QUANTITY", "PAYSTREAM_MAX_LINES", "PAYSTREAM_MAX_CHECKOUT_AMOUNT",
-	"PAYSTREAM_API_KEYS", "PAYSTREAM_API_KEYS_FILE", "PAYSTREAM_RATE_LIMIT",
+	"PAYSTREAM_API_KEYS", "PAYSTREAM_API_KEYS_FILE", "PAYSTREAM_RATE_LIMIT", "PAYSTREAM_ANCHOR_INTERVAL", "PAYSTREAM_ANCHOR_KEY_FILE",
 }
 
 // LoadConfig reads the environment, applies flags from args over it, and validates the
@@ -115,6 +120,8 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	apiKeys := fs.String("api-keys", env("PAYSTREAM_API_KEYS", ""), "API keys as name:role:sha256:<hex>, comma-separated (PAYSTREAM_API_KEYS)")
 	apiKeysFile := fs.String("api-keys-file", env("PAYSTREAM_API_KEYS_FILE", ""), "file of API keys, one \"name role sha256:<hex>\" per line, re-read on SIGHUP (PAYSTREAM_API_KEYS_FILE)")
 	rateLimit := fs.String("rate-limit", env("PAYSTREAM_RATE_LIMIT", "off"), "write requests per API key: off or <n>/s[,burst=<b>] (PAYSTREAM_RATE_LIMIT)")
+	anchorInterval := fs.String("anchor-interval", env("PAYSTREAM_ANCHOR_INTERVAL", "1m"), "how often to record a signed anchor over every stream head; off disables (PAYSTREAM_ANCHOR_INTERVAL)")
+	anchorKeyFile := fs.String("anchor-key-file", env("PAYSTREAM_ANCHOR_KEY_FILE", ""), "Ed25519 anchor signing key file, ed25519:<base64 seed> (PAYSTREAM_ANCHOR_KEY_FILE)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return Config{}, fmt.Errorf("paymentd: flags override the environment variables in brackets\n%s", usage.String())
@@ -210,6 +217,19 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	problems = append(problems, databaseProblems(cfg)...)
 	cfg.Kafka = kafka.validate(bad)
 	cfg.Access = accessConfig(cfg, *apiKeys, *apiKeysFile, *rateLimit, bad)
+	cfg.Access.AnchorKeyFile = *anchorKeyFile
+	if *anchorInterval != "off" {
+		if d, err := time.ParseDuration(*anchorInterval); err != nil || d <= 0 {
+			bad("PAYSTREAM_ANCHOR_INTERVAL", "%q is not off or a positive duration such as 1m", *anchorInterval)
+		} else {
+			cfg.Access.AnchorInterval = d
+		}
+	}
+	if *anchorKeyFile != "" {
+		if _, err := readAnchorKey(*anchorKeyFile); err != nil {
+			bad("PAYSTREAM_ANCHOR_KEY_FILE", "%v", err)
+		}
+	}
 	if len(problems) > 0 {
 		return Config{}, errors.New("paymentd: invalid configuration:\n  " + strings.Join(problems, "\n  "))
 	}

@@ -128,7 +128,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer downstream()
-	handler := httpapi.NewHandler(svc, httpapi.Options{Logger: log, Hints: inbox, Signals: svc.Signals,
+	anchorCtx, stopAnchors := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAnchors()
+	anchorer, err := startAnchors(anchorCtx, cfg, store, log)
+	if err != nil {
+		return err
+	}
+	var anchors httpapi.Anchors
+	if anchorer != nil {
+		anchors = anchorer
+	}
+	handler := httpapi.NewHandler(svc, httpapi.Options{Logger: log, Hints: inbox, Signals: svc.Signals, Anchors: anchors,
 		ReadModel: readModels.store, Written: readModels.lastWritten, ExecutingTimeout: cfg.Recovery.ExecutingTimeout,
 		Ready: func(ctx context.Context) error {
 			if err := followers.Stalled(); err != nil {

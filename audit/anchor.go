@@ -1,0 +1,284 @@
+package audit
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/paystream/paystream/eventstore"
+)
+
+// Anchors are signed with Ed25519 rather than an HMAC: whoever checks an anchor needs only
+// the public key, which can be printed with the anchor and handed to auditors, regulators
+// or a notary; an HMAC key would have to be shared with every checker, and anyone holding
+// it could forge anchors. Ed25519 signatures are deterministic, small (64 bytes) and in the
+// standard library.
+
+// AnchorStream is the stream anchors are recorded in; NameAnchorRecorded their event type.
+const (
+	AnchorStream       = "audit-anchors"
+	NameAnchorRecorded = "audit.anchor-recorded.v1"
+	// anchoredPrefix: anchors cover the payment streams.
+	anchoredPrefix = "payment-"
+)
+
+// ErrNoAnchor: no anchor has been recorded (or anchors are off).
+var ErrNoAnchor = errors.New("no anchor recorded")
+
+// StreamHead is a stream's last event at an anchor's position.
+type StreamHead struct {
+	Stream   string              `json:"stream"`
+	Revision eventstore.Revision `json:"revision"`
+	Hash     string              `json:"hash"`
+}
+
+// Anchor is a signed digest over every payment stream's head at a store position. Heads
+// lists the heads that changed since the previous anchor (so a stream's anchored head is
+// in the latest anchor that lists it); Digest covers all of them.
+type Anchor struct {
+	Sequence  int64        `json:"sequence"`
+	Position  uint64       `json:"position"`
+	At        time.Time    `json:"at"`
+	Streams   int          `json:"streams"`
+	Digest    string       `json:"digest"`
+	Heads     []StreamHead `json:"heads"`
+	Previous  string       `json:"previous,omitempty"` // hash of the previous anchor's event
+	Algorithm string       `json:"algorithm"`
+	PublicKey string       `json:"publicKey"` // base64
+	Signature string       `json:"signature,omitempty"`
+}
+
+// signed is what the signature covers: the anchor without its signature.
+func (a Anchor) signed() []byte {
+	a.Signature = ""
+	b, _ := json.Marshal(a)
+	return b
+}
+
+// Check verifies the anchor's signature with its public key, and that the key is pub
+// when pub is given (an auditor checks against the key they were handed).
+func (a Anchor) Check(pub ed25519.PublicKey) error {
+	key, err := base64.StdEncoding.DecodeString(a.PublicKey)
+	sig, err2 := base64.StdEncoding.DecodeString(a.Signature)
+	switch {
+	case a.Algorithm != "ed25519" || err != nil || err2 != nil || len(key) != ed25519.PublicKeySize:
+		return fmt.Errorf("anchor %d: malformed signature", a.Sequence)
+	case pub != nil && !pub.Equal(ed25519.PublicKey(key)):
+		return fmt.Errorf("anchor %d: signed with another key", a.Sequence)
+	case !ed25519.Verify(key, a.signed(), sig):
+		return fmt.Errorf("anchor %d: the signature does not match", a.Sequence)
+	}
+	return nil
+}
+
+// Digest is SHA-256 over every head, sorted by stream: "stream\nrevision\nhash\n" each.
+func Digest(heads map[string]Head) string {
+	names := make([]string, 0, len(heads))
+	for s := range heads {
+		names = append(names, s)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, s := range names {
+		fmt.Fprintf(h, "%s\n%d\n%s\n", s, heads[s].Revision, heads[s].Hash)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// AnchorStore is what the Anchorer needs of the event store.
+type AnchorStore interface {
+	ReadStream(ctx context.Context, stream string) ([]eventstore.RecordedEvent, error)
+	Append(ctx context.Context, stream string, expected eventstore.Revision, events []eventstore.Event) (eventstore.AppendResult, error)
+	Follow(ctx context.Context, after eventstore.Position, prefix string, handle eventstore.Handler) error
+}
+
+// Anchorer follows every payment stream's head and records a signed anchor over them
+// when asked (Record; Run does so periodically). Memory: one head per stream. Safe for
+// concurrent use.
+type Anchorer struct {
+	store AnchorStore
+	key   ed25519.PrivateKey
+	log   *slog.Logger
+	now   func() time.Time
+
+	mu       sync.Mutex
+	heads    map[string]Head // followed, up to position
+	position eventstore.Position
+	changed  map[string]bool // since the latest anchor
+	anchored map[string]Head // each stream's head in the latest anchor listing it
+	latest   *Anchor
+	rev      eventstore.Revision // of the anchor stream
+	prevHash string
+	loaded   bool
+}
+
+// NewAnchorer returns an Anchorer signing with key.
+func NewAnchorer(store AnchorStore, key ed25519.PrivateKey, log *slog.Logger) *Anchorer {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Anchorer{store: store, key: key, log: log, now: time.Now, heads: map[string]Head{}, changed: map[string]bool{},
+		anchored: map[string]Head{}, rev: eventstore.NoStream}
+}
+
+// load reads the anchors recorded so far (once).
+func (a *Anchorer) load(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.loaded {
+		return nil
+	}
+	recorded, err := a.store.ReadStream(ctx, AnchorStream)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", AnchorStream, err)
+	}
+	for _, e := range recorded {
+		var an Anchor
+		if err := json.Unmarshal(e.Data, &an); err != nil {
+			return fmt.Errorf("%s at %d: %w", AnchorStream, e.Revision, err)
+		}
+		for _, h := range an.Heads {
+			a.anchored[h.Stream] = Head{Revision: h.Revision, Hash: h.Hash}
+		}
+		a.latest, a.rev, a.prevHash = &an, e.Revision, LinksOf(e.Metadata).Hash
+	}
+	a.loaded = true
+	return nil
+}
+
+// Follow keeps the heads up to date until ctx ends.
+func (a *Anchorer) Follow(ctx context.Context) error {
+	return a.store.Follow(ctx, 0, anchoredPrefix, func(_ context.Context, e eventstore.RecordedEvent) error {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		a.heads[e.Stream] = Head{Revision: e.Revision, Hash: LinksOf(e.Metadata).Hash}
+		a.position = e.Position
+		a.changed[e.Stream] = true
+		return nil
+	})
+}
+
+// Run follows the heads and records an anchor every interval (when something changed)
+// until ctx ends.
+func (a *Anchorer) Run(ctx context.Context, interval time.Duration) error {
+	if err := a.load(ctx); err != nil {
+		return err
+	}
+	go func() { _ = a.Follow(ctx) }()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			if an, ok, err := a.Record(ctx); err != nil {
+				a.log.Error("anchor not recorded", "err", err)
+			} else if ok {
+				a.log.Info("anchor recorded", "sequence", an.Sequence, "position", an.Position, "streams", an.Streams, "digest", an.Digest)
+			}
+		}
+	}
+}
+
+// Record appends an anchor over the heads followed so far, if any changed since the last
+// one; ok reports whether it did.
+func (a *Anchorer) Record(ctx context.Context) (Anchor, bool, error) {
+	if err := a.load(ctx); err != nil {
+		return Anchor{}, false, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.changed) == 0 {
+		if a.latest != nil {
+			return *a.latest, false, nil
+		}
+		return Anchor{}, false, nil
+	}
+	an := Anchor{Sequence: int64(a.rev) + 2, Position: uint64(a.position), At: a.now().UTC(), Streams: len(a.heads),
+		Digest: Digest(a.heads), Previous: a.prevHash, Algorithm: "ed25519",
+		PublicKey: base64.StdEncoding.EncodeToString(a.key.Public().(ed25519.PublicKey))}
+	for s := range a.changed {
+		an.Heads = append(an.Heads, StreamHead{Stream: s, Revision: a.heads[s].Revision, Hash: a.heads[s].Hash})
+	}
+	sort.Slice(an.Heads, func(i, j int) bool { return an.Heads[i].Stream < an.Heads[j].Stream })
+	an.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(a.key, an.signed()))
+	data, err := json.Marshal(an)
+	if err != nil {
+		return Anchor{}, false, err
+	}
+	next := a.rev + 1
+	md := map[string]any{"schemaVersion": 1, "actor": "paymentd:anchorer"}
+	if a.prevHash != "" {
+		md[FieldPrevHash] = a.prevHash
+	}
+	unsealed, _ := json.Marshal(md)
+	hash, err := Seal(AnchorStream, next, NameAnchorRecorded, data, unsealed)
+	if err != nil {
+		return Anchor{}, false, err
+	}
+	md[FieldHash] = hash
+	sealed, _ := json.Marshal(md)
+	id := uuid.NewSHA1(uuid.NameSpaceURL, []byte(AnchorStream+"@"+strconv.FormatInt(int64(next), 10)+"/"+an.Digest))
+	if _, err := a.store.Append(ctx, AnchorStream, a.rev, []eventstore.Event{{ID: id, Type: NameAnchorRecorded, Data: data, Metadata: sealed}}); err != nil {
+		a.loaded = false // another instance anchored: read again next time
+		return Anchor{}, false, fmt.Errorf("append %s at %d: %w", AnchorStream, a.rev, err)
+	}
+	for _, h := range an.Heads {
+		a.anchored[h.Stream] = Head{Revision: h.Revision, Hash: h.Hash}
+	}
+	a.latest, a.rev, a.prevHash, a.changed = &an, next, hash, map[string]bool{}
+	return an, true, nil
+}
+
+// Latest is the latest anchor recorded. Errors: ErrNoAnchor.
+func (a *Anchorer) Latest(ctx context.Context) (Anchor, error) {
+	if err := a.load(ctx); err != nil {
+		return Anchor{}, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.latest == nil {
+		return Anchor{}, ErrNoAnchor
+	}
+	return *a.latest, nil
+}
+
+// HeadOf is stream's head in the latest anchor listing it (nil when none does).
+func (a *Anchorer) HeadOf(ctx context.Context, stream string) (*Head, error) {
+	if err := a.load(ctx); err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	h, ok := a.anchored[stream]
+	if !ok {
+		return nil, nil
+	}
+	return &h, nil
+}
+
+// ParseKey reads an Ed25519 signing key: "ed25519:" and the base64 of its 32-byte seed.
+func ParseKey(s string) (ed25519.PrivateKey, error) {
+	b, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(strings.TrimSpace(s), "ed25519:"))
+	if err != nil || len(b) != ed25519.SeedSize || !strings.HasPrefix(strings.TrimSpace(s), "ed25519:") {
+		return nil, errors.New(`not "ed25519:<base64 of a 32-byte seed>"`)
+	}
+	return ed25519.NewKeyFromSeed(b), nil
+}
+
+// FormatKey is the form ParseKey reads.
+func FormatKey(k ed25519.PrivateKey) string { return "ed25519:" + base64.StdEncoding.EncodeToString(k.Seed()) }
