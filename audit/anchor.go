@@ -281,4 +281,6 @@ func ParseKey(s string) (ed25519.PrivateKey, error) {
 }
 
 // FormatKey is the form ParseKey reads.
-func FormatKey(k ed25519.PrivateKey) string { return "ed25519:" + base64.StdEncoding.EncodeToString(k.Seed()) }
+func FormatKey(k ed25519.PrivateKey) string {
+	return "ed25519:" + base64.StdEncoding.EncodeToString(k.Seed())
+}
