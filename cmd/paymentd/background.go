@@ -40,7 +40,8 @@ func startWorkers(log *slog.Logger, cfg Config, svc *commands.Service, inbox *co
 	b := &background{cancel: cancel}
 	b.start(ctx, log, "webhooks", inbox.Run)
 	if cfg.Recovery.Enabled && rm != nil {
-		worker := commands.NewRecoveryWorker(svc, rm, cfg.Recovery.Interval, 100, 4).WithExpiry(staleCheckouts{rm})
+		worker := commands.NewRecoveryWorker(svc, rm, cfg.Recovery.Interval, 100, 4).WithExpiry(staleCheckouts{rm}).
+			WithDeposits(waitingDeposits{rm})
 		b.start(ctx, log, "recovery", worker.Run)
 	}
 	return b
@@ -58,6 +59,22 @@ type staleCheckouts struct{ rm readModel }
 func (s staleCheckouts) StaleCheckouts(ctx context.Context, createdBefore time.Time, cursor string) ([]string, string, error) {
 	page, err := s.rm.List(ctx, projections.Filter{Status: aggregate.StatusNotStarted, CreatedTo: createdBefore,
 		Limit: projections.MaxLimit, Cursor: cursor})
+	if err != nil {
+		return nil, "", err
+	}
+	ids := make([]string, len(page.Items))
+	for i, p := range page.Items {
+		ids[i] = p.OrderID
+	}
+	return ids, page.NextCursor, nil
+}
+
+// waitingDeposits lists payments WAITING_FOR_DEPOSIT from the read models; the worker learns
+// each one's due date from its stream (the rows do not carry it).
+type waitingDeposits struct{ rm readModel }
+
+func (w waitingDeposits) WaitingDeposits(ctx context.Context, cursor string) ([]string, string, error) {
+	page, err := w.rm.List(ctx, projections.Filter{Status: aggregate.StatusWaitingForDeposit, Limit: projections.MaxLimit, Cursor: cursor})
 	if err != nil {
 		return nil, "", err
 	}

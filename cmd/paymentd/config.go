@@ -31,9 +31,13 @@ type Config struct {
 	LogFormat       string        // PAYSTREAM_LOG_FORMAT: json | text
 	TossAPIURL      string        // TOSS_API_URL: empty = the in-process simulator
 	TossSecretKey   toss.SecretKey
-	SimulatorAddr   string // TOSSSIM_ADDR: where the in-process simulator listens
-	Recovery        RecoveryConfig
-	Kafka           KafkaConfig // KAFKA_*: see kafka.go
+	// WebhookSecretKey (PAYSTREAM_WEBHOOK_SECRET_KEY) keys the hash under which virtual
+	// accounts' secrets are stored and deposit callbacks checked. Empty: derived from
+	// TOSS_SECRET_KEY with TOSS_API_URL, made once for the embedded default (main.go).
+	WebhookSecretKey toss.SecretKey
+	SimulatorAddr    string // TOSSSIM_ADDR: where the in-process simulator listens
+	Recovery         RecoveryConfig
+	Kafka            KafkaConfig // KAFKA_*: see kafka.go
 	// Limits bound one checkout: PAYSTREAM_MAX_LINE_QUANTITY, PAYSTREAM_MAX_LINES,
 	// PAYSTREAM_MAX_CHECKOUT_AMOUNT.
 	Limits aggregate.Limits
@@ -73,7 +77,7 @@ type RecoveryConfig struct {
 var configVars = []string{
 	"PAYSTREAM_ADDR", "PAYSTREAM_DATA_DIR", "PAYSTREAM_CATALOG", "PAYSTREAM_CONFIRM_TIMEOUT",
 	"PAYSTREAM_SHUTDOWN_TIMEOUT", "PAYSTREAM_LOG_LEVEL", "PAYSTREAM_LOG_FORMAT",
-	"TOSS_API_URL", "TOSS_SECRET_KEY", "TOSSSIM_ADDR",
+	"TOSS_API_URL", "TOSS_SECRET_KEY", "TOSSSIM_ADDR", "PAYSTREAM_WEBHOOK_SECRET_KEY",
 	"EVENTSTORE_URL", "DATABASE_URL",
 	"KAFKA_BROKERS", "KAFKA_ADDR", "KAFKA_DATA_DIR", "KAFKA_APPROVED_TOPIC",
 	"PAYSTREAM_RECOVERY", "PAYSTREAM_RECOVERY_INTERVAL", "PAYSTREAM_RECOVERY_EXECUTING_TIMEOUT",
@@ -129,11 +133,15 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("paymentd: %w\n%s", err, usage.String())
 	}
 	cfg := Config{Addr: *addr, DataDir: *dataDir, CatalogPath: *catalog, LogFormat: *logFormat,
-		TossAPIURL: *tossURL, TossSecretKey: toss.SecretKey(getenv("TOSS_SECRET_KEY")), SimulatorAddr: *simAddr}
+		TossAPIURL: *tossURL, TossSecretKey: toss.SecretKey(getenv("TOSS_SECRET_KEY")), SimulatorAddr: *simAddr,
+		WebhookSecretKey: toss.SecretKey(getenv("PAYSTREAM_WEBHOOK_SECRET_KEY"))}
 
 	var problems []string
 	bad := func(name, format string, args ...any) {
 		problems = append(problems, name+": "+fmt.Sprintf(format, args...))
+	}
+	if k := string(cfg.WebhookSecretKey); k != "" && len(k) < 32 {
+		bad("PAYSTREAM_WEBHOOK_SECRET_KEY", "must be at least 32 characters (random; the same on every instance and across restarts)")
 	}
 	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
 		bad("PAYSTREAM_ADDR", "%q is not host:port", cfg.Addr)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/url"
 	"os"
 	"strings"
@@ -84,6 +85,27 @@ var _ = Describe("LoadConfig", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(cfg.Limits).To(Equal(aggregate.Limits{MaxLineQuantity: 50, MaxLines: 20, MaxTotal: decimal.NewFromInt(30_000_000)}))
 		Expect(cfg.Limits.Validate()).To(Succeed())
+	})
+
+	It("takes a webhook secret key of 32 characters or more, and keys deposit secrets without one", func() {
+		_, err := LoadConfig(nil, envOf(map[string]string{"PAYSTREAM_WEBHOOK_SECRET_KEY": "short"}))
+		Expect(err).To(MatchError(ContainSubstring("PAYSTREAM_WEBHOOK_SECRET_KEY: ")))
+		cfg, err := LoadConfig(nil, envOf(map[string]string{"PAYSTREAM_WEBHOOK_SECRET_KEY": "0123456789abcdef0123456789abcdef"}))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(fmt.Sprint(cfg.WebhookSecretKey)).NotTo(ContainSubstring("0123"), "redacted")
+		key, err := depositSecretKey(cfg)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(key)).To(Equal("0123456789abcdef0123456789abcdef"))
+
+		dir := GinkgoT().TempDir()
+		cfg, err = LoadConfig(nil, envOf(map[string]string{"PAYSTREAM_DATA_DIR": dir}))
+		Expect(err).NotTo(HaveOccurred())
+		first, err := depositSecretKey(cfg)
+		Expect(err).NotTo(HaveOccurred())
+		again, err := depositSecretKey(cfg)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(again).To(Equal(first), "the embedded default keeps its key across restarts")
+		Expect(len(first)).To(BeNumerically(">=", 32))
 	})
 
 	DescribeTable("refuses checkout limits outside what a payment can carry, by name",

@@ -7,15 +7,22 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -96,11 +103,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer readModels.close()
+	depositKey, err := depositSecretKey(cfg)
+	if err != nil {
+		return err
+	}
 	svc := commands.New(commands.Config{Store: readModels.track(store), PSP: toss.NewPSP(psp), Catalog: products, Logger: log,
 		ConfirmTimeout: cfg.ConfirmTimeout, Recovery: aggregate.RecoveryPolicy{ExecutingTimeout: cfg.Recovery.ExecutingTimeout,
 			Threshold: cfg.Recovery.Threshold, BackoffBase: cfg.Recovery.BackoffBase, BackoffMax: cfg.Recovery.BackoffMax},
-		Limits: cfg.Limits})
-	inbox := commands.NewWebhookInbox(svc, 1024, 100_000)
+		Limits: cfg.Limits, DepositSecretKey: depositKey})
+	// Webhooks are stored in the event store before they are answered; the backlog is bounded.
+	inbox := commands.NewWebhookInbox(svc, 100_000, 0)
 	workers := startWorkers(log, cfg, svc, inbox, readModels.store)
 	defer workers.stop()
 	// Followers report progress: readiness and /metrics show a stalled one.
@@ -235,4 +247,43 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// depositSecretKey keys the hash of virtual accounts' secrets: PAYSTREAM_WEBHOOK_SECRET_KEY;
+// with TOSS_API_URL and no such key, one derived from TOSS_SECRET_KEY (the same on every
+// instance, never in the event store); in the embedded default one made once and kept in the
+// data directory (webhook-secret.key, 0600) or, in memory, for this run.
+func depositSecretKey(cfg Config) ([]byte, error) {
+	switch {
+	case cfg.WebhookSecretKey != "":
+		return []byte(string(cfg.WebhookSecretKey)), nil
+	case cfg.TossAPIURL != "":
+		m := hmac.New(sha256.New, []byte(string(cfg.TossSecretKey)))
+		m.Write([]byte("paystream deposit secrets v1"))
+		return m.Sum(nil), nil
+	case cfg.DataDir == "":
+		k := make([]byte, 32)
+		_, err := rand.Read(k)
+		return k, err
+	}
+	path := filepath.Join(cfg.DataDir, "webhook-secret.key")
+	k, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		k = []byte(hex.EncodeToString(randomBytes(32)))
+		if err = os.MkdirAll(cfg.DataDir, 0o700); err == nil {
+			err = os.WriteFile(path, k, 0o600)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("PAYSTREAM_DATA_DIR: webhook secret key: %w", err)
+	}
+	return bytes.TrimSpace(k), nil
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return b
 }
