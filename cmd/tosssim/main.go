@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -35,6 +37,9 @@ type config struct {
 	addr       string
 	seed       int64
 	secretKeys []string
+	// Webhooks: the merchant's endpoint ("" sends none) and the retry schedule's compression.
+	webhookURL   string
+	webhookScale float64
 }
 
 // loadConfig reads the environment, then the flags, and reports every problem at once.
@@ -66,6 +71,20 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 		}
 	}
 
+	if v := getenv("TOSSSIM_WEBHOOK_URL"); v != "" {
+		if err := checkURL(v); err != nil {
+			errs = append(errs, fmt.Errorf("TOSSSIM_WEBHOOK_URL: %w", err))
+		}
+		cfg.webhookURL = v
+	}
+	if v := getenv("TOSSSIM_WEBHOOK_RETRY_SCALE"); v != "" {
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(n >= 1) || math.IsInf(n, 0) {
+			errs = append(errs, fmt.Errorf("TOSSSIM_WEBHOOK_RETRY_SCALE: %q is not a number of at least 1", v))
+		}
+		cfg.webhookScale = n
+	}
+
 	fs := flag.NewFlagSet("tosssim", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // the error is returned and printed once by main
 	fs.Func("addr", "listen address (env TOSSSIM_ADDR)", func(v string) error {
@@ -79,6 +98,18 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
 	}
 	return cfg, errors.Join(errs...)
+}
+
+// checkURL accepts an absolute http or https URL.
+func checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL: %w", raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("%q is not an http:// or https:// URL with a host", raw)
+	}
+	return nil
 }
 
 func checkAddr(addr string) error {
@@ -96,7 +127,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	log := slog.New(slog.NewJSONHandler(stdout, nil))
 
-	sim := tosssim.New(tosssim.Options{SecretKeys: cfg.secretKeys, Seed: cfg.seed})
+	sim := tosssim.New(tosssim.Options{SecretKeys: cfg.secretKeys, Seed: cfg.seed,
+		Webhooks: tosssim.WebhookOptions{URL: cfg.webhookURL, RetryScale: cfg.webhookScale}})
+	defer sim.Close() // after the server: no request is left to emit a webhook
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
@@ -112,7 +145,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "seed", cfg.seed, "secret_keys", len(cfg.secretKeys))
+	log.Info("listening", "addr", ln.Addr().String(), "seed", cfg.seed, "secret_keys", len(cfg.secretKeys),
+		"webhook_url", cfg.webhookURL)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

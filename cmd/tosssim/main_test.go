@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -65,6 +68,49 @@ var _ = Describe("run", func() {
 		})
 	})
 
+	Context("with a webhook URL", func() {
+		It("delivers Toss's webhooks there", func(ctx SpecContext) {
+			bodies := make(chan string, 8)
+			receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				b, _ := io.ReadAll(r.Body)
+				bodies <- r.Header.Get("Tosspayments-Webhook-Transmission-Retried-Count") + " " + string(b)
+			}))
+			DeferCleanup(receiver.Close)
+			runCtx, stop := context.WithCancel(ctx)
+			defer stop()
+			out := gbytes.NewBuffer()
+			done := make(chan error, 1)
+			go func() {
+				done <- run(runCtx, nil, env(map[string]string{"TOSSSIM_ADDR": "127.0.0.1:0",
+					"TOSSSIM_WEBHOOK_URL": receiver.URL + "/v1/webhooks/toss", "TOSSSIM_WEBHOOK_RETRY_SCALE": "60000"}), out)
+			}()
+			Eventually(out).WithContext(ctx).Should(gbytes.Say(`"msg":"listening"`))
+			Expect(string(out.Contents())).To(ContainSubstring(`"webhook_url":"` + receiver.URL + `/v1/webhooks/toss"`))
+			baseURL := "http://" + string(regexp.MustCompile(`"addr":"([^"]+)"`).FindSubmatch(out.Contents())[1])
+
+			resp, err := http.Post(baseURL+"/sim/v1/sessions", "application/json", strings.NewReader(`{"orderId":"order-cmd-2","amount":15000,"method":"VIRTUAL_ACCOUNT"}`))
+			Expect(err).NotTo(HaveOccurred())
+			var session struct{ PaymentKey string }
+			Expect(decodeJSON(resp, &session)).To(Succeed())
+			_, err = toss.NewClient(baseURL, "test_sk_any").Confirm(ctx,
+				toss.ConfirmRequest{PaymentKey: session.PaymentKey, OrderID: "order-cmd-2", Amount: decimal.NewFromInt(15000)}, "")
+			Expect(err).NotTo(HaveOccurred())
+			// Two workers deliver them: either may arrive first.
+			var got []string
+			for range 2 {
+				var b string
+				Eventually(bodies).WithContext(ctx).WithTimeout(10 * time.Second).Should(Receive(&b))
+				got = append(got, b)
+			}
+			Expect(got).To(ConsistOf(
+				And(HavePrefix("0 "), ContainSubstring(`"eventType":"PAYMENT_STATUS_CHANGED"`)),
+				And(HavePrefix("0 "), ContainSubstring(`"secret":"ps_`))))
+
+			stop()
+			Eventually(done).WithContext(ctx).Should(Receive(BeNil()))
+		})
+	})
+
 	Context("with an invalid configuration", func() {
 		DescribeTable("fails at start naming what is wrong",
 			func(ctx SpecContext, args []string, vars map[string]string, want []string) {
@@ -80,6 +126,10 @@ var _ = Describe("run", func() {
 			Entry("an address without a port", nil, map[string]string{"TOSSSIM_ADDR": "localhost"}, []string{"TOSSSIM_ADDR"}),
 			Entry("an empty secret key", nil, map[string]string{"TOSSSIM_SECRET_KEYS": "test_sk_a,,test_sk_b"}, []string{"TOSSSIM_SECRET_KEYS", "entry 2"}),
 			Entry("every problem at once", nil, map[string]string{"TOSSSIM_SEED": "x", "TOSSSIM_ADDR": "y"}, []string{"TOSSSIM_SEED", "TOSSSIM_ADDR"}),
+			Entry("a webhook URL without a scheme", nil, map[string]string{"TOSSSIM_WEBHOOK_URL": "localhost:8080/hook"}, []string{"TOSSSIM_WEBHOOK_URL"}),
+			Entry("a webhook URL without a host", nil, map[string]string{"TOSSSIM_WEBHOOK_URL": "http:///v1/webhooks/toss"}, []string{"TOSSSIM_WEBHOOK_URL"}),
+			Entry("a retry scale below 1", nil, map[string]string{"TOSSSIM_WEBHOOK_RETRY_SCALE": "0.5"}, []string{"TOSSSIM_WEBHOOK_RETRY_SCALE"}),
+			Entry("a retry scale that is not a number", nil, map[string]string{"TOSSSIM_WEBHOOK_RETRY_SCALE": "fast"}, []string{"TOSSSIM_WEBHOOK_RETRY_SCALE"}),
 			Entry("a bad flag value", []string{"-addr", "nowhere"}, nil, []string{"-addr"}),
 			Entry("an unknown flag", []string{"-port", "1"}, nil, []string{"-port"}),
 		)
@@ -104,6 +154,13 @@ var _ = Describe("loadConfig", func() {
 			env(map[string]string{"TOSSSIM_ADDR": "127.0.0.1:1234", "TOSSSIM_SEED": "4", "TOSSSIM_SECRET_KEYS": "test_sk_a"}))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(cfg).To(Equal(config{addr: "127.0.0.1:9999", seed: 5, secretKeys: []string{"test_sk_a"}}))
+	})
+
+	It("reads the webhook URL and retry scale", func() {
+		cfg, err := loadConfig(nil, env(map[string]string{"TOSSSIM_WEBHOOK_URL": "https://shop.example/v1/webhooks/toss", "TOSSSIM_WEBHOOK_RETRY_SCALE": "60"}))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(cfg.webhookURL).To(Equal("https://shop.example/v1/webhooks/toss"))
+		Expect(cfg.webhookScale).To(Equal(60.0))
 	})
 })
 
