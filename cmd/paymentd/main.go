@@ -83,8 +83,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 
 	tossURL, key := cfg.TossAPIURL, cfg.TossSecretKey
+	var sim *tosssim.Simulator // in-process, when no Toss API is configured
 	if tossURL == "" {
-		sim := tosssim.New(tosssim.Options{SecretKeys: []string{string(simulatorKey)}, Seed: time.Now().UnixNano()})
+		sim = tosssim.New(tosssim.Options{SecretKeys: []string{string(simulatorKey)}, Seed: time.Now().UnixNano()})
+		defer sim.Close() // its webhooks stop after paymentd's listener
 		simSrv, simAddr, err := serve(sim, cfg.SimulatorAddr, serverTimeouts(cfg))
 		if err != nil {
 			return fmt.Errorf("TOSSSIM_ADDR %s: %w", cfg.SimulatorAddr, err)
@@ -165,6 +167,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	srv, addr, err := serve(protected, cfg.Addr, serverTimeouts(cfg))
 	if err != nil {
 		return fmt.Errorf("PAYSTREAM_ADDR %s: %w", cfg.Addr, err)
+	}
+	if sim != nil {
+		// Toss's webhooks go to this paymentd, whose address is known once it listens.
+		sim.SetWebhookURL("http://" + addr + "/v1/webhooks/toss")
 	}
 	mode := storeMode(cfg)
 	log.Info("paymentd started", "addr", addr, "events", mode, "read_models", readModels.mode(), "toss", tossURL, "toss_key", key)
