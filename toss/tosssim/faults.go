@@ -11,7 +11,8 @@ import (
 	"time"
 )
 
-// Faults are the failures the simulator injects into Toss API calls (/v1/…). Each request
+// Faults are the failures the simulator injects into Toss API calls (/v1/…) and, through
+// the Webhook fields below, into webhook delivery. Each request
 // draws its latency uniformly from [LatencyMin, LatencyMax] and at most one fault; the rates
 // are probabilities in [0, 1] whose sum must not exceed 1. 5xx and timeouts hit every Toss
 // endpoint; provider errors and drops only hit the requests that move money, confirms and
