@@ -17,6 +17,7 @@ require (
 	github.com/twmb/franz-go/pkg/kmsg v1.15.1
 	go.yaml.in/yaml/v3 v3.0.6
 	google.golang.org/grpc v1.67.1
+	google.golang.org/protobuf v1.36.7
 )
 
 require (
@@ -37,7 +38,6 @@ require (
 	golang.org/x/text v0.41.0 // indirect
 	golang.org/x/tools v0.48.0 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20241007155032-5fefd90f89a9 // indirect
-	google.golang.org/protobuf v1.36.7 // indirect
 )
 
 tool github.com/onsi/ginkgo/v2/ginkgo

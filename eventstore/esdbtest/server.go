@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
@@ -166,6 +167,13 @@ func (s *Server) serve(ln net.Listener) {
 		grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 			ctx, err := s.admit(ss.Context(), info.FullMethod)
 			if err != nil {
+				if info.IsClientStream {
+					// Let the client finish sending before refusing, as the server's append
+					// does (it reads the request before deciding): a refusal mid-send reaches
+					// the v4 client as its own "EOF" on sending instead of this status.
+					for ss.RecvMsg(new(emptypb.Empty)) == nil {
+					}
+				}
 				return err
 			}
 			return h(srv, &callStream{ServerStream: ss, ctx: ctx})
