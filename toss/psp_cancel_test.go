@@ -29,7 +29,14 @@ var _ = Describe("PSP refunds against the simulator", func() {
 		key, err := sim.CreateSessionFor(r)
 		Expect(err).NotTo(HaveOccurred())
 		e := commands.Execution{OrderID: r.OrderID, PaymentKey: key, Amount: r.Amount, IdempotencyKey: "confirm-" + r.OrderID}
-		Expect(psp.Confirm(ctx, e).Verdict.Status).To(Equal(aggregate.StatusSuccess))
+		v := psp.Confirm(ctx, e).Verdict
+		if r.Method == toss.MethodVirtualAccount { // captured once the buyer deposits
+			Expect(v.Status).To(Equal(aggregate.StatusWaitingForDeposit))
+			_, err = sim.Deposit(key, r.Amount)
+			Expect(err).NotTo(HaveOccurred())
+			return e
+		}
+		Expect(v.Status).To(Equal(aggregate.StatusSuccess))
 		return e
 	}
 	refund := func(n string, amount int64, known ...string) commands.RefundExecution {
