@@ -35,25 +35,33 @@ type cancelRecord struct {
 	transactionKey  string
 }
 
+// cancelJSON is Toss's Cancel object, version 2022-11-16. No cancel has a discount to
+// give back, a receipt of its own or a merchant's cancel request id.
 type cancelJSON struct {
-	CancelAmount     json.Number `json:"cancelAmount"`
-	CancelReason     string      `json:"cancelReason"`
-	TaxFreeAmount    json.Number `json:"taxFreeAmount"`
-	RefundableAmount json.Number `json:"refundableAmount"`
-	CanceledAt       string      `json:"canceledAt"`
-	TransactionKey   string      `json:"transactionKey"`
-	CancelStatus     string      `json:"cancelStatus"`
+	CancelAmount          json.Number `json:"cancelAmount"`
+	CancelReason          string      `json:"cancelReason"`
+	TaxFreeAmount         json.Number `json:"taxFreeAmount"`
+	TaxExemptionAmount    json.Number `json:"taxExemptionAmount"`
+	RefundableAmount      json.Number `json:"refundableAmount"`
+	EasyPayDiscountAmount json.Number `json:"easyPayDiscountAmount"`
+	CanceledAt            string      `json:"canceledAt"`
+	TransactionKey        string      `json:"transactionKey"`
+	ReceiptKey            *string     `json:"receiptKey"`
+	CancelStatus          string      `json:"cancelStatus"`
+	CancelRequestID       *string     `json:"cancelRequestId"`
 }
 
 func (c cancelRecord) render() cancelJSON {
 	return cancelJSON{
-		CancelAmount:     json.Number(c.amount.String()),
-		CancelReason:     c.reason,
-		TaxFreeAmount:    json.Number(c.taxFree.String()),
-		RefundableAmount: json.Number(c.refundable.String()),
-		CanceledAt:       tossTime(c.at),
-		TransactionKey:   c.transactionKey,
-		CancelStatus:     "DONE",
+		CancelAmount:          json.Number(c.amount.String()),
+		CancelReason:          c.reason,
+		TaxFreeAmount:         json.Number(c.taxFree.String()),
+		TaxExemptionAmount:    "0",
+		RefundableAmount:      json.Number(c.refundable.String()),
+		EasyPayDiscountAmount: "0",
+		CanceledAt:            tossTime(c.at),
+		TransactionKey:        c.transactionKey,
+		CancelStatus:          "DONE",
 	}
 }
 
@@ -230,6 +238,9 @@ func (s *Simulator) cancel(paymentKey string, req cancelRequest, now time.Time, 
 		// The simulated bank refunds at once; before the deposit there is nothing to refund
 		// and the account is just closed.
 		o.va.refundStatus = "COMPLETED"
+		if req.account != nil {
+			o.va.refundAccount = req.account
+		}
 	}
 	s.notify(o, now, &o.cancels[len(o.cancels)-1])
 	return answer{status: http.StatusOK, body: o.render(english)}

@@ -48,6 +48,7 @@ type order struct {
 	account            accountTerms   // what the buyer chose for a virtual account
 	va                 *issuedAccount // the virtual account, once the confirm issued it
 	secret             string         // virtual accounts: repeated in DEPOSIT_CALLBACK
+	approveNo          string         // cards and gift certificates: the issuer's approval number
 }
 
 // expireIfDue turns an unconfirmed session past its deadline into EXPIRED, and marks a
@@ -62,28 +63,46 @@ func (o *order) expireIfDue(now time.Time) {
 	}
 }
 
+// paymentJSON is Toss's Payment object, version 2022-11-16: every member, null where Toss
+// sends null.
 type paymentJSON struct {
-	MID                 string       `json:"mId"`
-	Version             string       `json:"version"`
-	PaymentKey          string       `json:"paymentKey"`
-	Type                string       `json:"type"`
-	OrderID             string       `json:"orderId"`
-	OrderName           string       `json:"orderName"`
-	Currency            string       `json:"currency"`
-	Method              string       `json:"method"`
-	Status              toss.Status  `json:"status"`
-	TotalAmount         json.Number  `json:"totalAmount"`
-	BalanceAmount       json.Number  `json:"balanceAmount"`
-	SuppliedAmount      json.Number  `json:"suppliedAmount"`
-	VAT                 json.Number  `json:"vat"`
-	TaxFreeAmount       json.Number  `json:"taxFreeAmount"`
-	IsPartialCancelable bool         `json:"isPartialCancelable"`
-	RequestedAt         string       `json:"requestedAt"`
-	ApprovedAt          *string      `json:"approvedAt"`
-	LastTransactionKey  *string      `json:"lastTransactionKey"`
-	Cancels             []cancelJSON `json:"cancels"`
-	VirtualAccount      *accountJSON `json:"virtualAccount"`
-	Secret              *string      `json:"secret"`
+	MID                 string               `json:"mId"`
+	Version             string               `json:"version"`
+	PaymentKey          string               `json:"paymentKey"`
+	Type                string               `json:"type"`
+	OrderID             string               `json:"orderId"`
+	OrderName           string               `json:"orderName"`
+	Currency            string               `json:"currency"`
+	Method              string               `json:"method"`
+	Status              toss.Status          `json:"status"`
+	TotalAmount         json.Number          `json:"totalAmount"`
+	BalanceAmount       json.Number          `json:"balanceAmount"`
+	SuppliedAmount      json.Number          `json:"suppliedAmount"`
+	VAT                 json.Number          `json:"vat"`
+	TaxFreeAmount       json.Number          `json:"taxFreeAmount"`
+	TaxExemptionAmount  json.Number          `json:"taxExemptionAmount"`
+	IsPartialCancelable bool                 `json:"isPartialCancelable"`
+	UseEscrow           bool                 `json:"useEscrow"`
+	CultureExpense      bool                 `json:"cultureExpense"`
+	RequestedAt         string               `json:"requestedAt"`
+	ApprovedAt          *string              `json:"approvedAt"`
+	LastTransactionKey  *string              `json:"lastTransactionKey"`
+	Cancels             []cancelJSON         `json:"cancels"`
+	Card                *cardJSON            `json:"card"`
+	VirtualAccount      *accountJSON         `json:"virtualAccount"`
+	MobilePhone         *mobilePhoneJSON     `json:"mobilePhone"`
+	GiftCertificate     *giftCertificateJSON `json:"giftCertificate"`
+	Transfer            *transferJSON        `json:"transfer"`
+	EasyPay             *easyPayJSON         `json:"easyPay"`
+	Metadata            map[string]string    `json:"metadata"`
+	Receipt             *urlJSON             `json:"receipt"`
+	Checkout            urlJSON              `json:"checkout"`
+	Country             string               `json:"country"`
+	Failure             *failureJSON         `json:"failure"`
+	CashReceipt         *struct{}            `json:"cashReceipt"`  // the buyer asked for none
+	CashReceipts        []struct{}           `json:"cashReceipts"` // nor were any issued later
+	Discount            *struct{}            `json:"discount"`     // no card company promotion
+	Secret              *string              `json:"secret"`
 }
 
 // render is the Payment object Toss would answer. Call with mu held.
@@ -108,8 +127,12 @@ func (o *order) render(english bool) []byte {
 		SuppliedAmount:      json.Number(o.balance.Sub(vat).String()),
 		VAT:                 json.Number(vat.String()),
 		TaxFreeAmount:       "0",
+		TaxExemptionAmount:  "0",
 		IsPartialCancelable: o.partialCancelable,
 		RequestedAt:         tossTime(o.requestedAt),
+		Checkout:            urlJSON{checkoutURL(o.paymentKey)},
+		Country:             "KR",
+		Failure:             o.renderFailure(),
 	}
 	if !o.approvedAt.IsZero() {
 		at := tossTime(o.approvedAt)
@@ -118,6 +141,21 @@ func (o *order) render(english bool) []byte {
 	if o.lastTransactionKey != "" {
 		tx := o.lastTransactionKey
 		p.LastTransactionKey = &tx
+		// Confirmed: what the buyer paid with is known and there is a sales slip.
+		p.Receipt = &urlJSON{receiptURL(o.paymentKey)}
+		switch o.method {
+		case toss.MethodCard:
+			p.Card = o.renderCard(english)
+		case toss.MethodEasyPay:
+			p.EasyPay = o.renderEasyPay(english)
+		case toss.MethodTransfer:
+			p.Transfer = &transferJSON{BankCode: o.account.bankCode, SettlementStatus: settlementIncomplete}
+		case toss.MethodMobilePhone:
+			p.MobilePhone = &mobilePhoneJSON{CustomerMobilePhone: simulatedMobilePhone,
+				SettlementStatus: settlementIncomplete, ReceiptURL: receiptURL(o.paymentKey)}
+		case toss.MethodCultureGiftCertificate, toss.MethodBookGiftCertificate, toss.MethodGameGiftCertificate:
+			p.GiftCertificate = &giftCertificateJSON{ApproveNo: o.approveNo, SettlementStatus: settlementIncomplete}
+		}
 	}
 	for _, c := range o.cancels {
 		p.Cancels = append(p.Cancels, c.render())
@@ -357,6 +395,7 @@ func (s *Simulator) confirm(req confirmRequest, now time.Time, english bool) ans
 	} else {
 		o.status = toss.StatusDone
 		o.approvedAt = now
+		o.approveNo = approvalNumber()
 		o.approvals++
 		s.stats.approvals.Add(1)
 	}

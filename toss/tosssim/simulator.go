@@ -151,7 +151,8 @@ type SessionRequest struct {
 	Overseas bool
 	// Virtual accounts: how long after the confirm the buyer may deposit (Toss's
 	// validHours; default Options.DepositWindow, at most 30 days), the holder shown
-	// (default "구매자") and the bank code (default "20", 우리은행).
+	// (default "구매자") and the bank code (default "20", 우리은행), which is also the
+	// buyer's bank in a transfer (계좌이체).
 	DueIn        time.Duration
 	CustomerName string
 	BankCode     string

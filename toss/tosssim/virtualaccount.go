@@ -44,25 +44,38 @@ type issuedAccount struct {
 	number, bankCode, customerName string
 	dueDate                        time.Time
 	expired                        bool
-	refundStatus                   string // NONE until a deposited payment is refunded
+	refundStatus                   string         // NONE until a deposited payment is refunded
+	refundAccount                  *refundAccount // where the refund went, once there was one
 }
 
 type accountJSON struct {
-	AccountType          string  `json:"accountType"`
-	AccountNumber        string  `json:"accountNumber"`
-	BankCode             string  `json:"bankCode"`
-	CustomerName         string  `json:"customerName"`
-	DueDate              string  `json:"dueDate"`
-	RefundStatus         string  `json:"refundStatus"`
-	Expired              bool    `json:"expired"`
-	SettlementStatus     string  `json:"settlementStatus"`
-	RefundReceiveAccount *string `json:"refundReceiveAccount"`
+	AccountType          string             `json:"accountType"`
+	AccountNumber        string             `json:"accountNumber"`
+	BankCode             string             `json:"bankCode"`
+	CustomerName         string             `json:"customerName"`
+	DueDate              string             `json:"dueDate"`
+	RefundStatus         string             `json:"refundStatus"`
+	Expired              bool               `json:"expired"`
+	SettlementStatus     string             `json:"settlementStatus"`
+	RefundReceiveAccount *refundAccountJSON `json:"refundReceiveAccount"`
+}
+
+// refundAccountJSON is virtualAccount.refundReceiveAccount: the buyer's account a refund
+// was paid into, its number masked.
+type refundAccountJSON struct {
+	BankCode      string `json:"bankCode"`
+	AccountNumber string `json:"accountNumber"`
+	HolderName    string `json:"holderName"`
 }
 
 func (a *issuedAccount) render(english bool) *accountJSON {
 	accountType := "일반" // a one-off account; "고정" (FIXED) accounts are not simulated
 	if english {
 		accountType = "NORMAL"
+	}
+	var refund *refundAccountJSON
+	if r := a.refundAccount; r != nil {
+		refund = &refundAccountJSON{BankCode: r.Bank, AccountNumber: maskAccount(r.AccountNumber), HolderName: r.HolderName}
 	}
 	return &accountJSON{
 		AccountType:   accountType,
@@ -73,7 +86,8 @@ func (a *issuedAccount) render(english bool) *accountJSON {
 		RefundStatus:  a.refundStatus,
 		Expired:       a.expired,
 		// Settlement happens days after the deposit, outside what the simulator plays.
-		SettlementStatus: "INCOMPLETED",
+		SettlementStatus:     settlementIncomplete,
+		RefundReceiveAccount: refund,
 	}
 }
 
