@@ -124,8 +124,9 @@ func actorOf(meta []byte) string {
 }
 
 // StateOf is the aggregate State the rows describe. Every field Evolve reads and every field
-// the API shows is a column; write-side bookkeeping (idempotency keys, request hashes, a
-// refund's account and resolution record) is not.
+// the API shows is a column (the virtual account included); write-side bookkeeping
+// (idempotency keys, request hashes, a refund's account and resolution record, the keyed
+// hash of a virtual account's secret) is not.
 func StateOf(p Payment) aggregate.State { return stateOf(p) }
 
 // stateOf is the aggregate State the rows describe: every field Evolve reads is a column.
@@ -149,6 +150,10 @@ func stateOf(p Payment) aggregate.State {
 		s.Orders[i] = aggregate.Order{Seq: o.Seq, ProductID: o.ProductID, SellerID: o.SellerID, Quantity: o.Quantity,
 			UnitPrice: o.UnitPrice, Amount: o.Amount, Status: o.Status, LedgerUpdated: o.LedgerUpdated, WalletUpdated: o.WalletUpdated,
 			Refunded: o.Refunded}
+	}
+	if va := p.VirtualAccount; va != nil {
+		s.VirtualAccount = &aggregate.VirtualAccount{AccountType: va.AccountType, BankCode: va.BankCode,
+			AccountNumber: va.AccountNumber, HolderName: va.HolderName, DueDate: va.DueDate}
 	}
 	s.RefundedAmount = p.RefundedAmount
 	if len(p.Refunds) > 0 {
@@ -193,6 +198,10 @@ func rowOf(s aggregate.State) Payment {
 			Quantity: o.Quantity, UnitPrice: o.UnitPrice, Amount: o.Amount, Status: o.Status,
 			LedgerUpdated: o.LedgerUpdated, WalletUpdated: o.WalletUpdated, Refunded: o.Refunded, FailedCount: s.FailedCount,
 			Threshold: threshold}
+	}
+	if va := s.VirtualAccount; va != nil { // never its SecretHash
+		p.VirtualAccount = &VirtualAccount{AccountType: va.AccountType, BankCode: va.BankCode, AccountNumber: va.AccountNumber,
+			HolderName: va.HolderName, DueDate: norm(va.DueDate)}
 	}
 	p.RefundedAmount = s.RefundedAmount
 	if len(s.Refunds) > 0 {

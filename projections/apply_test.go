@@ -45,6 +45,17 @@ var _ = Describe("Apply", func() {
 				Expect(shown.Refunds[i].Outcome).To(Equal(r.Outcome), "refund %s", r.ID)
 			}
 			Expect(got.Position).To(Equal(events[len(events)-1].Position))
+			if folded.VirtualAccount == nil {
+				Expect(shown.VirtualAccount).To(BeNil())
+			} else {
+				va := *folded.VirtualAccount
+				Expect(va.SecretHash).NotTo(BeEmpty())
+				va.SecretHash, va.DueDate = "", va.DueDate.UTC().Truncate(time.Microsecond)
+				Expect(shown.VirtualAccount).To(Equal(&va), "the account the API shows, without its secret's hash")
+				for _, at := range []time.Time{folded.VirtualAccount.DueDate, va.DueDate.Add(-time.Microsecond), va.DueDate.Add(time.Microsecond)} {
+					Expect(shown.DepositOverdue(at)).To(Equal(folded.DepositOverdue(at)), "overdue at %s", at)
+				}
+			}
 		},
 		Entry("approved", func(id string) []eventstore.RecordedEvent {
 			return []eventstore.RecordedEvent{log.Checkout(id, "b", "s1", "s2"), log.Started(id, 6000), log.Approved(id, 6000)}
@@ -93,6 +104,22 @@ var _ = Describe("Apply", func() {
 			return append(log.Paid(id, "b", "s1", "s2"), log.ExternalRefund(id, "x1", 3000),
 				log.RefundAllocated(id, "x1", readmodeltest.Split(1, 1000), readmodeltest.Split(2, 2000)),
 				log.RefundBooked(id, "x1", "wallet"), log.RefundBooked(id, "x1", "ledger"))
+		}),
+		Entry("a virtual account waiting for the deposit", func(id string) []eventstore.RecordedEvent {
+			return []eventstore.RecordedEvent{log.Checkout(id, "b", "s1", "s2"), log.Started(id, 6000), log.AwaitedNow(id, 6000)}
+		}),
+		Entry("a virtual account deposited, booked and completed", func(id string) []eventstore.RecordedEvent {
+			return []eventstore.RecordedEvent{log.Checkout(id, "b", "s1", "s2"), log.Started(id, 6000), log.AwaitedNow(id, 6000),
+				log.Deposited(id, 6000), log.Ledger(id, 1, 2), log.Wallet(id, 1, 2), log.Completed(id)}
+		}),
+		Entry("a virtual account expired at its due date", func(id string) []eventstore.RecordedEvent {
+			due := log.Now().Add(2 * time.Second)
+			return []eventstore.RecordedEvent{log.Checkout(id, "b", "s1"), log.Started(id, 2000), log.Awaited(id, 2000, due),
+				log.DepositExpired(id, due)}
+		}),
+		Entry("a virtual account closed before the deposit", func(id string) []eventstore.RecordedEvent {
+			return []eventstore.RecordedEvent{log.Checkout(id, "b", "s1"), log.Started(id, 2000), log.AwaitedNow(id, 2000),
+				log.AccountClosed(id)}
 		}),
 		Entry("cancelled in full at Toss", func(id string) []eventstore.RecordedEvent {
 			return append(log.Paid(id, "b", "s1", "s2"),

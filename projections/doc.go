@@ -1,7 +1,9 @@
 // Package projections turns the payment event streams into the read models that every query
-// serves from: PaymentEvent rows (payment_events), PaymentOrder rows (payment_orders), the
-// payment's refunds (payment_refunds) and the status history of every order
-// (payment_order_history).
+// serves from: PaymentEvent rows (payment_events, with a virtual-account payment's account
+// and due date), PaymentOrder rows (payment_orders), the payment's refunds (payment_refunds)
+// and the status history of every order (payment_order_history). Besides reads for the API,
+// the recovery worker asks them which payments are open for recovery (OpenForRecovery) and
+// which virtual accounts are due for a check (DepositsDue).
 //
 // The projection is one pure function, Apply, from a payment's current row state and one
 // recorded event to its next row state and the history rows the event adds. It folds with

@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -62,6 +63,67 @@ type Payment struct {
 	// Refunds are the payment's refunds in the order they were requested or found.
 	RefundedAmount decimal.Decimal
 	Refunds        []Refund
+	// VirtualAccount is the account a virtual-account payment is paid into (nil for other
+	// methods, and before the PSP issued it), shown to the shop for the buyer.
+	VirtualAccount *VirtualAccount
+}
+
+// VirtualAccount is the account the PSP issued for a payment's deposit
+// (aggregate.VirtualAccount without SecretHash: the read side shows the account, and only
+// the write side, reading the stream, checks a deposit callback's secret).
+type VirtualAccount struct {
+	AccountType   string
+	BankCode      string
+	AccountNumber string
+	HolderName    string
+	DueDate       time.Time
+}
+
+// DepositDue reports whether the payment waits for a deposit whose due date is not after
+// dueBy (aggregate.State.DepositOverdue), or waits without an account in its row (projected
+// before the read models carried accounts: its due date is unknown here, so it is always
+// due for a check, which reads the stream). ReadModel.DepositsDue lists these.
+func (p Payment) DepositDue(dueBy time.Time) bool {
+	return p.Status == aggregate.StatusWaitingForDeposit && (p.VirtualAccount == nil || !dueBy.Before(p.VirtualAccount.DueDate))
+}
+
+// DueCursor is the keyset position after which a DepositsDue page starts: payments are
+// listed by due date (zero when the row has no account, so those come first), then orderId.
+type DueCursor struct {
+	DueDate time.Time `json:"d"`
+	OrderID string    `json:"o"`
+}
+
+// DueCursorOf is p's position in DepositsDue's order.
+func DueCursorOf(p Payment) DueCursor {
+	c := DueCursor{OrderID: p.OrderID}
+	if p.VirtualAccount != nil {
+		c.DueDate = p.VirtualAccount.DueDate
+	}
+	return c
+}
+
+// Encode makes the opaque cursor for the DepositsDue page after c.
+func (c DueCursor) Encode() string {
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// DecodeDueCursor reads a DepositsDue cursor; a malformed one fails with ErrBadCursor.
+func DecodeDueCursor(s string) (DueCursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	var c DueCursor
+	if err != nil || json.Unmarshal(b, &c) != nil || c.OrderID == "" {
+		return DueCursor{}, ErrBadCursor
+	}
+	c.DueDate = norm(c.DueDate)
+	return c, nil
+}
+
+// Before reports whether c comes before p in DepositsDue's order.
+func (c DueCursor) Before(p Payment) bool {
+	k := DueCursorOf(p)
+	return k.DueDate.After(c.DueDate) || (k.DueDate.Equal(c.DueDate) && k.OrderID > c.OrderID)
 }
 
 // BalanceAmount is what is left to refund of an approved payment (zero otherwise), as

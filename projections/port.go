@@ -22,6 +22,12 @@ type ReadModel interface {
 	// EXECUTING since before executingBefore, and not escalated), oldest UpdatedAt first, at
 	// most limit of them.
 	OpenForRecovery(ctx context.Context, executingBefore time.Time, limit int) ([]string, error)
+	// DepositsDue returns, a page at a time, the orderIds of payments waiting for a deposit
+	// due by dueBy (Payment.DepositDue: aggregate.State.DepositOverdue(dueBy), plus rows
+	// without an account), earliest due date first, then by orderId (DueCursor), at most
+	// limit (NormLimit) of them. cursor "" starts; next is "" on the last page; a cursor it
+	// did not hand out fails with ErrBadCursor.
+	DepositsDue(ctx context.Context, dueBy time.Time, limit int, cursor string) (ids []string, next string, err error)
 	// WaitFor returns nil once the read model has applied position p, or ctx's error.
 	WaitFor(ctx context.Context, p eventstore.Position) error
 	// DeadLetters lists the recorded poison events.

@@ -185,6 +185,10 @@ func fields(p *Payment, history []History) map[string]string {
 			fmt.Sprint(o.Quantity), o.UnitPrice.String(), o.Amount.String(), string(o.Status), fmt.Sprint(o.LedgerUpdated),
 			fmt.Sprint(o.WalletUpdated), fmt.Sprint(o.FailedCount), fmt.Sprint(o.Threshold), o.Refunded.String()}, " "))
 	}
+	if va := p.VirtualAccount; va != nil {
+		set("payment.virtual_account", fmt.Sprintf("%q %q %q %q %s", va.AccountType, va.BankCode, va.AccountNumber, va.HolderName,
+			norm(va.DueDate).Format("2006-01-02T15:04:05.999999Z")))
+	}
 	set("payment.refunded_amount", p.RefundedAmount.String())
 	set("payment.refunds", len(p.Refunds))
 	for _, r := range p.Refunds {

@@ -166,6 +166,43 @@ func (s *Store) OpenForRecovery(ctx context.Context, executingBefore time.Time, 
 	return ids, nil
 }
 
+// DepositsDue returns a page of the payments waiting for a deposit due by dueBy
+// (projections.Payment.DepositDue), earliest due date first; see projections.ReadModel.
+func (s *Store) DepositsDue(ctx context.Context, dueBy time.Time, limit int, cursor string) ([]string, string, error) {
+	var after *projections.DueCursor
+	if cursor != "" {
+		c, err := projections.DecodeDueCursor(cursor)
+		if err != nil {
+			return nil, "", fmt.Errorf("deposits due: %w", err)
+		}
+		after = &c
+	}
+	limit = projections.NormLimit(limit)
+	s.mu.RLock()
+	var due []projections.DueCursor
+	for _, p := range s.payments {
+		if p.DepositDue(dueBy) && (after == nil || after.Before(*p)) {
+			due = append(due, projections.DueCursorOf(*p))
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(due, func(a, b projections.DueCursor) int {
+		if c := a.DueDate.Compare(b.DueDate); c != 0 {
+			return c
+		}
+		return strings.Compare(a.OrderID, b.OrderID)
+	})
+	ids, next := make([]string, 0, min(limit, len(due))), ""
+	for i, k := range due {
+		if i == limit {
+			next = due[limit-1].Encode()
+			break
+		}
+		ids = append(ids, k.OrderID)
+	}
+	return ids, next, nil
+}
+
 // WaitFor returns once position p is applied, or ctx's error.
 func (s *Store) WaitFor(ctx context.Context, p eventstore.Position) error {
 	for {
@@ -187,6 +224,10 @@ func clone(p *projections.Payment) projections.Payment {
 	c := *p
 	c.Orders = slices.Clone(p.Orders)
 	c.Refunds = slices.Clone(p.Refunds)
+	if p.VirtualAccount != nil {
+		va := *p.VirtualAccount
+		c.VirtualAccount = &va
+	}
 	for i := range c.Refunds {
 		c.Refunds[i].Orders = slices.Clone(c.Refunds[i].Orders)
 	}

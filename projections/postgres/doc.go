@@ -15,4 +15,7 @@
 //     the live checkpoint, replaces the live rows in one transaction that holds the live
 //     checkpoint row, so readers see the old rows or the new ones, never a mix.
 //   - Money is numeric, read back as decimal.Decimal; times are timestamptz (microseconds).
+//   - A payment's virtual account is in payment_events (va_*; va_due_date NULL: none); rows
+//     projected before migration 0003 have none until a rebuild, and DepositsDue lists
+//     those still waiting as always due, so the worker still checks them (from the stream).
 package postgres

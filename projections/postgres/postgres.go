@@ -160,12 +160,14 @@ func (s *Store) commit(ctx context.Context, from eventstore.Position, events []e
 // row exists is known, and an insert that still collides fails loudly instead of guessing.
 const paymentArgs = `$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[], $8::timestamptz[],
 	$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::boolean[], $15::integer[], $16::timestamptz[],
-	$17::timestamptz[], $18::bigint[], $19::bigint[], $20::boolean[], $21::boolean[], $22::timestamptz[], $23::text[], $24::text[]`
+	$17::timestamptz[], $18::bigint[], $19::bigint[], $20::boolean[], $21::boolean[], $22::timestamptz[], $23::text[], $24::text[],
+	$25::text[], $26::text[], $27::text[], $28::text[], $29::timestamptz[]`
 
 const insertPayments = `INSERT INTO __S__.payment_events (` + paymentCols + `)
 SELECT order_id, payment_key, buyer_id, order_name, total_amount::numeric, status, is_payment_done, approved_at, method,
 	outcome_rule, outcome_code, outcome_message, psp_evidence::jsonb, operator_alert, executions, created_at, updated_at,
-	last_revision, last_position, escalated, expired, completed_at, refunded_amount::numeric, outcome_status
+	last_revision, last_position, escalated, expired, completed_at, refunded_amount::numeric, outcome_status,
+	va_account_type, va_bank_code, va_account_number, va_holder_name, va_due_date
 FROM unnest(` + paymentArgs + `) AS r(` + paymentCols + `)`
 
 const updatePayments = `UPDATE __S__.payment_events p SET payment_key = r.payment_key, buyer_id = r.buyer_id,
@@ -175,7 +177,9 @@ const updatePayments = `UPDATE __S__.payment_events p SET payment_key = r.paymen
 	psp_evidence = r.psp_evidence::jsonb, operator_alert = r.operator_alert, executions = r.executions,
 	created_at = r.created_at, updated_at = r.updated_at, last_revision = r.last_revision,
 	last_position = r.last_position, escalated = r.escalated, expired = r.expired, completed_at = r.completed_at,
-	refunded_amount = r.refunded_amount::numeric, outcome_status = r.outcome_status
+	refunded_amount = r.refunded_amount::numeric, outcome_status = r.outcome_status,
+	va_account_type = r.va_account_type, va_bank_code = r.va_bank_code, va_account_number = r.va_account_number,
+	va_holder_name = r.va_holder_name, va_due_date = r.va_due_date
 FROM unnest(` + paymentArgs + `) AS r(` + paymentCols + `)
 WHERE p.order_id = r.order_id`
 
@@ -291,6 +295,8 @@ type paymentArrays struct {
 	executions                                                   []int32
 	rev, pos                                                     []int64
 	refunded, outcomeStatus                                      []string
+	vaType, vaBank, vaNumber, vaHolder                           []string
+	vaDue                                                        []*time.Time
 }
 
 func (a *paymentArrays) add(p *projections.Payment) {
@@ -310,12 +316,20 @@ func (a *paymentArrays) add(p *projections.Payment) {
 	a.executions = append(a.executions, int32(p.Executions))
 	a.rev, a.pos = append(a.rev, int64(p.Revision)), append(a.pos, int64(p.Position))
 	a.refunded, a.outcomeStatus = append(a.refunded, p.RefundedAmount.String()), append(a.outcomeStatus, string(p.OutcomeStatus))
+	var va projections.VirtualAccount
+	var due *time.Time // NULL: no account
+	if p.VirtualAccount != nil {
+		va = *p.VirtualAccount
+		due = &va.DueDate
+	}
+	a.vaType, a.vaBank, a.vaNumber = append(a.vaType, va.AccountType), append(a.vaBank, va.BankCode), append(a.vaNumber, va.AccountNumber)
+	a.vaHolder, a.vaDue = append(a.vaHolder, va.HolderName), append(a.vaDue, due)
 }
 
 func (a *paymentArrays) args() []any {
 	return []any{a.id, a.key, a.buyer, a.name, a.total, a.status, a.done, a.approved, a.method, a.rule, a.code, a.msg,
 		a.evidence, a.alert, a.executions, a.created, a.updated, a.rev, a.pos, a.escalated, a.expired, a.completed, a.refunded,
-		a.outcomeStatus}
+		a.outcomeStatus, a.vaType, a.vaBank, a.vaNumber, a.vaHolder, a.vaDue}
 }
 
 // orderArrays are order rows column by column, in orderCols order.
@@ -375,7 +389,8 @@ func (a *refundArrays) args() []any {
 
 const paymentCols = `order_id, payment_key, buyer_id, order_name, total_amount, status, is_payment_done, approved_at, method,
 	outcome_rule, outcome_code, outcome_message, psp_evidence, operator_alert, executions, created_at, updated_at,
-	last_revision, last_position, escalated, expired, completed_at, refunded_amount, outcome_status`
+	last_revision, last_position, escalated, expired, completed_at, refunded_amount, outcome_status, va_account_type,
+	va_bank_code, va_account_number, va_holder_name, va_due_date`
 
 const orderCols = `order_id, seq, buyer_id, seller_id, product_id, quantity, unit_price, amount, status, ledger_updated,
 	wallet_updated, failed_count, threshold, refunded_amount`
@@ -450,13 +465,19 @@ func scanPayment(row pgx.CollectableRow) (projections.Payment, error) {
 		completed     *time.Time
 		evidence      []byte
 		revision, pos int64
+		va            projections.VirtualAccount
+		vaDue         *time.Time
 	)
 	err := row.Scan(&p.OrderID, &p.PaymentKey, &p.BuyerID, &p.OrderName, &p.TotalAmount, &status, &p.IsPaymentDone, &approved,
 		&p.Method, &p.OutcomeRule, &p.OutcomeCode, &p.OutcomeMessage, &evidence, &p.OperatorAlert, &p.Executions,
 		&p.CreatedAt, &p.UpdatedAt, &revision, &pos, &p.Escalated, &p.Expired, &completed, &p.RefundedAmount,
-		&outcomeStatus)
+		&outcomeStatus, &va.AccountType, &va.BankCode, &va.AccountNumber, &va.HolderName, &vaDue)
 	if err != nil {
 		return p, err
+	}
+	if vaDue != nil {
+		va.DueDate = vaDue.UTC()
+		p.VirtualAccount = &va
 	}
 	p.Status, p.Revision, p.Position = aggregate.Status(status), eventstore.Revision(revision), eventstore.Position(pos)
 	p.OutcomeStatus = aggregate.Status(outcomeStatus)
@@ -648,6 +669,60 @@ func (s *Store) OpenForRecovery(ctx context.Context, executingBefore time.Time, 
 		ids = []string{}
 	}
 	return ids, nil
+}
+
+// depositsDue is Payment.DepositDue in SQL, in DueCursor order (a row without an account,
+// whose va_due_date is NULL, sorts as -infinity: first). It reads the partial index
+// payment_events_deposit_due, which holds the waiting payments only.
+const depositsDue = `SELECT order_id, va_due_date FROM __S__.payment_events
+	WHERE status = 'WAITING_FOR_DEPOSIT' AND (va_due_date IS NULL OR va_due_date <= $1)
+		AND ($2::text IS NULL OR (coalesce(va_due_date, '-infinity'), order_id) > (coalesce($3::timestamptz, '-infinity'), $2::text))
+	ORDER BY va_due_date NULLS FIRST, order_id LIMIT $4`
+
+// DepositsDue returns a page of the payments waiting for a deposit due by dueBy
+// (projections.Payment.DepositDue, written in SQL: the conformance suite pins the two
+// together), earliest due date first; see projections.ReadModel.
+func (s *Store) DepositsDue(ctx context.Context, dueBy time.Time, limit int, cursor string) ([]string, string, error) {
+	var afterID *string
+	var afterDue *time.Time
+	if cursor != "" {
+		c, err := projections.DecodeDueCursor(cursor)
+		if err != nil {
+			return nil, "", fmt.Errorf("deposits due: %w", err)
+		}
+		afterID = &c.OrderID
+		if !c.DueDate.IsZero() {
+			afterDue = &c.DueDate
+		}
+	}
+	limit = projections.NormLimit(limit)
+	rows, err := s.pool.Query(ctx, s.q(depositsDue), dueBy, afterID, afterDue, limit+1)
+	if err != nil {
+		return nil, "", fmt.Errorf("deposits due: %w", err)
+	}
+	keys, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (projections.DueCursor, error) {
+		var (
+			c   projections.DueCursor
+			due *time.Time
+		)
+		err := row.Scan(&c.OrderID, &due)
+		if due != nil {
+			c.DueDate = due.UTC()
+		}
+		return c, err
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("deposits due: %w", err)
+	}
+	ids, next := make([]string, 0, min(limit, len(keys))), ""
+	for i, k := range keys {
+		if i == limit {
+			next = keys[limit-1].Encode()
+			break
+		}
+		ids = append(ids, k.OrderID)
+	}
+	return ids, next, nil
 }
 
 // WaitFor polls the checkpoint until it reaches p or ctx ends.

@@ -239,3 +239,36 @@ func (l *Log) Paid(orderID, buyer string, sellers ...string) []eventstore.Record
 	}
 	return []eventstore.RecordedEvent{l.Checkout(orderID, buyer, sellers...), l.Started(orderID, total), l.Approved(orderID, total)}
 }
+
+// Awaited records DepositAwaited: the PSP issued a virtual account for the deposit of amount,
+// due at due. The event carries a secret's hash, as the write side records it.
+func (l *Log) Awaited(orderID string, amount int64, due time.Time) eventstore.RecordedEvent {
+	return l.Event(orderID, aggregate.DepositAwaited{PaymentKey: "pk_" + orderID, TotalAmount: decimal.NewFromInt(amount),
+		Method: "가상계좌", VirtualAccount: aggregate.VirtualAccount{AccountType: "일반", BankCode: "20",
+			AccountNumber: "X6505636518308", HolderName: "구매자", DueDate: due, SecretHash: "hmac-of-" + orderID},
+		Rule: "toss.v1/waiting-for-deposit", Evidence: json.RawMessage(`{"status":"WAITING_FOR_DEPOSIT"}`), At: l.Now()})
+}
+
+// AwaitedNow is Awaited for a payment Started with amount, due a week from now.
+func (l *Log) AwaitedNow(orderID string, amount int64) eventstore.RecordedEvent {
+	return l.Awaited(orderID, amount, l.Now().Add(7*24*time.Hour))
+}
+
+// Deposited records the deposit into a waiting payment's account (PspApproved, as the write
+// side records it from the lookup that confirms a deposit).
+func (l *Log) Deposited(orderID string, amount int64) eventstore.RecordedEvent {
+	return l.Event(orderID, aggregate.PspApproved{PaymentKey: "pk_" + orderID, TotalAmount: decimal.NewFromInt(amount),
+		Method: "가상계좌", ApprovedAt: l.Now(), Rule: "toss.v1/done", Evidence: json.RawMessage(`{"status":"DONE"}`), At: l.Now()})
+}
+
+// DepositExpired records DepositExpired at the account's due date due.
+func (l *Log) DepositExpired(orderID string, due time.Time) eventstore.RecordedEvent {
+	return l.Event(orderID, aggregate.DepositExpired{DueDate: due, Rule: aggregate.RuleDepositExpired, PspStatus: "EXPIRED",
+		Evidence: json.RawMessage(`{"status":"EXPIRED"}`), At: l.Now()})
+}
+
+// AccountClosed records VirtualAccountClosed: cancelled before the deposit.
+func (l *Log) AccountClosed(orderID string) eventstore.RecordedEvent {
+	return l.Event(orderID, aggregate.VirtualAccountClosed{Reason: "changed my mind", Actor: "shop", Rule: aggregate.RuleAccountClosed,
+		PspStatus: "CANCELED", At: l.Now()})
+}

@@ -153,6 +153,115 @@ func DescribeStore(name string, newStore func(ctx context.Context) projections.S
 				Expect(projections.StateOf(c3).Orders).To(HaveEach(HaveField("Status", aggregate.StatusPartialCanceled)))
 			})
 
+			It("keeps a virtual account as the shop is shown it, never its secret's hash", func(ctx SpecContext) {
+				due := time.Date(2026, 1, 9, 23, 59, 59, 0, time.UTC)
+				events := []eventstore.RecordedEvent{log.Checkout("order-v1", "buyer-1", "seller-a", "seller-b"),
+					log.Started("order-v1", 6000), log.Awaited("order-v1", 6000, due)}
+				commit(ctx, events...)
+				p, err := store.Payment(ctx, "order-v1")
+				Expect(err).NotTo(HaveOccurred())
+				Expect(p.Status).To(Equal(aggregate.StatusWaitingForDeposit))
+				Expect(p.VirtualAccount).To(Equal(&projections.VirtualAccount{AccountType: "일반", BankCode: "20",
+					AccountNumber: "X6505636518308", HolderName: "구매자", DueDate: due}))
+				h, err := store.History(ctx, "order-v1")
+				Expect(err).NotTo(HaveOccurred())
+				Expect(projections.Diff(events, &p, h)).To(BeEmpty(), "rows equal the pure projection")
+				s := projections.StateOf(p)
+				Expect(s.VirtualAccount).To(HaveField("SecretHash", BeEmpty()))
+				Expect(s.DepositOverdue(due)).To(BeTrue())
+				Expect(s.DepositOverdue(due.Add(-time.Second))).To(BeFalse())
+				page, err := store.List(ctx, projections.Filter{Status: aggregate.StatusWaitingForDeposit})
+				Expect(err).NotTo(HaveOccurred())
+				Expect(page.Items).To(ConsistOf(HaveField("VirtualAccount.AccountNumber", "X6505636518308")), "items come with their account")
+
+				events = append(events, log.Deposited("order-v1", 6000))
+				commit(ctx, events[len(events)-1])
+				p, err = store.Payment(ctx, "order-v1")
+				Expect(err).NotTo(HaveOccurred())
+				h, err = store.History(ctx, "order-v1")
+				Expect(err).NotTo(HaveOccurred())
+				Expect(projections.Diff(events, &p, h)).To(BeEmpty())
+				Expect(p.Status).To(Equal(aggregate.StatusSuccess))
+				Expect(p.VirtualAccount).To(HaveField("DueDate", due), "kept after the deposit: its refunds need it")
+			})
+
+			It("lists exactly the payments waiting for a deposit due by each time, earliest due first, a page at a time", func(ctx SpecContext) {
+				day := time.Date(2026, 1, 9, 0, 0, 0, 0, time.UTC)
+				histories := map[string][]eventstore.RecordedEvent{}
+				record := func(events ...eventstore.RecordedEvent) {
+					for _, e := range events {
+						id := projections.OrderIDOf(e.Stream)
+						histories[id] = append(histories[id], e)
+					}
+					commit(ctx, events...)
+				}
+				waiting := func(id string, due time.Time) {
+					record(log.Checkout(id, "b", "s"), log.Started(id, 2000), log.Awaited(id, 2000, due))
+				}
+				waiting("order-d3", day.Add(3*time.Hour))
+				waiting("order-d1", day.Add(time.Hour))
+				waiting("order-d2b", day.Add(2*time.Hour))
+				waiting("order-d2a", day.Add(2*time.Hour)) // the same due date: by orderId
+				waiting("order-d4", day.Add(4*time.Hour))
+				waiting("order-d5", day.Add(-time.Hour))
+				record(log.Deposited("order-d4", 2000)) // no longer waiting
+				waiting("order-d6", day.Add(time.Hour))
+				record(log.DepositExpired("order-d6", day.Add(time.Hour)))
+				waiting("order-d7", day.Add(time.Hour))
+				record(log.AccountClosed("order-d7"))
+				record(log.Paid("order-d8", "b", "s")...)
+				record(log.Checkout("order-d9", "b", "s"), log.Started("order-d9", 2000), log.Unknown("order-d9"))
+
+				states := map[string]aggregate.State{}
+				for id, events := range histories {
+					var st aggregate.State
+					for _, e := range events {
+						var err error
+						st, _, err = aggregate.EvolveStored(st, e.Type, e.Data)
+						Expect(err).NotTo(HaveOccurred())
+					}
+					states[id] = st
+				}
+				var cutoffs []time.Time
+				for h := -2; h <= 5; h++ {
+					t := day.Add(time.Duration(h) * time.Hour)
+					cutoffs = append(cutoffs, t, t.Add(-time.Microsecond), t.Add(time.Microsecond))
+				}
+				for _, cutoff := range cutoffs {
+					want := []string{}
+					for id, st := range states {
+						if st.DepositOverdue(cutoff) {
+							want = append(want, id)
+						}
+					}
+					slices.SortFunc(want, func(a, b string) int {
+						if c := states[a].VirtualAccount.DueDate.Compare(states[b].VirtualAccount.DueDate); c != 0 {
+							return c
+						}
+						return strings.Compare(a, b)
+					})
+					got, cursor := []string{}, ""
+					for pages := 0; ; pages++ {
+						Expect(pages).To(BeNumerically("<", 10))
+						ids, next, err := store.DepositsDue(ctx, cutoff, 2, cursor)
+						Expect(err).NotTo(HaveOccurred())
+						Expect(len(ids)).To(BeNumerically("<=", 2))
+						got = append(got, ids...)
+						if next == "" {
+							break
+						}
+						cursor = next
+					}
+					Expect(got).To(Equal(want), "cutoff %s", cutoff)
+					all, next, err := store.DepositsDue(ctx, cutoff, 0, "")
+					Expect(err).NotTo(HaveOccurred())
+					Expect(next).To(BeEmpty())
+					Expect(all).To(Equal(want), "one page of the default size")
+				}
+				_, _, err := store.DepositsDue(ctx, day, 2, "not-a-cursor")
+				Expect(err).To(MatchError(projections.ErrBadCursor))
+			})
+
 			It("writes the rows the projection computes, with the checkpoint", func(ctx SpecContext) {
 				events := []eventstore.RecordedEvent{log.Checkout("order-0001", "buyer-1", "seller-a", "seller-b"),
 					log.Started("order-0001", 6000), log.Approved("order-0001", 6000)}
