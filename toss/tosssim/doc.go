@@ -28,6 +28,46 @@
 //	GET  /sim/v1/faults     the faults in force
 //	PUT  /sim/v1/faults     replace them (Faults as JSON)
 //
+// The Payment object is Toss's, version 2022-11-16, whole: every member Toss's reference
+// lists, null where Toss sends null. Methods: card (카드), virtual account (가상계좌), easy
+// pay (간편결제), transfer (계좌이체), mobile phone (휴대폰) and the gift certificates
+// (문화상품권, 도서문화상품권, 게임문화상품권); the member of the method (card, virtualAccount,
+// easyPay, transfer, mobilePhone, giftCertificate) is filled from the confirm on, the
+// others are null. One buyer profile per method: a personal credit card of issuer and
+// acquirer "11", number masked, lump sum, no points, a random 8-digit approveNo, acquireStatus
+// READY (CANCELED once canceled in full, before acquisition); easy pay by 토스페이 from its
+// prepaid balance (card null, easyPay.amount the total); transfer from the session's bank;
+// phone 01012345678; settlementStatus INCOMPLETED throughout, as settlement comes days
+// later. receipt.url (from the confirm on) and checkout.url have Toss's sandbox shape and
+// lead nowhere; failure is set only for a session that expired (EXPIRED_PAYMENT); secret is
+// null but for virtual accounts; virtualAccount.refundReceiveAccount shows the refund
+// account, masked, once a refund went to it; useEscrow and cultureExpense are false,
+// taxExemptionAmount 0, country KR; metadata, discount, cashReceipt and cashReceipts are
+// null. Each cancel carries taxExemptionAmount and easyPayDiscountAmount 0, receiptKey and
+// cancelRequestId null. With Accept-Language en, method, card.cardType (CREDIT),
+// card.ownerType (PERSONAL), easyPay.provider (TOSSPAY) and virtualAccount.accountType are
+// English. Fields Toss added later without a new version (such as
+// virtualAccount.depositorName) are not sent.
+//
+// The specs check these shapes against the OpenAPI schema of the npm package
+// toss-payments-server-api 10.0.0 (testdata/toss-payments-server-api, MIT, by samchon, not
+// by Toss). That schema is older than Toss's docs for 2022-11-16, which the simulator
+// follows where they differ: it requires transactionKey (now lastTransactionKey),
+// card.company (now card.issuerCode and card.acquirerCode), card.receiptUrl (now
+// receipt.url), virtualAccount.bank and transfer.bank (now bankCode), mobilePhone.carrier
+// (gone) and cancels[].taxAmount (gone; taxFreeAmount and taxExemptionAmount); it has
+// easyPay as the provider's name (now an object {provider, amount, discountAmount}), no
+// easy-pay payment (method 간편결제, card null unless a card paid) and a card on every
+// card payment (null for a session that expired unpaid); a 16-digit card.number (Toss
+// masks it); virtualAccount.dueDate as a date (Toss sends a date-time); method 상품권 (Toss
+// names each certificate) and giftCertificate.settlementStatus COMPLETE|INCOMPLETE (Toss
+// uses COMPLETED|INCOMPLETED for every method). It does not know receipt, checkout,
+// failure, isPartialCancelable, taxExemptionAmount, country, metadata, cashReceipts,
+// card.amount, card.issuerCode, card.interestPayer, virtualAccount.refundReceiveAccount or
+// a cancel's taxExemptionAmount, easyPayDiscountAmount, transactionKey, receiptKey,
+// cancelStatus and cancelRequestId, so it says nothing about them; the spec of Toss's
+// field lists (payment_object_test.go) covers those.
+//
 // Invariants:
 //   - Money is captured at most once per orderId: an approval happens only from
 //     IN_PROGRESS (a confirm) or WAITING_FOR_DEPOSIT (a deposit), under that order's lock,
