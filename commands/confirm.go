@@ -61,7 +61,14 @@ func (s *Service) Confirm(ctx context.Context, req ConfirmRequest, meta Meta) (P
 	// From here the PSP may charge: finish even if the caller goes away.
 	execCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ConfirmTimeout)
 	defer cancel()
-	return s.execute(execCtx, started.Payment, meta, started.cause)
+	begun := time.Now()
+	recorded, err := s.execute(execCtx, started.Payment, meta, started.cause)
+	outcome := string(recorded.Status)
+	if recorded.OrderID == "" {
+		outcome = "ERROR"
+	}
+	s.cfg.Observer.Confirmed(outcome, time.Since(begun))
+	return recorded, err
 }
 
 // execute calls the PSP for an EXECUTING payment and records the verdict.
@@ -81,7 +88,12 @@ func (s *Service) execute(ctx context.Context, p Payment, meta Meta, causation s
 
 // confirmAtPSP asks the PSP to confirm, retrying and settling by lookup as atPSP does.
 func (s *Service) confirmAtPSP(ctx context.Context, st aggregate.State) aggregate.Verdict {
-	return s.atPSP(ctx, st.OrderID, func(ctx context.Context) PSPAnswer { return s.cfg.PSP.Confirm(ctx, executionOf(st)) },
+	return s.atPSP(ctx, st.OrderID, func(ctx context.Context) PSPAnswer {
+		begun := time.Now()
+		a := s.cfg.PSP.Confirm(ctx, executionOf(st))
+		s.cfg.Observer.PSPRequested("confirm", pspOutcome(a), time.Since(begun))
+		return a
+	},
 		func(ambiguous aggregate.Verdict) aggregate.Verdict { return s.settleByLookup(ctx, st, ambiguous) })
 }
 
@@ -142,7 +154,17 @@ func (s *Service) settleByLookup(ctx context.Context, st aggregate.State, ambigu
 func (s *Service) lookup(ctx context.Context, st aggregate.State) PSPRecord {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Retry.AttemptTimeout)
 	defer cancel()
-	return s.cfg.PSP.Lookup(ctx, executionOf(st))
+	begun := time.Now()
+	rec := s.cfg.PSP.Lookup(ctx, executionOf(st))
+	outcome := "UNDECIDED"
+	switch {
+	case rec.Decided:
+		outcome = string(rec.Verdict.Status)
+	case rec.Err != nil:
+		outcome = "ERROR"
+	}
+	s.cfg.Observer.PSPRequested("lookup", outcome, time.Since(begun))
+	return rec
 }
 
 // record appends the verdict under its own timeout, detached from the caller, and counts

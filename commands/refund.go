@@ -101,7 +101,12 @@ func refundExecutionOf(st aggregate.State, r aggregate.Refund) RefundExecution {
 // cancelAtPSP asks the PSP to refund r, retrying and settling by lookup as atPSP does.
 func (s *Service) cancelAtPSP(ctx context.Context, st aggregate.State, r aggregate.Refund) aggregate.Verdict {
 	e := refundExecutionOf(st, r)
-	return s.atPSP(ctx, st.OrderID, func(ctx context.Context) PSPAnswer { return s.cfg.PSP.Cancel(ctx, e) },
+	return s.atPSP(ctx, st.OrderID, func(ctx context.Context) PSPAnswer {
+		begun := time.Now()
+		a := s.cfg.PSP.Cancel(ctx, e)
+		s.cfg.Observer.PSPRequested("cancel", pspOutcome(a), time.Since(begun))
+		return a
+	},
 		func(ambiguous aggregate.Verdict) aggregate.Verdict {
 			if v, found := s.refundByLookup(ctx, st, r); found {
 				return v

@@ -87,6 +87,37 @@ type Config struct {
 	// callback's) is stored. Keep it across restarts and instances, or stored secrets no
 	// longer match; empty: a random key for this process only (specs).
 	DepositSecretKey []byte
+	// Observer is told how long confirms and PSP requests took (nil: nobody), e.g. for
+	// latency histograms.
+	Observer Observer
+}
+
+// Observer is told how long work took. Its methods must be safe for concurrent use and
+// return at once: they run on the confirm's path.
+type Observer interface {
+	// Confirmed: a confirm that reached the PSP took d from its claim (ExecutionStarted) to
+	// its recorded outcome (a status, or "ERROR" when the outcome was not recorded).
+	Confirmed(outcome string, d time.Duration)
+	// PSPRequested: one request to the PSP (operation "confirm", "cancel" or "lookup") was
+	// answered after d with outcome (a status, "RETRY", "LOOKUP", "UNDECIDED" or "ERROR").
+	PSPRequested(operation, outcome string, d time.Duration)
+}
+
+// noObserver is the Observer of a Config without one.
+type noObserver struct{}
+
+func (noObserver) Confirmed(string, time.Duration)            {}
+func (noObserver) PSPRequested(string, string, time.Duration) {}
+
+// pspOutcome names a PSP answer for an Observer.
+func pspOutcome(a PSPAnswer) string {
+	switch {
+	case a.LookUp:
+		return "LOOKUP"
+	case a.Retry:
+		return "RETRY"
+	}
+	return string(a.Verdict.Status)
 }
 
 // Service runs payment commands. Safe for concurrent use.
@@ -126,6 +157,9 @@ func New(cfg Config) *Service {
 	cfg.Limits = cfg.Limits.WithDefaults()
 	if len(cfg.DepositSecretKey) == 0 {
 		cfg.DepositSecretKey = randomKey()
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = noObserver{}
 	}
 	return &Service{cfg: cfg, log: cfg.Logger}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/commands"
@@ -49,6 +50,9 @@ type Options struct {
 	ExecutingTimeout time.Duration
 	// Anchors serves the latest signed anchor and checks streams against it (nil: none).
 	Anchors Anchors
+	// Registry is what GET /metrics serves; the handler adds Signals and the read model's
+	// open and escalated payments to it (nil: a registry of its own).
+	Registry *prometheus.Registry
 }
 
 type api struct {
@@ -62,6 +66,7 @@ type api struct {
 	written          func() eventstore.Position
 	executingTimeout time.Duration
 	anchors          Anchors
+	registry         *prometheus.Registry
 }
 
 // NewHandler returns the HTTP API. Safe for concurrent use.
@@ -72,6 +77,7 @@ func NewHandler(payments Payments, opts Options) http.Handler {
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
+	a.registerMetrics(opts.Registry)
 	r := mux.NewRouter()
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problem{Type: problemBase + "no-route", Title: "No such route", Status: http.StatusNotFound})
@@ -79,7 +85,7 @@ func NewHandler(payments Payments, opts Options) http.Handler {
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problem{Type: problemBase + "method-not-allowed", Title: "Method not allowed", Status: http.StatusMethodNotAllowed})
 	})
-	r.Use(withRequestID, checkOrderIDVar)
+	r.Use(withRequestID, checkOrderIDVar, noteRoute)
 	r.HandleFunc("/v1/checkout", a.checkout).Methods(http.MethodPost)
 	r.HandleFunc("/v1/payments/confirm", a.confirm).Methods(http.MethodPost)
 	r.HandleFunc("/v1/payments", a.list).Methods(http.MethodGet)

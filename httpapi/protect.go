@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/paystream/paystream/access"
 )
@@ -62,6 +62,8 @@ type ProtectOptions struct {
 	Logger *slog.Logger
 	// Limiter bounds each key's write requests (nil: no limit).
 	Limiter *access.Limiter
+	// Registry receives the refusal counters (nil: not exposed).
+	Registry prometheus.Registerer
 }
 
 // Protect puts every request to next behind an API key: it gives the request its id,
@@ -72,7 +74,17 @@ type ProtectOptions struct {
 // wrong role, 429 over the rate. Failed authentications are counted (on /metrics) and
 // logged without the token. Safe for concurrent use.
 func Protect(next http.Handler, keys Keys, opts ProtectOptions) http.Handler {
-	p := &protector{next: next, keys: keys, limiter: opts.Limiter, log: opts.Logger}
+	p := &protector{next: next, keys: keys, limiter: opts.Limiter, log: opts.Logger,
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "paystream_auth_failures_total",
+			Help: "Requests refused by authentication or authorization, by reason."}, []string{"reason"}),
+		limited: prometheus.NewCounter(prometheus.CounterOpts{Name: "paystream_rate_limited_total",
+			Help: "Write requests refused over their key's rate."})}
+	for _, reason := range []string{"missing", "unknown", "forbidden"} {
+		p.failures.WithLabelValues(reason)
+	}
+	if opts.Registry != nil {
+		opts.Registry.MustRegister(p.failures, p.limited)
+	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -85,7 +97,8 @@ type protector struct {
 	limiter *access.Limiter
 	log     *slog.Logger
 
-	missing, unknown, forbidden, limited atomic.Uint64
+	failures *prometheus.CounterVec // by reason
+	limited  prometheus.Counter
 }
 
 func (p *protector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -110,9 +123,6 @@ func (p *protector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(access.WithPrincipal(r.Context(), who))
 	}
 	p.next.ServeHTTP(sw, r)
-	if r.Method == http.MethodGet && r.URL.Path == "/metrics" {
-		p.writeMetrics(sw)
-	}
 }
 
 // authorize authenticates r and checks its role; it counts and logs every refusal.
@@ -121,13 +131,12 @@ func (p *protector) authorize(r *http.Request, roles []access.Role) (access.Prin
 	reason := ""
 	switch {
 	case errors.Is(err, access.ErrNoCredential):
-		p.missing.Add(1)
 		reason = "missing"
 	case err != nil:
-		p.unknown.Add(1)
 		reason = "unknown"
 	}
 	if err != nil {
+		p.failures.WithLabelValues(reason).Inc()
 		p.log.Warn("authentication failed", "request_id", requestID(r.Context()), "reason", reason, "method", r.Method,
 			"path", r.URL.Path, "remote", r.RemoteAddr)
 		return who, err
@@ -137,32 +146,19 @@ func (p *protector) authorize(r *http.Request, roles []access.Role) (access.Prin
 		allowed = allowed || who.Role == role
 	}
 	if !allowed {
-		p.forbidden.Add(1)
+		p.failures.WithLabelValues("forbidden").Inc()
 		p.log.Warn("authorization refused", "request_id", requestID(r.Context()), "key", who.Name, "role", string(who.Role),
 			"method", r.Method, "path", r.URL.Path)
 		return who, fmt.Errorf("%s (%s): %w", who.Name, who.Role, errForbidden)
 	}
 	if !isRead(r.Method) {
 		if ok, wait := p.limiter.Allow(who.Name); !ok {
-			p.limited.Add(1)
+			p.limited.Inc()
 			p.log.Warn("rate limited", "request_id", requestID(r.Context()), "key", who.Name, "path", r.URL.Path)
 			return who, &rateLimited{wait: wait}
 		}
 	}
 	return who, nil
-}
-
-func (p *protector) writeMetrics(w io.Writer) {
-	fmt.Fprintf(w, "# HELP paystream_auth_failures_total Requests refused by authentication or authorization, by reason.\n"+
-		"# TYPE paystream_auth_failures_total counter\n")
-	for _, c := range []struct {
-		reason string
-		n      *atomic.Uint64
-	}{{"missing", &p.missing}, {"unknown", &p.unknown}, {"forbidden", &p.forbidden}} {
-		fmt.Fprintf(w, "paystream_auth_failures_total{reason=%q} %d\n", c.reason, c.n.Load())
-	}
-	fmt.Fprintf(w, "# HELP paystream_rate_limited_total Write requests refused over their key's rate.\n"+
-		"# TYPE paystream_rate_limited_total counter\npaystream_rate_limited_total %d\n", p.limited.Load())
 }
 
 // statusWriter remembers the status written; Unwrap lets http.ResponseController reach

@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/mux"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/paystream/paystream/access"
 	"github.com/paystream/paystream/httpapi"
@@ -56,12 +57,13 @@ var _ = Describe("who may call what", func() {
 	)
 	BeforeEach(func() {
 		logs = &bytes.Buffer{}
-		api := httpapi.NewHandler(&fakePayments{}, httpapi.Options{Hints: &fakeHints{}})
+		registry := prometheus.NewRegistry() // /metrics shows Protect's counters too
+		api := httpapi.NewHandler(&fakePayments{}, httpapi.Options{Hints: &fakeHints{}, Registry: registry})
 		next := http.NewServeMux() // as paymentd mounts its read-model operations
 		next.Handle("/", api)
 		next.HandleFunc("/admin/v1/readmodel/", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 		h = httpapi.Protect(next, testKeys, httpapi.ProtectOptions{Logger: newJSONLogger(logs),
-			Limiter: access.NewLimiter(access.Rate{PerSecond: 0.001, Burst: 1000}, nil)})
+			Limiter: access.NewLimiter(access.Rate{PerSecond: 0.001, Burst: 1000}, nil), Registry: registry})
 	})
 
 	call := func(route string, token access.Token) *httptest.ResponseRecorder {

@@ -26,6 +26,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/paystream/paystream"
 	"github.com/paystream/paystream/access"
 	"github.com/paystream/paystream/aggregate"
@@ -109,7 +112,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
+	// One registry for /metrics: the Go runtime, the process, and what each part adds.
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	svc := commands.New(commands.Config{Store: readModels.track(store), PSP: toss.NewPSP(psp), Catalog: products, Logger: log,
+		Observer:       httpapi.NewLatency(registry),
 		ConfirmTimeout: cfg.ConfirmTimeout, Recovery: aggregate.RecoveryPolicy{ExecutingTimeout: cfg.Recovery.ExecutingTimeout,
 			Threshold: cfg.Recovery.Threshold, BackoffBase: cfg.Recovery.BackoffBase, BackoffMax: cfg.Recovery.BackoffMax},
 		Limits: cfg.Limits, DepositSecretKey: depositKey})
@@ -119,6 +126,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	defer workers.stop()
 	// Followers report progress: readiness and /metrics show a stalled one.
 	followers := progress.NewBoard()
+	registry.MustRegister(httpapi.FollowerMetrics(followers))
 	head := func() uint64 { return uint64(readModels.lastWritten()) }
 	projector := readModels.projector
 	projectorProgress := followers.Track("projector", func() uint64 {
@@ -152,7 +160,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if anchorer != nil {
 		anchors = anchorer
 	}
-	handler := httpapi.NewHandler(svc, httpapi.Options{Logger: log, Hints: inbox, Signals: svc.Signals, Anchors: anchors,
+	handler := httpapi.NewHandler(svc, httpapi.Options{Logger: log, Hints: inbox, Signals: svc.Signals, Anchors: anchors, Registry: registry,
 		ReadModel: readModels.store, Written: readModels.lastWritten, ExecutingTimeout: cfg.Recovery.ExecutingTimeout,
 		Ready: func(ctx context.Context) error {
 			if err := followers.Stalled(); err != nil {
@@ -162,8 +170,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return err
 		}})
 
-	protected := httpapi.Protect(httpapi.WithFollowerMetrics(readModels.withAdmin(handler), followers), keys,
-		httpapi.ProtectOptions{Logger: log, Limiter: access.NewLimiter(cfg.Access.WriteRate, nil)})
+	protected := httpapi.Protect(httpapi.Instrument(readModels.withAdmin(handler), registry), keys,
+		httpapi.ProtectOptions{Logger: log, Limiter: access.NewLimiter(cfg.Access.WriteRate, nil), Registry: registry})
 	srv, addr, err := serve(protected, cfg.Addr, serverTimeouts(cfg))
 	if err != nil {
 		return fmt.Errorf("PAYSTREAM_ADDR %s: %w", cfg.Addr, err)
