@@ -149,20 +149,30 @@ func (c *Client) Cancel(ctx context.Context, paymentKey string, req CancelReques
 
 // do sends one request and decodes a Payment from a 2xx answer.
 func (c *Client) do(ctx context.Context, method, path string, body any, idempotencyKey string) (Payment, error) {
+	raw, err := c.send(ctx, method, path, body, idempotencyKey, maxBody)
+	if err != nil {
+		return Payment{}, err
+	}
+	return parsePayment(raw)
+}
+
+// send sends one request and returns the body of a 2xx answer, refusing one longer than
+// limit bytes. Errors as for Confirm.
+func (c *Client) send(ctx context.Context, method, path string, body any, idempotencyKey string, limit int64) ([]byte, error) {
 	if utf8.RuneCountInString(idempotencyKey) > maxIdempotencyKey {
-		return Payment{}, ErrIdempotencyKeyTooLong
+		return nil, ErrIdempotencyKeyTooLong
 	}
 	var reqBody io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return Payment{}, fmt.Errorf("encode request: %w", err)
+			return nil, fmt.Errorf("encode request: %w", err)
 		}
 		reqBody = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.baseURL+path, reqBody)
 	if err != nil {
-		return Payment{}, fmt.Errorf("build request: %w", err)
+		return nil, fmt.Errorf("build request: %w", err)
 	}
 	// Without GetBody net/http cannot silently resend a POST (it would for one carrying an
 	// Idempotency-Key whose reused connection died): every attempt stays the caller's, and
@@ -179,22 +189,22 @@ func (c *Client) do(ctx context.Context, method, path string, body any, idempote
 
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return Payment{}, err
+		return nil, err
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return Payment{}, fmt.Errorf("read HTTP %d response: %w", resp.StatusCode, err)
+		return nil, fmt.Errorf("read HTTP %d response: %w", resp.StatusCode, err)
 	}
-	tooLarge := len(raw) > maxBody
+	tooLarge := int64(len(raw)) > limit
 	if tooLarge {
-		raw = raw[:maxBody]
+		raw = raw[:limit]
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return Payment{}, newAPIError(resp.StatusCode, raw)
+		return nil, newAPIError(resp.StatusCode, raw)
 	}
 	if tooLarge {
-		return Payment{}, fmt.Errorf("%w: body larger than %d bytes", ErrMalformedResponse, maxBody)
+		return nil, fmt.Errorf("%w: body larger than %d bytes", ErrMalformedResponse, limit)
 	}
-	return parsePayment(raw)
+	return raw, nil
 }

@@ -8,6 +8,8 @@
 //	GET  /v1/payments/{paymentKey}            look a payment up
 //	GET  /v1/payments/orders/{orderId}        look a payment up by order
 //	POST /v1/payments/{paymentKey}/cancel     cancel all or part of it
+//	GET  /v1/transactions?startDate&endDate&startingAfter&limit   approvals and cancels
+//	GET  /v1/settlements?startDate&endDate&dateType&page&size     their fees and payouts
 //
 // Simulator endpoints, standing in for the buyer's widget and for operators of a test run
 // (no authentication):
@@ -24,6 +26,9 @@
 //	                        consecutive-request window, no refund account; otherwise the
 //	                        cancel rules below, with Toss's error codes. The merchant learns
 //	                        of it by webhook, if one is configured, or by looking it up.
+//	PATCH /sim/v1/transactions/{transactionKey}   {amount?, status?, hidden?, payOutAmount?}
+//	                        → 200 Transaction: make Toss's records disagree on purpose
+//	                        (Alteration), for reconciliation tests and demos
 //	GET  /sim/v1/stats      running totals (Stats)
 //	GET  /sim/v1/faults     the faults in force
 //	PUT  /sim/v1/faults     replace them (Faults as JSON)
@@ -131,6 +136,18 @@
 //   - No lock is held while sleeping; state is sharded per order (sync.Map plus a mutex per
 //     order), so confirms of different orders never wait for each other.
 //   - Everything lives in memory for the simulator's lifetime; nothing is evicted.
+//
+// Transactions and settlements (transactions.go, settlements.go): every approval (a
+// confirm to DONE, a deposit), every cancel (API or console) and every withdrawn deposit is
+// a transaction with its own transactionKey, listed by GET /v1/transactions in
+// transactionAt order (KST date-times, both ends inclusive; startingAfter a transactionKey
+// of the range, else 400; limit 1–5000, default 100) and settled by GET /v1/settlements by
+// the fee contract settlements.go describes (dates in KST, both inclusive; dateType
+// soldDate or paidOutDate; page from 1, size 1–10000, default 100). Both follow the API's
+// authentication, latency and 5xx/timeout faults. A dropped webhook leaves them as they
+// are: they are how the merchant finds what it missed. Alterations (PATCH above,
+// AlterTransaction in Go) change a transaction's amount (its settlement follows), its
+// status, hide it from both lists, or make its settlement pay out another amount.
 //
 // Webhooks: given the merchant's URL (Options.Webhooks, or SetWebhookURL later) the
 // simulator POSTs Toss's webhooks: PAYMENT_STATUS_CHANGED {eventType, createdAt, data:

@@ -62,6 +62,7 @@ type Simulator struct {
 	confirms sync.Map // orderId → *atomic.Int64
 	cancelsN sync.Map // orderId → *atomic.Int64: cancel requests
 	idem     sync.Map // idemScope → *idemEntry
+	txs      journal  // every approval and cancel, for transactions and settlements
 
 	stats counters
 }
@@ -104,10 +105,13 @@ func New(opts Options) *Simulator {
 	s.mux.HandleFunc("GET /v1/payments/{paymentKey}", s.handleByKey)
 	s.mux.HandleFunc("GET /v1/payments/orders/{orderId}", s.handleByOrderID)
 	s.mux.HandleFunc("POST /v1/payments/{paymentKey}/cancel", s.handleCancel)
+	s.mux.HandleFunc("GET /v1/transactions", s.handleTransactions)
+	s.mux.HandleFunc("GET /v1/settlements", s.handleSettlements)
 	s.mux.HandleFunc("POST /sim/v1/sessions", s.handleCreateSession)
 	s.mux.HandleFunc("POST /sim/v1/payments/{paymentKey}/console-cancel", s.handleConsoleCancel)
 	s.mux.HandleFunc("POST /sim/v1/payments/{paymentKey}/deposit", s.handleDeposit)
 	s.mux.HandleFunc("POST /sim/v1/payments/{paymentKey}/deposit-error", s.handleDepositError)
+	s.mux.HandleFunc("PATCH /sim/v1/transactions/{transactionKey}", s.handleAlterTransaction)
 	s.mux.HandleFunc("GET /sim/v1/stats", s.handleStats)
 	s.mux.HandleFunc("GET /sim/v1/faults", s.handleGetFaults)
 	s.mux.HandleFunc("PUT /sim/v1/faults", s.handlePutFaults)

@@ -81,6 +81,7 @@ const webhookTimeLayout = "2006-01-02T15:04:05.000000"
 // account: issued, deposited, deposit failed, canceled; CANCEL_STATUS_CHANGED for the
 // cancels of overseas easy-pay payments. Call with o.mu held.
 func (s *Simulator) notify(o *order, now time.Time, c *cancelRecord) {
+	s.journalChange(o, now, c) // every change notified is every change that moves money
 	if !s.hooks.enabled() {
 		return
 	}
