@@ -7,14 +7,11 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/paystream/paystream/kafka"
 	"github.com/paystream/paystream/kafkamsg"
 )
-
-// ErrFenced: another instance with the same transactional id took over.
-var ErrFenced = errors.New("booking: fenced by another instance")
 
 // Booker books an approval in the subscriber's storage, idempotently by message id: booked
 // is false for an approval booked before. kafkamsg.ErrMalformed errors park the record; any
@@ -23,31 +20,22 @@ type Booker interface {
 	Book(ctx context.Context, a kafkamsg.Approved) (booked bool, err error)
 }
 
-// Progress receives the consumer's progress reports (*progress.Tracker has these methods):
-// Advanced with the number of records handled since Run started, after each transaction;
-// Beat after each poll, which returns at least every beat interval when there is nothing to
-// consume.
-type Progress interface {
-	Advanced(handled uint64)
-	Beat()
-}
-
-type noProgress struct{}
-
-func (noProgress) Advanced(uint64) {}
-func (noProgress) Beat()           {}
-
 // beatInterval bounds how long a poll waits for records, so an idle consumer still beats.
 const beatInterval = time.Second
+
+// abortPause is how long a consumer waits after aborting a transaction (a Booker failed)
+// before it consumes the records again.
+const abortPause = 100 * time.Millisecond
 
 // Consumer feeds one Booker from Kafka. Run it once; it is not safe to call Run twice
 // concurrently.
 type Consumer struct {
-	name    string
-	brokers []string
-	book    Booker
-	schema  string
-	cfg     config
+	name   string
+	kafka  kafka.Config
+	log    *slog.Logger
+	book   Booker
+	schema string
+	cfg    config
 }
 
 type config struct {
@@ -55,11 +43,7 @@ type config struct {
 	group, transactionalID                   string
 	partitions                               int32
 	maxPoll                                  int
-	startupTimeout                           time.Duration
-	progress                                 Progress
-	log                                      *slog.Logger
-	kgoOpts                                  []kgo.Opt
-	beforeEnd                                func() error // test hook: an error "kills" the consumer
+	progress                                 kafka.Progress
 }
 
 // Option configures a Consumer.
@@ -89,26 +73,18 @@ func WithPartitions(n int32) Option { return func(c *config) { c.partitions = n 
 // WithMaxPollRecords bounds the records per transaction (default 1000).
 func WithMaxPollRecords(n int) Option { return func(c *config) { c.maxPoll = n } }
 
-// WithLogger sets the logger (default: discard).
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+// WithProgress sets where the consumer reports progress (default: nowhere): Advanced with
+// the number of records handled since Run started, after each transaction; Beat after each
+// poll, which returns at least every beat interval when there is nothing to consume.
+func WithProgress(p kafka.Progress) Option { return func(c *config) { c.progress = p } }
 
-// WithProgress sets where the consumer reports progress (default: nowhere).
-func WithProgress(p Progress) Option { return func(c *config) { c.progress = p } }
-
-// WithStartupTimeout bounds Run's start-up, creating missing topics (default 30 s).
-func WithStartupTimeout(d time.Duration) Option { return func(c *config) { c.startupTimeout = d } }
-
-// WithClientOptions adds franz-go options (TLS, SASL, timeouts) to the Kafka client.
-func WithClientOptions(opts ...kgo.Opt) Option {
-	return func(c *config) { c.kgoOpts = append(c.kgoOpts, opts...) }
-}
-
-// New returns a Consumer named name (e.g. "ledger") that books into b and publishes
-// completions of the given schema (kafkamsg.SchemaLedgerUpdated or SchemaWalletUpdated).
-func New(brokers []string, name, schema string, b Booker, opts ...Option) *Consumer {
+// New returns a Consumer named name (e.g. "ledger") of the cluster k describes that books
+// into b and publishes completions of the given schema (kafkamsg.SchemaLedgerUpdated or
+// SchemaWalletUpdated).
+func New(k kafka.Config, name, schema string, b Booker, opts ...Option) *Consumer {
 	cfg := config{approvedTopic: kafkamsg.TopicApproved, dlqTopic: kafkamsg.TopicApprovedDLQ,
 		group: "paystream-" + name, transactionalID: "paystream-" + name, partitions: 3, maxPoll: 1000,
-		startupTimeout: 30 * time.Second, progress: noProgress{}, log: slog.New(slog.DiscardHandler)}
+		progress: kafka.NoProgress{}}
 	if schema == kafkamsg.SchemaWalletUpdated {
 		cfg.completionTopic = kafkamsg.TopicWalletUpdated
 	} else {
@@ -117,15 +93,14 @@ func New(brokers []string, name, schema string, b Booker, opts ...Option) *Consu
 	for _, o := range opts {
 		o(&cfg)
 	}
-	cfg.log = cfg.log.With("consumer", name)
-	return &Consumer{name: name, brokers: brokers, book: b, schema: schema, cfg: cfg}
+	return &Consumer{name: name, kafka: k, log: k.Log("consumer", name), book: b, schema: schema, cfg: cfg}
 }
 
 // Run consumes until ctx ends (then returns nil) or the transactional producer fails for
-// good (fenced → ErrFenced). Transient broker errors are retried by the client.
+// good (fenced: an error wrapping kafka.ErrFenced). Transient broker errors are retried by
+// the client.
 func (c *Consumer) Run(ctx context.Context) error {
-	opts := append([]kgo.Opt{
-		kgo.SeedBrokers(c.brokers...),
+	sess, err := c.kafka.NewGroupTransactSession(
 		kgo.TransactionalID(c.cfg.transactionalID),
 		kgo.ConsumerGroup(c.cfg.group),
 		kgo.ConsumeTopics(c.cfg.approvedTopic),
@@ -133,29 +108,20 @@ func (c *Consumer) Run(ctx context.Context) error {
 		kgo.RequireStableFetchOffsets(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.ProducerLinger(0),
-	}, c.cfg.kgoOpts...)
-	sess, err := kgo.NewGroupTransactSession(opts...)
+	)
 	if err != nil {
 		return fmt.Errorf("%s: kafka client: %w", c.name, err)
 	}
-	crashed := false
-	defer func() {
-		if crashed {
-			sess.Client().Close() // a kill: leave the transaction open for the broker to abort
-			return
-		}
-		sess.Close()
-	}()
-	sctx, cancel := context.WithTimeout(ctx, c.cfg.startupTimeout)
-	err = kafkamsg.EnsureTopics(sctx, sess.Client(),
-		kafkamsg.Topic{Name: c.cfg.approvedTopic, Partitions: c.cfg.partitions},
-		kafkamsg.Topic{Name: c.cfg.completionTopic, Partitions: c.cfg.partitions},
-		kafkamsg.Topic{Name: c.cfg.dlqTopic, Partitions: 1})
-	cancel()
-	if err != nil {
+	defer sess.Close()
+	if err := c.kafka.Startup(ctx, "creating topics", func(ctx context.Context) error {
+		return kafka.EnsureTopics(ctx, sess.Client(),
+			kafka.Topic{Name: c.cfg.approvedTopic, Partitions: c.cfg.partitions},
+			kafka.Topic{Name: c.cfg.completionTopic, Partitions: c.cfg.partitions},
+			kafka.Topic{Name: c.cfg.dlqTopic, Partitions: 1})
+	}); err != nil {
 		return fmt.Errorf("%s: %w", c.name, err)
 	}
-	c.cfg.log.Info("consumer started", "topic", c.cfg.approvedTopic, "group", c.cfg.group)
+	c.log.Info("consumer started", "topic", c.cfg.approvedTopic, "group", c.cfg.group)
 	var handled uint64
 	for {
 		pctx, cancel := context.WithTimeout(ctx, beatInterval)
@@ -166,7 +132,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		fetches.EachError(func(t string, p int32, err error) {
 			if !errors.Is(err, context.DeadlineExceeded) { // the beat interval passed with nothing to consume
-				c.cfg.log.Warn("fetch", "topic", t, "partition", p, "err", err)
+				c.log.Warn("fetch", "topic", t, "partition", p, "err", err)
 			}
 		})
 		c.cfg.progress.Beat()
@@ -175,10 +141,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		recs := fetches.Records()
 		if err := c.transact(ctx, sess, recs); err != nil {
-			if errors.Is(err, errCrash) {
-				crashed = true
-				return err
-			}
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -188,8 +150,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 		c.cfg.progress.Advanced(handled)
 	}
 }
-
-var errCrash = errors.New("booking: crashed (test hook)")
 
 // transact books recs and publishes their completions in one transaction with their
 // offsets.
@@ -202,7 +162,7 @@ func (c *Consumer) transact(ctx context.Context, sess *kgo.GroupTransactSession,
 	for _, r := range recs {
 		rec, err := c.handle(ctx, r)
 		if err != nil {
-			c.cfg.log.Error("book failed; aborting the transaction", "offset", r.Offset, "partition", r.Partition, "err", err)
+			c.log.Error("book failed; aborting the transaction", "offset", r.Offset, "partition", r.Partition, "err", err)
 			abort = true
 			break
 		}
@@ -211,29 +171,24 @@ func (c *Consumer) transact(ctx context.Context, sess *kgo.GroupTransactSession,
 	if !abort {
 		for _, res := range sess.ProduceSync(ctx, out...) {
 			if res.Err != nil {
-				c.cfg.log.Error("produce completion; aborting the transaction", "topic", res.Record.Topic, "err", res.Err)
+				c.log.Error("produce completion; aborting the transaction", "topic", res.Record.Topic, "err", res.Err)
 				abort = true
 				break
 			}
 		}
 	}
-	if c.cfg.beforeEnd != nil {
-		if err := c.cfg.beforeEnd(); err != nil {
-			return fmt.Errorf("%s: %w: %v", c.name, errCrash, err)
-		}
-	}
 	committed, err := sess.End(context.WithoutCancel(ctx), kgo.TransactionEndTry(!abort))
 	if err != nil {
-		if fenced(err) {
-			return fmt.Errorf("%s: end transaction: %w: %v", c.name, ErrFenced, err)
+		if kafka.Fenced(err) {
+			return fmt.Errorf("%s: end transaction: %w: %v", c.name, kafka.ErrFenced, err)
 		}
 		return fmt.Errorf("%s: end transaction: %w", c.name, err)
 	}
 	if !committed && !abort {
-		c.cfg.log.Info("transaction aborted (group rebalanced); records will be consumed again", "records", len(recs))
+		c.log.Info("transaction aborted (group rebalanced); records will be consumed again", "records", len(recs))
 	}
 	if abort {
-		time.Sleep(100 * time.Millisecond) // let a transient storage fault pass before the redelivery
+		kafka.Sleep(ctx, abortPause) // let a transient storage fault pass before the redelivery
 	}
 	return nil
 }
@@ -246,7 +201,7 @@ func (c *Consumer) handle(ctx context.Context, r *kgo.Record) (*kgo.Record, erro
 		_, err = c.book.Book(ctx, a)
 	}
 	if errors.Is(err, kafkamsg.ErrMalformed) {
-		c.cfg.log.Error("malformed approval parked", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
+		c.log.Error("malformed approval parked", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
 			"dlq", c.cfg.dlqTopic, "err", err)
 		return &kgo.Record{Topic: c.cfg.dlqTopic, Key: r.Key, Value: r.Value, Headers: append(r.Headers[:len(r.Headers):len(r.Headers)],
 			kgo.RecordHeader{Key: kafkamsg.HeaderError, Value: []byte(err.Error())},
@@ -265,15 +220,3 @@ func (c *Consumer) handle(ctx context.Context, r *kgo.Record) (*kgo.Record, erro
 		{Key: kafkamsg.HeaderEventID, Value: []byte(comp.MessageID)},
 	}}, nil
 }
-
-// fenced reports whether err means another producer with our transactional id took over.
-func fenced(err error) bool {
-	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) ||
-		errors.Is(err, kerr.TransactionalIDAuthorizationFailed)
-}
-
-// WithBeforeEndForTest installs a fault for tests of the exactly-once guarantee: fn runs
-// after a transaction's completions were produced and before it ends; an error from fn
-// "kills" the consumer there, closing its client with the transaction open, as a crash
-// would. Never use it in production.
-func WithBeforeEndForTest(fn func() error) Option { return func(c *config) { c.beforeEnd = fn } }

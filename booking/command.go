@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/paystream/paystream/kafka"
 	"github.com/paystream/paystream/kafkamsg"
 )
 
@@ -39,18 +39,10 @@ func (c Command) Run(ctx context.Context, args []string, getenv func(string) str
 	if err := flags.Parse(args); err != nil {
 		return fmt.Errorf("%s: %w", c.Name, err)
 	}
-	var problems, brokers []string
-	for _, b := range strings.Split(getenv("KAFKA_BROKERS"), ",") {
-		if b = strings.TrimSpace(b); b == "" {
-			continue
-		}
-		if _, _, err := net.SplitHostPort(b); err != nil {
-			problems = append(problems, fmt.Sprintf("KAFKA_BROKERS: %q is not host:port", b))
-		}
-		brokers = append(brokers, b)
-	}
-	if len(brokers) == 0 {
-		problems = append(problems, "KAFKA_BROKERS: is required (comma-separated host:port)")
+	var problems []string
+	brokers, bad := kafka.ParseBrokers(getenv("KAFKA_BROKERS"), true)
+	for _, p := range bad {
+		problems = append(problems, "KAFKA_BROKERS: "+p)
 	}
 	topic := getenv("KAFKA_APPROVED_TOPIC")
 	if topic == "" {
@@ -78,8 +70,8 @@ func (c Command) Run(ctx context.Context, args []string, getenv func(string) str
 		return fmt.Errorf("%s: %w", c.Name, err)
 	}
 	defer closeStore()
-	consumer := New(brokers, c.Name, c.Schema, booker,
-		WithApprovedTopic(topic), WithTransactionalID(txid), WithLogger(log))
+	consumer := New(kafka.Config{Brokers: brokers, Logger: log}, c.Name, c.Schema, booker,
+		WithApprovedTopic(topic), WithTransactionalID(txid))
 	log.Info(c.Name+" started", "brokers", brokers, "topic", topic)
 	if err := consumer.Run(ctx); err != nil {
 		return fmt.Errorf("%s: %w", c.Name, err)

@@ -12,5 +12,5 @@
 //   - A malformed approval is parked on the DLQ topic in the same transaction, with the
 //     error in a header, and logged; it never stops the consumer.
 //   - Two instances with the same transactional id: the newer fences the older, whose Run
-//     returns an error wrapping ErrFenced.
+//     returns an error wrapping kafka.ErrFenced.
 package booking

@@ -15,6 +15,7 @@ import (
 	"github.com/paystream/paystream/commands"
 	"github.com/paystream/paystream/completion"
 	"github.com/paystream/paystream/eventstore/embedded"
+	"github.com/paystream/paystream/kafka"
 	"github.com/paystream/paystream/kafkamsg"
 	"github.com/paystream/paystream/kafkamsg/kafkatest"
 	"github.com/paystream/paystream/ledger"
@@ -37,11 +38,12 @@ func BenchmarkLoop(b *testing.B) {
 	svc := commands.New(commands.Config{Store: store})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	fwd := forwarder.New(store, brokers)
+	k := kafka.Config{Brokers: brokers}
+	fwd := forwarder.New(store, k)
 	for _, run := range []func(context.Context) error{fwd.Run,
-		booking.New(brokers, "ledger", kafkamsg.SchemaLedgerUpdated, ledger.New(ledger.NewMemoryStore())).Run,
-		booking.New(brokers, "wallet", kafkamsg.SchemaWalletUpdated, wallet.New(wallet.NewMemoryStore())).Run,
-		completion.New(svc, brokers).Run} {
+		booking.New(k, "ledger", kafkamsg.SchemaLedgerUpdated, ledger.New(ledger.NewMemoryStore())).Run,
+		booking.New(k, "wallet", kafkamsg.SchemaWalletUpdated, wallet.New(wallet.NewMemoryStore())).Run,
+		completion.New(svc, k).Run} {
 		wg.Go(func() { _ = run(ctx) })
 	}
 	defer func() { cancel(); wg.Wait() }()

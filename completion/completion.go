@@ -13,6 +13,7 @@ import (
 
 	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/commands"
+	"github.com/paystream/paystream/kafka"
 	"github.com/paystream/paystream/kafkamsg"
 )
 
@@ -21,22 +22,6 @@ type Recorder interface {
 	RecordLedgerUpdated(ctx context.Context, c commands.Completion, meta commands.Meta) (commands.Payment, error)
 	RecordWalletUpdated(ctx context.Context, c commands.Completion, meta commands.Meta) (commands.Payment, error)
 }
-
-// Progress receives the consumer's progress reports (*progress.Tracker has these methods):
-// Advanced with the number of records handled since Run started, after each poll's records;
-// Beat after each poll, which returns at least every beat interval when there is nothing to
-// consume; Failed with each failure of a record being retried.
-type Progress interface {
-	Advanced(handled uint64)
-	Beat()
-	Failed(err error)
-}
-
-type noProgress struct{}
-
-func (noProgress) Advanced(uint64) {}
-func (noProgress) Beat()           {}
-func (noProgress) Failed(error)    {}
 
 // beatInterval bounds how long a poll waits for records, so an idle consumer still beats.
 const beatInterval = time.Second
@@ -53,9 +38,10 @@ type Parked struct {
 
 // Consumer records completions. Parked is safe for concurrent use; run one Run at a time.
 type Consumer struct {
-	rec     Recorder
-	brokers []string
-	cfg     config
+	rec   Recorder
+	kafka kafka.Config
+	log   *slog.Logger
+	cfg   config
 
 	mu     sync.Mutex
 	parked []Parked
@@ -65,10 +51,7 @@ type config struct {
 	topics     []string
 	dlq, group string
 	maxBackoff time.Duration
-	startup    time.Duration
-	progress   Progress
-	log        *slog.Logger
-	kgoOpts    []kgo.Opt
+	progress   kafka.Progress
 }
 
 // Option configures a Consumer.
@@ -87,30 +70,21 @@ func WithGroup(g string) Option { return func(c *config) { c.group = g } }
 // WithMaxBackoff caps the wait between retries of a failing record (default 2 s).
 func WithMaxBackoff(d time.Duration) Option { return func(c *config) { c.maxBackoff = d } }
 
-// WithLogger sets the logger (default: discard).
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+// WithProgress sets where the consumer reports progress (default: nowhere): Advanced with
+// the number of records handled since Run started, after each poll's records; Beat after
+// each poll, which returns at least every beat interval when there is nothing to consume;
+// Failed with each failure of a record being retried.
+func WithProgress(p kafka.Progress) Option { return func(c *config) { c.progress = p } }
 
-// WithProgress sets where the consumer reports progress (default: nowhere).
-func WithProgress(p Progress) Option { return func(c *config) { c.progress = p } }
-
-// WithStartupTimeout bounds Run's start-up, creating missing topics (default 30 s).
-func WithStartupTimeout(d time.Duration) Option { return func(c *config) { c.startup = d } }
-
-// WithClientOptions adds franz-go options (TLS, SASL, timeouts) to the Kafka client.
-func WithClientOptions(opts ...kgo.Opt) Option {
-	return func(c *config) { c.kgoOpts = append(c.kgoOpts, opts...) }
-}
-
-// New returns a Consumer that records completions from the cluster at brokers through rec.
-func New(rec Recorder, brokers []string, opts ...Option) *Consumer {
+// New returns a Consumer that records completions from the cluster k describes through rec.
+func New(rec Recorder, k kafka.Config, opts ...Option) *Consumer {
 	cfg := config{topics: []string{kafkamsg.TopicLedgerUpdated, kafkamsg.TopicWalletUpdated},
 		dlq: kafkamsg.TopicCompletionsDLQ, group: "paystream-completion", maxBackoff: 2 * time.Second,
-		startup: 30 * time.Second, progress: noProgress{}, log: slog.New(slog.DiscardHandler)}
+		progress: kafka.NoProgress{}}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	cfg.log = cfg.log.With("consumer", "completion")
-	return &Consumer{rec: rec, brokers: brokers, cfg: cfg}
+	return &Consumer{rec: rec, kafka: k, log: k.Log("consumer", "completion"), cfg: cfg}
 }
 
 // Parked returns the messages parked since New, oldest first.
@@ -122,8 +96,7 @@ func (c *Consumer) Parked() []Parked {
 
 // Run consumes until ctx ends (then returns nil) or the client fails for good.
 func (c *Consumer) Run(ctx context.Context) error {
-	cl, err := kgo.NewClient(append([]kgo.Opt{
-		kgo.SeedBrokers(c.brokers...),
+	cl, err := c.kafka.NewClient(
 		kgo.ConsumerGroup(c.cfg.group),
 		kgo.ConsumeTopics(c.cfg.topics...),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -131,22 +104,21 @@ func (c *Consumer) Run(ctx context.Context) error {
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.ProducerLinger(0),
-	}, c.cfg.kgoOpts...)...)
+	)
 	if err != nil {
 		return fmt.Errorf("completion: kafka client: %w", err)
 	}
 	defer cl.Close()
-	topics := []kafkamsg.Topic{{Name: c.cfg.dlq, Partitions: 1}}
+	topics := []kafka.Topic{{Name: c.cfg.dlq, Partitions: 1}}
 	for _, t := range c.cfg.topics {
-		topics = append(topics, kafkamsg.Topic{Name: t, Partitions: 3})
+		topics = append(topics, kafka.Topic{Name: t, Partitions: 3})
 	}
-	sctx, cancel := context.WithTimeout(ctx, c.cfg.startup)
-	err = kafkamsg.EnsureTopics(sctx, cl, topics...)
-	cancel()
-	if err != nil {
+	if err := c.kafka.Startup(ctx, "creating topics", func(ctx context.Context) error {
+		return kafka.EnsureTopics(ctx, cl, topics...)
+	}); err != nil {
 		return fmt.Errorf("completion: %w", err)
 	}
-	c.cfg.log.Info("consumer started", "topics", c.cfg.topics, "group", c.cfg.group)
+	c.log.Info("consumer started", "topics", c.cfg.topics, "group", c.cfg.group)
 	var handled atomic.Uint64
 	for {
 		pctx, cancel := context.WithTimeout(ctx, beatInterval)
@@ -158,7 +130,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		fetches.EachError(func(t string, p int32, err error) {
 			if !errors.Is(err, context.DeadlineExceeded) { // the beat interval passed with nothing to consume
-				c.cfg.log.Warn("fetch", "topic", t, "partition", p, "err", err)
+				c.log.Warn("fetch", "topic", t, "partition", p, "err", err)
 			}
 		})
 		c.cfg.progress.Beat()
@@ -182,7 +154,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			return nil
 		}
 		if err := cl.CommitUncommittedOffsets(ctx); err != nil && ctx.Err() == nil {
-			c.cfg.log.Warn("commit offsets; the records will be recorded again (no-ops)", "err", err)
+			c.log.Warn("commit offsets; the records will be recorded again (no-ops)", "err", err)
 		}
 		cl.AllowRebalance()
 		if fetches.NumRecords() > 0 {
@@ -204,12 +176,10 @@ func (c *Consumer) handle(ctx context.Context, cl *kgo.Client, r *kgo.Record) bo
 			return true
 		}
 		c.cfg.progress.Failed(fmt.Errorf("record completion of %s: %w", r.Key, err))
-		c.cfg.log.Warn("record completion; retrying", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
+		c.log.Warn("record completion; retrying", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
 			"order_id", string(r.Key), "err", err, "backoff", backoff)
-		select {
-		case <-ctx.Done():
+		if !kafka.Sleep(ctx, backoff) {
 			return false
-		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, c.cfg.maxBackoff)
 	}
@@ -241,7 +211,7 @@ func permanent(err error) bool {
 
 // park logs r, keeps it in Parked and copies it to the DLQ topic.
 func (c *Consumer) park(ctx context.Context, cl *kgo.Client, r *kgo.Record, cause error) {
-	c.cfg.log.Error("completion message parked", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
+	c.log.Error("completion message parked", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
 		"order_id", string(r.Key), "dlq", c.cfg.dlq, "err", cause)
 	c.mu.Lock()
 	c.parked = append(c.parked, Parked{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
@@ -251,6 +221,6 @@ func (c *Consumer) park(ctx context.Context, cl *kgo.Client, r *kgo.Record, caus
 		kgo.RecordHeader{Key: kafkamsg.HeaderError, Value: []byte(cause.Error())},
 		kgo.RecordHeader{Key: kafkamsg.HeaderSourceTopic, Value: []byte(fmt.Sprintf("%s/%d/%d", r.Topic, r.Partition, r.Offset))})}
 	if err := cl.ProduceSync(ctx, dlq).FirstErr(); err != nil {
-		c.cfg.log.Error("copy parked message to the DLQ failed; it stays in the parked list", "dlq", c.cfg.dlq, "err", err)
+		c.log.Error("copy parked message to the DLQ failed; it stays in the parked list", "dlq", c.cfg.dlq, "err", err)
 	}
 }

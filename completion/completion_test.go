@@ -2,7 +2,6 @@ package completion_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -20,6 +19,7 @@ import (
 	"github.com/paystream/paystream/commands"
 	"github.com/paystream/paystream/completion"
 	"github.com/paystream/paystream/eventstore/embedded"
+	"github.com/paystream/paystream/kafka"
 	"github.com/paystream/paystream/kafkamsg"
 	"github.com/paystream/paystream/kafkamsg/kafkatest"
 	"github.com/paystream/paystream/ledger"
@@ -117,7 +117,7 @@ var _ = Describe("Completion", func() {
 		}
 		BeforeEach(func(ctx SpecContext) {
 			logs = &lockedBuffer{}
-			c = completion.New(svc, brokers, completion.WithLogger(slog.New(slog.NewJSONHandler(logs, nil))))
+			c = completion.New(svc, kafka.Config{Brokers: brokers, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 			runCtx, cancel := context.WithCancel(context.Background())
 			var wg sync.WaitGroup
 			supervise(runCtx, &wg, c.Run)
@@ -169,33 +169,18 @@ var _ = Describe("Completion", func() {
 			port, _ := strconv.Atoi(brokers[0][strings.LastIndex(brokers[0], ":")+1:])
 
 			ldg, wal := ledger.New(ledger.NewMemoryStore()), wallet.New(wallet.NewMemoryStore())
-			var fwdCrash, ledgerKill sync.Once
-			crash := func(once *sync.Once) func() error {
-				return func() (err error) {
-					once.Do(func() { err = errors.New("killed") })
-					return err
-				}
-			}
+			// The forwarder and the ledger each die at their first commit and are restarted: the
+			// broker meets those commits as a restarted instance makes it (kafkatest.FenceCommit).
+			kafkatest.FenceCommit(cluster, "paystream-forwarder", 1)
+			kafkatest.FenceCommit(cluster, "paystream-ledger", 1)
+			k := kafka.Config{Brokers: brokers}
 			runCtx, cancel := context.WithCancel(context.Background())
 			var wg sync.WaitGroup
 			DeferCleanup(func() { cancel(); wg.Wait() })
-			supervise(runCtx, &wg, func(ctx context.Context) error {
-				return forwarder.New(store, brokers, forwarder.WithMaxBatch(5),
-					forwarder.WithBeforeCommitForTest(func(n int) error {
-						if n == 0 {
-							return nil
-						}
-						return crash(&fwdCrash)()
-					})).Run(ctx)
-			})
-			supervise(runCtx, &wg, func(ctx context.Context) error {
-				return booking.New(brokers, "ledger", kafkamsg.SchemaLedgerUpdated, ldg, booking.WithMaxPollRecords(4),
-					booking.WithBeforeEndForTest(crash(&ledgerKill))).Run(ctx)
-			})
-			supervise(runCtx, &wg, func(ctx context.Context) error {
-				return booking.New(brokers, "wallet", kafkamsg.SchemaWalletUpdated, wal).Run(ctx)
-			})
-			supervise(runCtx, &wg, completion.New(svc, brokers).Run)
+			supervise(runCtx, &wg, forwarder.New(store, k, forwarder.WithMaxBatch(5)).Run)
+			supervise(runCtx, &wg, booking.New(k, "ledger", kafkamsg.SchemaLedgerUpdated, ldg, booking.WithMaxPollRecords(4)).Run)
+			supervise(runCtx, &wg, booking.New(k, "wallet", kafkamsg.SchemaWalletUpdated, wal).Run)
+			supervise(runCtx, &wg, completion.New(svc, k).Run)
 
 			approve(ctx, 0, 20)
 			Eventually(func(g Gomega) { allDone(g, ctx) }).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())

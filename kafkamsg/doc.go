@@ -1,6 +1,8 @@
 // Package kafkamsg is the Kafka contract between paystream and its downstream subscribers:
 // topic names, the versioned JSON messages on them (payment.approved.v1,
-// payment.ledger-updated.v1, payment.wallet-updated.v1), their headers, and topic creation.
+// payment.ledger-updated.v1, payment.wallet-updated.v1) and their headers. It holds no
+// client code: how paystream's clients reach the cluster is package kafka, and kafka's
+// doc draws the whole Kafka side.
 //
 // Invariants:
 //   - A released schema name is frozen: a changed shape gets a new name (…v2) and decoders

@@ -17,6 +17,7 @@ import (
 	"github.com/paystream/paystream/booking"
 	"github.com/paystream/paystream/commands"
 	"github.com/paystream/paystream/completion"
+	"github.com/paystream/paystream/kafka"
 	"github.com/paystream/paystream/kafkamsg"
 	"github.com/paystream/paystream/ledger"
 	"github.com/paystream/paystream/progress"
@@ -46,17 +47,10 @@ func newKafkaFlags(fs *flag.FlagSet, env func(name, def string) string) kafkaFla
 
 func (k kafkaFlags) validate(bad func(name, format string, args ...any)) KafkaConfig {
 	cfg := KafkaConfig{Addr: *k.addr, DataDir: *k.dataDir, ApprovedTopic: *k.topic}
-	for _, b := range strings.Split(*k.brokers, ",") {
-		if b = strings.TrimSpace(b); b == "" {
-			continue
-		}
-		if _, _, err := net.SplitHostPort(b); err != nil {
-			bad("KAFKA_BROKERS", "%q is not host:port", b)
-		}
-		cfg.Brokers = append(cfg.Brokers, b)
-	}
-	if *k.brokers != "" && len(cfg.Brokers) == 0 {
-		bad("KAFKA_BROKERS", "%q lists no broker", *k.brokers)
+	var problems []string
+	cfg.Brokers, problems = kafka.ParseBrokers(*k.brokers, false) // none: the in-process broker
+	for _, p := range problems {
+		bad("KAFKA_BROKERS", "%s", p)
 	}
 	if len(cfg.Brokers) == 0 {
 		if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
@@ -116,10 +110,9 @@ func startKafka(ctx context.Context, cfg KafkaConfig, store kafkaStore, svc *com
 	keep := func(t *progress.Tracker, run func(context.Context) error) {
 		wg.Go(func() { supervise(runCtx, log.With("component", t.Name()), t, run) })
 	}
+	k := kafka.Config{Brokers: brokers, Logger: log, StartupTimeout: startupTimeout}
 	fwdProgress := board.Track("forwarder", head)
-	fwd := forwarder.New(store, brokers, forwarder.WithTopic(cfg.ApprovedTopic), forwarder.WithLogger(log),
-		forwarder.WithProgress(fwdProgress), forwarder.WithStartupTimeout(startupTimeout))
-	keep(fwdProgress, fwd.Run)
+	keep(fwdProgress, forwarder.New(store, k, forwarder.WithTopic(cfg.ApprovedTopic), forwarder.WithProgress(fwdProgress)).Run)
 	if embedded {
 		for _, sub := range []struct {
 			name, schema string
@@ -129,13 +122,12 @@ func startKafka(ctx context.Context, cfg KafkaConfig, store kafkaStore, svc *com
 			{"wallet", kafkamsg.SchemaWalletUpdated, wallet.New(wallet.NewMemoryStore())},
 		} {
 			t := board.Track(sub.name, nil)
-			keep(t, booking.New(brokers, sub.name, sub.schema, sub.booker, booking.WithApprovedTopic(cfg.ApprovedTopic),
-				booking.WithLogger(log), booking.WithProgress(t), booking.WithStartupTimeout(startupTimeout)).Run)
+			keep(t, booking.New(k, sub.name, sub.schema, sub.booker, booking.WithApprovedTopic(cfg.ApprovedTopic),
+				booking.WithProgress(t)).Run)
 		}
 	}
 	compProgress := board.Track("completion", nil)
-	keep(compProgress, completion.New(svc, brokers, completion.WithLogger(log), completion.WithProgress(compProgress),
-		completion.WithStartupTimeout(startupTimeout)).Run)
+	keep(compProgress, completion.New(svc, k, completion.WithProgress(compProgress)).Run)
 	log.Info("downstream started", "brokers", brokers, "in_process", embedded, "topic", cfg.ApprovedTopic)
 	return stop, nil
 }
@@ -147,7 +139,7 @@ const startupTimeout = 30 * time.Second
 // directory — a crash cut them off — as a real broker would: completed where they had
 // committed in another partition (kfake writes commit markers one partition at a time),
 // aborted otherwise, with the markers its recovery leaves out (see
-// kafkamsg.RecoverCrashed). Run before any client produces.
+// kafka.RecoverCrashed). Run before any client produces.
 func recoverCrashed(ctx context.Context, brokers []string, log *slog.Logger) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
@@ -156,7 +148,7 @@ func recoverCrashed(ctx context.Context, brokers []string, log *slog.Logger) err
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
 	defer cancel()
-	done, err := kafkamsg.RecoverCrashed(ctx, cl)
+	done, err := kafka.RecoverCrashed(ctx, cl)
 	if err != nil {
 		return err
 	}
@@ -178,15 +170,12 @@ func supervise(ctx context.Context, log *slog.Logger, t *progress.Tracker, run f
 			return
 		}
 		t.Stopped(err)
-		if errors.Is(err, forwarder.ErrFenced) || errors.Is(err, booking.ErrFenced) {
+		if errors.Is(err, kafka.ErrFenced) {
 			log.Error("fenced by another instance; stopped", "err", err)
 			return
 		}
 		log.Error("stopped; restarting", "err", err, "backoff", backoff)
-		select {
-		case <-ctx.Done():
-		case <-time.After(backoff):
-		}
+		kafka.Sleep(ctx, backoff)
 		backoff = min(2*backoff, 10*time.Second)
 	}
 }

@@ -1,6 +1,9 @@
 // Package kafkatest holds fixtures for specs of the Kafka pipeline: approved payments
-// appended straight to an event store, and a read-committed reader of a whole topic.
-// Nothing here is used outside tests.
+// appended straight to an event store, a read-committed reader of a whole topic, a crash
+// image of an in-process broker's data directory, and faults the in-process broker
+// injects at a transaction's commit (FenceCommit, HoldCommit) — the real means by which
+// specs kill a role mid-transaction, since the roles have no test hooks. Nothing here is
+// used outside tests.
 package kafkatest
 
 import (
@@ -11,17 +14,20 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/eventstore"
-	"github.com/paystream/paystream/kafkamsg"
+	"github.com/paystream/paystream/kafka"
 )
 
 // Appender is the part of an event store the fixtures write to.
@@ -71,7 +77,7 @@ func AppendApproved(ctx context.Context, store Appender, orderID string, lines .
 
 // ReadCommitted returns every committed record of topic (all partitions) that exists when
 // it is called, read with isolation level read_committed, partition by partition in offset
-// order (kafkamsg.ReadCommitted: it also ends on a partition whose last records a broker
+// order (kafka.ReadCommitted: it also ends on a partition whose last records a broker
 // crash left aborted without a marker).
 func ReadCommitted(ctx context.Context, brokers []string, topic string) ([]*kgo.Record, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
@@ -98,7 +104,7 @@ func ReadCommitted(ctx context.Context, brokers []string, topic string) ([]*kgo.
 		if failed = errors.Join(failed, end.Err, start.Err); failed != nil {
 			return
 		}
-		failed = kafkamsg.ReadCommitted(ctx, cl, topic, end.Partition, start.Offset, end.Offset, func(r *kgo.Record) {
+		failed = kafka.ReadCommitted(ctx, cl, topic, end.Partition, start.Offset, end.Offset, func(r *kgo.Record) {
 			out = append(out, r)
 		})
 	})
@@ -129,4 +135,83 @@ func CrashCopy(src, dst string) error {
 		}
 		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
 	})
+}
+
+// FenceCommit makes the broker meet the nth commit (EndTxn with commit, counted from 1) of
+// transactional id txnID as it meets a process that died there and was restarted: before
+// it handles the commit, a new producer with the same transactional id initialises, which
+// aborts the open transaction; the commit then fails, the transaction no longer being
+// this producer's to commit (a real broker says PRODUCER_FENCED, kfake INVALID_TXN_STATE),
+// and the role's Run returns an error. The returned channel is closed once the transaction
+// was aborted. Install it before the role starts.
+func FenceCommit(cluster *kfake.Cluster, txnID string, nth int) <-chan struct{} {
+	fenced := make(chan struct{})
+	seen := 0
+	cluster.ControlKey(int16(kmsg.EndTxn), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		req, ok := r.(*kmsg.EndTxnRequest)
+		if !ok || req.TransactionalID != txnID || !req.Commit {
+			return nil, nil, false
+		}
+		if seen++; seen < nth {
+			return nil, nil, false
+		}
+		cluster.DropControl()
+		cluster.SleepControl(func() { // the restarted instance's InitProducerID, on its own connection
+			_ = initProducer(cluster.ListenAddrs(), txnID)
+		})
+		close(fenced)
+		return nil, nil, false // handled as usual: refused, the transaction is gone
+	})
+	return fenced
+}
+
+// HoldCommit makes the broker hold the nth commit (EndTxn with commit, counted from 1) of
+// transactional id txnID, leaving the transaction open: held is closed once it holds it.
+// The commit is never handled: when the cluster closes (Close wakes it) or release is
+// called, the broker drops it with its connection — a process killed while it waited for
+// its commit. Call release only after the cluster was closed, or the client's retry of the
+// commit reaches the broker and commits. Install it before the role starts.
+func HoldCommit(cluster *kfake.Cluster, txnID string, nth int) (held <-chan struct{}, release func()) {
+	h, r := make(chan struct{}), make(chan struct{})
+	seen := 0
+	cluster.ControlKey(int16(kmsg.EndTxn), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		end, ok := req.(*kmsg.EndTxnRequest)
+		if !ok || end.TransactionalID != txnID || !end.Commit {
+			return nil, nil, false
+		}
+		if seen++; seen < nth {
+			return nil, nil, false
+		}
+		close(h)
+		cluster.SleepControl(func() { <-r })
+		return nil, errors.New("kafkatest: commit held, then dropped"), true
+	})
+	var once sync.Once
+	return h, func() { once.Do(func() { close(r) }) }
+}
+
+// initProducer initialises a producer with transactional id txnID, which aborts the
+// transaction an earlier producer with that id left open.
+func initProducer(brokers []string, txnID string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrInitProducerIDRequest()
+	req.TransactionalID, req.TransactionTimeoutMillis, req.ProducerID, req.ProducerEpoch = &txnID, 60000, -1, -1
+	for {
+		resp, err := req.RequestWith(ctx, cl)
+		if err == nil {
+			err = kerr.ErrorForCode(resp.ErrorCode)
+		}
+		if !errors.Is(err, kerr.ConcurrentTransactions) {
+			return err
+		}
+		if !kafka.Sleep(ctx, 20*time.Millisecond) {
+			return ctx.Err()
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/paystream/paystream/eventstore/embedded"
+	"github.com/paystream/paystream/kafka"
 	"github.com/paystream/paystream/kafkamsg/kafkatest"
 	"github.com/paystream/paystream/projections/forwarder"
 )
@@ -30,7 +31,7 @@ func BenchmarkForwarder(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	f := forwarder.New(store, cluster.ListenAddrs())
+	f := forwarder.New(store, kafka.Config{Brokers: cluster.ListenAddrs()})
 	b.ResetTimer()
 	start := time.Now()
 	done := make(chan error, 1)

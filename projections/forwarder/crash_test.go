@@ -2,8 +2,6 @@ package forwarder_test
 
 import (
 	"context"
-	"errors"
-
 	"log/slog"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/paystream/paystream/eventstore/embedded"
+	"github.com/paystream/paystream/kafka"
 	"github.com/paystream/paystream/kafkamsg"
 	"github.com/paystream/paystream/kafkamsg/kafkatest"
 	"github.com/paystream/paystream/projections/forwarder"
@@ -38,7 +37,7 @@ var _ = Describe("Forwarder after a broker crash", func() {
 			}
 		}
 		approve(0, 5)
-		f := forwarder.New(store, brokers, forwarder.WithIdleCheckpoint(50*time.Millisecond))
+		f := forwarder.New(store, kafka.Config{Brokers: brokers}, forwarder.WithIdleCheckpoint(50*time.Millisecond))
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- f.Run(rctx) }()
@@ -47,15 +46,18 @@ var _ = Describe("Forwarder after a broker crash", func() {
 		Eventually(done).WithContext(ctx).WithTimeout(10 * time.Second).Should(Receive(BeNil()))
 
 		approve(5, 5)
-		f = forwarder.New(store, brokers, forwarder.WithBeforeCommitForTest(func(n int) error {
-			return errors.New("killed before EndTransaction")
-		}))
+		// The broker holds the next commit, the transaction open, and dies while it does.
+		held, release := kafkatest.HoldCommit(cluster, "paystream-forwarder", 1)
+		f = forwarder.New(store, kafka.Config{Brokers: brokers,
+			ClientOptions: []kgo.Opt{kgo.RetryTimeout(time.Second), kgo.RequestRetries(1)}}) // gives up soon once the broker is gone
 		go func() { done <- f.Run(ctx) }()
-		Eventually(done).WithContext(ctx).WithTimeout(10 * time.Second).Should(Receive(MatchError(ContainSubstring("killed"))))
+		Eventually(held).WithContext(ctx).WithTimeout(10 * time.Second).Should(BeClosed())
 
 		image := GinkgoT().TempDir() // the broker dies now, the second transaction still open
 		Expect(kafkatest.CrashCopy(dir, image)).To(Succeed())
 		cluster.Close()
+		release()
+		Eventually(done).WithContext(ctx).WithTimeout(30 * time.Second).Should(Receive(HaveOccurred()))
 		cluster, err = kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(image), kfake.SyncWrites())
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(cluster.Close)
@@ -63,14 +65,14 @@ var _ = Describe("Forwarder after a broker crash", func() {
 		// As paymentd does for its in-process broker: the markers kfake's recovery leaves out.
 		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 		Expect(err).NotTo(HaveOccurred())
-		recovered, err := kafkamsg.RecoverCrashed(ctx, cl)
+		recovered, err := kafka.RecoverCrashed(ctx, cl)
 		cl.Close()
 		Expect(err).NotTo(HaveOccurred())
 		Expect(recovered.Aborted).To(BeNumerically(">=", 2), "the checkpoint's partition and at least one of the approvals'")
 		Expect(recovered.Completed).To(BeZero(), "the transaction committed nowhere")
 
-		f = forwarder.New(store, brokers, forwarder.WithIdleCheckpoint(50*time.Millisecond),
-			forwarder.WithLogger(slog.New(slog.NewTextHandler(GinkgoWriter, nil))))
+		f = forwarder.New(store, kafka.Config{Brokers: brokers, Logger: slog.New(slog.NewTextHandler(GinkgoWriter, nil))},
+			forwarder.WithIdleCheckpoint(50*time.Millisecond))
 		rctx, cancel = context.WithCancel(ctx)
 		go func() { done <- f.Run(rctx) }()
 		DeferCleanup(func() { cancel(); Eventually(done).WithTimeout(20 * time.Second).Should(Receive()) })

@@ -16,5 +16,6 @@
 //   - Several approvals share one transaction (up to the batch size): whatever arrived while
 //     the previous transaction committed.
 //   - One active forwarder per name: a second instance with the same transactional id fences
-//     the first, whose Run returns an error wrapping ErrFenced and publishes nothing more.
+//     the first, whose Run returns an error wrapping kafka.ErrFenced and publishes nothing
+//     more.
 package forwarder

@@ -11,29 +11,13 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/eventstore"
+	"github.com/paystream/paystream/kafka"
 	"github.com/paystream/paystream/kafkamsg"
 )
-
-// ErrFenced: another forwarder with the same transactional id took over.
-var ErrFenced = errors.New("forwarder: fenced by another instance")
-
-// Progress receives the forwarder's progress reports (*progress.Tracker has these methods):
-// Advanced with the store position of each committed checkpoint, Beat about once per idle
-// checkpoint interval while there is nothing to publish.
-type Progress interface {
-	Advanced(position uint64)
-	Beat()
-}
-
-type noProgress struct{}
-
-func (noProgress) Advanced(uint64) {}
-func (noProgress) Beat()           {}
 
 // Store is what the forwarder needs of the event store.
 type Store interface {
@@ -47,9 +31,10 @@ const StreamPrefix = "payment-"
 // Forwarder publishes approvals. Its methods are safe for concurrent use, but run one Run
 // at a time.
 type Forwarder struct {
-	store   Store
-	brokers []string
-	cfg     config
+	store Store
+	kafka kafka.Config
+	log   *slog.Logger
+	cfg   config
 	// published counts approvals in committed transactions, for metrics and benchmarks.
 	published atomic.Int64
 }
@@ -60,11 +45,7 @@ type config struct {
 	partitions                   int32
 	maxBatch                     int
 	idleCheckpoint               time.Duration
-	startupTimeout               time.Duration
-	progress                     Progress
-	log                          *slog.Logger
-	kgoOpts                      []kgo.Opt
-	beforeCommit                 func(approvals int) error // test hook: an error "kills" the forwarder
+	progress                     kafka.Progress
 }
 
 // Option configures a Forwarder.
@@ -94,35 +75,23 @@ func WithMaxBatch(n int) Option { return func(c *config) { c.maxBatch = n } }
 // by, before it commits a checkpoint-only transaction (default 1 s).
 func WithIdleCheckpoint(d time.Duration) Option { return func(c *config) { c.idleCheckpoint = d } }
 
-// WithLogger sets the logger (default: discard).
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+// WithProgress sets where the forwarder reports progress (default: nowhere): Advanced with
+// the store position of each committed checkpoint, Beat about once per idle checkpoint
+// interval while there is nothing to publish.
+func WithProgress(p kafka.Progress) Option { return func(c *config) { c.progress = p } }
 
-// WithProgress sets where the forwarder reports progress (default: nowhere).
-func WithProgress(p Progress) Option { return func(c *config) { c.progress = p } }
-
-// WithStartupTimeout bounds each step of Run's start-up — creating topics, fencing the
-// previous producer, reading the checkpoint (default 30 s); Run fails when one takes
-// longer.
-func WithStartupTimeout(d time.Duration) Option { return func(c *config) { c.startupTimeout = d } }
-
-// WithClientOptions adds franz-go options (TLS, SASL, timeouts) to the Kafka clients.
-func WithClientOptions(opts ...kgo.Opt) Option {
-	return func(c *config) { c.kgoOpts = append(c.kgoOpts, opts...) }
-}
-
-// New returns a Forwarder from store to the Kafka cluster at brokers.
-func New(store Store, brokers []string, opts ...Option) *Forwarder {
+// New returns a Forwarder from store to the Kafka cluster k describes (its logger, client
+// options and start-up bound apply).
+func New(store Store, k kafka.Config, opts ...Option) *Forwarder {
 	cfg := config{name: "paystream-forwarder", topic: kafkamsg.TopicApproved, checkpointTopic: kafkamsg.TopicCheckpoints,
-		partitions: 3, maxBatch: 500, idleCheckpoint: time.Second, startupTimeout: 30 * time.Second,
-		progress: noProgress{}, log: slog.New(slog.DiscardHandler)}
+		partitions: 3, maxBatch: 500, idleCheckpoint: time.Second, progress: kafka.NoProgress{}}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	if cfg.transactionalID == "" {
 		cfg.transactionalID = cfg.name
 	}
-	cfg.log = cfg.log.With("forwarder", cfg.name)
-	return &Forwarder{store: store, brokers: brokers, cfg: cfg}
+	return &Forwarder{store: store, kafka: k, log: k.Log("forwarder", cfg.name), cfg: cfg}
 }
 
 // Published returns how many approvals this Forwarder has published in committed
@@ -136,24 +105,20 @@ type item struct {
 }
 
 // Run publishes from the last committed checkpoint until ctx ends (returns nil) or
-// something fails: ErrFenced when another instance took over, a wrapped error otherwise
-// (the caller may run it again: nothing is lost or published twice).
+// something fails: an error wrapping kafka.ErrFenced when another instance took over, a
+// wrapped error otherwise (the caller may run it again: nothing is lost or published twice).
 func (f *Forwarder) Run(ctx context.Context) error {
-	cl, err := kgo.NewClient(append([]kgo.Opt{
-		kgo.SeedBrokers(f.brokers...),
+	cl, err := f.kafka.NewClient(
 		kgo.TransactionalID(f.cfg.transactionalID),
 		kgo.ProducerLinger(0),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
-	}, f.cfg.kgoOpts...)...)
+	)
 	if err != nil {
 		return fmt.Errorf("forwarder %s: kafka client: %w", f.cfg.name, err)
 	}
-	crashed := false
 	defer func() {
-		if !crashed {
-			_ = cl.AbortBufferedRecords(context.Background())
-			_ = cl.EndTransaction(context.Background(), kgo.TryAbort)
-		}
+		_ = cl.AbortBufferedRecords(context.Background())
+		_ = cl.EndTransaction(context.Background(), kgo.TryAbort)
 		cl.Close()
 	}()
 	from, err := f.start(ctx, cl)
@@ -161,7 +126,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		return f.stopped(ctx, err)
 	}
 	f.cfg.progress.Advanced(uint64(from))
-	f.cfg.log.Info("forwarder started", "checkpoint", from, "topic", f.cfg.topic)
+	f.log.Info("forwarder started", "checkpoint", from, "topic", f.cfg.topic)
 
 	fctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -186,9 +151,6 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		})
 	}()
 	err = f.publish(fctx, cl, from, items, followDone)
-	if errors.Is(err, errCrash) {
-		crashed = true
-	}
 	cancel(err)
 	return f.stopped(ctx, err)
 }
@@ -196,25 +158,17 @@ func (f *Forwarder) Run(ctx context.Context) error {
 // start creates the topics, fences any previous producer and reads the checkpoint, each
 // step bounded by the start-up timeout.
 func (f *Forwarder) start(ctx context.Context, cl *kgo.Client) (eventstore.Position, error) {
-	step := func(name string, fn func(ctx context.Context) error) error {
-		sctx, cancel := context.WithTimeoutCause(ctx, f.cfg.startupTimeout, fmt.Errorf("%s took over %s", name, f.cfg.startupTimeout))
-		defer cancel()
-		err := fn(sctx)
-		if err != nil && ctx.Err() == nil && sctx.Err() != nil {
-			return fmt.Errorf("%w (%v)", context.Cause(sctx), err)
-		}
-		return err
-	}
-	if err := step("creating topics", func(ctx context.Context) error {
-		return kafkamsg.EnsureTopics(ctx, cl,
-			kafkamsg.Topic{Name: f.cfg.topic, Partitions: f.cfg.partitions},
-			kafkamsg.Topic{Name: f.cfg.checkpointTopic, Partitions: 1, Configs: kafkamsg.Compacted()})
+	step := f.kafka.Startup
+	if err := step(ctx, "creating topics", func(ctx context.Context) error {
+		return kafka.EnsureTopics(ctx, cl,
+			kafka.Topic{Name: f.cfg.topic, Partitions: f.cfg.partitions},
+			kafka.Topic{Name: f.cfg.checkpointTopic, Partitions: 1, Configs: kafka.Compacted()})
 	}); err != nil {
 		return 0, err
 	}
 	// Fence: initialising our producer id aborts whatever a previous instance left open,
 	// so the checkpoint read next is final.
-	if err := step("fencing the previous producer", func(ctx context.Context) error {
+	if err := step(ctx, "fencing the previous producer", func(ctx context.Context) error {
 		if _, _, err := cl.ProducerID(ctx); err != nil {
 			return fmt.Errorf("init producer: %w", err)
 		}
@@ -223,7 +177,7 @@ func (f *Forwarder) start(ctx context.Context, cl *kgo.Client) (eventstore.Posit
 		return 0, err
 	}
 	var from eventstore.Position
-	err := step("reading the checkpoint", func(ctx context.Context) (err error) {
+	err := step(ctx, "reading the checkpoint", func(ctx context.Context) (err error) {
 		from, err = f.readCheckpoint(ctx, cl)
 		return err
 	})
@@ -233,17 +187,15 @@ func (f *Forwarder) start(ctx context.Context, cl *kgo.Client) (eventstore.Posit
 // stopped turns Run's end into its result.
 func (f *Forwarder) stopped(ctx context.Context, err error) error {
 	switch {
-	case err == nil || (ctx.Err() != nil && !errors.Is(err, errCrash)):
+	case err == nil || ctx.Err() != nil:
 		return nil
-	case fenced(err):
-		f.cfg.log.Error("fenced by another forwarder; stopping", "err", err)
-		return fmt.Errorf("forwarder %s: %w: %v", f.cfg.name, ErrFenced, err)
+	case kafka.Fenced(err):
+		f.log.Error("fenced by another forwarder; stopping", "err", err)
+		return fmt.Errorf("forwarder %s: %w: %v", f.cfg.name, kafka.ErrFenced, err)
 	default:
 		return fmt.Errorf("forwarder %s: %w", f.cfg.name, err)
 	}
 }
-
-var errCrash = errors.New("forwarder: crashed (test hook)")
 
 // publish commits batches of items until ctx ends or something fails.
 func (f *Forwarder) publish(ctx context.Context, cl *kgo.Client, committed eventstore.Position, items <-chan item, followDone <-chan error) error {
@@ -325,11 +277,6 @@ func (f *Forwarder) commit(ctx context.Context, cl *kgo.Client, batch []*kgo.Rec
 			break
 		}
 	}
-	if produceErr == nil && f.cfg.beforeCommit != nil {
-		if err := f.cfg.beforeCommit(len(batch)); err != nil {
-			return fmt.Errorf("%w: %v", errCrash, err)
-		}
-	}
 	if produceErr != nil {
 		_ = cl.AbortBufferedRecords(context.WithoutCancel(ctx))
 		if err := cl.EndTransaction(context.WithoutCancel(ctx), kgo.TryAbort); err != nil {
@@ -341,13 +288,13 @@ func (f *Forwarder) commit(ctx context.Context, cl *kgo.Client, batch []*kgo.Rec
 		return fmt.Errorf("commit transaction at position %d: %w", pos, err)
 	}
 	f.published.Add(int64(len(batch)))
-	f.cfg.log.Debug("committed", "approvals", len(batch), "checkpoint", pos)
+	f.log.Debug("committed", "approvals", len(batch), "checkpoint", pos)
 	return nil
 }
 
 // readCheckpoint returns the last committed checkpoint of this forwarder (0 when none).
 // It reads the checkpoint partition up to its last stable offset by position
-// (kafkamsg.ReadCommitted), never by waiting to see the last record: after a broker crash
+// (kafka.ReadCommitted), never by waiting to see the last record: after a broker crash
 // that record may be an aborted one that read_committed never delivers.
 func (f *Forwarder) readCheckpoint(ctx context.Context, cl *kgo.Client) (eventstore.Position, error) {
 	adm := kadm.NewClient(cl)
@@ -365,7 +312,7 @@ func (f *Forwarder) readCheckpoint(ctx context.Context, cl *kgo.Client) (eventst
 		return 0, fmt.Errorf("read checkpoint: offsets of %s: %w", f.cfg.checkpointTopic, errors.Join(start.Err, end.Err))
 	}
 	var pos eventstore.Position
-	err = kafkamsg.ReadCommitted(ctx, cl, f.cfg.checkpointTopic, 0, start.Offset, end.Offset, func(r *kgo.Record) {
+	err = kafka.ReadCommitted(ctx, cl, f.cfg.checkpointTopic, 0, start.Offset, end.Offset, func(r *kgo.Record) {
 		if string(r.Key) != f.cfg.name {
 			return
 		}
@@ -435,18 +382,4 @@ func (f *Forwarder) approval(ctx context.Context, e eventstore.RecordedEvent) (*
 		{Key: kafkamsg.HeaderCorrelationID, Value: []byte(md.CorrelationID)},
 		{Key: "source-position", Value: []byte(strconv.FormatUint(uint64(e.Position), 10))},
 	}}, nil
-}
-
-// fenced reports whether err means another producer with our transactional id took over.
-func fenced(err error) bool {
-	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) ||
-		errors.Is(err, kerr.TransactionalIDAuthorizationFailed)
-}
-
-// WithBeforeCommitForTest installs a fault for tests of the exactly-once guarantee: fn runs
-// after a transaction's records were produced and before it is committed (approvals is how
-// many it carries); an error from fn "kills" the forwarder there, closing its client with
-// the transaction open, as a crash would. Never use it in production.
-func WithBeforeCommitForTest(fn func(approvals int) error) Option {
-	return func(c *config) { c.beforeCommit = fn }
 }

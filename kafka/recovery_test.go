@@ -1,4 +1,4 @@
-package kafkamsg_test
+package kafka_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/paystream/paystream/kafkamsg"
+	"github.com/paystream/paystream/kafka"
 	"github.com/paystream/paystream/kafkamsg/kafkatest"
 )
 
@@ -65,8 +65,8 @@ var _ = Describe("After the in-process broker is killed with a transaction open"
 		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 		Expect(err).NotTo(HaveOccurred())
 		defer cl.Close()
-		Expect(kafkamsg.RecoverCrashed(ctx, cl)).To(Equal(kafkamsg.CrashRecovery{Aborted: 1}), "committed nowhere: aborted")
-		Expect(kafkamsg.RecoverCrashed(ctx, cl)).To(Equal(kafkamsg.CrashRecovery{}), "nothing is left open")
+		Expect(kafka.RecoverCrashed(ctx, cl)).To(Equal(kafka.CrashRecovery{Aborted: 1}), "committed nowhere: aborted")
+		Expect(kafka.RecoverCrashed(ctx, cl)).To(Equal(kafka.CrashRecovery{}), "nothing is left open")
 
 		transact(ctx, "c", false) // the restarted producer: same transactional id, same producer id
 		Expect(values(ctx)).To(Equal([]string{"a", "c"}))
@@ -152,8 +152,8 @@ var _ = Describe("After the in-process broker is killed while it writes a transa
 		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 		Expect(err).NotTo(HaveOccurred())
 		defer cl.Close()
-		Expect(kafkamsg.RecoverCrashed(ctx, cl)).To(Equal(kafkamsg.CrashRecovery{Aborted: 1, Completed: 1, Reappended: 1}))
-		Expect(kafkamsg.RecoverCrashed(ctx, cl)).To(Equal(kafkamsg.CrashRecovery{}), "nothing is left open")
+		Expect(kafka.RecoverCrashed(ctx, cl)).To(Equal(kafka.CrashRecovery{Aborted: 1, Completed: 1, Reappended: 1}))
+		Expect(kafka.RecoverCrashed(ctx, cl)).To(Equal(kafka.CrashRecovery{}), "nothing is left open")
 
 		transact(ctx, "3") // the restarted producer
 		Expect(values(ctx, "a")).To(Equal([]string{"a1", "a2", "a3"}))

@@ -1,4 +1,4 @@
-package kafkamsg
+package kafka
 
 import (
 	"cmp"
