@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/eventstore"
 	"github.com/paystream/paystream/projections"
 	"github.com/paystream/paystream/projections/memory"
@@ -104,7 +105,10 @@ type trackingStore struct {
 
 func (t *trackingStore) Append(ctx context.Context, stream string, expected eventstore.Revision, events []eventstore.Event) (eventstore.AppendResult, error) {
 	res, err := t.eventStore.Append(ctx, stream, expected, events)
-	if err == nil {
+	// Only payment streams: the read models follow nothing else (idempotency keys, the
+	// webhook inbox, anchors), so their checkpoint would never reach another stream's
+	// position and every read would wait for it in vain.
+	if _, payment := aggregate.OrderIDOf(stream); err == nil && payment {
 		for {
 			cur := t.rm.written.Load()
 			if uint64(res.Position) <= cur || t.rm.written.CompareAndSwap(cur, uint64(res.Position)) {
