@@ -50,6 +50,9 @@ type Options struct {
 	ExecutingTimeout time.Duration
 	// Anchors serves the latest signed anchor and checks streams against it (nil: none).
 	Anchors Anchors
+	// Reconciliations serves the operator's reconciliation routes and its counts on
+	// /metrics (nil: those routes answer 503).
+	Reconciliations Reconciliations
 	// Registry is what GET /metrics serves; the handler adds Signals and the read model's
 	// open and escalated payments to it (nil: a registry of its own).
 	Registry *prometheus.Registry
@@ -67,6 +70,7 @@ type api struct {
 	executingTimeout time.Duration
 	anchors          Anchors
 	registry         *prometheus.Registry
+	reconciliations  Reconciliations
 }
 
 // NewHandler returns the HTTP API. Safe for concurrent use.
@@ -78,6 +82,10 @@ func NewHandler(payments Payments, opts Options) http.Handler {
 		a.log = slog.New(slog.DiscardHandler)
 	}
 	a.registerMetrics(opts.Registry)
+	if opts.Reconciliations != nil {
+		a.reconciliations = opts.Reconciliations
+		a.registry.MustRegister(reconcileCollector{r: opts.Reconciliations})
+	}
 	r := mux.NewRouter()
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problem{Type: problemBase + "no-route", Title: "No such route", Status: http.StatusNotFound})
@@ -97,6 +105,9 @@ func NewHandler(payments Payments, opts Options) http.Handler {
 	r.HandleFunc("/admin/v1/payments/{orderId}/resolve", a.resolve).Methods(http.MethodPost)
 	r.HandleFunc("/admin/v1/payments/{orderId}/refunds/{refundId}/allocate", a.allocate).Methods(http.MethodPost)
 	r.HandleFunc("/admin/v1/payments/{orderId}/refunds/{refundId}/resolve", a.resolveRefund).Methods(http.MethodPost)
+	r.HandleFunc("/admin/v1/reconciliation/runs", a.reconcileRun).Methods(http.MethodPost)
+	r.HandleFunc("/admin/v1/reconciliation/mismatches", a.reconcileMismatches).Methods(http.MethodGet)
+	r.HandleFunc("/admin/v1/reconciliation/report", a.reconcileReport).Methods(http.MethodGet)
 	r.HandleFunc("/audit/v1/payments/{orderId}", a.auditPayment).Methods(http.MethodGet)
 	r.HandleFunc("/audit/v1/payments/{orderId}/timeline", a.timeline).Methods(http.MethodGet)
 	r.HandleFunc("/audit/v1/payments/{orderId}/verify", a.verifyPayment).Methods(http.MethodGet)

@@ -10,6 +10,7 @@ import (
 	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/audit"
 	"github.com/paystream/paystream/commands"
+	"github.com/paystream/paystream/reconcile"
 )
 
 // Problem is an RFC 9457 problem detail.
@@ -64,6 +65,14 @@ func problemFor(err error) (Problem, bool) {
 	case errors.Is(err, audit.ErrNoAnchor):
 		return Problem{Type: problemBase + "no-anchor", Title: "No anchor has been recorded", Status: http.StatusNotFound,
 			Detail: "anchors are recorded every PAYSTREAM_ANCHOR_INTERVAL once events were written, when a signing key is configured"}, true
+	case errors.Is(err, errNoReconciler):
+		return Problem{Type: problemBase + "no-reconciler", Title: "This paymentd runs no reconciliation", Status: http.StatusServiceUnavailable}, true
+	case errors.Is(err, reconcile.ErrNoRun):
+		return Problem{Type: problemBase + "no-reconciliation-run", Title: "The period has not been reconciled",
+			Status: http.StatusNotFound, Detail: "run it: POST /admin/v1/reconciliation/runs?from=…&to=…"}, true
+	case errors.Is(err, reconcile.ErrBusy):
+		return Problem{Type: problemBase + "reconciliation-busy", Title: "The period is being reconciled elsewhere",
+			Status: http.StatusConflict, retryAfter: "10"}, true
 	case errors.Is(err, errNoReadModel):
 		return Problem{Type: problemBase + "no-read-model", Title: "This paymentd has no read model to list payments with",
 			Status: http.StatusServiceUnavailable}, true
