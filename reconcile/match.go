@@ -35,7 +35,8 @@ func (r *Reconciler) reconcile(ctx context.Context, run claimed, prev *Report, p
 			m.known[f.ID] = f.FirstFoundIn
 		}
 	}
-	rep := Report{RunID: run.RunID, Stream: run.stream, Period: run.Period, Run: run.Run, StartedBy: run.Actor, StartedAt: run.StartedAt}
+	rep := Report{RunID: run.RunID, Stream: run.stream, Period: run.Period, Run: run.Run, StartedBy: run.Actor, StartedAt: run.StartedAt,
+		Mismatches: []Mismatch{}, Settlements: []SettlementRecorded{}}
 
 	// Toss's side, a margin either side of the period so that a clock skew at midnight is no
 	// mismatch; only the period's own transactions are judged.
@@ -90,7 +91,7 @@ func (r *Reconciler) reconcile(ctx context.Context, run claimed, prev *Report, p
 		rep.Settlements = append(rep.Settlements, settlementOf(s))
 	}
 	m.fix(ctx, tossKeys, progress)
-	rep.Mismatches = m.found
+	rep.Mismatches = append(rep.Mismatches, m.found...)
 
 	if r.cfg.Books != nil && len(rep.Settlements) > 0 {
 		if err := r.cfg.Books.BookSettlements(ctx, run.RunID, rep.Settlements); err != nil {

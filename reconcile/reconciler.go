@@ -367,7 +367,7 @@ func (r *Reconciler) readRun(ctx context.Context, stream string) (Report, bool, 
 	if len(recorded) == 0 {
 		return Report{}, false, nil
 	}
-	rep := Report{Stream: stream}
+	rep := Report{Stream: stream, Mismatches: []Mismatch{}, Settlements: []SettlementRecorded{}}
 	fixes := map[string]MismatchFixed{}
 	for _, e := range recorded {
 		ev, err := Decode(e.Type, e.Data)

@@ -42,6 +42,9 @@ type Config struct {
 	// PAYSTREAM_MAX_CHECKOUT_AMOUNT.
 	Limits aggregate.Limits
 	Access AccessConfig
+	// ReconcileInterval is PAYSTREAM_RECONCILE_INTERVAL: how often the previous KST day is
+	// reconciled with Toss (reconcile.go); 0 (off, the default): only on demand.
+	ReconcileInterval time.Duration
 }
 
 // AccessConfig is who may call paymentd (see keys.go).
@@ -84,6 +87,7 @@ var configVars = []string{
 	"PAYSTREAM_RECOVERY_THRESHOLD", "PAYSTREAM_RECOVERY_BACKOFF", "PAYSTREAM_RECOVERY_BACKOFF_MAX",
 	"PAYSTREAM_MAX_LINE_QUANTITY", "PAYSTREAM_MAX_LINES", "PAYSTREAM_MAX_CHECKOUT_AMOUNT",
 	"PAYSTREAM_API_KEYS", "PAYSTREAM_API_KEYS_FILE", "PAYSTREAM_RATE_LIMIT", "PAYSTREAM_ANCHOR_INTERVAL", "PAYSTREAM_ANCHOR_KEY_FILE",
+	"PAYSTREAM_RECONCILE_INTERVAL",
 }
 
 // LoadConfig reads the environment, applies flags from args over it, and validates the
@@ -126,6 +130,7 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	rateLimit := fs.String("rate-limit", env("PAYSTREAM_RATE_LIMIT", "off"), "write requests per API key: off or <n>/s[,burst=<b>] (PAYSTREAM_RATE_LIMIT)")
 	anchorInterval := fs.String("anchor-interval", env("PAYSTREAM_ANCHOR_INTERVAL", "1m"), "how often to record a signed anchor over every stream head; off disables (PAYSTREAM_ANCHOR_INTERVAL)")
 	anchorKeyFile := fs.String("anchor-key-file", env("PAYSTREAM_ANCHOR_KEY_FILE", ""), "Ed25519 anchor signing key file, ed25519:<base64 seed> (PAYSTREAM_ANCHOR_KEY_FILE)")
+	reconcileInterval := fs.String("reconcile-interval", env("PAYSTREAM_RECONCILE_INTERVAL", "off"), "how often to reconcile the previous KST day with Toss's transactions and settlements; off: on demand only (PAYSTREAM_RECONCILE_INTERVAL)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return Config{}, fmt.Errorf("paymentd: flags override the environment variables in brackets\n%s", usage.String())
@@ -236,6 +241,13 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	if *anchorKeyFile != "" {
 		if _, err := readAnchorKey(*anchorKeyFile); err != nil {
 			bad("PAYSTREAM_ANCHOR_KEY_FILE", "%v", err)
+		}
+	}
+	if *reconcileInterval != "off" {
+		if d, err := time.ParseDuration(*reconcileInterval); err != nil || d < time.Minute {
+			bad("PAYSTREAM_RECONCILE_INTERVAL", "%q is not off or a duration of at least 1m such as 1h", *reconcileInterval)
+		} else {
+			cfg.ReconcileInterval = d
 		}
 	}
 	if len(problems) > 0 {

@@ -124,6 +124,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	inbox := commands.NewWebhookInbox(svc, 100_000, 0)
 	workers := startWorkers(log, cfg, svc, inbox, readModels.store)
 	defer workers.stop()
+	// Reconciliation with Toss: on demand (operator routes), and every
+	// PAYSTREAM_RECONCILE_INTERVAL when set.
+	reconciler := newReconciler(log, psp, svc, store, readModels.store)
+	if cfg.ReconcileInterval > 0 {
+		defer reconcileSchedule(log, reconciler, cfg.ReconcileInterval, time.Now)()
+	}
 	// Followers report progress: readiness and /metrics show a stalled one.
 	followers := progress.NewBoard()
 	registry.MustRegister(httpapi.FollowerMetrics(followers))
@@ -161,7 +167,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		anchors = anchorer
 	}
 	handler := httpapi.NewHandler(svc, httpapi.Options{Logger: log, Hints: inbox, Signals: svc.Signals, Anchors: anchors, Registry: registry,
-		ReadModel: readModels.store, Written: readModels.lastWritten, ExecutingTimeout: cfg.Recovery.ExecutingTimeout,
+		ReadModel: readModels.store, Written: readModels.lastWritten, ExecutingTimeout: cfg.Recovery.ExecutingTimeout, Reconciliations: reconciler,
 		Ready: func(ctx context.Context) error {
 			if err := followers.Stalled(); err != nil {
 				return err
