@@ -13,11 +13,13 @@ import (
 	"github.com/paystream/paystream/kafkamsg"
 )
 
-// Booker books an approval in the subscriber's storage, idempotently by message id: booked
-// is false for an approval booked before. kafkamsg.ErrMalformed errors park the record; any
-// other error aborts the transaction and the record is consumed again.
+// Booker books approvals and refunds in the subscriber's storage, idempotently by message
+// id: booked is false for a message booked before. kafkamsg.ErrMalformed errors park the
+// record; any other error aborts the transaction and the record is consumed again.
+// BookRefund gets payment.refunded.v1 and payment.refund-allocated.v1 messages.
 type Booker interface {
 	Book(ctx context.Context, a kafkamsg.Approved) (booked bool, err error)
+	BookRefund(ctx context.Context, r kafkamsg.Refunded) (booked bool, err error)
 }
 
 // beatInterval bounds how long a poll waits for records, so an idle consumer still beats.
@@ -166,9 +168,11 @@ func (c *Consumer) transact(ctx context.Context, sess *kgo.GroupTransactSession,
 			abort = true
 			break
 		}
-		out = append(out, rec)
+		if rec != nil {
+			out = append(out, rec)
+		}
 	}
-	if !abort {
+	if !abort && len(out) > 0 {
 		for _, res := range sess.ProduceSync(ctx, out...) {
 			if res.Err != nil {
 				c.log.Error("produce completion; aborting the transaction", "topic", res.Record.Topic, "err", res.Err)
@@ -193,19 +197,20 @@ func (c *Consumer) transact(ctx context.Context, sess *kgo.GroupTransactSession,
 	return nil
 }
 
-// handle books one approval and returns the record to publish: its completion, or the
-// approval parked on the DLQ when it is malformed.
+// handle books one approval or refund and returns the record to publish: its completion
+// (none for a refund not allocated to orders yet), or the message parked on the DLQ when
+// it is malformed.
 func (c *Consumer) handle(ctx context.Context, r *kgo.Record) (*kgo.Record, error) {
+	switch kafkamsg.SchemaOf(r.Value) {
+	case kafkamsg.SchemaRefunded, kafkamsg.SchemaRefundAllocated:
+		return c.handleRefund(ctx, r)
+	}
 	a, err := kafkamsg.DecodeApproved(r.Value)
 	if err == nil {
 		_, err = c.book.Book(ctx, a)
 	}
 	if errors.Is(err, kafkamsg.ErrMalformed) {
-		c.log.Error("malformed approval parked", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
-			"dlq", c.cfg.dlqTopic, "err", err)
-		return &kgo.Record{Topic: c.cfg.dlqTopic, Key: r.Key, Value: r.Value, Headers: append(r.Headers[:len(r.Headers):len(r.Headers)],
-			kgo.RecordHeader{Key: kafkamsg.HeaderError, Value: []byte(err.Error())},
-			kgo.RecordHeader{Key: kafkamsg.HeaderSourceTopic, Value: []byte(fmt.Sprintf("%s/%d/%d", r.Topic, r.Partition, r.Offset))})}, nil
+		return c.park(r, err), nil
 	}
 	if err != nil {
 		return nil, err
@@ -219,4 +224,41 @@ func (c *Consumer) handle(ctx context.Context, r *kgo.Record) (*kgo.Record, erro
 		{Key: kafkamsg.HeaderSchema, Value: []byte(c.schema)},
 		{Key: kafkamsg.HeaderEventID, Value: []byte(comp.MessageID)},
 	}}, nil
+}
+
+// handleRefund books a refund or an allocation. Once it is booked against the sellers (it
+// names its orders) the subscriber's payment.refund-booked.v1 goes to its completion topic.
+func (c *Consumer) handleRefund(ctx context.Context, r *kgo.Record) (*kgo.Record, error) {
+	m, err := kafkamsg.DecodeRefunded(r.Value)
+	if err == nil {
+		_, err = c.book.BookRefund(ctx, m)
+	}
+	if errors.Is(err, kafkamsg.ErrMalformed) {
+		return c.park(r, err), nil
+	}
+	if err != nil || !m.Allocated() {
+		return nil, err
+	}
+	by := "wallet"
+	if c.schema == kafkamsg.SchemaLedgerUpdated {
+		by = "ledger"
+	}
+	comp := kafkamsg.NewRefundBooked(by, m)
+	value, err := comp.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	return &kgo.Record{Topic: c.cfg.completionTopic, Key: []byte(m.OrderID), Value: value, Headers: []kgo.RecordHeader{
+		{Key: kafkamsg.HeaderSchema, Value: []byte(kafkamsg.SchemaRefundBooked)},
+		{Key: kafkamsg.HeaderEventID, Value: []byte(comp.MessageID)},
+	}}, nil
+}
+
+// park logs a malformed message and returns its copy for the DLQ topic.
+func (c *Consumer) park(r *kgo.Record, err error) *kgo.Record {
+	c.log.Error("malformed message parked", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
+		"dlq", c.cfg.dlqTopic, "err", err)
+	return &kgo.Record{Topic: c.cfg.dlqTopic, Key: r.Key, Value: r.Value, Headers: append(r.Headers[:len(r.Headers):len(r.Headers)],
+		kgo.RecordHeader{Key: kafkamsg.HeaderError, Value: []byte(err.Error())},
+		kgo.RecordHeader{Key: kafkamsg.HeaderSourceTopic, Value: []byte(fmt.Sprintf("%s/%d/%d", r.Topic, r.Partition, r.Offset))})}
 }

@@ -100,6 +100,43 @@ var _ = Describe("Consumer", func() {
 		})
 	})
 
+	Context("with refunds on the approvals topic", func() {
+		It("books them after their approval, and completes those booked against the sellers", func(ctx SpecContext) {
+			produce(ctx, 0, 1) // order-0, event-0: 1000 to s1
+			cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+			Expect(err).NotTo(HaveOccurred())
+			refund := func(schema, refundID, messageID, amount string, orders ...kafkamsg.RefundedOrder) {
+				r := kafkamsg.Refunded{Schema: schema, OrderID: "order-0", RefundID: refundID, ApprovalID: "event-0",
+					SourceEventID: messageID, Amount: decimal.RequireFromString(amount), Orders: orders}
+				v, err := r.Marshal()
+				Expect(err).NotTo(HaveOccurred())
+				Expect(cl.ProduceSync(ctx, &kgo.Record{Topic: kafkamsg.TopicApproved, Key: []byte("order-0"), Value: v}).FirstErr()).To(Succeed())
+			}
+			refund(kafkamsg.SchemaRefunded, "refund-r1", "r1", "300", kafkamsg.RefundedOrder{Seq: 1, SellerID: "s1", Amount: decimal.NewFromInt(300)})
+			refund(kafkamsg.SchemaRefunded, "refund-r2", "r2", "200") // made at the PSP, orders unknown
+			refund(kafkamsg.SchemaRefundAllocated, "refund-r2", "a2", "200", kafkamsg.RefundedOrder{Seq: 1, SellerID: "s1", Amount: decimal.NewFromInt(200)})
+			cl.Close()
+			stop, _ := start(booking.New(kafka.Config{Brokers: brokers}, "ledger", kafkamsg.SchemaLedgerUpdated, l))
+			Eventually(func(g Gomega) {
+				recs, err := kafkatest.ReadCommitted(ctx, brokers, kafkamsg.TopicLedgerUpdated)
+				g.Expect(err).NotTo(HaveOccurred())
+				var refunds []string
+				for _, r := range recs {
+					if kafkamsg.SchemaOf(r.Value) == kafkamsg.SchemaRefundBooked {
+						b, err := kafkamsg.DecodeRefundBooked(r.Value)
+						g.Expect(err).NotTo(HaveOccurred())
+						refunds = append(refunds, b.By+" "+b.RefundID+" "+b.SourceMessageID)
+					}
+				}
+				g.Expect(refunds).To(Equal([]string{"ledger refund-r1 r1", "ledger refund-r2 a2"}))
+			}).WithContext(ctx).WithTimeout(20 * time.Second).Should(Succeed())
+			Expect(stop()).To(Succeed())
+			s1 := must(l.Balance(ctx, ledger.SellerPayable("s1")))
+			Expect(s1.Net().String()).To(Equal("-500"), "1000 booked, 300 and 200 refunded")
+			Expect(must(l.Balance(ctx, ledger.AccountRefundsUnallocated)).Net().IsZero()).To(BeTrue())
+		})
+	})
+
 	Context("when the consumer is killed mid-transaction", func() {
 		It("consumes the records again, books nothing twice and completes every approval", func(ctx SpecContext) {
 			produce(ctx, 0, 20)

@@ -15,7 +15,8 @@ import (
 // refusingBooker books nothing; configuration specs never get that far.
 type refusingBooker struct{}
 
-func (refusingBooker) Book(context.Context, kafkamsg.Approved) (bool, error) { return false, nil }
+func (refusingBooker) Book(context.Context, kafkamsg.Approved) (bool, error)       { return false, nil }
+func (refusingBooker) BookRefund(context.Context, kafkamsg.Refunded) (bool, error) { return false, nil }
 
 var _ = Describe("Command", func() {
 	command := booking.Command{Name: "ledger", Schema: kafkamsg.SchemaLedgerUpdated,

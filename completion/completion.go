@@ -21,6 +21,7 @@ import (
 type Recorder interface {
 	RecordLedgerUpdated(ctx context.Context, c commands.Completion, meta commands.Meta) (commands.Payment, error)
 	RecordWalletUpdated(ctx context.Context, c commands.Completion, meta commands.Meta) (commands.Payment, error)
+	RecordRefundBooked(ctx context.Context, b commands.RefundBooking, meta commands.Meta) (commands.Payment, error)
 }
 
 // beatInterval bounds how long a poll waits for records, so an idle consumer still beats.
@@ -186,6 +187,15 @@ func (c *Consumer) handle(ctx context.Context, cl *kgo.Client, r *kgo.Record) bo
 }
 
 func (c *Consumer) record(ctx context.Context, r *kgo.Record) error {
+	if kafkamsg.SchemaOf(r.Value) == kafkamsg.SchemaRefundBooked {
+		b, err := kafkamsg.DecodeRefundBooked(r.Value)
+		if err != nil {
+			return err
+		}
+		_, err = c.rec.RecordRefundBooked(ctx, commands.RefundBooking{OrderID: b.OrderID, RefundID: b.RefundID, By: b.By,
+			MessageID: b.MessageID}, commands.Meta{CorrelationID: b.MessageID, Actor: b.By})
+		return err
+	}
 	m, err := kafkamsg.DecodeCompletion(r.Value)
 	if err != nil {
 		return err
@@ -206,7 +216,8 @@ func (c *Consumer) record(ctx context.Context, r *kgo.Record) error {
 // permanent reports whether retrying err can never help.
 func permanent(err error) bool {
 	return errors.Is(err, kafkamsg.ErrMalformed) || errors.Is(err, aggregate.ErrNotFound) ||
-		errors.Is(err, aggregate.ErrNotApproved) || errors.Is(err, aggregate.ErrInvalid)
+		errors.Is(err, aggregate.ErrNotApproved) || errors.Is(err, aggregate.ErrInvalid) ||
+		errors.Is(err, aggregate.ErrNoSuchRefund)
 }
 
 // park logs r, keeps it in Parked and copies it to the DLQ topic.

@@ -15,7 +15,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/booking"
+	"github.com/paystream/paystream/books"
 	"github.com/paystream/paystream/commands"
 	"github.com/paystream/paystream/completion"
 	"github.com/paystream/paystream/eventstore/embedded"
@@ -155,6 +157,80 @@ var _ = Describe("Completion", func() {
 			Expect(count).To(HaveKeyWithValue("payment.completed.v1", 1))
 			Expect(count).To(HaveKeyWithValue("payment.ledger-updated.v1", 1))
 			Expect(count).To(HaveKeyWithValue("payment.wallet-updated.v1", 2))
+		})
+	})
+
+	Context("the whole loop with refunds", func() {
+		It("books every refund in the ledger and the wallets, records RefundBooked, and the books tie out per seller", func(ctx SpecContext) {
+			ldg, wal := ledger.New(ledger.NewMemoryStore()), wallet.New(wallet.NewMemoryStore())
+			tally := books.NewTally()
+			k := kafka.Config{Brokers: brokers}
+			runCtx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			DeferCleanup(func() { cancel(); wg.Wait() })
+			supervise(runCtx, &wg, forwarder.New(store, k).Run)
+			supervise(runCtx, &wg, booking.New(k, "ledger", kafkamsg.SchemaLedgerUpdated, ldg).Run)
+			supervise(runCtx, &wg, booking.New(k, "wallet", kafkamsg.SchemaWalletUpdated, wal).Run)
+			supervise(runCtx, &wg, completion.New(svc, k).Run)
+			wg.Go(func() { _ = tally.Run(runCtx, store) })
+
+			approve(ctx, 0, 6) // sellers s0, s1, s2 and s9
+			now := time.Now().UTC()
+			d := decimal.NewFromInt
+			// order-0000: a refund of ours over both orders; order-0001: one made at Toss, unallocated,
+			// then allocated by an operator; order-0002: refunded in full.
+			Expect(kafkatest.AppendEvents(ctx, store, "order-0000", 2,
+				aggregate.RefundRequested{RefundID: "order-0000-1", Amount: d(700), Orders: []aggregate.RefundSplit{{Seq: 1, Amount: d(400)},
+					{Seq: 2, Amount: d(300)}}, Reason: "r", PspIdempotencyKey: "k1", At: now},
+				aggregate.RefundApproved{RefundID: "order-0000-1", TransactionKey: "tk1", CanceledAt: now, Rule: "fixture", At: now},
+			)).To(Succeed())
+			Expect(kafkatest.AppendEvents(ctx, store, "order-0001", 2,
+				aggregate.ExternalRefundRecorded{RefundID: "order-0001-1", TransactionKey: "tk2", Amount: d(500), FoundBy: "webhook", CanceledAt: now, At: now},
+			)).To(Succeed())
+			Expect(kafkatest.AppendEvents(ctx, store, "order-0002", 2,
+				aggregate.RefundRequested{RefundID: "order-0002-1", Amount: d(1702), Orders: []aggregate.RefundSplit{{Seq: 1, Amount: d(1002)},
+					{Seq: 2, Amount: d(700)}}, Reason: "r", PspIdempotencyKey: "k2", At: now},
+				aggregate.RefundApproved{RefundID: "order-0002-1", TransactionKey: "tk3", CanceledAt: now, Rule: "fixture", At: now},
+			)).To(Succeed())
+			report := func(g Gomega) books.Report {
+				r, err := books.New(tally, ldg, wal).Report(ctx)
+				g.Expect(err).NotTo(HaveOccurred())
+				return r
+			}
+			booked := func(g Gomega, orderID, refundID string) {
+				p, err := svc.Load(ctx, orderID)
+				g.Expect(err).NotTo(HaveOccurred())
+				r, ok := p.RefundByID(refundID)
+				g.Expect(ok).To(BeTrue())
+				g.Expect([]bool{r.LedgerBooked, r.WalletBooked}).To(Equal([]bool{true, true}), "%s booked by ledger, wallet", refundID)
+			}
+			Eventually(func(g Gomega) {
+				allDone(g, ctx)
+				booked(g, "order-0000", "order-0000-1")
+				booked(g, "order-0002", "order-0002-1")
+				r := report(g)
+				g.Expect(r.Unallocated.Streams.String()).To(Equal("500"))
+				g.Expect(r.Unallocated.Ledger.String()).To(Equal("500"), "booked to refunds_unallocated")
+				g.Expect(r.Differences).To(BeZero(), "%+v", r)
+			}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+
+			_, err := svc.AllocateRefund(ctx, commands.Allocation{OrderID: "order-0001", RefundID: "order-0001-1",
+				Orders: []aggregate.RefundSplit{{Seq: 2, Amount: d(500)}}, Actor: "ops", Reason: "the card company's split"}, commands.Meta{Actor: "ops"})
+			Expect(err).NotTo(HaveOccurred())
+			Eventually(func(g Gomega) {
+				booked(g, "order-0001", "order-0001-1")
+				r := report(g)
+				g.Expect(r.Differences).To(BeZero(), "%+v", r)
+				g.Expect(r.Unallocated.Ledger.IsZero()).To(BeTrue())
+				// Σ approved − Σ refunded = Σ ledger seller balances = Σ wallet balances
+				g.Expect(r.Total.Expected.String()).To(Equal(total.Sub(d(700 + 500 + 1702)).String()))
+				g.Expect(r.Total.Ledger.String()).To(Equal(r.Total.Expected.String()))
+				g.Expect(r.Total.Wallet.String()).To(Equal(r.Total.Expected.String()))
+				for _, s := range r.Sellers {
+					g.Expect(s.Ledger.String()).To(Equal(s.Expected.String()), s.SellerID)
+					g.Expect(s.Wallet.String()).To(Equal(s.Expected.String()), s.SellerID)
+				}
+			}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
 		})
 	})
 

@@ -5,12 +5,23 @@
 // approval's message id) with, per order, a debit of psp_receivable and a credit of
 // seller_payable:<sellerId> for the order's amount.
 //
+// A refund (payment.refunded.v1) is a Reversal of part of that booking: per order it came
+// from, a debit of seller_payable:<sellerId> and a credit of psp_receivable, in a
+// transaction linked to the booking (Of). A refund whose orders are not known yet (a
+// cancel made at the PSP) debits refunds_unallocated instead of any seller; its
+// allocation (payment.refund-allocated.v1) is the Reversal against refunds_unallocated.
+// TakeBack with no orders takes back everything left of a booking, the correction a
+// virtual-account deposit error (a payment found not paid after all) will book.
+//
 // Invariants:
 //   - Every transaction balances: Σ debits = Σ credits, each entry's amount positive.
 //   - Entries are immutable. A correction is a reversal transaction that posts the mirror
 //     image of the original (debits become credits), never an edit or a delete; a
 //     transaction is reversed at most once.
-//   - Booking is idempotent by message id: a redelivered approval posts nothing.
+//   - Booking is idempotent by message id: a redelivered approval or refund posts nothing.
+//   - Per order, the transactions taking part of a booking back never take more than it
+//     credited the seller (ErrOverReversed), however many refunds and allocations there
+//     are; the stores enforce it under a lock on the booking.
 //
 // Storage is behind Store; MemoryStore keeps it in memory (the embedded mode and tests),
 // ledger/postgres in PostgreSQL (the standalone ledger in production). ledgertest is the

@@ -1,10 +1,12 @@
 package ledger
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -14,13 +16,19 @@ import (
 
 // Accounts.
 const (
-	// AccountPSPReceivable is what the PSP owes us for captured payments.
+	// AccountPSPReceivable is what the PSP owes us for captured payments (less refunds).
 	AccountPSPReceivable = "psp_receivable"
-	sellerPayablePrefix  = "seller_payable:"
+	// AccountRefundsUnallocated holds refunds the PSP made whose orders (hence sellers) are
+	// not known yet: debited by the refund, credited by its allocation to the sellers.
+	AccountRefundsUnallocated = "refunds_unallocated"
+	sellerPayablePrefix       = "seller_payable:"
 )
 
 // SellerPayable is the account of what we owe a seller.
 func SellerPayable(sellerID string) string { return sellerPayablePrefix + sellerID }
+
+// SellerOf is the seller whose payable account account is, if it is one.
+func SellerOf(account string) (string, bool) { return strings.CutPrefix(account, sellerPayablePrefix) }
 
 // Side of an entry.
 type Side string
@@ -34,6 +42,15 @@ const (
 const (
 	KindBooking  = "booking"
 	KindReversal = "reversal"
+	// KindRefund takes a refund back from the sellers of its orders (a Reversal of part of
+	// the booking, against psp_receivable).
+	KindRefund = "refund"
+	// KindRefundUnallocated books a refund whose orders are not known: debit
+	// refunds_unallocated, credit psp_receivable.
+	KindRefundUnallocated = "refund-unallocated"
+	// KindRefundAllocation moves an unallocated refund to the sellers of the orders it came
+	// from (a Reversal of part of the booking, against refunds_unallocated).
+	KindRefundAllocation = "refund-allocation"
 )
 
 // Errors.
@@ -45,6 +62,8 @@ var (
 	ErrUnbalanced = errors.New("ledger: unbalanced transaction")
 	// ErrAlreadyReversed: the transaction was reversed already, or is itself a reversal.
 	ErrAlreadyReversed = errors.New("ledger: transaction already reversed")
+	// ErrOverReversed: taking back more of an order than its booking credited the seller.
+	ErrOverReversed = errors.New("ledger: more taken back than was booked")
 )
 
 // Entry is one side of a transaction on one account.
@@ -57,10 +76,13 @@ type Entry struct {
 
 // Transaction is a balanced set of entries posted together.
 type Transaction struct {
-	ID       string    `json:"id"` // bookings: the approval's message id
-	Kind     string    `json:"kind"`
-	OrderID  string    `json:"orderId"`
-	Reverses string    `json:"reverses,omitempty"` // reversals: the transaction reversed
+	ID       string `json:"id"` // bookings: the approval's message id
+	Kind     string `json:"kind"`
+	OrderID  string `json:"orderId"`
+	Reverses string `json:"reverses,omitempty"` // reversals: the transaction reversed
+	// Of is, for a transaction taking part of a booking back from its sellers (refunds,
+	// allocations), that booking's id; any number of them may, up to what it credited.
+	Of       string    `json:"of,omitempty"`
 	Reason   string    `json:"reason,omitempty"`
 	Entries  []Entry   `json:"entries"`
 	PostedAt time.Time `json:"postedAt"`
@@ -99,8 +121,14 @@ func (b Balance) Net() decimal.Decimal { return b.Debits.Sub(b.Credits) }
 type Store interface {
 	// Post records t atomically unless a transaction with t.ID exists; posted reports
 	// whether it was recorded. Errors: ErrUnbalanced; for a reversal, ErrNotFound (nothing
-	// to reverse) and ErrAlreadyReversed.
+	// to reverse) and ErrAlreadyReversed; for a transaction with Of, ErrNotFound (no such
+	// booking) and ErrOverReversed when, per order, its seller_payable debits and those of
+	// the transactions posted before with the same Of would exceed the booking's
+	// seller_payable credit.
 	Post(ctx context.Context, t Transaction) (posted bool, err error)
+	// TakenBack returns, per order seq, the seller_payable debits of every transaction
+	// posted with Of = booking.
+	TakenBack(ctx context.Context, booking string) (map[int]decimal.Decimal, error)
 	// Transaction returns the transaction with that id, or ErrNotFound.
 	Transaction(ctx context.Context, id string) (Transaction, error)
 	// Transactions returns every transaction in posting order.
@@ -209,4 +237,118 @@ func (l *Ledger) Transactions(ctx context.Context) ([]Transaction, error) {
 		return nil, fmt.Errorf("ledger transactions: %w", err)
 	}
 	return ts, nil
+}
+
+// Part is an amount of one order (by seq).
+type Part struct {
+	Seq    int
+	Amount decimal.Decimal
+}
+
+// Reversal takes part of a booking back from its sellers: per order, a debit of the
+// order's seller_payable account and a credit of Against, in one transaction that links to
+// the booking (Of). It is how every correction that undoes (part of) an approval books:
+// a refund (Against psp_receivable: the PSP paid the buyer back), the allocation of an
+// unallocated refund (Against refunds_unallocated), and — built for it, not used yet — a
+// virtual-account deposit that did not happen after all (issue 12: DONE back to waiting):
+// Orders nil takes back everything left of every order, Against psp_receivable.
+type Reversal struct {
+	ID      string // posted once: a redelivered reversal posts nothing
+	Kind    string // KindRefund, KindRefundAllocation, …
+	OrderID string
+	Booking string // the booking's id (its approval's message id)
+	Orders  []Part // nil: everything left of every order
+	Against string // default AccountPSPReceivable
+	Reason  string
+}
+
+// TakeBack posts r; posted is false when r.ID was posted before. Errors: ErrNotFound (no
+// such booking, or an order it does not have), ErrOverReversed, and the store's.
+func (l *Ledger) TakeBack(ctx context.Context, r Reversal) (t Transaction, posted bool, err error) {
+	fail := func(err error) (Transaction, bool, error) {
+		return Transaction{}, false, fmt.Errorf("take back %s from %s: %w", r.ID, r.Booking, err)
+	}
+	if prior, err := l.store.Transaction(ctx, r.ID); err == nil {
+		return prior, false, nil
+	}
+	booking, err := l.store.Transaction(ctx, r.Booking)
+	if err != nil {
+		return fail(err)
+	}
+	sellers, booked := map[int]string{}, map[int]decimal.Decimal{}
+	for _, e := range booking.Entries {
+		if seller, ok := SellerOf(e.Account); ok && e.Side == Credit {
+			sellers[e.OrderSeq], booked[e.OrderSeq] = seller, booked[e.OrderSeq].Add(e.Amount)
+		}
+	}
+	parts := r.Orders
+	if parts == nil {
+		taken, err := l.store.TakenBack(ctx, r.Booking)
+		if err != nil {
+			return fail(err)
+		}
+		for seq, amount := range booked {
+			if left := amount.Sub(taken[seq]); left.IsPositive() {
+				parts = append(parts, Part{Seq: seq, Amount: left})
+			}
+		}
+		sort.Slice(parts, func(i, j int) bool { return parts[i].Seq < parts[j].Seq })
+	}
+	against := cmp.Or(r.Against, AccountPSPReceivable)
+	t = Transaction{ID: r.ID, Kind: r.Kind, OrderID: cmp.Or(r.OrderID, booking.OrderID), Of: r.Booking, Reason: r.Reason,
+		PostedAt: l.now().UTC()}
+	for _, p := range parts {
+		seller, ok := sellers[p.Seq]
+		if !ok {
+			return fail(fmt.Errorf("order %d: %w", p.Seq, ErrNotFound))
+		}
+		t.Entries = append(t.Entries,
+			Entry{Account: SellerPayable(seller), Side: Debit, Amount: p.Amount, OrderSeq: p.Seq},
+			Entry{Account: against, Side: Credit, Amount: p.Amount, OrderSeq: p.Seq})
+	}
+	posted, err = l.store.Post(ctx, t)
+	if err != nil {
+		return fail(err)
+	}
+	return t, posted, nil
+}
+
+// BookRefund books a refund message (kafkamsg.Refunded): a refund with orders is taken
+// back from their sellers (KindRefund), one without is booked to refunds_unallocated
+// (KindRefundUnallocated), and an allocation moves it from there to the sellers
+// (KindRefundAllocation). booked is false for a message booked before. Errors:
+// kafkamsg.ErrMalformed for an invalid message or one whose orders the booking lacks,
+// ErrOverReversed, and the store's.
+func (l *Ledger) BookRefund(ctx context.Context, r kafkamsg.Refunded) (booked bool, err error) {
+	if err := r.Validate(); err != nil {
+		return false, fmt.Errorf("book refund %s: %w", r.RefundID, err)
+	}
+	reason := "refund " + r.RefundID
+	if !r.Allocated() {
+		t := Transaction{ID: r.MessageID(), Kind: KindRefundUnallocated, OrderID: r.OrderID, Reason: reason, PostedAt: l.now().UTC(),
+			Entries: []Entry{{Account: AccountRefundsUnallocated, Side: Debit, Amount: r.Amount},
+				{Account: AccountPSPReceivable, Side: Credit, Amount: r.Amount}}}
+		booked, err = l.store.Post(ctx, t)
+		if err != nil {
+			return false, fmt.Errorf("book refund %s (message %s): %w", r.RefundID, r.MessageID(), err)
+		}
+		return booked, nil
+	}
+	rev := Reversal{ID: r.MessageID(), Kind: KindRefund, OrderID: r.OrderID, Booking: r.ApprovalID, Reason: reason}
+	if r.Schema == kafkamsg.SchemaRefundAllocated {
+		rev.Kind, rev.Against, rev.Reason = KindRefundAllocation, AccountRefundsUnallocated, "allocation of "+reason
+	}
+	for _, o := range r.Orders {
+		rev.Orders = append(rev.Orders, Part{Seq: o.Seq, Amount: o.Amount})
+	}
+	_, booked, err = l.TakeBack(ctx, rev)
+	if errors.Is(err, ErrNotFound) {
+		// The approval is booked before its refunds (one partition, in order), so a refund
+		// naming a booking or an order the ledger lacks can never be booked: park it.
+		return false, fmt.Errorf("book refund %s: %w: %w", r.RefundID, kafkamsg.ErrMalformed, err)
+	}
+	if err != nil {
+		return false, fmt.Errorf("book refund %s: %w", r.RefundID, err)
+	}
+	return booked, nil
 }

@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sync"
 
 	"github.com/shopspring/decimal"
@@ -14,6 +15,7 @@ type MemoryStore struct {
 	txs      []Transaction
 	byID     map[string]int
 	reversed map[string]bool
+	taken    map[string]map[int]decimal.Decimal // booking → order seq → taken back
 	balances map[string]*Balance
 }
 
@@ -21,7 +23,8 @@ var _ Store = (*MemoryStore)(nil)
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{byID: map[string]int{}, reversed: map[string]bool{}, balances: map[string]*Balance{}}
+	return &MemoryStore{byID: map[string]int{}, reversed: map[string]bool{}, taken: map[string]map[int]decimal.Decimal{},
+		balances: map[string]*Balance{}}
 }
 
 // Post implements Store.
@@ -34,6 +37,23 @@ func (m *MemoryStore) Post(_ context.Context, t Transaction) (bool, error) {
 	if _, ok := m.byID[t.ID]; ok {
 		return false, nil
 	}
+	var taken map[int]decimal.Decimal // t.Of's after t
+	if t.Of != "" {
+		i, ok := m.byID[t.Of]
+		if !ok {
+			return false, fmt.Errorf("post %s: part of %s: %w", t.ID, t.Of, ErrNotFound)
+		}
+		booked := sellerCredits(m.txs[i])
+		taken = maps.Clone(m.taken[t.Of])
+		if taken == nil {
+			taken = map[int]decimal.Decimal{}
+		}
+		for seq, amount := range sellerDebits(t) {
+			if taken[seq] = taken[seq].Add(amount); taken[seq].GreaterThan(booked[seq]) {
+				return false, fmt.Errorf("post %s: order %d of %s: %s taken back of %s: %w", t.ID, seq, t.Of, taken[seq], booked[seq], ErrOverReversed)
+			}
+		}
+	}
 	if t.Reverses != "" {
 		if _, ok := m.byID[t.Reverses]; !ok {
 			return false, fmt.Errorf("post %s: reverses %s: %w", t.ID, t.Reverses, ErrNotFound)
@@ -42,6 +62,9 @@ func (m *MemoryStore) Post(_ context.Context, t Transaction) (bool, error) {
 			return false, fmt.Errorf("post %s: %w", t.ID, ErrAlreadyReversed)
 		}
 		m.reversed[t.Reverses] = true
+	}
+	if t.Of != "" {
+		m.taken[t.Of] = taken
 	}
 	t.Entries = append([]Entry(nil), t.Entries...)
 	m.byID[t.ID] = len(m.txs)
@@ -59,6 +82,31 @@ func (m *MemoryStore) Post(_ context.Context, t Transaction) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// TakenBack implements Store.
+func (m *MemoryStore) TakenBack(_ context.Context, booking string) (map[int]decimal.Decimal, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := maps.Clone(m.taken[booking])
+	if out == nil {
+		out = map[int]decimal.Decimal{}
+	}
+	return out, nil
+}
+
+// sellerCredits sums t's seller_payable credits per order seq; sellerDebits its debits.
+func sellerCredits(t Transaction) map[int]decimal.Decimal { return sellerSide(t, Credit) }
+func sellerDebits(t Transaction) map[int]decimal.Decimal  { return sellerSide(t, Debit) }
+
+func sellerSide(t Transaction, side Side) map[int]decimal.Decimal {
+	out := map[int]decimal.Decimal{}
+	for _, e := range t.Entries {
+		if _, ok := SellerOf(e.Account); ok && e.Side == side {
+			out[e.OrderSeq] = out[e.OrderSeq].Add(e.Amount)
+		}
+	}
+	return out
 }
 
 // Transaction implements Store.

@@ -10,7 +10,8 @@ import (
 	"github.com/paystream/paystream/kafkamsg"
 )
 
-// Credit is one order's amount credited to its seller.
+// Credit is one order's amount credited to its seller; a negative amount is a debit (a
+// refund taken back from the seller).
 type Credit struct {
 	SellerID string          `json:"sellerId"`
 	Amount   decimal.Decimal `json:"amount"`
@@ -54,6 +55,28 @@ func (w *Wallet) Book(ctx context.Context, a kafkamsg.Approved) (booked bool, er
 	booked, err = w.store.Apply(ctx, a.MessageID(), credits)
 	if err != nil {
 		return false, fmt.Errorf("credit %s (message %s): %w", a.OrderID, a.MessageID(), err)
+	}
+	return booked, nil
+}
+
+// BookRefund debits the sellers of the orders a refund message (kafkamsg.Refunded: a
+// refund, or the allocation of an unallocated one) names; booked is false when it was
+// applied before, and for a refund not allocated to orders yet, which debits no one until
+// its allocation. Errors: kafkamsg.ErrMalformed for an invalid message, and the store's.
+func (w *Wallet) BookRefund(ctx context.Context, r kafkamsg.Refunded) (booked bool, err error) {
+	if err := r.Validate(); err != nil {
+		return false, fmt.Errorf("debit refund %s: %w", r.RefundID, err)
+	}
+	if !r.Allocated() {
+		return false, nil
+	}
+	debits := make([]Credit, len(r.Orders))
+	for i, o := range r.Orders {
+		debits[i] = Credit{SellerID: o.SellerID, Amount: o.Amount.Neg(), OrderID: r.OrderID, OrderSeq: o.Seq}
+	}
+	booked, err = w.store.Apply(ctx, r.MessageID(), debits)
+	if err != nil {
+		return false, fmt.Errorf("debit refund %s (message %s): %w", r.RefundID, r.MessageID(), err)
 	}
 	return booked, nil
 }

@@ -75,6 +75,26 @@ func AppendApproved(ctx context.Context, store Appender, orderID string, lines .
 	return total, nil
 }
 
+// AppendEvents appends events to stream "payment-<orderID>" after revision expected (e.g.
+// after AppendApproved's three, revision 2).
+func AppendEvents(ctx context.Context, store Appender, orderID string, expected eventstore.Revision, events ...aggregate.Event) error {
+	stream := "payment-" + orderID
+	md, _ := json.Marshal(map[string]any{"correlationId": "corr-" + orderID, "schemaVersion": 1})
+	out := make([]eventstore.Event, len(events))
+	for i, e := range events {
+		name, data, err := aggregate.Encode(e)
+		if err != nil {
+			return err
+		}
+		out[i] = eventstore.Event{ID: uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "%s/%d", stream, int(expected)+1+i)),
+			Type: name, Data: data, Metadata: md}
+	}
+	if _, err := store.Append(ctx, stream, expected, out); err != nil {
+		return fmt.Errorf("append %s: %w", stream, err)
+	}
+	return nil
+}
+
 // ReadCommitted returns every committed record of topic (all partitions) that exists when
 // it is called, read with isolation level read_committed, partition by partition in offset
 // order (kafka.ReadCommitted: it also ends on a partition whose last records a broker

@@ -27,6 +27,19 @@ func Approval(id string) kafkamsg.Approved {
 		}}
 }
 
+// Refund is a refund message for Approval(approval) with message id id: amount split over
+// orders as {seq, amount} pairs (the sellers are Approval's); no pairs: unallocated.
+func Refund(approval, id string, amount string, orders ...any) kafkamsg.Refunded {
+	r := kafkamsg.Refunded{Schema: kafkamsg.SchemaRefunded, OrderID: "order-" + approval, RefundID: "refund-" + id,
+		Amount: decimal.RequireFromString(amount), ApprovalID: approval, SourceEventID: id}
+	sellers := map[int]string{1: "s1", 2: "s2", 3: "s3"}
+	for i := 0; i+1 < len(orders); i += 2 {
+		seq := orders[i].(int)
+		r.Orders = append(r.Orders, kafkamsg.RefundedOrder{Seq: seq, SellerID: sellers[seq], Amount: decimal.RequireFromString(orders[i+1].(string))})
+	}
+	return r
+}
+
 // Describe registers the conformance specs for the stores open returns.
 func Describe(name string, open func(ctx context.Context) ledger.Store) bool {
 	return ginkgo.Describe("ledger.Store conformance: "+name, func() {
@@ -182,6 +195,72 @@ func Describe(name string, open func(ctx context.Context) ledger.Store) bool {
 				Expect(err).To(MatchError(ledger.ErrUnbalanced))
 				Expect(must(store.Transactions(ctx))).To(BeEmpty())
 				Expect(must(store.Balances(ctx))).To(BeEmpty())
+			})
+		})
+
+		ginkgo.Context("refunds", func() {
+			net := func(ctx context.Context, account string) string {
+				return must(l.Balance(ctx, account)).Net().String()
+			}
+			ginkgo.BeforeEach(func(ctx ginkgo.SpecContext) { Expect(l.Book(ctx, Approval("m1"))).To(BeTrue()) })
+
+			ginkgo.It("takes a refund back from the sellers of its orders, once, linked to the booking", func(ctx ginkgo.SpecContext) {
+				r := Refund("m1", "r1", "1500", 1, "500", 2, "1000")
+				Expect(l.BookRefund(ctx, r)).To(BeTrue())
+				Expect(l.BookRefund(ctx, r)).To(BeFalse(), "a redelivery")
+				Expect(net(ctx, ledger.SellerPayable("s1"))).To(Equal("-500"))
+				Expect(net(ctx, ledger.SellerPayable("s2"))).To(Equal("-1000.5"))
+				Expect(net(ctx, ledger.AccountPSPReceivable)).To(Equal("1500.5"))
+				t := must(store.Transaction(ctx, "r1"))
+				Expect([]any{t.Kind, t.Of, t.OrderID, t.Balanced(), len(t.Entries)}).To(Equal([]any{ledger.KindRefund, "m1", "order-m1", true, 4}))
+				Expect(must(store.TakenBack(ctx, "m1"))).To(HaveLen(2))
+				Expect(must(store.TakenBack(ctx, "m1"))[1].String()).To(Equal("500"))
+
+				_, err := l.BookRefund(ctx, Refund("m1", "r2", "600", 1, "600"))
+				Expect(err).To(MatchError(ledger.ErrOverReversed), "order 1 has 500 left")
+				Expect(must(l.Transactions(ctx))).To(HaveLen(2))
+				Expect(l.BookRefund(ctx, Refund("m1", "r3", "500", 1, "500"))).To(BeTrue(), "exactly what is left")
+				Expect(net(ctx, ledger.SellerPayable("s1"))).To(Equal("0"))
+			})
+
+			ginkgo.It("books an unallocated refund to refunds_unallocated, and its allocation moves it to the sellers", func(ctx ginkgo.SpecContext) {
+				Expect(l.BookRefund(ctx, Refund("m1", "r1", "1000"))).To(BeTrue())
+				Expect(net(ctx, ledger.AccountRefundsUnallocated)).To(Equal("1000"))
+				Expect(net(ctx, ledger.AccountPSPReceivable)).To(Equal("2000.5"))
+				Expect(net(ctx, ledger.SellerPayable("s2"))).To(Equal("-2000.5"), "no seller touched yet")
+
+				a := Refund("m1", "a1", "1000", 2, "1000")
+				a.Schema, a.RefundID = kafkamsg.SchemaRefundAllocated, "refund-r1"
+				Expect(l.BookRefund(ctx, a)).To(BeTrue())
+				Expect(l.BookRefund(ctx, a)).To(BeFalse())
+				Expect(net(ctx, ledger.AccountRefundsUnallocated)).To(Equal("0"))
+				Expect(net(ctx, ledger.SellerPayable("s2"))).To(Equal("-1000.5"))
+				Expect(must(store.Transaction(ctx, "a1")).Kind).To(Equal(ledger.KindRefundAllocation))
+				for _, t := range must(l.Transactions(ctx)) {
+					Expect(t.Balanced()).To(BeTrue(), t.ID)
+				}
+			})
+
+			ginkgo.It("takes back everything left of a booking (the reversal a deposit error will book)", func(ctx ginkgo.SpecContext) {
+				Expect(l.BookRefund(ctx, Refund("m1", "r1", "500", 1, "500"))).To(BeTrue())
+				t, posted, err := l.TakeBack(ctx, ledger.Reversal{ID: "deposit-error:m1", Kind: ledger.KindReversal, Booking: "m1", Reason: "deposit error"})
+				Expect(err).NotTo(HaveOccurred())
+				Expect(posted).To(BeTrue())
+				Expect(t.Of).To(Equal("m1"))
+				for _, b := range must(l.Balances(ctx)) {
+					Expect(b.Net().IsZero()).To(BeTrue(), b.Account)
+				}
+				_, posted, err = l.TakeBack(ctx, ledger.Reversal{ID: "deposit-error:m1", Kind: ledger.KindReversal, Booking: "m1"})
+				Expect(err).NotTo(HaveOccurred())
+				Expect(posted).To(BeFalse())
+			})
+
+			ginkgo.It("refuses, as malformed, a refund of a booking or an order the ledger does not have", func(ctx ginkgo.SpecContext) {
+				_, err := l.BookRefund(ctx, Refund("nope", "r1", "500", 1, "500"))
+				Expect(err).To(MatchError(kafkamsg.ErrMalformed))
+				_, err = l.BookRefund(ctx, Refund("m1", "r2", "500", 3, "500"))
+				Expect(err).To(MatchError(kafkamsg.ErrMalformed))
+				Expect(must(l.Transactions(ctx))).To(HaveLen(1))
 			})
 		})
 

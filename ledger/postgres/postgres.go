@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
@@ -69,13 +70,25 @@ func (s *Store) Post(ctx context.Context, t ledger.Transaction) (bool, error) {
 		return false, fmt.Errorf("post %s: begin: %w", t.ID, err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	var reverses *string
+	var reverses, partOf *string
 	if t.Reverses != "" {
 		reverses = &t.Reverses
 	}
-	tag, err := tx.Exec(ctx, s.q(`INSERT INTO __S__.transactions (id, kind, order_id, reverses, reason, posted_at)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`),
-		t.ID, t.Kind, t.OrderID, reverses, t.Reason, t.PostedAt)
+	if t.Of != "" {
+		// Serialise the parts of one booking, so two cannot both fit in what is left.
+		var one int
+		err := tx.QueryRow(ctx, s.q(`SELECT 1 FROM __S__.transactions WHERE id = $1 FOR UPDATE`), t.Of).Scan(&one)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return false, fmt.Errorf("post %s: part of %s: %w", t.ID, t.Of, ledger.ErrNotFound)
+		}
+		if err != nil {
+			return false, fmt.Errorf("post %s: lock %s: %w", t.ID, t.Of, err)
+		}
+		partOf = &t.Of
+	}
+	tag, err := tx.Exec(ctx, s.q(`INSERT INTO __S__.transactions (id, kind, order_id, reverses, part_of, reason, posted_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING`),
+		t.ID, t.Kind, t.OrderID, reverses, partOf, t.Reason, t.PostedAt)
 	if err != nil {
 		return false, fmt.Errorf("post %s: %w", t.ID, translate(err, t))
 	}
@@ -93,6 +106,25 @@ func (s *Store) Post(ctx context.Context, t ledger.Transaction) (bool, error) {
 		SELECT $1, * FROM unnest($2::integer[], $3::text[], $4::text[], $5::text[]::numeric[], $6::integer[])`),
 		t.ID, lines, accounts, sides, amounts, seqs); err != nil {
 		return false, fmt.Errorf("post %s: entries: %w", t.ID, translate(err, t))
+	}
+	if t.Of != "" {
+		var seq int32
+		var taken, booked string
+		err := tx.QueryRow(ctx, s.q(`WITH booked AS (
+				SELECT order_seq, sum(amount) AS amount FROM __S__.entries
+				WHERE transaction_id = $1 AND side = 'credit' AND account LIKE 'seller\_payable:%' GROUP BY order_seq),
+			taken AS (
+				SELECT e.order_seq, sum(e.amount) AS amount FROM __S__.transactions t JOIN __S__.entries e ON e.transaction_id = t.id
+				WHERE t.part_of = $1 AND e.side = 'debit' AND e.account LIKE 'seller\_payable:%' GROUP BY e.order_seq)
+			SELECT taken.order_seq, taken.amount::text, coalesce(booked.amount, 0)::text
+			FROM taken LEFT JOIN booked USING (order_seq) WHERE taken.amount > coalesce(booked.amount, 0) LIMIT 1`), t.Of).
+			Scan(&seq, &taken, &booked)
+		if err == nil {
+			return false, fmt.Errorf("post %s: order %d of %s: %s taken back of %s: %w", t.ID, seq, t.Of, taken, booked, ledger.ErrOverReversed)
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return false, fmt.Errorf("post %s: check what is taken back of %s: %w", t.ID, t.Of, err)
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return false, fmt.Errorf("post %s: commit: %w", t.ID, translate(err, t))
@@ -140,7 +172,7 @@ func (s *Store) Transactions(ctx context.Context) ([]ledger.Transaction, error) 
 
 // load reads the transactions matching where, in posting order, with their entries.
 func (s *Store) load(ctx context.Context, where string, args ...any) ([]ledger.Transaction, error) {
-	rows, err := s.pool.Query(ctx, s.q(`SELECT t.id, t.kind, t.order_id, coalesce(t.reverses, ''), t.reason, t.posted_at,
+	rows, err := s.pool.Query(ctx, s.q(`SELECT t.id, t.kind, t.order_id, coalesce(t.reverses, ''), coalesce(t.part_of, ''), t.reason, t.posted_at,
 			e.account, e.side, e.amount::text, e.order_seq
 		FROM __S__.transactions t JOIN __S__.entries e ON e.transaction_id = t.id `+where+`
 		ORDER BY t.seq, e.line`), args...)
@@ -158,7 +190,7 @@ func (s *Store) load(ctx context.Context, where string, args ...any) ([]ledger.T
 			orderSeq int32
 			posted   time.Time
 		)
-		if err := rows.Scan(&t.ID, &t.Kind, &t.OrderID, &t.Reverses, &t.Reason, &posted,
+		if err := rows.Scan(&t.ID, &t.Kind, &t.OrderID, &t.Reverses, &t.Of, &t.Reason, &posted,
 			&e.Account, &side, &amount, &orderSeq); err != nil {
 			return nil, err
 		}
@@ -174,6 +206,34 @@ func (s *Store) load(ctx context.Context, where string, args ...any) ([]ledger.T
 		last.Entries = append(last.Entries, e)
 	}
 	return txs, rows.Err()
+}
+
+// TakenBack implements ledger.Store.
+func (s *Store) TakenBack(ctx context.Context, booking string) (map[int]decimal.Decimal, error) {
+	rows, err := s.pool.Query(ctx, s.q(`SELECT e.order_seq, sum(e.amount)::text
+		FROM __S__.transactions t JOIN __S__.entries e ON e.transaction_id = t.id
+		WHERE t.part_of = $1 AND e.side = 'debit' AND e.account LIKE 'seller\_payable:%' GROUP BY e.order_seq`), booking)
+	if err != nil {
+		return nil, fmt.Errorf("taken back of %s: %w", booking, err)
+	}
+	defer rows.Close()
+	out := map[int]decimal.Decimal{}
+	for rows.Next() {
+		var (
+			seq    int32
+			amount string
+		)
+		if err := rows.Scan(&seq, &amount); err != nil {
+			return nil, fmt.Errorf("taken back of %s: %w", booking, err)
+		}
+		if out[int(seq)], err = decimal.NewFromString(amount); err != nil {
+			return nil, fmt.Errorf("taken back of %s: order %d amount %q: %w", booking, seq, amount, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("taken back of %s: %w", booking, err)
+	}
+	return out, nil
 }
 
 // Balances implements ledger.Store: an aggregate over the entries (indexed by account), so

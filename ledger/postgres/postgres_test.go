@@ -78,7 +78,7 @@ var _ = Describe("PostgreSQL store", func() {
 				versions = append(versions, v)
 			}
 			Expect(rows.Err()).NotTo(HaveOccurred())
-			Expect(versions).To(Equal([]int{1}))
+			Expect(versions).To(Equal([]int{1, 2}))
 		})
 	})
 
@@ -113,6 +113,37 @@ var _ = Describe("PostgreSQL store", func() {
 			for _, b := range must(l.Balances(ctx)) {
 				Expect(b.Net().IsZero()).To(BeTrue(), b.Account)
 			}
+		})
+	})
+
+	Context("with 20 concurrent refunds of one order, each of a quarter of it", func() {
+		It("takes back four of them and refuses the rest", func(ctx SpecContext) {
+			Expect(l.Book(ctx, ledgertest.Approval("m1"))).To(BeTrue())
+			var (
+				wg              sync.WaitGroup
+				mu              sync.Mutex
+				booked, refused int
+				other           []error
+			)
+			for i := range 20 {
+				wg.Go(func() {
+					_, err := l.BookRefund(ctx, ledgertest.Refund("m1", fmt.Sprintf("r%d", i), "250", 1, "250"))
+					mu.Lock()
+					defer mu.Unlock()
+					switch {
+					case err == nil:
+						booked++
+					case errors.Is(err, ledger.ErrOverReversed):
+						refused++
+					default:
+						other = append(other, err)
+					}
+				})
+			}
+			wg.Wait()
+			Expect(other).To(BeEmpty())
+			Expect([]int{booked, refused}).To(Equal([]int{4, 16}))
+			Expect(must(l.Balance(ctx, ledger.SellerPayable("s1"))).Net().IsZero()).To(BeTrue())
 		})
 	})
 

@@ -1,5 +1,10 @@
 // Package forwarder publishes every PspApproved of the event store to Kafka, exactly once
-// (and every ManuallyResolved that settled a payment as SUCCESS, which books the same way).
+// (and every ManuallyResolved that settled a payment as SUCCESS, which books the same way),
+// and every refund the PSP made (RefundApproved, RefundManuallyResolved as SUCCESS,
+// ExternalRefundRecorded: payment.refunded.v1) and every allocation of an unallocated one
+// (RefundAllocated: payment.refund-allocated.v1). Refunds share the approvals' topic and
+// key, because only one partition orders them after the approval they take money back from:
+// a topic of their own could deliver a refund to the ledger before its approval.
 //
 // It follows the payment streams from a checkpoint and, per approval, publishes one
 // payment.approved.v1 message (kafkamsg.Approved, key = orderId, headers event-type,

@@ -25,9 +25,6 @@ type Store interface {
 	Follow(ctx context.Context, after eventstore.Position, prefix string, handle eventstore.Handler) error
 }
 
-// StreamPrefix is the prefix of the streams followed (commands.StreamPrefix).
-const StreamPrefix = "payment-"
-
 // Forwarder publishes approvals. Its methods are safe for concurrent use, but run one Run
 // at a time.
 type Forwarder struct {
@@ -133,10 +130,10 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	items := make(chan item, 4*f.cfg.maxBatch)
 	followDone := make(chan error, 1)
 	go func() {
-		followDone <- f.store.Follow(fctx, from, StreamPrefix, func(ctx context.Context, e eventstore.RecordedEvent) error {
+		followDone <- f.store.Follow(fctx, from, aggregate.StreamPrefix, func(ctx context.Context, e eventstore.RecordedEvent) error {
 			it := item{pos: e.Position}
-			if e.Type == aggregate.NamePspApproved || e.Type == aggregate.NameManuallyResolved {
-				rec, err := f.approval(ctx, e)
+			if forwarded[e.Type] {
+				rec, err := f.message(ctx, e)
 				if err != nil {
 					return err
 				}
@@ -327,37 +324,91 @@ func (f *Forwarder) readCheckpoint(ctx context.Context, cl *kgo.Client) (eventst
 	return pos, nil
 }
 
-// approval builds the approval record for a PspApproved event — or a ManuallyResolved one
-// that settled the payment as SUCCESS, which books like an approval — from the payment's
-// stream up to that event. A resolution as FAILURE gives no record (nil, nil).
-func (f *Forwarder) approval(ctx context.Context, e eventstore.RecordedEvent) (*kgo.Record, error) {
+// forwarded are the event types that may give a message: PspApproved and a resolution as
+// SUCCESS (an approval), a refund the PSP made (ours approved or resolved as SUCCESS, or
+// one made at the PSP), and an allocation of an unallocated refund.
+var forwarded = map[string]bool{
+	aggregate.NamePspApproved: true, aggregate.NameManuallyResolved: true,
+	aggregate.NameRefundApproved: true, aggregate.NameRefundManuallyResolved: true,
+	aggregate.NameExternalRefundRecorded: true, aggregate.NameRefundAllocated: true,
+}
+
+// message builds the record for event e from the payment's stream up to it (nil, nil when
+// e gives none: a resolution as FAILURE). Approvals are payment.approved.v1; refunds
+// payment.refunded.v1 and allocations payment.refund-allocated.v1, on the same topic with
+// the same key, so they never overtake the approval they take money back from.
+func (f *Forwarder) message(ctx context.Context, e eventstore.RecordedEvent) (*kgo.Record, error) {
 	recorded, err := f.store.ReadStream(ctx, e.Stream)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", e.Stream, err)
 	}
-	var st aggregate.State
-	var approved aggregate.PspApproved
+	var (
+		st, before aggregate.State
+		ev         aggregate.Event
+		approvalID string // the event the payment's approval was published for
+	)
 	for _, r := range recorded {
 		if r.Revision > e.Revision {
 			break
 		}
-		ev, err := aggregate.Decode(r.Type, r.Data)
-		if err != nil {
+		if ev, err = aggregate.Decode(r.Type, r.Data); err != nil {
 			return nil, fmt.Errorf("decode %s@%d: %w", r.Stream, r.Revision, err)
 		}
-		if r.Revision == e.Revision {
-			switch ev := ev.(type) {
-			case aggregate.PspApproved:
-				approved = ev
-			case aggregate.ManuallyResolved:
-				if ev.Resolution != aggregate.StatusSuccess {
-					return nil, nil
-				}
-				approved = aggregate.PspApproved{PaymentKey: st.PaymentKey, TotalAmount: st.ConfirmedAmount, ApprovedAt: ev.At}
+		switch ev := ev.(type) {
+		case aggregate.PspApproved:
+			approvalID = r.ID.String()
+		case aggregate.ManuallyResolved:
+			if ev.Resolution == aggregate.StatusSuccess {
+				approvalID = r.ID.String()
 			}
 		}
-		st = aggregate.Evolve(st, ev)
+		before, st = st, aggregate.Evolve(st, ev)
 	}
+	var (
+		schema string
+		value  []byte
+	)
+	switch ev := ev.(type) {
+	case aggregate.PspApproved:
+		schema, value, err = f.approved(e, st, ev)
+	case aggregate.ManuallyResolved:
+		if ev.Resolution != aggregate.StatusSuccess {
+			return nil, nil
+		}
+		schema, value, err = f.approved(e, st, aggregate.PspApproved{PaymentKey: before.PaymentKey,
+			TotalAmount: before.ConfirmedAmount, ApprovedAt: ev.At})
+	case aggregate.RefundApproved:
+		schema, value, err = f.refunded(e, st, kafkamsg.SchemaRefunded, ev.RefundID, nil, approvalID)
+	case aggregate.RefundManuallyResolved:
+		if ev.Resolution != aggregate.StatusSuccess {
+			return nil, nil
+		}
+		schema, value, err = f.refunded(e, st, kafkamsg.SchemaRefunded, ev.RefundID, nil, approvalID)
+	case aggregate.ExternalRefundRecorded:
+		schema, value, err = f.refunded(e, st, kafkamsg.SchemaRefunded, ev.RefundID, nil, approvalID)
+	case aggregate.RefundAllocated:
+		schema, value, err = f.refunded(e, st, kafkamsg.SchemaRefundAllocated, ev.RefundID, ev.Orders, approvalID)
+	default:
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s of %s@%d: %w", schema, e.Stream, e.Revision, err)
+	}
+	var md struct {
+		CorrelationID string `json:"correlationId"`
+	}
+	_ = json.Unmarshal(e.Metadata, &md) // metadata is informative here; a bad one only loses the header
+	return &kgo.Record{Topic: f.cfg.topic, Key: []byte(st.OrderID), Value: value, Headers: []kgo.RecordHeader{
+		{Key: kafkamsg.HeaderSchema, Value: []byte(schema)},
+		{Key: kafkamsg.HeaderEventType, Value: []byte(e.Type)},
+		{Key: kafkamsg.HeaderEventID, Value: []byte(e.ID.String())},
+		{Key: kafkamsg.HeaderCorrelationID, Value: []byte(md.CorrelationID)},
+		{Key: "source-position", Value: []byte(strconv.FormatUint(uint64(e.Position), 10))},
+	}}, nil
+}
+
+// approved is the payment.approved.v1 of a payment approved as approved says.
+func (f *Forwarder) approved(e eventstore.RecordedEvent, st aggregate.State, approved aggregate.PspApproved) (string, []byte, error) {
 	msg := kafkamsg.Approved{Schema: kafkamsg.SchemaApproved, OrderID: st.OrderID, PaymentKey: approved.PaymentKey,
 		ApprovedAt: approved.ApprovedAt, TotalAmount: approved.TotalAmount, BuyerID: st.BuyerID,
 		SourceEventID: e.ID.String(), SourcePosition: uint64(e.Position)}
@@ -365,21 +416,38 @@ func (f *Forwarder) approval(ctx context.Context, e eventstore.RecordedEvent) (*
 		msg.Orders = append(msg.Orders, kafkamsg.ApprovedOrder{Seq: o.Seq, SellerID: o.SellerID, ProductID: o.ProductID, Amount: o.Amount})
 	}
 	if err := msg.Validate(); err != nil {
-		return nil, fmt.Errorf("approval of %s@%d: %w", e.Stream, e.Revision, err)
+		return kafkamsg.SchemaApproved, nil, err
 	}
 	value, err := msg.Marshal()
-	if err != nil {
-		return nil, err
+	return kafkamsg.SchemaApproved, value, err
+}
+
+// refunded is the payment.refunded.v1 (or, for an allocation, payment.refund-allocated.v1)
+// of refund id, split over orders (nil: the refund's own split; none: unallocated).
+func (f *Forwarder) refunded(e eventstore.RecordedEvent, st aggregate.State, schema, id string, orders []aggregate.RefundSplit,
+	approvalID string) (string, []byte, error) {
+	r, ok := st.RefundByID(id)
+	if !ok {
+		return schema, nil, fmt.Errorf("no refund %s", id)
 	}
-	var md struct {
-		CorrelationID string `json:"correlationId"`
+	if orders == nil {
+		orders = r.Orders
 	}
-	_ = json.Unmarshal(e.Metadata, &md) // metadata is informative here; a bad one only loses the header
-	return &kgo.Record{Topic: f.cfg.topic, Key: []byte(st.OrderID), Value: value, Headers: []kgo.RecordHeader{
-		{Key: kafkamsg.HeaderSchema, Value: []byte(kafkamsg.SchemaApproved)},
-		{Key: kafkamsg.HeaderEventType, Value: []byte(e.Type)},
-		{Key: kafkamsg.HeaderEventID, Value: []byte(e.ID.String())},
-		{Key: kafkamsg.HeaderCorrelationID, Value: []byte(md.CorrelationID)},
-		{Key: "source-position", Value: []byte(strconv.FormatUint(uint64(e.Position), 10))},
-	}}, nil
+	msg := kafkamsg.Refunded{Schema: schema, OrderID: st.OrderID, RefundID: r.ID, TransactionKey: r.TransactionKey,
+		Amount: r.Amount, External: r.External, ApprovalID: approvalID, SourceEventID: e.ID.String(), SourcePosition: uint64(e.Position)}
+	if r.CanceledAt != nil {
+		msg.CanceledAt = *r.CanceledAt
+	}
+	sellers := map[int]string{}
+	for _, o := range st.Orders {
+		sellers[o.Seq] = o.SellerID
+	}
+	for _, sp := range orders {
+		msg.Orders = append(msg.Orders, kafkamsg.RefundedOrder{Seq: sp.Seq, SellerID: sellers[sp.Seq], Amount: sp.Amount})
+	}
+	if err := msg.Validate(); err != nil {
+		return schema, nil, err
+	}
+	value, err := msg.Marshal()
+	return schema, value, err
 }

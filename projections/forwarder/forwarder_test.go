@@ -171,6 +171,54 @@ var _ = Describe("Forwarder", func() {
 			}).WithTimeout(10 * time.Second).Should(Equal([]string{"resolved-ok pk_resolved-ok 7000"}))
 		})
 
+		It("publishes each refund and allocation once, after its approval, keyed by orderId", func(ctx SpecContext) {
+			_, err := kafkatest.AppendApproved(ctx, store, "order-r", kafkatest.Line{SellerID: "s1", Amount: 1000},
+				kafkatest.Line{SellerID: "s2", Amount: 2000})
+			Expect(err).NotTo(HaveOccurred())
+			now := time.Now().UTC()
+			d := decimal.NewFromInt
+			Expect(kafkatest.AppendEvents(ctx, store, "order-r", 2,
+				aggregate.RefundRequested{RefundID: "order-r-1", Amount: d(1500), Orders: []aggregate.RefundSplit{{Seq: 1, Amount: d(500)},
+					{Seq: 2, Amount: d(1000)}}, Reason: "r", PspIdempotencyKey: "k1", At: now},
+				aggregate.RefundApproved{RefundID: "order-r-1", TransactionKey: "tk1", CanceledAt: now, Rule: "fixture", At: now},
+				aggregate.ExternalRefundRecorded{RefundID: "order-r-2", TransactionKey: "tk2", Amount: d(300), FoundBy: "lookup", CanceledAt: now, At: now},
+				aggregate.RefundAllocated{RefundID: "order-r-2", Orders: []aggregate.RefundSplit{{Seq: 2, Amount: d(300)}}, Actor: "ops", Reason: "r", At: now},
+			)).To(Succeed())
+			r := start(newForwarder())
+			defer func() { Expect(r.stop()).To(Succeed()) }()
+			var got []string
+			Eventually(func(g Gomega) {
+				recs, err := kafkatest.ReadCommitted(ctx, brokers, kafkamsg.TopicApproved)
+				g.Expect(err).NotTo(HaveOccurred())
+				got = nil
+				var approvalID string
+				for _, rec := range recs {
+					g.Expect(string(rec.Key)).To(Equal("order-r"))
+					switch kafkamsg.SchemaOf(rec.Value) {
+					case kafkamsg.SchemaApproved:
+						a, err := kafkamsg.DecodeApproved(rec.Value)
+						g.Expect(err).NotTo(HaveOccurred())
+						approvalID = a.MessageID()
+						got = append(got, "approved "+a.TotalAmount.String())
+					default:
+						m, err := kafkamsg.DecodeRefunded(rec.Value)
+						g.Expect(err).NotTo(HaveOccurred())
+						g.Expect(m.ApprovalID).To(Equal(approvalID))
+						line := m.Schema + " " + m.RefundID + " " + m.Amount.String()
+						for _, o := range m.Orders {
+							line += fmt.Sprintf(" %d:%s:%s", o.Seq, o.SellerID, o.Amount)
+						}
+						got = append(got, line)
+					}
+				}
+				g.Expect(got).To(HaveLen(4))
+			}).WithContext(ctx).WithTimeout(10 * time.Second).Should(Succeed())
+			Expect(got).To(Equal([]string{"approved 3000",
+				"payment.refunded.v1 order-r-1 1500 1:s1:500 2:s2:1000",
+				"payment.refunded.v1 order-r-2 300",
+				"payment.refund-allocated.v1 order-r-2 300 2:s2:300"}))
+		})
+
 		It("resumes from its checkpoint after a restart without publishing again", func(ctx SpecContext) {
 			approve(ctx, 0, 10)
 			r := start(newForwarder())

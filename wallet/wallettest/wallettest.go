@@ -30,6 +30,38 @@ func Describe(name string, open func(ctx context.Context) wallet.Store) bool {
 		var w *wallet.Wallet
 		ginkgo.BeforeEach(func(ctx ginkgo.SpecContext) { w = wallet.New(open(ctx)) })
 
+		ginkgo.Context("refunds", func() {
+			refund := func(id string, orders ...kafkamsg.RefundedOrder) kafkamsg.Refunded {
+				r := kafkamsg.Refunded{Schema: kafkamsg.SchemaRefunded, OrderID: "order-m1", RefundID: "refund-" + id,
+					ApprovalID: "m1", SourceEventID: id, Orders: orders, Amount: decimal.Zero}
+				for _, o := range orders {
+					r.Amount = r.Amount.Add(o.Amount)
+				}
+				return r
+			}
+			ginkgo.It("debits the sellers of the refunded orders once per message id", func(ctx ginkgo.SpecContext) {
+				Expect(w.Book(ctx, Approval("m1"))).To(BeTrue())
+				r := refund("r1", kafkamsg.RefundedOrder{Seq: 3, SellerID: "s1", Amount: decimal.RequireFromString("500.25")},
+					kafkamsg.RefundedOrder{Seq: 2, SellerID: "s2", Amount: decimal.NewFromInt(300)})
+				Expect(w.BookRefund(ctx, r)).To(BeTrue())
+				Expect(w.BookRefund(ctx, r)).To(BeFalse())
+				Expect(must(w.Balance(ctx, "s1")).String()).To(Equal("3000"))
+				Expect(must(w.Balance(ctx, "s2")).IsZero()).To(BeTrue())
+			})
+
+			ginkgo.It("debits no one for an unallocated refund, and the sellers on its allocation", func(ctx ginkgo.SpecContext) {
+				Expect(w.Book(ctx, Approval("m1"))).To(BeTrue())
+				r := refund("r1")
+				r.Amount = decimal.NewFromInt(1000)
+				Expect(w.BookRefund(ctx, r)).To(BeFalse())
+				Expect(must(w.Balance(ctx, "s1")).String()).To(Equal("3500.25"))
+				a := refund("a1", kafkamsg.RefundedOrder{Seq: 1, SellerID: "s1", Amount: decimal.NewFromInt(1000)})
+				a.Schema = kafkamsg.SchemaRefundAllocated
+				Expect(w.BookRefund(ctx, a)).To(BeTrue())
+				Expect(must(w.Balance(ctx, "s1")).String()).To(Equal("2500.25"))
+			})
+		})
+
 		ginkgo.Context("booking approvals", func() {
 			ginkgo.It("credits each seller once per message id", func(ctx ginkgo.SpecContext) {
 				booked, err := w.Book(ctx, Approval("m1"))

@@ -1,0 +1,77 @@
+package books
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/paystream/paystream/aggregate"
+	"github.com/paystream/paystream/eventstore"
+)
+
+// Follower is what Tally needs of the event store.
+type Follower interface {
+	Follow(ctx context.Context, after eventstore.Position, prefix string, handle eventstore.Handler) error
+}
+
+// Tally folds every payment stream, from the start of the store, into the figures Totals
+// reports. It keeps each payment's state in memory (what a payment's figures need is its
+// whole state: orders, status, refunds). Safe for concurrent use; Run it once.
+type Tally struct {
+	mu       sync.Mutex
+	states   map[string]aggregate.State
+	position uint64
+}
+
+// NewTally returns an empty Tally.
+func NewTally() *Tally { return &Tally{states: map[string]aggregate.State{}} }
+
+// Run follows the payment streams until ctx ends (returns ctx's error) or an event does not
+// decode.
+func (t *Tally) Run(ctx context.Context, store Follower) error {
+	return store.Follow(ctx, 0, aggregate.StreamPrefix, func(_ context.Context, e eventstore.RecordedEvent) error {
+		ev, err := aggregate.Decode(e.Type, e.Data)
+		if err != nil {
+			return fmt.Errorf("books: decode %s@%d: %w", e.Stream, e.Revision, err)
+		}
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		t.states[e.Stream] = aggregate.Evolve(t.states[e.Stream], ev)
+		t.position = uint64(e.Position)
+		return nil
+	})
+}
+
+// Position is the store position Tally has read up to.
+func (t *Tally) Position() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.position
+}
+
+// Totals implements Streams: per seller, the orders of approved payments and the refunds
+// the PSP made from them; refunds not allocated to orders, apart.
+func (t *Tally) Totals(context.Context) (Totals, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := Totals{Approved: map[string]decimal.Decimal{}, Refunded: map[string]decimal.Decimal{}, Position: t.position}
+	for _, s := range t.states {
+		if !s.Status.Approved() {
+			continue
+		}
+		for _, o := range s.Orders {
+			out.Approved[o.SellerID] = out.Approved[o.SellerID].Add(o.Amount)
+			if o.Refunded.IsPositive() {
+				out.Refunded[o.SellerID] = out.Refunded[o.SellerID].Add(o.Refunded)
+			}
+		}
+		for _, r := range s.Refunds {
+			if r.Status == aggregate.StatusSuccess && r.Orders == nil {
+				out.Unallocated = out.Unallocated.Add(r.Amount)
+			}
+		}
+	}
+	return out, nil
+}
