@@ -41,7 +41,7 @@ func startWorkers(log *slog.Logger, cfg Config, svc *commands.Service, inbox *co
 	b.start(ctx, log, "webhooks", inbox.Run)
 	if cfg.Recovery.Enabled && rm != nil {
 		worker := commands.NewRecoveryWorker(svc, rm, cfg.Recovery.Interval, 100, 4).WithExpiry(staleCheckouts{rm}).
-			WithDeposits(waitingDeposits{rm})
+			WithDueDeposits(dueDeposits{rm})
 		b.start(ctx, log, "recovery", worker.Run)
 	}
 	return b
@@ -51,6 +51,7 @@ func startWorkers(log *slog.Logger, cfg Config, svc *commands.Service, inbox *co
 type readModel interface {
 	commands.DueFinder
 	List(ctx context.Context, f projections.Filter) (projections.Page, error)
+	DepositsDue(ctx context.Context, dueBy time.Time, limit int, cursor string) (ids []string, next string, err error)
 }
 
 // staleCheckouts lists NOT_STARTED checkouts from the read models for expiry.
@@ -69,18 +70,10 @@ func (s staleCheckouts) StaleCheckouts(ctx context.Context, createdBefore time.T
 	return ids, page.NextCursor, nil
 }
 
-// waitingDeposits lists payments WAITING_FOR_DEPOSIT from the read models; the worker learns
-// each one's due date from its stream (the rows do not carry it).
-type waitingDeposits struct{ rm readModel }
+// dueDeposits lists the payments waiting for a deposit due by a time from the read models,
+// by their due-date column: a payment not due yet is never loaded.
+type dueDeposits struct{ rm readModel }
 
-func (w waitingDeposits) WaitingDeposits(ctx context.Context, cursor string) ([]string, string, error) {
-	page, err := w.rm.List(ctx, projections.Filter{Status: aggregate.StatusWaitingForDeposit, Limit: projections.MaxLimit, Cursor: cursor})
-	if err != nil {
-		return nil, "", err
-	}
-	ids := make([]string, len(page.Items))
-	for i, p := range page.Items {
-		ids[i] = p.OrderID
-	}
-	return ids, page.NextCursor, nil
+func (d dueDeposits) DepositsDue(ctx context.Context, dueBy time.Time, cursor string) ([]string, string, error) {
+	return d.rm.DepositsDue(ctx, dueBy, projections.MaxLimit, cursor)
 }
