@@ -89,7 +89,7 @@ func viewOf(p commands.Payment) paymentView {
 	}
 	if va := p.VirtualAccount; va != nil {
 		v.VirtualAccount = &virtualAccountView{AccountType: va.AccountType, AccountNumber: va.AccountNumber, BankCode: va.BankCode,
-			CustomerName: va.HolderName, DueDate: va.DueDate}
+			CustomerName: va.HolderName, DueDate: va.DueDate.UTC()} // UTC, as the read models keep it
 	}
 	v.BalanceAmount, v.RefundedAmount, v.Cancels = p.BalanceAmount(), p.RefundedAmount, make([]cancelView, len(p.Refunds))
 	for i, r := range p.Refunds {
