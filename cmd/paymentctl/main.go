@@ -9,6 +9,9 @@
 //	paymentctl [-url …] audit show ORDER [-as-of REV|TIME]  timeline, or the payment as of then (auditor key)
 //	paymentctl [-url …] audit verify ORDER | -all    hash chains and anchors; exit 1 if tampered (-all: progress bar)
 //	paymentctl [-url …] audit anchor                 the latest signed anchor, to keep elsewhere
+//	paymentctl [-url …] reconcile -from DAY [-to DAY] [-csv FILE]
+//	                                                 reconcile a period (KST days) with Toss now: progress bar,
+//	                                                 summary table, open mismatches; exit 1 if any needs a person
 //	paymentctl key new NAME ROLE                     a fresh API key and its configuration line
 //	paymentctl key hash < token                      the configured form of a token
 //	paymentctl [-url …] lag [-watch [-interval 10ms] [-idle 3s]]
@@ -75,6 +78,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = c.lagCmd(ctx, fs.Args()[1:], stdout, stderr)
 	case "audit":
 		err = c.auditCmd(ctx, fs.Args()[1:], stdout, stderr)
+	case "reconcile":
+		err = c.reconcileCmd(ctx, fs.Args()[1:], stdout, stderr)
 	case "key":
 		err = keyCmd(fs.Args()[1:], os.Stdin, stdout, stderr)
 	default:
