@@ -127,10 +127,10 @@ func listFilter(r *http.Request) (projections.Filter, error) {
 	if s := q.Get("status"); s != "" {
 		switch st := aggregate.Status(s); st {
 		case aggregate.StatusNotStarted, aggregate.StatusExecuting, aggregate.StatusSuccess, aggregate.StatusFailure, aggregate.StatusUnknown,
-			aggregate.StatusPartialCanceled, aggregate.StatusCanceled:
+			aggregate.StatusPartialCanceled, aggregate.StatusCanceled, aggregate.StatusWaitingForDeposit:
 			f.Status = st
 		default:
-			return f, &badRequest{field: "status", msg: "must be one of NOT_STARTED, EXECUTING, SUCCESS, FAILURE, UNKNOWN, PARTIAL_CANCELED, CANCELED"}
+			return f, &badRequest{field: "status", msg: "must be one of NOT_STARTED, EXECUTING, SUCCESS, FAILURE, UNKNOWN, WAITING_FOR_DEPOSIT, PARTIAL_CANCELED, CANCELED"}
 		}
 	}
 	for _, t := range []struct {
