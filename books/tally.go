@@ -18,7 +18,7 @@ type Follower interface {
 
 // Tally folds every payment stream, from the start of the store, into the figures Totals
 // reports. It keeps each payment's state in memory (what a payment's figures need is its
-// whole state: orders, status, refunds). Safe for concurrent use; Run it once.
+// whole state: orders, status, refunds). Safe for concurrent use; one Run at a time.
 type Tally struct {
 	mu       sync.Mutex
 	states   map[string]aggregate.State
@@ -28,10 +28,10 @@ type Tally struct {
 // NewTally returns an empty Tally.
 func NewTally() *Tally { return &Tally{states: map[string]aggregate.State{}} }
 
-// Run follows the payment streams until ctx ends (returns ctx's error) or an event does not
-// decode.
+// Run follows the payment streams from where it has read up to (the start, the first time)
+// until ctx ends (returns ctx's error) or an event does not decode; run it again to go on.
 func (t *Tally) Run(ctx context.Context, store Follower) error {
-	return store.Follow(ctx, 0, aggregate.StreamPrefix, func(_ context.Context, e eventstore.RecordedEvent) error {
+	return store.Follow(ctx, eventstore.Position(t.Position()), aggregate.StreamPrefix, func(_ context.Context, e eventstore.RecordedEvent) error {
 		ev, err := aggregate.Decode(e.Type, e.Data)
 		if err != nil {
 			return fmt.Errorf("books: decode %s@%d: %w", e.Stream, e.Revision, err)

@@ -56,6 +56,8 @@ type Options struct {
 	// Registry is what GET /metrics serves; the handler adds Signals and the read model's
 	// open and escalated payments to it (nil: a registry of its own).
 	Registry *prometheus.Registry
+	// Books serves GET /admin/v1/books, the tie-out with the ledger and wallets (nil: 501).
+	Books Books
 }
 
 type api struct {
@@ -102,6 +104,7 @@ func NewHandler(payments Payments, opts Options) http.Handler {
 	r.HandleFunc("/v1/payments/{orderId}/cancel", a.cancel).Methods(http.MethodPost)
 	r.HandleFunc("/v1/webhooks/toss", a.webhook).Methods(http.MethodPost)
 	r.HandleFunc("/admin/v1/payments/attention", a.attention).Methods(http.MethodGet)
+	r.HandleFunc("/admin/v1/books", booksReport(opts.Books, a.log)).Methods(http.MethodGet)
 	r.HandleFunc("/admin/v1/payments/{orderId}/resolve", a.resolve).Methods(http.MethodPost)
 	r.HandleFunc("/admin/v1/payments/{orderId}/refunds/{refundId}/allocate", a.allocate).Methods(http.MethodPost)
 	r.HandleFunc("/admin/v1/payments/{orderId}/refunds/{refundId}/resolve", a.resolveRefund).Methods(http.MethodPost)

@@ -26,6 +26,7 @@ var routeRoles = map[string][]access.Role{
 	"GET /v1/payments/{orderId}":                                    {access.Merchant, access.Auditor},
 	"GET /v1/payments/{orderId}/events":                             {access.Merchant, access.Auditor},
 	"GET /admin/v1/payments/attention":                              {access.Operator},
+	"GET /admin/v1/books":                                           {access.Operator},
 	"POST /admin/v1/payments/{orderId}/resolve":                     {access.Operator},
 	"POST /admin/v1/payments/{orderId}/refunds/{refundId}/allocate": {access.Operator},
 	"POST /admin/v1/payments/{orderId}/refunds/{refundId}/resolve":  {access.Operator},

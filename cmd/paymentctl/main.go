@@ -4,6 +4,8 @@
 //	paymentctl [-url …] verify                       re-fold every stream and diff against the rows
 //	paymentctl [-url …] rebuild                      rebuild from zero into fresh tables, then swap
 //	paymentctl [-url …] attention                    escalated and open payments (exit 1 if any is escalated)
+//	paymentctl [-url …] books                        per seller approved − refunded beside the ledger and the
+//	                                                 wallets (exit 1 on a difference)
 //	paymentctl [-url …] resolve -order ID -as SUCCESS|FAILURE -reason TEXT [-force]
 //	                                                 (recorded with the API key's name as actor)
 //	paymentctl [-url …] audit show ORDER [-as-of REV|TIME]  timeline, or the payment as of then (auditor key)
@@ -72,6 +74,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = c.rebuild(ctx, stdout, stderr)
 	case "attention":
 		err = c.attention(ctx, stdout)
+	case "books":
+		err = c.books(ctx, stdout)
 	case "resolve":
 		err = c.resolve(ctx, fs.Args()[1:], stdout, stderr)
 	case "lag":

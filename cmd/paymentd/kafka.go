@@ -11,18 +11,23 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/paystream/paystream/booking"
+	"github.com/paystream/paystream/books"
 	"github.com/paystream/paystream/commands"
 	"github.com/paystream/paystream/completion"
+	"github.com/paystream/paystream/httpapi"
 	"github.com/paystream/paystream/kafka"
 	"github.com/paystream/paystream/kafkamsg"
 	"github.com/paystream/paystream/ledger"
+	ledgerpg "github.com/paystream/paystream/ledger/postgres"
 	"github.com/paystream/paystream/progress"
 	"github.com/paystream/paystream/projections/forwarder"
 	"github.com/paystream/paystream/wallet"
+	walletpg "github.com/paystream/paystream/wallet/postgres"
 )
 
 // KafkaConfig is the Kafka part of Config.
@@ -72,9 +77,11 @@ type kafkaStore = forwarder.Store
 // forwarder, the reference ledger and wallet and the completion consumer; with external
 // brokers only the forwarder and the completion consumer. Each reports its progress on
 // board (the forwarder against head, the newest event-store position). stop ends them in
-// reverse order.
-func startKafka(ctx context.Context, cfg KafkaConfig, store kafkaStore, svc *commands.Service, log *slog.Logger,
-	announce func(string), board *progress.Board, head func() uint64) (stop func(), err error) {
+// reverse order. tieOut is the books (GET /admin/v1/books): the payment streams against the
+// in-process ledger and wallet, or, with external brokers, against the standalone ledger's
+// and wallet's PostgreSQL stores in the database at databaseURL (nil without one).
+func startKafka(ctx context.Context, cfg KafkaConfig, databaseURL string, store kafkaStore, svc *commands.Service, log *slog.Logger,
+	announce func(string), board *progress.Board, head func() uint64) (stop func(), tieOut httpapi.Books, err error) {
 	var stops []func()
 	stop = func() {
 		for i := len(stops) - 1; i >= 0; i-- {
@@ -92,14 +99,14 @@ func startKafka(ctx context.Context, cfg KafkaConfig, store kafkaStore, svc *com
 		}
 		cluster, err := kfake.NewCluster(opts...)
 		if err != nil {
-			return nil, fmt.Errorf("KAFKA_ADDR %s: in-process kafka: %w", cfg.Addr, err)
+			return nil, nil, fmt.Errorf("KAFKA_ADDR %s: in-process kafka: %w", cfg.Addr, err)
 		}
 		stops = append(stops, cluster.Close)
 		brokers = cluster.ListenAddrs()
 		if cfg.DataDir != "" {
 			if err := recoverCrashed(ctx, brokers, log); err != nil {
 				stop()
-				return nil, fmt.Errorf("KAFKA_DATA_DIR %s: %w", cfg.DataDir, err)
+				return nil, nil, fmt.Errorf("KAFKA_DATA_DIR %s: %w", cfg.DataDir, err)
 			}
 		}
 		announce(brokers[0])
@@ -113,23 +120,68 @@ func startKafka(ctx context.Context, cfg KafkaConfig, store kafkaStore, svc *com
 	k := kafka.Config{Brokers: brokers, Logger: log, StartupTimeout: startupTimeout}
 	fwdProgress := board.Track("forwarder", head)
 	keep(fwdProgress, forwarder.New(store, k, forwarder.WithTopic(cfg.ApprovedTopic), forwarder.WithProgress(fwdProgress)).Run)
+	var (
+		ldg *ledger.Ledger
+		wal *wallet.Wallet
+	)
 	if embedded {
+		ldg, wal = ledger.New(ledger.NewMemoryStore()), wallet.New(wallet.NewMemoryStore())
 		for _, sub := range []struct {
 			name, schema string
 			booker       booking.Booker
 		}{
-			{"ledger", kafkamsg.SchemaLedgerUpdated, ledger.New(ledger.NewMemoryStore())},
-			{"wallet", kafkamsg.SchemaWalletUpdated, wallet.New(wallet.NewMemoryStore())},
+			{"ledger", kafkamsg.SchemaLedgerUpdated, ldg},
+			{"wallet", kafkamsg.SchemaWalletUpdated, wal},
 		} {
 			t := board.Track(sub.name, nil)
 			keep(t, booking.New(k, sub.name, sub.schema, sub.booker, booking.WithApprovedTopic(cfg.ApprovedTopic),
 				booking.WithProgress(t)).Run)
 		}
+	} else if databaseURL != "" {
+		pool, err := pgxpool.New(ctx, databaseURL)
+		if err != nil {
+			stop()
+			return nil, nil, fmt.Errorf("DATABASE_URL: books: %w", err)
+		}
+		stops = append(stops, pool.Close)
+		octx, cancel := context.WithTimeout(ctx, startupTimeout)
+		defer cancel()
+		// The standalone ledger and wallet migrate their schemas too; opening them here
+		// applies the same migrations (idempotent, under an advisory lock) if they have not.
+		ls, err := ledgerpg.Open(octx, pool)
+		if err != nil {
+			stop()
+			return nil, nil, fmt.Errorf("DATABASE_URL: books: %w", err)
+		}
+		ws, err := walletpg.Open(octx, pool)
+		if err != nil {
+			stop()
+			return nil, nil, fmt.Errorf("DATABASE_URL: books: %w", err)
+		}
+		ldg, wal = ledger.New(ls), wallet.New(ws)
 	}
 	compProgress := board.Track("completion", nil)
 	keep(compProgress, completion.New(svc, k, completion.WithProgress(compProgress)).Run)
+	if ldg != nil {
+		tally := books.NewTally()
+		wg.Go(func() { followTally(runCtx, tally, store, log.With("component", "books")) })
+		tieOut = books.New(tally, ldg, wal)
+	}
 	log.Info("downstream started", "brokers", brokers, "in_process", embedded, "topic", cfg.ApprovedTopic)
-	return stop, nil
+	return stop, tieOut, nil
+}
+
+// followTally keeps the books' view of the payment streams up to date until ctx ends,
+// going on from where it stopped after a failure.
+func followTally(ctx context.Context, t *books.Tally, store kafkaStore, log *slog.Logger) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		if err := t.Run(ctx, store); err != nil && ctx.Err() == nil {
+			log.Error("books: following the payment streams; going on", "err", err, "backoff", backoff)
+		}
+		kafka.Sleep(ctx, backoff)
+		backoff = min(2*backoff, 10*time.Second)
+	}
 }
 
 // startupTimeout bounds each wait of the downstream's start-up.

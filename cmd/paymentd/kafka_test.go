@@ -36,6 +36,34 @@ var _ = Describe("paymentd downstream (embedded Kafka, ledger and wallet)", func
 		})
 	})
 
+	Context("with a refund, in the embedded default", func() {
+		It("books it in the in-process ledger and wallet, records RefundBooked, and the books tie out per seller", func(ctx SpecContext) {
+			inst := startPaymentd(nil)
+			DeferCleanup(inst.stop)
+			orderID, key, amount := checkoutAndAuthorise(inst) // book 36000 (seller-1), 2 mugs 25000 (seller-2)
+			Expect(call(http.MethodPost, inst.url+"/v1/payments/confirm", confirmBody(orderID, key, amount)).status).To(Equal(http.StatusOK))
+			Expect(call(http.MethodPost, inst.url+"/v1/payments/"+orderID+"/cancel", `{"cancelReason":"one mug broke","cancelAmount":12500,
+				"orders":[{"seq":2,"amount":12500}]}`, "Idempotency-Key", "refund-"+orderID).status).To(Equal(http.StatusOK))
+
+			Eventually(func(g Gomega) {
+				types := map[string]int{}
+				for _, e := range historyOf(inst, orderID) {
+					types[e.(map[string]any)["type"].(string)]++
+				}
+				g.Expect(types).To(HaveKeyWithValue("payment.refund-booked.v1", 2), "by the ledger and by the wallet")
+				books := call(http.MethodGet, inst.url+"/admin/v1/books", nil)
+				g.Expect(books.status).To(Equal(http.StatusOK))
+				g.Expect(books.body["differences"]).To(BeEquivalentTo(0), "%v", books.body)
+				lines := map[string]string{}
+				for _, l := range books.body["sellers"].([]any) {
+					line := l.(map[string]any)
+					lines[line["sellerId"].(string)] = line["expected"].(string) + " " + line["ledger"].(string) + " " + line["wallet"].(string)
+				}
+				g.Expect(lines).To(Equal(map[string]string{"seller-1": "36000 36000 36000", "seller-2": "12500 12500 12500"}))
+			}).WithContext(ctx).WithTimeout(20 * time.Second).Should(Succeed())
+		})
+	})
+
 	Context("with bad Kafka configuration", func() {
 		It("names the variable", func() {
 			_, err := LoadConfig(nil, envOf(map[string]string{"KAFKA_BROKERS": "nohost", "KAFKA_APPROVED_TOPIC": "a b"}))

@@ -150,8 +150,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		projectorProgress.Advanced(uint64(projector.Status().Checkpoint))
 	})
-	downstream, err := startKafka(ctx, cfg.Kafka, store, svc, log, func(addr string) { fmt.Fprintf(stdout, "kafka listening on %s\n", addr) },
-		followers, head)
+	downstream, tieOut, err := startKafka(ctx, cfg.Kafka, cfg.DatabaseURL, store, svc, log,
+		func(addr string) { fmt.Fprintf(stdout, "kafka listening on %s\n", addr) }, followers, head)
 	if err != nil {
 		return err
 	}
@@ -168,6 +168,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	handler := httpapi.NewHandler(svc, httpapi.Options{Logger: log, Hints: inbox, Signals: svc.Signals, Anchors: anchors, Registry: registry,
 		ReadModel: readModels.store, Written: readModels.lastWritten, ExecutingTimeout: cfg.Recovery.ExecutingTimeout, Reconciliations: reconciler,
+		Books: tieOut,
 		Ready: func(ctx context.Context) error {
 			if err := followers.Stalled(); err != nil {
 				return err
