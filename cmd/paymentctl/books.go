@@ -33,7 +33,11 @@ func (c client) books(ctx context.Context, stdout io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "unallocated refunds: streams %s, ledger %s %s\n", r.Unallocated.Streams, r.Unallocated.Ledger, mark(r.Unallocated.Difference))
+	fmt.Fprintf(stdout, "unallocated refunds: streams %s, ledger %s", r.Unallocated.Streams, r.Unallocated.Ledger)
+	if r.Unallocated.Difference {
+		fmt.Fprint(stdout, " DIFFERENT")
+	}
+	fmt.Fprintln(stdout)
 	fmt.Fprintf(stdout, "streams read up to position %d\n", r.Position)
 	if r.Differences > 0 {
 		return fmt.Errorf("books: %d line(s) differ", r.Differences)
