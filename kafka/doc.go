@@ -27,6 +27,8 @@
 //     refuses a request (kfake's control functions, see kafkamsg/kafkatest), a second
 //     instance that fences the first, a broker killed and restarted with its data
 //     directory — and observe them through what they publish and the progress board.
-//   - Every wait of a role ends when its context ends (Sleep, bounded start-up).
+//   - Every wait of a role ends when its context ends (Sleep, bounded start-up, polls),
+//     except a transaction's commit under way, which is finished rather than abandoned
+//     halfway (it is bounded by the client's own request timeouts).
 //   - Everything here is safe for concurrent use.
 package kafka
