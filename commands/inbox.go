@@ -187,36 +187,32 @@ func (in *WebhookInbox) enqueueLocked(stream string, rec WebhookReceived) {
 // stream's known revision, re-reading the stream when another instance wrote to it. It
 // reports false when the stream already holds that transmission's event (a duplicate stored
 // by another instance, or a retried append that landed).
-func (in *WebhookInbox) appendLocked(ctx context.Context, stream, name, transmissionID string, data []byte) (bool, error) {
-	for range maxContentionRetries {
+func (in *WebhookInbox) appendLocked(ctx context.Context, stream, name, transmissionID string, data []byte) (appended bool, err error) {
+	err = retryConflicts(stream, func() error {
 		expected, known := in.revs[stream]
 		if !known {
 			rev, err := in.readLocked(ctx, stream, false)
 			if err != nil {
-				return false, err
+				return err
 			}
 			expected = rev
 		}
 		if name == NameWebhookReceived && in.seen[transmissionID] != "" {
-			return false, nil
+			appended = false
+			return nil
 		}
-		md, err := json.Marshal(EventMetadata{CorrelationID: transmissionID, Actor: "toss-webhook", SchemaVersion: SchemaVersion})
-		if err != nil {
-			return false, err
-		}
-		e := eventstore.Event{ID: eventID(stream, 0, name, transmissionID), Type: name, Data: data, Metadata: md}
-		res, err := in.svc.appendStored(ctx, stream, expected, []eventstore.Event{e})
+		res, err := in.svc.AppendRecords(ctx, stream, expected, []Record{{Name: name, Data: data}}, transmissionID,
+			Meta{CorrelationID: transmissionID, Actor: "toss-webhook"})
 		if errors.Is(err, eventstore.ErrConcurrency) {
 			delete(in.revs, stream) // someone else wrote: read again
-			continue
 		}
 		if err != nil {
-			return false, err
+			return err
 		}
-		in.revs[stream] = res.Revision
-		return true, nil
-	}
-	return false, ErrContention
+		in.revs[stream], appended = res.Revision, true
+		return nil
+	})
+	return appended, err
 }
 
 // readLocked reads an inbox stream, marks its transmissions seen, and — when queue is set —

@@ -80,15 +80,25 @@ func (s *Service) History(ctx context.Context, orderID string) ([]eventstore.Rec
 // again when the stream moved meanwhile. known, when it holds the payment, spares the first
 // load. Errors: decide's (wrapped with the orderId), ErrContention after
 // maxContentionRetries rounds, or the store's.
-func (s *Service) update(ctx context.Context, orderID string, known *Payment, meta Meta, causation string, decide decision) (updated, error) {
+func (s *Service) update(ctx context.Context, orderID string, known *Payment, meta Meta, causation string, decide decision) (u updated, err error) {
+	err = retryConflicts(orderID, func() error {
+		u, err = s.updateOnce(ctx, orderID, known, meta, causation, decide)
+		known = nil // if someone else moved first: look again
+		return err
+	})
+	return u, err
+}
+
+// retryConflicts runs attempt again while it fails with eventstore.ErrConcurrency (another
+// writer moved the stream first), at most maxContentionRetries times: the one
+// retry-on-conflict loop of the write side. what names the stream for the error.
+func retryConflicts(what string, attempt func() error) error {
 	for range maxContentionRetries {
-		u, err := s.updateOnce(ctx, orderID, known, meta, causation, decide)
-		if !errors.Is(err, eventstore.ErrConcurrency) {
-			return u, err
+		if err := attempt(); !errors.Is(err, eventstore.ErrConcurrency) {
+			return err
 		}
-		known = nil // someone else moved first: look again
 	}
-	return updated{}, fmt.Errorf("%s: %w", orderID, ErrContention)
+	return fmt.Errorf("%s: %w", what, ErrContention)
 }
 
 // updateOnce is one round of update: it fails with eventstore.ErrConcurrency when the
