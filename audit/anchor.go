@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/eventstore"
 )
 
@@ -31,8 +32,6 @@ import (
 const (
 	AnchorStream       = "audit-anchors"
 	NameAnchorRecorded = "audit.anchor-recorded.v1"
-	// anchoredPrefix: anchors cover the payment streams.
-	anchoredPrefix = "payment-"
 )
 
 // ErrNoAnchor: no anchor has been recorded (or anchors are off).
@@ -161,7 +160,7 @@ func (a *Anchorer) load(ctx context.Context) error {
 
 // Follow keeps the heads up to date until ctx ends.
 func (a *Anchorer) Follow(ctx context.Context) error {
-	return a.store.Follow(ctx, 0, anchoredPrefix, func(_ context.Context, e eventstore.RecordedEvent) error {
+	return a.store.Follow(ctx, 0, aggregate.StreamPrefix, func(_ context.Context, e eventstore.RecordedEvent) error {
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		a.heads[e.Stream] = Head{Revision: e.Revision, Hash: LinksOf(e.Metadata).Hash}

@@ -9,11 +9,11 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/paystream/paystream/kafka"
 	"github.com/paystream/paystream/kafkamsg"
+	"github.com/paystream/paystream/postgres"
 )
 
 // Command is a standalone booking consumer (cmd/ledger, cmd/wallet) with its configuration:
@@ -58,7 +58,7 @@ func (c Command) Run(ctx context.Context, args []string, getenv func(string) str
 			problems = append(problems, fmt.Sprintf("%sLOG_LEVEL: %q is not one of debug, info, warn, error", prefix, v))
 		}
 	}
-	if *databaseURL != "" && !isPostgresURL(*databaseURL) {
+	if *databaseURL != "" && !postgres.ValidConnString(*databaseURL) {
 		problems = append(problems, "DATABASE_URL: not a PostgreSQL connection string such as postgres://user:pass@host:5432/paystream?sslmode=disable")
 	}
 	if len(problems) > 0 {
@@ -97,12 +97,4 @@ func (c Command) open(ctx context.Context, databaseURL string, log *slog.Logger)
 	}
 	log.Info("storage in PostgreSQL", "storage", "postgres", "schema", where)
 	return booker, pool.Close, nil
-}
-
-// isPostgresURL reports whether s is a connection string pgx accepts, as a URL or key=value.
-func isPostgresURL(s string) bool {
-	if _, err := pgx.ParseConfig(s); err != nil {
-		return false
-	}
-	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://") || strings.Contains(s, "=")
 }

@@ -6,15 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/eventstore"
+	pgconfig "github.com/paystream/paystream/postgres"
 	"github.com/paystream/paystream/projections"
 	"github.com/paystream/paystream/projections/memory"
 	"github.com/paystream/paystream/projections/postgres"
@@ -41,8 +40,7 @@ func databaseProblems(cfg Config) []string {
 	if cfg.DatabaseURL == "" {
 		return nil
 	}
-	if _, err := pgx.ParseConfig(cfg.DatabaseURL); err != nil || !(strings.HasPrefix(cfg.DatabaseURL, "postgres://") ||
-		strings.HasPrefix(cfg.DatabaseURL, "postgresql://") || strings.Contains(cfg.DatabaseURL, "=")) {
+	if !pgconfig.ValidConnString(cfg.DatabaseURL) {
 		return []string{"DATABASE_URL: not a PostgreSQL connection string such as postgres://user:pass@host:5432/paystream?sslmode=disable"}
 	}
 	return nil

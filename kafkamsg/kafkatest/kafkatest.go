@@ -59,7 +59,7 @@ func AppendApproved(ctx context.Context, store Appender, orderID string, lines .
 		aggregate.ExecutionStarted{PaymentKey: key, Amount: total, PspIdempotencyKey: orderID, At: now},
 		aggregate.PspApproved{PaymentKey: key, TotalAmount: total, Method: "CARD", ApprovedAt: now, Rule: "fixture", At: now},
 	}
-	stream := "payment-" + orderID
+	stream := aggregate.StreamName(orderID)
 	out := make([]eventstore.Event, len(events))
 	md, _ := json.Marshal(map[string]any{"correlationId": "corr-" + orderID, "schemaVersion": 1})
 	for i, e := range events {
@@ -75,10 +75,10 @@ func AppendApproved(ctx context.Context, store Appender, orderID string, lines .
 	return total, nil
 }
 
-// AppendEvents appends events to stream "payment-<orderID>" after revision expected (e.g.
+// AppendEvents appends events to the payment stream of orderID after revision expected (e.g.
 // after AppendApproved's three, revision 2).
 func AppendEvents(ctx context.Context, store Appender, orderID string, expected eventstore.Revision, events ...aggregate.Event) error {
-	stream := "payment-" + orderID
+	stream := aggregate.StreamName(orderID)
 	md, _ := json.Marshal(map[string]any{"correlationId": "corr-" + orderID, "schemaVersion": 1})
 	out := make([]eventstore.Event, len(events))
 	for i, e := range events {
