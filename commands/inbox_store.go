@@ -1,0 +1,175 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/paystream/paystream/aggregate"
+	"github.com/paystream/paystream/eventstore"
+)
+
+// The webhook inbox keeps every accepted webhook in the event store before it is answered
+// 200, so that a crash after the answer loses nothing (Toss does not resend a webhook it was
+// answered 200 for). Webhooks of one UTC day share a stream, WebhookStreamPrefix + YYYYMMDD,
+// which the payment followers do not follow (they follow aggregate.StreamPrefix): a
+// WebhookReceived for each accepted transmission, a WebhookProcessed once it was worked off.
+// After a restart the inbox reads the last InboxRetentionDays days and works off what was
+// received and not processed. Transmission ids seen within those days are not stored twice.
+// Streams older than that are never read again (the store's own retention, e.g.
+// EventStoreDB's $maxAge, may drop them).
+
+// WebhookStreamPrefix starts the name of every webhook-inbox stream.
+const WebhookStreamPrefix = "webhook-inbox-"
+
+// Names of the inbox's stored events (frozen; golden files in testdata/events).
+const (
+	NameWebhookReceived  = "webhook.received.v1"
+	NameWebhookProcessed = "webhook.processed.v1"
+)
+
+// InboxRetentionDays bounds what the inbox reads at start and deduplicates against: Toss
+// retries a webhook for about 3.8 days (1, 4, 16 … 4096 minutes), so a week covers them.
+const InboxRetentionDays = 7
+
+// ErrInboxFull: the inbox holds MaxBacklog webhooks not worked off yet; the caller should ask
+// the sender to retry later.
+var ErrInboxFull = errors.New("webhook inbox full")
+
+// Webhook is one Toss webhook as the HTTP layer accepted it.
+type Webhook struct {
+	TransmissionID string // tosspayments-webhook-transmission-id; empty: not deduplicated
+	EventType      string // a bounded label (PAYMENT_STATUS_CHANGED, DEPOSIT_CALLBACK …)
+	OrderID        string
+	// Secret is a DEPOSIT_CALLBACK's secret. Only its keyed hash is stored.
+	Secret aggregate.Secret
+	Status string // what the webhook claims (never believed: a lookup decides)
+}
+
+// WebhookReceived records an accepted webhook in the inbox.
+type WebhookReceived struct {
+	TransmissionID string `json:"transmissionId"`
+	EventType      string `json:"eventType"`
+	OrderID        string `json:"orderId"`
+	// SecretHash is the keyed hash of a deposit callback's secret, compared with the one
+	// recorded for the payment's virtual account.
+	SecretHash string    `json:"secretHash,omitempty"`
+	Status     string    `json:"status,omitempty"`
+	ReceivedAt time.Time `json:"receivedAt"`
+}
+
+// WebhookProcessed records that a received webhook was worked off, and what that did.
+type WebhookProcessed struct {
+	TransmissionID string    `json:"transmissionId"`
+	Did            string    `json:"did"`
+	At             time.Time `json:"at"`
+}
+
+// appendLocked appends one inbox event with an id derived from the transmission, at the
+// stream's known revision, re-reading the stream when another instance wrote to it. It
+// reports false when the stream already holds that transmission's event (a duplicate stored
+// by another instance, or a retried append that landed).
+func (in *WebhookInbox) appendLocked(ctx context.Context, stream, name, transmissionID string, data []byte) (appended bool, err error) {
+	err = retryConflicts(stream, func() error {
+		expected, known := in.revs[stream]
+		if !known {
+			rev, err := in.readLocked(ctx, stream, false)
+			if err != nil {
+				return err
+			}
+			expected = rev
+		}
+		if name == NameWebhookReceived && in.seen[transmissionID] != "" {
+			appended = false
+			return nil
+		}
+		res, err := in.svc.AppendRecords(ctx, stream, expected, []Record{{Name: name, Data: data}}, transmissionID,
+			Meta{CorrelationID: transmissionID, Actor: "toss-webhook"})
+		if errors.Is(err, eventstore.ErrConcurrency) {
+			delete(in.revs, stream) // someone else wrote: read again
+		}
+		if err != nil {
+			return err
+		}
+		in.revs[stream], appended = res.Revision, true
+		return nil
+	})
+	return appended, err
+}
+
+// readLocked reads an inbox stream, marks its transmissions seen, and — when queue is set —
+// queues those received and not processed. It returns the stream's revision.
+func (in *WebhookInbox) readLocked(ctx context.Context, stream string, queue bool) (eventstore.Revision, error) {
+	recorded, err := in.svc.cfg.Store.ReadStream(ctx, stream)
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", stream, err)
+	}
+	var received []WebhookReceived
+	processed := map[string]bool{}
+	for _, e := range recorded {
+		switch e.Type {
+		case NameWebhookReceived:
+			var r WebhookReceived
+			if err := json.Unmarshal(e.Data, &r); err != nil {
+				return 0, fmt.Errorf("decode %s at %s/%d: %w", e.Type, stream, e.Revision, err)
+			}
+			received = append(received, r)
+			in.seen[r.TransmissionID] = stream
+		case NameWebhookProcessed:
+			var p WebhookProcessed
+			if err := json.Unmarshal(e.Data, &p); err != nil {
+				return 0, fmt.Errorf("decode %s at %s/%d: %w", e.Type, stream, e.Revision, err)
+			}
+			processed[p.TransmissionID] = true
+		}
+	}
+	if queue {
+		for _, r := range received {
+			if !processed[r.TransmissionID] {
+				in.enqueueLocked(stream, r)
+			}
+		}
+	}
+	rev := eventstore.NoStream
+	if len(recorded) > 0 {
+		rev = recorded[len(recorded)-1].Revision
+	}
+	in.revs[stream] = rev
+	return rev, nil
+}
+
+// Restore reads the last InboxRetentionDays days of the inbox and queues what was received
+// and not worked off (webhooks answered before a crash). Run calls it first.
+func (in *WebhookInbox) Restore(ctx context.Context) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	now := in.svc.cfg.Now()
+	for d := InboxRetentionDays - 1; d >= 0; d-- { // oldest first
+		if _, err := in.readLocked(ctx, inboxStream(now.AddDate(0, 0, -d)), true); err != nil {
+			return err
+		}
+	}
+	in.pruneLocked(now)
+	if n := in.pending.Len(); n > 0 {
+		in.log.Info("webhooks restored from the inbox", "backlog", n)
+	}
+	return nil
+}
+
+// pruneLocked forgets transmissions older than the retention.
+func (in *WebhookInbox) pruneLocked(now time.Time) {
+	oldest := inboxStream(now.AddDate(0, 0, -(InboxRetentionDays - 1)))
+	for id, stream := range in.seen {
+		if strings.Compare(stream, oldest) < 0 {
+			delete(in.seen, id)
+		}
+	}
+	for stream := range in.revs {
+		if strings.Compare(stream, oldest) < 0 {
+			delete(in.revs, stream)
+		}
+	}
+}
