@@ -360,9 +360,9 @@ func decideClaim(s State, c ClaimRecovery) ([]Event, error) {
 		return nil, ErrNotFound
 	case s.Escalated:
 		return nil, ErrEscalated
-	case !s.Open(c.ExecutingBefore) && s.Status == StatusExecuting:
+	case !s.OutcomeOpen(c.ExecutingBefore) && s.Status == StatusExecuting:
 		return nil, ErrExecuting
-	case !s.Open(c.ExecutingBefore):
+	case !s.OutcomeOpen(c.ExecutingBefore):
 		return nil, ErrNotRecoverable
 	}
 	reason := "stale-executing"
