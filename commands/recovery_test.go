@@ -203,7 +203,7 @@ var _ = Describe("Recovery", func() {
 		}
 		wg.Wait()
 		for _, p := range payments {
-			history, err := svc.History(ctx, p.OrderID)
+			history, err := svc.Events(ctx, p.OrderID)
 			Expect(err).NotTo(HaveOccurred())
 			claims := 0
 			for _, e := range history {
@@ -243,7 +243,7 @@ var _ = Describe("Recovery", func() {
 			Actor: "ops:kim", Reason: "Toss shows the session unconfirmed; buyer will retry"}, meta)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(got.Status).To(Equal(aggregate.StatusFailure))
-		history, err := svc.History(ctx, p.OrderID)
+		history, err := svc.Events(ctx, p.OrderID)
 		Expect(err).NotTo(HaveOccurred())
 		last := history[len(history)-1]
 		Expect(last.Type).To(Equal(aggregate.NameManuallyResolved))
@@ -255,7 +255,7 @@ var _ = Describe("Recovery", func() {
 			approved := approvedButUnknown(ctx)
 			unpaid := openPayments(ctx, 1, tosssim.Faults{Rate5xx: 1})[0]
 			requests := sim.ConfirmRequests(unpaid.OrderID)
-			before, err := svc.History(ctx, unpaid.OrderID)
+			before, err := svc.Events(ctx, unpaid.OrderID)
 			Expect(err).NotTo(HaveOccurred())
 
 			did, err := svc.Reconcile(ctx, approved.OrderID, meta)
@@ -266,7 +266,7 @@ var _ = Describe("Recovery", func() {
 			did, err = svc.Reconcile(ctx, unpaid.OrderID, meta) // a forged "DONE" for a payment Toss never captured
 			Expect(err).NotTo(HaveOccurred())
 			Expect(did).To(Equal("lookup undecided"))
-			after, err := svc.History(ctx, unpaid.OrderID)
+			after, err := svc.Events(ctx, unpaid.OrderID)
 			Expect(err).NotTo(HaveOccurred())
 			Expect(after).To(HaveLen(len(before)), "nothing recorded")
 			Expect(sim.ConfirmRequests(unpaid.OrderID)).To(Equal(requests), "no confirm sent")

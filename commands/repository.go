@@ -63,9 +63,9 @@ func (s *Service) load(ctx context.Context, orderID string) (Payment, error) {
 	return p, nil
 }
 
-// History returns the payment's recorded events in order. Unknown orderId →
+// Events returns the payment's recorded events in order. Unknown orderId →
 // aggregate.ErrNotFound.
-func (s *Service) History(ctx context.Context, orderID string) ([]eventstore.RecordedEvent, error) {
+func (s *Service) Events(ctx context.Context, orderID string) ([]eventstore.RecordedEvent, error) {
 	recorded, err := s.cfg.Store.ReadStream(ctx, aggregate.StreamName(orderID))
 	if err != nil {
 		return nil, fmt.Errorf("history %s: %w", orderID, err)

@@ -47,7 +47,7 @@ var _ = Describe("an append whose outcome the store cannot tell", func() {
 				Items: []commands.Item{{ProductID: "book-kia", Quantity: 1}}}, commands.Meta{Actor: "spec"})
 			Expect(err).NotTo(HaveOccurred())
 			Expect(store.tripped.Load()).To(BeTrue())
-			history, err := svc.History(ctx, p.OrderID)
+			history, err := svc.Events(ctx, p.OrderID)
 			Expect(err).NotTo(HaveOccurred())
 			Expect(history).To(HaveLen(1), "recorded exactly once")
 			Expect(p.Revision).To(Equal(history[0].Revision))

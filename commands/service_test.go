@@ -106,7 +106,7 @@ var _ = Describe("Service against the Toss simulator", func() {
 			Expect(got.Method).To(Equal("CARD"))
 			Expect(sim.Approvals(p.OrderID)).To(Equal(1))
 
-			history, err := svc.History(ctx, p.OrderID)
+			history, err := svc.Events(ctx, p.OrderID)
 			Expect(err).NotTo(HaveOccurred())
 			var types []string
 			for _, e := range history {

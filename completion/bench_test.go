@@ -70,7 +70,7 @@ func BenchmarkLoop(b *testing.B) {
 	for i := range b.N {
 		id := fmt.Sprintf("order-%07d", i)
 		for {
-			events, err := svc.History(ctx, id)
+			events, err := svc.Events(ctx, id)
 			if err != nil {
 				b.Fatal(err)
 			}

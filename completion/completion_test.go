@@ -148,7 +148,7 @@ var _ = Describe("Completion", func() {
 			Eventually(func(g Gomega) { p, _ := svc.Load(ctx, "order-0001"); g.Expect(p.IsPaymentDone).To(BeTrue()) }).
 				WithContext(ctx).Should(Succeed())
 			Consistently(c.Parked).WithTimeout(300 * time.Millisecond).Should(BeEmpty())
-			events, err := svc.History(ctx, "order-0001")
+			events, err := svc.Events(ctx, "order-0001")
 			Expect(err).NotTo(HaveOccurred())
 			count := map[string]int{}
 			for _, e := range events {

@@ -80,7 +80,7 @@ func prefixAsOf(recorded []eventstore.RecordedEvent, asOf string) (int, error) {
 
 // history is the payment's stream; never empty (aggregate.ErrNotFound instead).
 func (a *api) history(ctx context.Context, orderID string) ([]eventstore.RecordedEvent, error) {
-	recorded, err := a.payments.History(ctx, orderID)
+	recorded, err := a.payments.Events(ctx, orderID)
 	if err == nil && len(recorded) == 0 {
 		err = fmt.Errorf("history %s: %w", orderID, aggregate.ErrNotFound)
 	}

@@ -24,7 +24,7 @@ type Payments interface {
 	Checkout(ctx context.Context, req commands.CheckoutRequest, meta commands.Meta) (commands.Payment, error)
 	Confirm(ctx context.Context, req commands.ConfirmRequest, meta commands.Meta) (commands.Payment, error)
 	Load(ctx context.Context, orderID string) (commands.Payment, error)
-	History(ctx context.Context, orderID string) ([]eventstore.RecordedEvent, error)
+	Events(ctx context.Context, orderID string) ([]eventstore.RecordedEvent, error)
 	Resolve(ctx context.Context, r commands.Resolution, meta commands.Meta) (commands.Payment, error)
 	Cancel(ctx context.Context, req commands.CancelRequest, meta commands.Meta) (commands.Payment, error)
 	AllocateRefund(ctx context.Context, a commands.Allocation, meta commands.Meta) (commands.Payment, error)
@@ -251,7 +251,7 @@ type eventView struct {
 }
 
 func (a *api) events(w http.ResponseWriter, r *http.Request) {
-	recorded, err := a.payments.History(r.Context(), mux.Vars(r)["orderId"])
+	recorded, err := a.payments.Events(r.Context(), mux.Vars(r)["orderId"])
 	if err != nil {
 		writeError(w, r, a.log, err)
 		return

@@ -101,7 +101,7 @@ func (h *fakeHints) Accept(_ context.Context, w commands.Webhook) error {
 	return nil
 }
 
-func (f *fakePayments) History(_ context.Context, orderID string) ([]eventstore.RecordedEvent, error) {
+func (f *fakePayments) Events(_ context.Context, orderID string) ([]eventstore.RecordedEvent, error) {
 	f.calls.Add(1)
 	return nil, f.err
 }

@@ -80,7 +80,7 @@ type Projector struct {
 	log  *slog.Logger
 
 	mu      sync.Mutex
-	status  Status
+	status  ProjectorStatus
 	stopped chan struct{} // closed when a poison event stopped the projector
 
 	// isolateUntil: after a batch was rejected, events up to this position are committed
@@ -100,8 +100,8 @@ func (r *rejection) Error() string {
 
 func (r *rejection) Unwrap() error { return r.err }
 
-// Status is the projector's health as operators see it.
-type Status struct {
+// ProjectorStatus is the projector's health as operators see it.
+type ProjectorStatus struct {
 	Active     bool                // holds the lease and is projecting (false: standing by)
 	Checkpoint eventstore.Position // last committed by this projector
 	Applied    uint64              // events applied since start
@@ -139,7 +139,7 @@ func NewProjector(src Source, dst Target, opts Options) *Projector {
 }
 
 // Status reports the projector's health.
-func (p *Projector) Status() Status {
+func (p *Projector) Status() ProjectorStatus {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.status

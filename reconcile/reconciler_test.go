@@ -158,7 +158,7 @@ var _ = Describe("Reconciler over seeded runs against the Toss simulator", func(
 	}
 	streamOf := func(ctx context.Context, orderID string) []eventstore.RecordedEvent {
 		GinkgoHelper()
-		h, err := svc.History(ctx, orderID)
+		h, err := svc.Events(ctx, orderID)
 		Expect(err).NotTo(HaveOccurred())
 		return h
 	}

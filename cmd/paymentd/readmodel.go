@@ -130,10 +130,10 @@ func (rm *readModels) withAdmin(next http.Handler) http.Handler {
 }
 
 type statusView struct {
-	Mode       string             `json:"mode"`
-	Healthy    bool               `json:"healthy"`
-	Projector  projections.Status `json:"projector"`
-	Checkpoint uint64             `json:"checkpoint"`
+	Mode       string                      `json:"mode"`
+	Healthy    bool                        `json:"healthy"`
+	Projector  projections.ProjectorStatus `json:"projector"`
+	Checkpoint uint64                      `json:"checkpoint"`
 	// Head is the newest position this instance appended (with one paymentd, the store's
 	// head) and Behind how far the checkpoint trails it (0 when caught up): the projection
 	// lag that paymentctl lag samples.
