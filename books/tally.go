@@ -32,13 +32,13 @@ func NewTally() *Tally { return &Tally{states: map[string]aggregate.State{}} }
 // until ctx ends (returns ctx's error) or an event does not decode; run it again to go on.
 func (t *Tally) Run(ctx context.Context, store Follower) error {
 	return store.Follow(ctx, eventstore.Position(t.Position()), aggregate.StreamPrefix, func(_ context.Context, e eventstore.RecordedEvent) error {
-		ev, err := aggregate.Decode(e.Type, e.Data)
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		st, _, err := aggregate.EvolveStored(t.states[e.Stream], e.Type, e.Data)
 		if err != nil {
 			return fmt.Errorf("books: decode %s@%d: %w", e.Stream, e.Revision, err)
 		}
-		t.mu.Lock()
-		defer t.mu.Unlock()
-		t.states[e.Stream] = aggregate.Evolve(t.states[e.Stream], ev)
+		t.states[e.Stream] = st
 		t.position = uint64(e.Position)
 		return nil
 	})

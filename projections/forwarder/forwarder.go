@@ -351,7 +351,8 @@ func (f *Forwarder) message(ctx context.Context, e eventstore.RecordedEvent) (*k
 		if r.Revision > e.Revision {
 			break
 		}
-		if ev, err = aggregate.Decode(r.Type, r.Data); err != nil {
+		before = st
+		if st, ev, err = aggregate.EvolveStored(st, r.Type, r.Data); err != nil {
 			return nil, fmt.Errorf("decode %s@%d: %w", r.Stream, r.Revision, err)
 		}
 		switch ev := ev.(type) {
@@ -362,7 +363,6 @@ func (f *Forwarder) message(ctx context.Context, e eventstore.RecordedEvent) (*k
 				approvalID = r.ID.String()
 			}
 		}
-		before, st = st, aggregate.Evolve(st, ev)
 	}
 	var (
 		schema string
