@@ -35,6 +35,8 @@ const DefaultSchema = "readmodel"
 
 const checkpointName = "payments"
 
+var _ projections.Store = (*Store)(nil)
+
 // Store is the PostgreSQL read model in one schema. Safe for concurrent use.
 type Store struct {
 	pool   *pgxpool.Pool
