@@ -60,7 +60,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	base := fs.String("url", def, "paymentd base URL (PAYMENTD_URL)")
 	key := fs.String("key", getenv("PAYSTREAM_API_KEY"), "API key: an operator's for the read-model and payment commands, an auditor's for audit (PAYSTREAM_API_KEY)")
 	if err := fs.Parse(args); err != nil || fs.NArg() < 1 {
-		fmt.Fprintln(stderr, "usage: paymentctl [-url URL] status|verify|rebuild|attention|resolve|lag")
+		fmt.Fprintln(stderr, "usage: paymentctl [-url URL] [-key KEY] status|verify|rebuild|attention|resolve|allocate|lag|books|audit|reconcile|key")
 		return 2
 	}
 	c := client{base: strings.TrimRight(*base, "/"), http: http.DefaultClient, key: *key}
@@ -78,6 +78,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = c.books(ctx, stdout)
 	case "resolve":
 		err = c.resolve(ctx, fs.Args()[1:], stdout, stderr)
+	case "allocate":
+		err = c.allocate(ctx, fs.Args()[1:], stdout, stderr)
 	case "lag":
 		err = c.lagCmd(ctx, fs.Args()[1:], stdout, stderr)
 	case "audit":
@@ -87,7 +89,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "key":
 		err = keyCmd(fs.Args()[1:], os.Stdin, stdout, stderr)
 	default:
-		fmt.Fprintf(stderr, "paymentctl: unknown command %q (status, verify, rebuild)\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "paymentctl: unknown command %q (status, verify, rebuild, attention, resolve, allocate, lag, books, audit, reconcile, key)\n", fs.Arg(0))
 		return 2
 	}
 	if errors.Is(err, errUsage) {

@@ -14,6 +14,7 @@ import (
 var _ = Describe("paymentctl", func() {
 	var (
 		drift          bool
+		allocated      map[string]any // the last allocation paymentd received
 		srv            *httptest.Server
 		stdout, stderr *bytes.Buffer
 	)
@@ -43,6 +44,12 @@ var _ = Describe("paymentctl", func() {
 				return
 			}
 			fmt.Fprintf(w, `{"orderId":%q,"status":%q}`, r.PathValue("orderId"), body["resolution"])
+		})
+		mux.HandleFunc("POST /admin/v1/payments/{orderId}/refunds/{refundId}/allocate", func(w http.ResponseWriter, r *http.Request) {
+			allocated = nil
+			_ = json.NewDecoder(r.Body).Decode(&allocated)
+			allocated["refundId"] = r.PathValue("refundId")
+			fmt.Fprintf(w, `{"orderId":%q,"status":"CANCELED"}`, r.PathValue("orderId"))
 		})
 		srv = httptest.NewServer(requireKey(mux))
 		DeferCleanup(srv.Close)
@@ -82,6 +89,25 @@ var _ = Describe("paymentctl", func() {
 			Expect(run(ctx, append(args, "-as", "SUCCESS"), env, stdout, stderr)).To(Equal(1))
 			Expect(stderr.String()).To(ContainSubstring("HTTP 409"))
 			Expect(run(ctx, []string{"-url", srv.URL, "resolve", "-order", "order-9"}, env, stdout, stderr)).To(Equal(2))
+		})
+	})
+
+	Context("allocate", func() {
+		It("sends which orders a refund made at Toss came from, with the reason", func(ctx SpecContext) {
+			Expect(run(ctx, []string{"-url", srv.URL, "allocate", "-order", "order-9", "-refund", "order-9-x-tx1",
+				"-split", "1:12500, 2:5000", "-reason", "the card company returned both"}, env, stdout, stderr)).To(Equal(0))
+			Expect(allocated).To(Equal(map[string]any{"refundId": "order-9-x-tx1", "reason": "the card company returned both",
+				"orders": []any{map[string]any{"seq": float64(1), "amount": float64(12500)}, map[string]any{"seq": float64(2), "amount": float64(5000)}}}))
+			Expect(stdout.String()).To(ContainSubstring("order-9-x-tx1 of order-9 is allocated"))
+		})
+		It("refuses a malformed split before calling paymentd", func(ctx SpecContext) {
+			allocated = nil
+			for _, split := range []string{"1=12500", "x:100", "1:1e3", "1:-5", "1:012"} {
+				Expect(run(ctx, []string{"-url", srv.URL, "allocate", "-order", "order-9", "-refund", "r", "-split", split, "-reason", "r"},
+					env, stdout, stderr)).To(Equal(2), split)
+			}
+			Expect(stderr.String()).To(ContainSubstring("SEQ:AMOUNT"))
+			Expect(allocated).To(BeNil())
 		})
 	})
 

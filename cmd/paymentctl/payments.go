@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 )
 
@@ -88,12 +90,72 @@ func (c client) resolve(ctx context.Context, args []string, stdout, stderr io.Wr
 			return errUsage
 		}
 	}
-	body, err := json.Marshal(map[string]any{"resolution": *as, "reason": *reason, "force": *force})
+	var p attentionPayment
+	if err := c.postJSON(ctx, "/admin/v1/payments/"+url.PathEscape(*order)+"/resolve",
+		map[string]any{"resolution": *as, "reason": *reason, "force": *force}, &p); err != nil {
+		return fmt.Errorf("resolve %s: %w", *order, err)
+	}
+	fmt.Fprintf(stdout, "%s is now %s (recorded with this API key's name as the actor)\n", p.OrderID, p.Status)
+	return nil
+}
+
+// allocate says which orders a refund made at Toss (recorded unallocated) came from:
+// -split SEQ:AMOUNT[,SEQ:AMOUNT…], recorded with -reason and the API key's name.
+func (c client) allocate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("allocate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	order := fs.String("order", "", "orderId of the payment")
+	refund := fs.String("refund", "", "refundId of the unallocated refund (from the payment's cancels)")
+	split := fs.String("split", "", "orders the money came back from, e.g. 1:12500,2:5000 (seq:amount)")
+	reason := fs.String("reason", "", "why (recorded)")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	for _, f := range []struct{ name, v string }{{"order", *order}, {"refund", *refund}, {"split", *split}, {"reason", *reason}} {
+		if f.v == "" {
+			fmt.Fprintf(stderr, "paymentctl allocate: -%s is required\n", f.name)
+			return errUsage
+		}
+	}
+	var orders []map[string]any
+	for _, part := range strings.Split(*split, ",") {
+		seq, amount, ok := strings.Cut(strings.TrimSpace(part), ":")
+		n, err := strconv.Atoi(seq)
+		if !ok || err != nil || !digits(amount) {
+			fmt.Fprintf(stderr, "paymentctl allocate: -split %q: each part is SEQ:AMOUNT in won, e.g. 2:12500\n", part)
+			return errUsage
+		}
+		orders = append(orders, map[string]any{"seq": n, "amount": json.Number(amount)})
+	}
+	var p attentionPayment
+	if err := c.postJSON(ctx, "/admin/v1/payments/"+url.PathEscape(*order)+"/refunds/"+url.PathEscape(*refund)+"/allocate",
+		map[string]any{"orders": orders, "reason": *reason}, &p); err != nil {
+		return fmt.Errorf("allocate %s of %s: %w", *refund, *order, err)
+	}
+	fmt.Fprintf(stdout, "%s of %s is allocated (recorded with this API key's name as the actor)\n", *refund, p.OrderID)
+	return nil
+}
+
+func digits(s string) bool {
+	if s == "" || s[0] == '0' {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// postJSON posts body to path and decodes a 200 answer into out; any other status is an
+// error carrying the problem's title and detail.
+func (c client) postJSON(ctx context.Context, path string, body, out any) error {
+	data, err := json.Marshal(body)
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost,
-		c.base+"/admin/v1/payments/"+url.PathEscape(*order)+"/resolve", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(data))
 	if err != nil {
 		return err
 	}
@@ -101,7 +163,7 @@ func (c client) resolve(ctx context.Context, args []string, stdout, stderr io.Wr
 	c.authorize(req)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("resolve %s: %w", *order, err)
+		return err
 	}
 	defer resp.Body.Close()
 	answer, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -114,12 +176,7 @@ func (c client) resolve(ctx context.Context, args []string, stdout, stderr io.Wr
 			Detail string `json:"detail"`
 		}
 		_ = json.Unmarshal(answer, &p)
-		return fmt.Errorf("resolve %s: HTTP %d: %s %s", *order, resp.StatusCode, p.Title, p.Detail)
+		return fmt.Errorf("HTTP %d: %s %s", resp.StatusCode, p.Title, p.Detail)
 	}
-	var p attentionPayment
-	if err := json.Unmarshal(answer, &p); err != nil {
-		return fmt.Errorf("resolve %s: %w", *order, err)
-	}
-	fmt.Fprintf(stdout, "%s is now %s (recorded with this API key's name as the actor)\n", p.OrderID, p.Status)
-	return nil
+	return json.Unmarshal(answer, out)
 }
