@@ -1,4 +1,4 @@
-// Command paymentctl is the operator's tool for paymentd's read models.
+// Command paymentctl is the operator's and auditor's tool for a running paymentd.
 //
 //	paymentctl [-url http://127.0.0.1:8080] status    projector health, checkpoint, dead letters
 //	paymentctl [-url …] verify                       re-fold every stream and diff against the rows
@@ -8,6 +8,8 @@
 //	                                                 wallets (exit 1 on a difference)
 //	paymentctl [-url …] resolve -order ID -as SUCCESS|FAILURE -reason TEXT [-force]
 //	                                                 (recorded with the API key's name as actor)
+//	paymentctl [-url …] allocate -order ID -refund RID -split SEQ:AMOUNT[,…] -reason TEXT
+//	                                                 which orders a cancel made at Toss came from
 //	paymentctl [-url …] audit show ORDER [-as-of REV|TIME]  timeline, or the payment as of then (auditor key)
 //	paymentctl [-url …] audit verify ORDER | -all    hash chains and anchors; exit 1 if tampered (-all: progress bar)
 //	paymentctl [-url …] audit anchor                 the latest signed anchor, to keep elsewhere
