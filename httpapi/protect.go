@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,22 +22,29 @@ import (
 // about which do).
 //
 //	open to all:  GET /healthz, GET /readyz, GET /openapi.yaml, POST /v1/webhooks/toss
-//	              (Toss cannot send a bearer token; its webhook is checked otherwise)
+//	              (Toss cannot send a bearer token; its webhook is checked otherwise), and
+//	              everything under /console/ (its pages, and the sign-in that exchanges a key
+//	              for a session; the console's data calls are the routes below)
 //	operator:     everything under /admin/, and GET /metrics
 //	auditor:      everything under /audit/
+//	operator too: reads of one payment's history under /audit/v1/payments/ (timeline,
+//	              as-of, verification): who resolves a payment must see why it is stuck
 //	merchant:     every other write (checkout, confirm, cancel)
-//	merchant and auditor: every other read (payments, events)
+//	merchant, auditor and operator: every other read (payments, events)
 func rolesFor(method, path string) (open bool, roles []access.Role) {
 	switch {
 	case method == http.MethodGet && (path == "/healthz" || path == "/readyz" || path == "/openapi.yaml"),
-		method == http.MethodPost && path == "/v1/webhooks/toss":
+		method == http.MethodPost && path == "/v1/webhooks/toss",
+		path == "/console", strings.HasPrefix(path, "/console/"):
 		return true, nil
 	case strings.HasPrefix(path, "/admin/"), path == "/metrics":
 		return false, []access.Role{access.Operator}
+	case strings.HasPrefix(path, "/audit/v1/payments/") && isRead(method):
+		return false, []access.Role{access.Auditor, access.Operator}
 	case strings.HasPrefix(path, "/audit/"):
 		return false, []access.Role{access.Auditor}
 	case isRead(method):
-		return false, []access.Role{access.Merchant, access.Auditor}
+		return false, []access.Role{access.Merchant, access.Auditor, access.Operator}
 	default:
 		return false, []access.Role{access.Merchant}
 	}
@@ -46,6 +54,13 @@ func isRead(method string) bool { return method == http.MethodGet || method == h
 
 // errForbidden: the caller authenticated, but its role may not call this route.
 var errForbidden = errors.New("this key's role may not call this route")
+
+// errCSRF: a request that may change something came with the console's session cookie but
+// without the session's CSRF token (a page on another site cannot read it).
+var errCSRF = fmt.Errorf("missing or wrong %s header for this session: %w", CSRFHeader, errForbidden)
+
+// CSRFHeader carries a console session's CSRF token on every request that is not a read.
+const CSRFHeader = "X-CSRF-Token"
 
 // rateLimited: the key made more write requests than its rate allows.
 type rateLimited struct{ wait time.Duration }
@@ -57,6 +72,14 @@ type Keys interface {
 	Authenticate(t access.Token) (access.Principal, error)
 }
 
+// Sessions authenticates the console's session cookie (*console.Sessions).
+type Sessions interface {
+	// Session returns who signed in for the session cookie on r, and the session's CSRF
+	// token: access.ErrNoCredential when r has no session cookie, access.ErrUnknownCredential
+	// for an unknown or expired session or a key no longer configured.
+	Session(r *http.Request) (who access.Principal, csrfToken string, err error)
+}
+
 // ProtectOptions configures Protect.
 type ProtectOptions struct {
 	Logger *slog.Logger
@@ -64,6 +87,10 @@ type ProtectOptions struct {
 	Limiter *access.Limiter
 	// Registry receives the refusal counters (nil: not exposed).
 	Registry prometheus.Registerer
+	// Sessions, when set, lets a request without an Authorization header authenticate
+	// with the console's session cookie instead; such a request that is not a read must
+	// carry the session's CSRF token in CSRFHeader.
+	Sessions Sessions
 }
 
 // Protect puts every request to next behind an API key: it gives the request its id,
@@ -74,12 +101,12 @@ type ProtectOptions struct {
 // wrong role, 429 over the rate. Failed authentications are counted (on /metrics) and
 // logged without the token. Safe for concurrent use.
 func Protect(next http.Handler, keys Keys, opts ProtectOptions) http.Handler {
-	p := &protector{next: next, keys: keys, limiter: opts.Limiter, log: opts.Logger,
+	p := &protector{next: next, keys: keys, limiter: opts.Limiter, log: opts.Logger, sessions: opts.Sessions,
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "paystream_auth_failures_total",
 			Help: "Requests refused by authentication or authorization, by reason."}, []string{"reason"}),
 		limited: prometheus.NewCounter(prometheus.CounterOpts{Name: "paystream_rate_limited_total",
 			Help: "Write requests refused over their key's rate."})}
-	for _, reason := range []string{"missing", "unknown", "forbidden"} {
+	for _, reason := range []string{"missing", "unknown", "forbidden", "csrf"} {
 		p.failures.WithLabelValues(reason)
 	}
 	if opts.Registry != nil {
@@ -92,10 +119,11 @@ func Protect(next http.Handler, keys Keys, opts ProtectOptions) http.Handler {
 }
 
 type protector struct {
-	next    http.Handler
-	keys    Keys
-	limiter *access.Limiter
-	log     *slog.Logger
+	next     http.Handler
+	keys     Keys
+	sessions Sessions
+	limiter  *access.Limiter
+	log      *slog.Logger
 
 	failures *prometheus.CounterVec // by reason
 	limited  prometheus.Counter
@@ -125,9 +153,34 @@ func (p *protector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.next.ServeHTTP(sw, r)
 }
 
+// authenticate finds who made r: the bearer key, or else the console's session cookie,
+// whose CSRF token must come with every request that is not a read (compared in constant
+// time).
+func (p *protector) authenticate(r *http.Request) (access.Principal, error) {
+	header := r.Header.Get("Authorization")
+	if header != "" || p.sessions == nil {
+		return p.keys.Authenticate(access.BearerToken(header))
+	}
+	who, token, err := p.sessions.Session(r)
+	if err == nil && !isRead(r.Method) &&
+		(token == "" || subtle.ConstantTimeCompare([]byte(r.Header.Get(CSRFHeader)), []byte(token)) != 1) {
+		p.failures.WithLabelValues("csrf").Inc()
+		p.log.Warn("csrf token refused", "request_id", requestID(r.Context()), "key", who.Name, "method", r.Method,
+			"path", r.URL.Path, "remote", r.RemoteAddr)
+		return who, errCSRF
+	}
+	if errors.Is(err, access.ErrNoCredential) {
+		return p.keys.Authenticate(access.BearerToken(header)) // the same refusal as without a session
+	}
+	return who, err
+}
+
 // authorize authenticates r and checks its role; it counts and logs every refusal.
 func (p *protector) authorize(r *http.Request, roles []access.Role) (access.Principal, error) {
-	who, err := p.keys.Authenticate(access.BearerToken(r.Header.Get("Authorization")))
+	who, err := p.authenticate(r)
+	if errors.Is(err, errCSRF) {
+		return who, err
+	}
 	reason := ""
 	switch {
 	case errors.Is(err, access.ErrNoCredential):

@@ -22,9 +22,9 @@ var routeRoles = map[string][]access.Role{
 	"POST /v1/checkout":                                             {access.Merchant},
 	"POST /v1/payments/confirm":                                     {access.Merchant},
 	"POST /v1/payments/{orderId}/cancel":                            {access.Merchant},
-	"GET /v1/payments":                                              {access.Merchant, access.Auditor},
-	"GET /v1/payments/{orderId}":                                    {access.Merchant, access.Auditor},
-	"GET /v1/payments/{orderId}/events":                             {access.Merchant, access.Auditor},
+	"GET /v1/payments":                                              {access.Merchant, access.Auditor, access.Operator},
+	"GET /v1/payments/{orderId}":                                    {access.Merchant, access.Auditor, access.Operator},
+	"GET /v1/payments/{orderId}/events":                             {access.Merchant, access.Auditor, access.Operator},
 	"GET /admin/v1/payments/attention":                              {access.Operator},
 	"GET /admin/v1/books":                                           {access.Operator},
 	"POST /admin/v1/payments/{orderId}/resolve":                     {access.Operator},
@@ -43,15 +43,42 @@ var routeRoles = map[string][]access.Role{
 	"GET /readyz":            nil,
 	"GET /openapi.yaml":      nil,
 	"POST /v1/webhooks/toss": nil,
+	// the console (paymentd mounts it next to this router): its pages and its sign-in
+	"GET /console/":           nil,
+	"GET /console/app.js":     nil,
+	"POST /console/session":   nil,
+	"GET /console/session":    nil,
+	"DELETE /console/session": nil,
 }
 
-// auditRoutes are the auditor's (audit.go); every route under /audit is the auditor's alone.
+// auditRoutes are the auditor's (audit.go); operators also read one payment's history
+// there (the console's timeline and as-of), the rest under /audit is the auditor's alone.
 func init() {
 	for _, r := range []string{"GET /audit/v1/payments/{orderId}", "GET /audit/v1/payments/{orderId}/timeline",
-		"GET /audit/v1/payments/{orderId}/verify", "GET /audit/v1/verify", "GET /audit/v1/anchors/latest",
+		"GET /audit/v1/payments/{orderId}/verify"} {
+		routeRoles[r] = []access.Role{access.Auditor, access.Operator}
+	}
+	for _, r := range []string{"GET /audit/v1/verify", "GET /audit/v1/anchors/latest",
 		"GET /audit/v1/export/events", "GET /audit/v1/export/payments"} {
 		routeRoles[r] = []access.Role{access.Auditor}
 	}
+}
+
+// fakeSessions knows one console session per role: cookie value "session-<role>", CSRF
+// token "csrf-<role>".
+type fakeSessions struct{}
+
+func (fakeSessions) Session(r *http.Request) (access.Principal, string, error) {
+	c, err := r.Cookie("paystream_session")
+	if err != nil {
+		return access.Principal{}, "", access.ErrNoCredential
+	}
+	for _, role := range access.Roles {
+		if c.Value == "session-"+string(role) {
+			return access.Principal{Name: "console:" + string(role), Role: role}, "csrf-" + string(role), nil
+		}
+	}
+	return access.Principal{}, "", access.ErrUnknownCredential
 }
 
 var _ = Describe("who may call what", func() {
@@ -66,8 +93,9 @@ var _ = Describe("who may call what", func() {
 		next := http.NewServeMux() // as paymentd mounts its read-model operations
 		next.Handle("/", api)
 		next.HandleFunc("/admin/v1/readmodel/", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+		next.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 		h = httpapi.Protect(next, testKeys, httpapi.ProtectOptions{Logger: newJSONLogger(logs),
-			Limiter: access.NewLimiter(access.Rate{PerSecond: 0.001, Burst: 1000}, nil), Registry: registry})
+			Limiter: access.NewLimiter(access.Rate{PerSecond: 0.001, Burst: 1000}, nil), Registry: registry, Sessions: fakeSessions{}})
 	})
 
 	call := func(route string, token access.Token) *httptest.ResponseRecorder {
@@ -125,6 +153,51 @@ var _ = Describe("who may call what", func() {
 			}
 		})
 	}
+
+	Describe("the console's session cookie", func() {
+		withSession := func(route, cookie, csrf string) *httptest.ResponseRecorder {
+			method, path, _ := strings.Cut(route, " ")
+			path = strings.NewReplacer("{orderId}", "order-0001", "{refundId}", "order-0001-r1").Replace(path)
+			req := httptest.NewRequest(method, path, strings.NewReader(`{}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.AddCookie(&http.Cookie{Name: "paystream_session", Value: cookie})
+			if csrf != "" {
+				req.Header.Set(httpapi.CSRFHeader, csrf)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			return rec
+		}
+
+		It("authenticates as the key that signed in, with that key's role", func() {
+			Expect(withSession("GET /admin/v1/payments/attention", "session-operator", "").Code).NotTo(BeElementOf(401, 403))
+			refused(withSession("GET /admin/v1/payments/attention", "session-auditor", ""), 403, "forbidden")
+			Expect(withSession("GET /audit/v1/payments/{orderId}/timeline", "session-operator", "").Code).NotTo(BeElementOf(401, 403))
+			refused(withSession("GET /v1/payments", "session-expired", ""), 401, "unauthenticated")
+		})
+
+		It("refuses a state-changing call without the session's CSRF token, compared exactly", func() {
+			route := "POST /admin/v1/payments/{orderId}/resolve"
+			refused(withSession(route, "session-operator", ""), 403, "forbidden")
+			refused(withSession(route, "session-operator", "csrf-auditor"), 403, "forbidden")
+			refused(withSession(route, "session-operator", "csrf-operato"), 403, "forbidden")
+			Expect(withSession(route, "session-operator", "csrf-operator").Code).NotTo(BeElementOf(401, 403, 429))
+			refused(withSession(route, "session-auditor", "csrf-auditor"), 403, "forbidden")
+			Expect(logs.String()).To(ContainSubstring(`"msg":"csrf token refused"`))
+			metrics := call("GET /metrics", operatorToken).Body.String()
+			Expect(metrics).To(ContainSubstring(`paystream_auth_failures_total{reason="csrf"} 3`))
+		})
+
+		It("lets a bearer key decide when both come", func() {
+			method, path := http.MethodGet, "/admin/v1/payments/attention"
+			req := httptest.NewRequest(method, path, nil)
+			req.AddCookie(&http.Cookie{Name: "paystream_session", Value: "session-operator"})
+			req.Header.Set("Authorization", "Bearer "+auditorToken.Reveal())
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			refused(rec, 403, "forbidden")
+		})
+	})
 
 	It("answers unknown routes only to a key", func() {
 		refused(call("GET /nope", ""), 401, "unauthenticated")

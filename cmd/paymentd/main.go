@@ -34,6 +34,7 @@ import (
 	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/catalog"
 	"github.com/paystream/paystream/commands"
+	"github.com/paystream/paystream/console"
 	"github.com/paystream/paystream/httpapi"
 	"github.com/paystream/paystream/progress"
 	"github.com/paystream/paystream/toss"
@@ -177,8 +178,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return err
 		}})
 
-	protected := httpapi.Protect(httpapi.Instrument(readModels.withAdmin(handler), registry), keys,
-		httpapi.ProtectOptions{Logger: log, Limiter: access.NewLimiter(cfg.Access.WriteRate, nil), Registry: registry})
+	// The console under /console/: its pages, and sessions that Protect accepts instead of a key.
+	sessions := console.NewSessions(keys, console.SessionOptions{})
+	root := http.NewServeMux()
+	root.Handle("/", readModels.withAdmin(handler))
+	root.Handle("/console/", console.Handler(sessions, console.Options{Logger: log}))
+	protected := httpapi.Protect(httpapi.Instrument(root, registry), keys,
+		httpapi.ProtectOptions{Logger: log, Limiter: access.NewLimiter(cfg.Access.WriteRate, nil), Registry: registry, Sessions: sessions})
 	srv, addr, err := serve(protected, cfg.Addr, serverTimeouts(cfg))
 	if err != nil {
 		return fmt.Errorf("PAYSTREAM_ADDR %s: %w", cfg.Addr, err)
@@ -190,6 +196,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	mode := storeMode(cfg)
 	log.Info("paymentd started", "addr", addr, "events", mode, "read_models", readModels.mode(), "toss", tossURL, "toss_key", key)
 	fmt.Fprintf(stdout, "paymentd listening on http://%s\n", addr)
+	fmt.Fprintf(stdout, "console on http://%s/console/\n", addr)
 
 	<-ctx.Done()
 	log.Info("shutting down", "grace", cfg.ShutdownTimeout)
