@@ -46,6 +46,8 @@ var decoders = map[string]decoder{
 	NameDepositAwaited:       decodeJSON[DepositAwaited],
 	NameDepositExpired:       decodeJSON[DepositExpired],
 	NameVirtualAccountClosed: decodeJSON[VirtualAccountClosed],
+	NameDepositWithdrawn:     decodeJSON[DepositWithdrawn],
+	NameWithdrawalBooked:     decodeJSON[WithdrawalBooked],
 }
 
 func decodeJSON[E Event](data []byte) (Event, error) {

@@ -226,6 +226,10 @@ func Decide(s State, cmd Command) ([]Event, error) {
 		return decideExpireDeposit(s, c)
 	case CloseVirtualAccount:
 		return decideCloseAccount(s, c)
+	case WithdrawDeposit:
+		return decideWithdraw(s, c)
+	case RecordWithdrawalBooked:
+		return decideWithdrawalBooked(s, c)
 	default:
 		return nil, fmt.Errorf("decide: unknown command %T", cmd)
 	}

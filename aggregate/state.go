@@ -77,6 +77,10 @@ type State struct {
 	// ones add up to.
 	Refunds        []Refund
 	RefundedAmount decimal.Decimal
+
+	// Withdrawals are the approvals the PSP withdrew after a deposit error, oldest first
+	// (withdrawal.go). Write-side bookkeeping: the read models show the payment waiting again.
+	Withdrawals []Withdrawal
 }
 
 // Order is one PaymentOrder: a product line sold by one seller.
@@ -199,6 +203,8 @@ func Evolve(s State, e Event) State {
 	case RefundRequested, RefundApproved, RefundFailed, RefundOutcomeUnknown, RefundRecoveryAttempted, RefundEscalated,
 		RefundManuallyResolved, ExternalRefundRecorded, RefundAllocated, RefundBooked:
 		s = evolveRefund(s, e)
+	case DepositWithdrawn, WithdrawalBooked:
+		s = evolveWithdrawal(s, e)
 	default:
 		// Unreachable while Event stays sealed and every event has a case above; the
 		// exhaustiveness spec in aggregate_test fails first if one is missing.
