@@ -108,7 +108,7 @@ var _ = Describe("paymentd reconciliation end to end (embedded default)", func()
 		resp.Body.Close()
 		Expect(err).NotTo(HaveOccurred())
 		Expect(resp.StatusCode).To(Equal(http.StatusOK))
-		Expect(strings.Count(string(csv), "\nsettlement") + strings.Count(string(csv), ",settlement,")).To(Equal(3),
+		Expect(strings.Count(string(csv), "\nsettlement")+strings.Count(string(csv), ",settlement,")).To(Equal(3),
 			"two approvals and the console cancel, settled")
 
 		Expect(scrape(inst)).To(ContainSubstring(`paystream_reconciliation_fixed_total 1`))
