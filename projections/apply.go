@@ -51,6 +51,8 @@ func Apply(cur *Payment, e eventstore.RecordedEvent) (Payment, []History, error)
 		row.Evidence = evidence(ev.Evidence, row.Evidence)
 	case aggregate.ManuallyResolved:
 		row.Evidence, actor = evidence(ev.Evidence, row.Evidence), ev.Actor
+	case aggregate.DepositWithdrawn: // Toss's record that took the approval back
+		row.Evidence = evidence(ev.Evidence, row.Evidence)
 	case aggregate.RefundManuallyResolved:
 		actor = ev.Actor
 	case aggregate.RefundAllocated:
@@ -126,7 +128,8 @@ func actorOf(meta []byte) string {
 // StateOf is the aggregate State the rows describe. Every field Evolve reads and every field
 // the API shows is a column (the virtual account included); write-side bookkeeping
 // (idempotency keys, request hashes, a refund's account and resolution record, the keyed
-// hash of a virtual account's secret) is not.
+// hash of a virtual account's secret, the withdrawals of deposits Toss took back and their
+// bookings downstream) is not: a withdrawn payment shows as waiting for its deposit again.
 func StateOf(p Payment) aggregate.State { return stateOf(p) }
 
 // stateOf is the aggregate State the rows describe: every field Evolve reads is a column.

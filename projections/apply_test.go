@@ -121,11 +121,59 @@ var _ = Describe("Apply", func() {
 			return []eventstore.RecordedEvent{log.Checkout(id, "b", "s1"), log.Started(id, 2000), log.AwaitedNow(id, 2000),
 				log.AccountClosed(id)}
 		}),
+		Entry("a virtual account deposited and completed, the deposit withdrawn by Toss, taken back downstream", func(id string) []eventstore.RecordedEvent {
+			events := []eventstore.RecordedEvent{log.Checkout(id, "b", "s1", "s2"), log.Started(id, 6000), log.AwaitedNow(id, 6000),
+				log.Deposited(id, 6000), log.Ledger(id, 1, 2), log.Wallet(id, 1, 2), log.Completed(id)}
+			return append(events, log.DepositWithdrawn(id, 1, log.Now(), time.Time{}, readmodeltest.Split(1, 2000), readmodeltest.Split(2, 4000)),
+				log.WithdrawalBooked(id, 1, "ledger"), log.WithdrawalBooked(id, 1, "wallet"))
+		}),
+		Entry("withdrawn with a new due date, deposited again and completed", func(id string) []eventstore.RecordedEvent {
+			events := []eventstore.RecordedEvent{log.Checkout(id, "b", "s1", "s2"), log.Started(id, 6000), log.AwaitedNow(id, 6000),
+				log.Deposited(id, 6000), log.Ledger(id, 1, 2)}
+			return append(events, log.DepositWithdrawn(id, 1, log.Now(), log.Now().Add(48*time.Hour), readmodeltest.Split(1, 2000),
+				readmodeltest.Split(2, 4000)), log.WithdrawalBooked(id, 1, "ledger"), log.Deposited(id, 6000), log.Ledger(id, 1, 2),
+				log.Wallet(id, 1, 2), log.Completed(id))
+		}),
+		Entry("withdrawn, and expired at the due date without a second deposit", func(id string) []eventstore.RecordedEvent {
+			due := log.Now().Add(2 * time.Second)
+			return []eventstore.RecordedEvent{log.Checkout(id, "b", "s1"), log.Started(id, 2000), log.Awaited(id, 2000, due),
+				log.Deposited(id, 2000), log.DepositWithdrawn(id, 1, log.Now(), time.Time{}, readmodeltest.Split(1, 2000)),
+				log.DepositExpired(id, due)}
+		}),
 		Entry("cancelled in full at Toss", func(id string) []eventstore.RecordedEvent {
 			return append(log.Paid(id, "b", "s1", "s2"),
 				log.ExternalRefund(id, "x1", 6000, readmodeltest.Split(1, 2000), readmodeltest.Split(2, 4000)))
 		}),
 	)
+
+	It("shows a deposit withdrawn by Toss: waiting again, not approved, not done, nothing booked, and the history says why", func() {
+		id := "order-0013"
+		events := []eventstore.RecordedEvent{log.Checkout(id, "b", "s1", "s2"), log.Started(id, 6000), log.AwaitedNow(id, 6000),
+			log.Deposited(id, 6000), log.Ledger(id, 1, 2), log.Wallet(id, 1, 2), log.Completed(id)}
+		done, _, err := projections.Project(events)
+		Expect(err).NotTo(HaveOccurred())
+		due := done.VirtualAccount.DueDate.Add(24 * time.Hour)
+		events = append(events, log.DepositWithdrawn(id, 1, *done.ApprovedAt, due, readmodeltest.Split(1, 2000), readmodeltest.Split(2, 4000)))
+		got, history, err := projections.Project(events)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(got).To(And(HaveField("Status", aggregate.StatusWaitingForDeposit), HaveField("ApprovedAt", BeNil()),
+			HaveField("IsPaymentDone", false), HaveField("CompletedAt", BeNil()),
+			HaveField("OutcomeStatus", aggregate.StatusWaitingForDeposit), HaveField("OutcomeRule", aggregate.RuleDepositWithdrawn),
+			HaveField("OutcomeCode", aggregate.CodeDepositWithdrawn), HaveField("Evidence", MatchJSON(`{"status":"WAITING_FOR_DEPOSIT"}`))))
+		Expect(got.VirtualAccount.DueDate).To(Equal(due), "the due date Toss's record shows now")
+		for _, o := range got.Orders {
+			Expect(o).To(And(HaveField("Status", aggregate.StatusWaitingForDeposit), HaveField("LedgerUpdated", false),
+				HaveField("WalletUpdated", false)))
+		}
+		s := projections.StateOf(*got)
+		Expect(s.WaitingForDeposit()).To(BeTrue())
+		Expect(s.DepositOverdue(due)).To(BeTrue(), "the due-date check lists it again")
+		last := history[len(history)-2:]
+		for i, h := range last {
+			Expect(h).To(And(HaveField("Seq", i+1), HaveField("Previous", aggregate.StatusSuccess),
+				HaveField("New", aggregate.StatusWaitingForDeposit), HaveField("Reason", aggregate.RuleDepositWithdrawn+"/"+aggregate.CodeDepositWithdrawn)))
+		}
+	})
 
 	It("shows refunds as the aggregate does: status, balance, refunded amounts and the cancels", func() {
 		id := "order-0010"

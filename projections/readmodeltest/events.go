@@ -272,3 +272,27 @@ func (l *Log) AccountClosed(orderID string) eventstore.RecordedEvent {
 	return l.Event(orderID, aggregate.VirtualAccountClosed{Reason: "changed my mind", Actor: "shop", Rule: aggregate.RuleAccountClosed,
 		PspStatus: "CANCELED", At: l.Now()})
 }
+
+// DepositWithdrawn records that Toss withdrew the deposit of a deposited payment (a deposit
+// error): withdrawal n (1-based) of amount, split as orders says, the account's due date
+// moved to due (zero: unchanged).
+func (l *Log) DepositWithdrawn(orderID string, n int, approvedAt, due time.Time, orders ...aggregate.RefundSplit) eventstore.RecordedEvent {
+	amount := decimal.Zero
+	for _, o := range orders {
+		amount = amount.Add(o.Amount)
+	}
+	e := aggregate.DepositWithdrawn{WithdrawalID: fmt.Sprintf("%s-w%d", orderID, n), Amount: amount, Orders: orders,
+		ApprovedAt: approvedAt, Rule: aggregate.RuleDepositWithdrawn, PspStatus: "WAITING_FOR_DEPOSIT",
+		Evidence: json.RawMessage(`{"status":"WAITING_FOR_DEPOSIT"}`), At: l.Now()}
+	if !due.IsZero() {
+		e.VirtualAccount = &aggregate.VirtualAccount{BankCode: "20", AccountNumber: "X6320001254801", HolderName: "김토스",
+			DueDate: due, SecretHash: "hmac-sha256:00ff"}
+	}
+	return l.Event(orderID, e)
+}
+
+// WithdrawalBooked records that by ("ledger" or "wallet") took withdrawal n back.
+func (l *Log) WithdrawalBooked(orderID string, n int, by string) eventstore.RecordedEvent {
+	return l.Event(orderID, aggregate.WithdrawalBooked{WithdrawalID: fmt.Sprintf("%s-w%d", orderID, n), By: by,
+		MessageID: fmt.Sprintf("%s:%s-w%d", by, orderID, n), At: l.Now()})
+}
