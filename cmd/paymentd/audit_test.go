@@ -86,6 +86,15 @@ var _ = Describe("the auditor's toolkit end to end (embedded, data directory)", 
 		}).WithTimeout(15 * time.Second).Should(BeTrue())
 		Expect(call(http.MethodPost, inst.url+"/v1/payments/"+orderID+"/cancel", `{"cancelReason":"one mug broke","cancelAmount":12500,"orders":[{"seq":2,"amount":12500}]}`,
 			"Idempotency-Key", "refund-"+orderID).status).To(Equal(http.StatusOK))
+		// Until the ledger and the wallets booked the refund, their events may still land
+		// between two reads of the stream.
+		Eventually(func() any {
+			cancels, _ := call(http.MethodGet, inst.url+"/v1/payments/"+orderID, nil).body["cancels"].([]any)
+			if len(cancels) == 0 {
+				return false
+			}
+			return cancels[0].(map[string]any)["booked"]
+		}).WithTimeout(15 * time.Second).Should(BeTrue())
 		return orderID
 	}
 
