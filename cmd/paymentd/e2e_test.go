@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -82,7 +83,9 @@ func startPaymentdOut(env map[string]string) (instance, *syncBuffer) {
 		case err := <-done:
 			return err
 		case <-time.After(30 * time.Second):
-			return fmt.Errorf("paymentd did not stop")
+			// Say where it hangs: every goroutine's stack, for whoever reads the failure.
+			_ = pprof.Lookup("goroutine").WriteTo(GinkgoWriter, 2)
+			return fmt.Errorf("paymentd did not stop within 30 s (goroutine stacks in the spec's output)")
 		}
 	}
 	return inst, out
