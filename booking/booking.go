@@ -16,10 +16,12 @@ import (
 // Booker books approvals and refunds in the subscriber's storage, idempotently by message
 // id: booked is false for a message booked before. kafkamsg.ErrMalformed errors park the
 // record; any other error aborts the transaction and the record is consumed again.
-// BookRefund gets payment.refunded.v1 and payment.refund-allocated.v1 messages.
+// BookRefund gets payment.refunded.v1 and payment.refund-allocated.v1 messages,
+// BookWithdrawal payment.deposit-withdrawn.v1.
 type Booker interface {
 	Book(ctx context.Context, a kafkamsg.Approved) (booked bool, err error)
 	BookRefund(ctx context.Context, r kafkamsg.Refunded) (booked bool, err error)
+	BookWithdrawal(ctx context.Context, w kafkamsg.Withdrawn) (booked bool, err error)
 }
 
 // beatInterval bounds how long a poll waits for records, so an idle consumer still beats.
@@ -204,6 +206,8 @@ func (c *Consumer) handle(ctx context.Context, r *kgo.Record) (*kgo.Record, erro
 	switch kafkamsg.SchemaOf(r.Value) {
 	case kafkamsg.SchemaRefunded, kafkamsg.SchemaRefundAllocated:
 		return c.handleRefund(ctx, r)
+	case kafkamsg.SchemaDepositWithdrawn:
+		return c.handleWithdrawal(ctx, r)
 	}
 	a, err := kafkamsg.DecodeApproved(r.Value)
 	if err == nil {
@@ -239,11 +243,7 @@ func (c *Consumer) handleRefund(ctx context.Context, r *kgo.Record) (*kgo.Record
 	if err != nil || !m.Allocated() {
 		return nil, err
 	}
-	by := "wallet"
-	if c.schema == kafkamsg.SchemaLedgerUpdated {
-		by = "ledger"
-	}
-	comp := kafkamsg.NewRefundBooked(by, m)
+	comp := kafkamsg.NewRefundBooked(c.by(), m)
 	value, err := comp.Marshal()
 	if err != nil {
 		return nil, err
@@ -252,6 +252,39 @@ func (c *Consumer) handleRefund(ctx context.Context, r *kgo.Record) (*kgo.Record
 		{Key: kafkamsg.HeaderSchema, Value: []byte(kafkamsg.SchemaRefundBooked)},
 		{Key: kafkamsg.HeaderEventID, Value: []byte(comp.MessageID)},
 	}}, nil
+}
+
+// handleWithdrawal takes a withdrawn deposit back; the subscriber's
+// payment.withdrawal-booked.v1 goes to its completion topic (the same partition as the
+// completion of the approval it takes back, and of the next one).
+func (c *Consumer) handleWithdrawal(ctx context.Context, r *kgo.Record) (*kgo.Record, error) {
+	m, err := kafkamsg.DecodeWithdrawn(r.Value)
+	if err == nil {
+		_, err = c.book.BookWithdrawal(ctx, m)
+	}
+	if errors.Is(err, kafkamsg.ErrMalformed) {
+		return c.park(r, err), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	comp := kafkamsg.NewWithdrawalBooked(c.by(), m)
+	value, err := comp.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	return &kgo.Record{Topic: c.cfg.completionTopic, Key: []byte(m.OrderID), Value: value, Headers: []kgo.RecordHeader{
+		{Key: kafkamsg.HeaderSchema, Value: []byte(kafkamsg.SchemaWithdrawalBooked)},
+		{Key: kafkamsg.HeaderEventID, Value: []byte(comp.MessageID)},
+	}}, nil
+}
+
+// by is the subscriber's name in refund and withdrawal completions: "ledger" or "wallet".
+func (c *Consumer) by() string {
+	if c.schema == kafkamsg.SchemaLedgerUpdated {
+		return "ledger"
+	}
+	return "wallet"
 }
 
 // park logs a malformed message and returns its copy for the DLQ topic.

@@ -17,6 +17,9 @@ type refusingBooker struct{}
 
 func (refusingBooker) Book(context.Context, kafkamsg.Approved) (bool, error)       { return false, nil }
 func (refusingBooker) BookRefund(context.Context, kafkamsg.Refunded) (bool, error) { return false, nil }
+func (refusingBooker) BookWithdrawal(context.Context, kafkamsg.Withdrawn) (bool, error) {
+	return false, nil
+}
 
 var _ = Describe("Command", func() {
 	command := booking.Command{Name: "ledger", Schema: kafkamsg.SchemaLedgerUpdated,

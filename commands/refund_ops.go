@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/paystream/paystream/aggregate"
 )
@@ -13,17 +14,35 @@ import (
 // with foundBy (lookup, webhook, reconciliation) and the caller's actor. A full cancel is
 // split over the orders; a partial one whose split is unknown is recorded unallocated, for an
 // operator to allocate. While a refund of ours is open nothing is recorded (recovery settles
-// it first: the cancel may be it). It returns how many it recorded.
+// it first: the cancel may be it). A virtual-account payment whose record shows its deposit
+// withdrawn (a deposit error) records that instead. It returns how many refunds it recorded.
 func (s *Service) RecordExternalRefunds(ctx context.Context, orderID, foundBy string, meta Meta) (int, error) {
-	meta = meta.forCommand()
 	p, err := s.Load(ctx, orderID)
 	if err != nil {
 		return 0, err
 	}
+	_, n, err := s.settleApproved(ctx, p, foundBy, meta.forCommand())
+	return n, err
+}
+
+// settleApproved records what the PSP's record says changed of approved payment p: its
+// deposit withdrawn, or cancels made at the PSP. It returns what it did and how many
+// refunds it recorded. A withdrawal meeting an open refund of ours fails with
+// aggregate.ErrRefundExecuting and a did that says so (to be tried again once the refund is
+// settled, unlike a cancel, which recovery's lookup finds).
+func (s *Service) settleApproved(ctx context.Context, p Payment, foundBy string, meta Meta) (string, int, error) {
 	rec := s.lookup(ctx, p.State)
 	if rec.Err != nil {
-		return 0, rec.Err
+		return "", 0, rec.Err
 	}
+	if withdrawnAtPSP(p, rec) {
+		did, err := s.withdrawDeposit(ctx, p, rec, meta)
+		if isRefundInProgress(err) {
+			did = "withdrawal waits for the open refund"
+		}
+		return did, 0, err
+	}
+	orderID := p.OrderID
 	recorded := 0
 	for _, c := range rec.Cancels {
 		u, err := s.update(ctx, orderID, nil, meta, "", func(p Payment) ([]aggregate.Event, error) {
@@ -32,7 +51,7 @@ func (s *Service) RecordExternalRefunds(ctx context.Context, orderID, foundBy st
 				Evidence: rec.Evidence, At: s.cfg.Now().UTC()})
 		})
 		if err != nil {
-			return recorded, err
+			return "", recorded, err
 		}
 		if u.cause != "" {
 			recorded++
@@ -44,7 +63,7 @@ func (s *Service) RecordExternalRefunds(ctx context.Context, orderID, foundBy st
 			}
 		}
 	}
-	return recorded, nil
+	return fmt.Sprintf("recorded %d external refunds", recorded), recorded, nil
 }
 
 // Allocation is an operator saying which orders an unallocated refund came from.

@@ -26,6 +26,7 @@ type signals struct {
 	// Virtual accounts and the webhook inbox.
 	forgedCallbacks atomic.Int64
 	lateDeposits    atomic.Int64
+	withdrawals     atomic.Int64
 	webhookBacklog  atomic.Int64
 	webhooksStored  atomic.Int64
 	overdueAlerted  sync.Map // orderId → true: the past-due alert was raised
@@ -77,6 +78,9 @@ type Signals struct {
 	ForgedDepositCallbacks int64
 	// LateDeposits: deposits found at the PSP after the payment was expired or closed.
 	LateDeposits int64
+	// DepositsWithdrawn: deposits Toss withdrew after a deposit error (DONE back to
+	// WAITING_FOR_DEPOSIT), recorded or, for a refunded payment, alerted.
+	DepositsWithdrawn int64
 	// WebhookBacklog: webhooks persisted in the inbox and not worked off yet.
 	WebhookBacklog int64
 	// WebhooksStored: webhooks persisted in the inbox by this process.
@@ -89,7 +93,8 @@ func (s *Service) Signals() Signals {
 		Escalations: s.sig.escalations.Load(), ManualResolutions: s.sig.manualResolutions.Load(),
 		Contradictions: s.sig.contradictions.Load(), OperatorAlerts: s.sig.operatorAlerts.Load(),
 		ForgedDepositCallbacks: s.sig.forgedCallbacks.Load(), LateDeposits: s.sig.lateDeposits.Load(),
-		WebhookBacklog: s.sig.webhookBacklog.Load(), WebhooksStored: s.sig.webhooksStored.Load()}
+		DepositsWithdrawn: s.sig.withdrawals.Load(),
+		WebhookBacklog:    s.sig.webhookBacklog.Load(), WebhooksStored: s.sig.webhooksStored.Load()}
 	for i, o := range outcomeOrder {
 		out.Outcomes[o] = s.sig.outcomes[i].Load()
 	}

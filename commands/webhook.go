@@ -3,7 +3,6 @@ package commands
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/eventstore"
@@ -15,7 +14,8 @@ import (
 // the timeout). A settled payment whose record disagrees with ours raises an operator alert.
 // It never confirms. A payment waiting for its deposit is settled by what the lookup says
 // (deposit, expiry, closure); a deposit found after the payment expired or was closed is
-// alerted, never booked. It returns what it did, for logs.
+// alerted, never booked. An approved virtual-account payment whose record waits for a deposit
+// again (a deposit error) records the withdrawal and alerts. It returns what it did, for logs.
 func (s *Service) Reconcile(ctx context.Context, orderID string, meta Meta) (string, error) {
 	meta = meta.forCommand()
 	p, err := s.Load(ctx, orderID)
@@ -33,15 +33,13 @@ func (s *Service) Reconcile(ctx context.Context, orderID string, meta Meta) (str
 	case open && p.FailedCount >= s.cfg.Recovery.Threshold:
 		return "left to recovery", nil // its next claim escalates it to a person
 	case p.Status.Approved():
-		// Approved: what can change at Toss is a cancel made there (its console, a card company).
-		n, err := s.RecordExternalRefunds(ctx, orderID, "webhook", meta)
-		if isRefundInProgress(err) {
+		// Approved: what can change at Toss is a cancel made there (its console, a card
+		// company) and, for a virtual account, the deposit withdrawn after a deposit error.
+		did, _, err := s.settleApproved(ctx, p, "webhook", meta)
+		if isRefundInProgress(err) && did == "" {
 			return "left to recovery", nil // our own refund is open; the cancel may be it
 		}
-		if err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("recorded %d external refunds", n), nil
+		return did, err
 	case !open && !p.Status.Terminal():
 		return "nothing to reconcile", nil
 	}

@@ -22,6 +22,7 @@ type Recorder interface {
 	RecordLedgerUpdated(ctx context.Context, c commands.Completion, meta commands.Meta) (commands.Payment, error)
 	RecordWalletUpdated(ctx context.Context, c commands.Completion, meta commands.Meta) (commands.Payment, error)
 	RecordRefundBooked(ctx context.Context, b commands.RefundBooking, meta commands.Meta) (commands.Payment, error)
+	RecordWithdrawalBooked(ctx context.Context, b commands.WithdrawalBooking, meta commands.Meta) (commands.Payment, error)
 }
 
 // beatInterval bounds how long a poll waits for records, so an idle consumer still beats.
@@ -187,7 +188,16 @@ func (c *Consumer) handle(ctx context.Context, cl *kgo.Client, r *kgo.Record) bo
 }
 
 func (c *Consumer) record(ctx context.Context, r *kgo.Record) error {
-	if kafkamsg.SchemaOf(r.Value) == kafkamsg.SchemaRefundBooked {
+	switch kafkamsg.SchemaOf(r.Value) {
+	case kafkamsg.SchemaWithdrawalBooked:
+		b, err := kafkamsg.DecodeWithdrawalBooked(r.Value)
+		if err != nil {
+			return err
+		}
+		_, err = c.rec.RecordWithdrawalBooked(ctx, commands.WithdrawalBooking{OrderID: b.OrderID, WithdrawalID: b.WithdrawalID,
+			By: b.By, MessageID: b.MessageID}, commands.Meta{CorrelationID: b.MessageID, Actor: b.By})
+		return err
+	case kafkamsg.SchemaRefundBooked:
 		b, err := kafkamsg.DecodeRefundBooked(r.Value)
 		if err != nil {
 			return err
@@ -217,7 +227,7 @@ func (c *Consumer) record(ctx context.Context, r *kgo.Record) error {
 func permanent(err error) bool {
 	return errors.Is(err, kafkamsg.ErrMalformed) || errors.Is(err, aggregate.ErrNotFound) ||
 		errors.Is(err, aggregate.ErrNotApproved) || errors.Is(err, aggregate.ErrInvalid) ||
-		errors.Is(err, aggregate.ErrNoSuchRefund)
+		errors.Is(err, aggregate.ErrNoSuchRefund) || errors.Is(err, aggregate.ErrNoSuchWithdrawal)
 }
 
 // park logs r, keeps it in Parked and copies it to the DLQ topic.

@@ -10,8 +10,9 @@
 // transaction linked to the booking (Of). A refund whose orders are not known yet (a
 // cancel made at the PSP) debits refunds_unallocated instead of any seller; its
 // allocation (payment.refund-allocated.v1) is the Reversal against refunds_unallocated.
-// TakeBack with no orders takes back everything left of a booking, the correction a
-// virtual-account deposit error (a payment found not paid after all) will book.
+// A withdrawn deposit (payment.deposit-withdrawn.v1: a virtual-account deposit error, the
+// payment found not paid after all) is TakeBack with no orders: everything left of the
+// booking comes back from its sellers, against psp_receivable.
 //
 // Invariants:
 //   - Every transaction balances: Σ debits = Σ credits, each entry's amount positive.

@@ -51,6 +51,10 @@ const (
 	// KindRefundAllocation moves an unallocated refund to the sellers of the orders it came
 	// from (a Reversal of part of the booking, against refunds_unallocated).
 	KindRefundAllocation = "refund-allocation"
+	// KindDepositWithdrawn takes back everything left of a booking whose deposit the PSP
+	// withdrew (a virtual-account deposit error): a Reversal with no orders, against
+	// psp_receivable.
+	KindDepositWithdrawn = "deposit-withdrawn"
 )
 
 // Errors.
@@ -249,9 +253,9 @@ type Part struct {
 // order's seller_payable account and a credit of Against, in one transaction that links to
 // the booking (Of). It is how every correction that undoes (part of) an approval books:
 // a refund (Against psp_receivable: the PSP paid the buyer back), the allocation of an
-// unallocated refund (Against refunds_unallocated), and — built for it, not used yet — a
-// virtual-account deposit that did not happen after all (issue 12: DONE back to waiting):
-// Orders nil takes back everything left of every order, Against psp_receivable.
+// unallocated refund (Against refunds_unallocated), and a virtual-account deposit that did
+// not happen after all (DONE back to waiting, BookWithdrawal): Orders nil takes back
+// everything left of every order, Against psp_receivable.
 type Reversal struct {
 	ID      string // posted once: a redelivered reversal posts nothing
 	Kind    string // KindRefund, KindRefundAllocation, …
@@ -349,6 +353,29 @@ func (l *Ledger) BookRefund(ctx context.Context, r kafkamsg.Refunded) (booked bo
 	}
 	if err != nil {
 		return false, fmt.Errorf("book refund %s: %w", r.RefundID, err)
+	}
+	return booked, nil
+}
+
+// BookWithdrawal books a withdrawn deposit (kafkamsg.Withdrawn): everything left of the
+// approval's booking is taken back from its sellers (KindDepositWithdrawn, a Reversal with
+// no orders, against psp_receivable). booked is false for a message booked before. Errors:
+// kafkamsg.ErrMalformed for an invalid message, one whose booking the ledger lacks or has
+// nothing left of, and the store's.
+func (l *Ledger) BookWithdrawal(ctx context.Context, w kafkamsg.Withdrawn) (booked bool, err error) {
+	if err := w.Validate(); err != nil {
+		return false, fmt.Errorf("book withdrawal %s: %w", w.WithdrawalID, err)
+	}
+	_, booked, err = l.TakeBack(ctx, Reversal{ID: w.MessageID(), Kind: KindDepositWithdrawn, OrderID: w.OrderID,
+		Booking: w.ApprovalID, Reason: "deposit withdrawn by the PSP (" + w.WithdrawalID + ")"})
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnbalanced) {
+		// The approval is booked before its withdrawal (one partition, in order): a
+		// withdrawal of a booking the ledger lacks, or of which nothing is left (an empty
+		// take-back), can never be booked. Park it.
+		return false, fmt.Errorf("book withdrawal %s: %w: %w", w.WithdrawalID, kafkamsg.ErrMalformed, err)
+	}
+	if err != nil {
+		return false, fmt.Errorf("book withdrawal %s: %w", w.WithdrawalID, err)
 	}
 	return booked, nil
 }

@@ -81,6 +81,24 @@ func (w *Wallet) BookRefund(ctx context.Context, r kafkamsg.Refunded) (booked bo
 	return booked, nil
 }
 
+// BookWithdrawal debits the sellers of every order of a withdrawn deposit
+// (kafkamsg.Withdrawn): what the approval credited them; booked is false when it was applied
+// before. Errors: kafkamsg.ErrMalformed for an invalid message, and the store's.
+func (w *Wallet) BookWithdrawal(ctx context.Context, m kafkamsg.Withdrawn) (booked bool, err error) {
+	if err := m.Validate(); err != nil {
+		return false, fmt.Errorf("debit withdrawal %s: %w", m.WithdrawalID, err)
+	}
+	debits := make([]Credit, len(m.Orders))
+	for i, o := range m.Orders {
+		debits[i] = Credit{SellerID: o.SellerID, Amount: o.Amount.Neg(), OrderID: m.OrderID, OrderSeq: o.Seq}
+	}
+	booked, err = w.store.Apply(ctx, m.MessageID(), debits)
+	if err != nil {
+		return false, fmt.Errorf("debit withdrawal %s (message %s): %w", m.WithdrawalID, m.MessageID(), err)
+	}
+	return booked, nil
+}
+
 // Balance returns one seller's balance (zero when never credited).
 func (w *Wallet) Balance(ctx context.Context, sellerID string) (decimal.Decimal, error) {
 	all, err := w.Balances(ctx)

@@ -40,6 +40,18 @@ func Refund(approval, id string, amount string, orders ...any) kafkamsg.Refunded
 	return r
 }
 
+// Withdrawal is the withdrawal of Approval(approval)'s deposit with message id id: both
+// orders, whole.
+func Withdrawal(approval, id string) kafkamsg.Withdrawn {
+	a := Approval(approval)
+	w := kafkamsg.Withdrawn{Schema: kafkamsg.SchemaDepositWithdrawn, OrderID: a.OrderID, WithdrawalID: "withdrawal-" + id,
+		Amount: a.TotalAmount, ApprovalID: approval, SourceEventID: id}
+	for _, o := range a.Orders {
+		w.Orders = append(w.Orders, kafkamsg.RefundedOrder{Seq: o.Seq, SellerID: o.SellerID, Amount: o.Amount})
+	}
+	return w
+}
+
 // Describe registers the conformance specs for the stores open returns.
 func Describe(name string, open func(ctx context.Context) ledger.Store) bool {
 	return ginkgo.Describe("ledger.Store conformance: "+name, func() {
@@ -253,6 +265,26 @@ func Describe(name string, open func(ctx context.Context) ledger.Store) bool {
 				_, posted, err = l.TakeBack(ctx, ledger.Reversal{ID: "deposit-error:m1", Kind: ledger.KindReversal, Booking: "m1"})
 				Expect(err).NotTo(HaveOccurred())
 				Expect(posted).To(BeFalse())
+			})
+
+			ginkgo.It("takes a withdrawn deposit back whole from the sellers, once, and books the next deposit's approval afresh", func(ctx ginkgo.SpecContext) {
+				w := Withdrawal("m1", "w1")
+				Expect(l.BookWithdrawal(ctx, w)).To(BeTrue())
+				Expect(l.BookWithdrawal(ctx, w)).To(BeFalse(), "a redelivery")
+				for _, b := range must(l.Balances(ctx)) {
+					Expect(b.Net().IsZero()).To(BeTrue(), b.Account)
+				}
+				t := must(store.Transaction(ctx, "w1"))
+				Expect([]any{t.Kind, t.Of, t.OrderID, t.Balanced(), len(t.Entries)}).To(Equal([]any{ledger.KindDepositWithdrawn, "m1", "order-m1", true, 4}))
+
+				again := Approval("m2")
+				again.OrderID = "order-m1"
+				Expect(l.Book(ctx, again)).To(BeTrue())
+				Expect(net(ctx, ledger.SellerPayable("s2"))).To(Equal("-2000.5"))
+				_, err := l.BookWithdrawal(ctx, Withdrawal("m1", "w1-again"))
+				Expect(err).To(MatchError(kafkamsg.ErrMalformed), "nothing is left of the withdrawn booking")
+				_, err = l.BookWithdrawal(ctx, Withdrawal("nope", "w2"))
+				Expect(err).To(MatchError(kafkamsg.ErrMalformed), "a booking the ledger does not have")
 			})
 
 			ginkgo.It("refuses, as malformed, a refund of a booking or an order the ledger does not have", func(ctx ginkgo.SpecContext) {

@@ -326,17 +326,20 @@ func (f *Forwarder) readCheckpoint(ctx context.Context, cl *kgo.Client) (eventst
 
 // forwarded are the event types that may give a message: PspApproved and a resolution as
 // SUCCESS (an approval), a refund the PSP made (ours approved or resolved as SUCCESS, or
-// one made at the PSP), and an allocation of an unallocated refund.
+// one made at the PSP), an allocation of an unallocated refund, and a deposit the PSP
+// withdrew.
 var forwarded = map[string]bool{
 	aggregate.NamePspApproved: true, aggregate.NameManuallyResolved: true,
 	aggregate.NameRefundApproved: true, aggregate.NameRefundManuallyResolved: true,
 	aggregate.NameExternalRefundRecorded: true, aggregate.NameRefundAllocated: true,
+	aggregate.NameDepositWithdrawn: true,
 }
 
 // message builds the record for event e from the payment's stream up to it (nil, nil when
 // e gives none: a resolution as FAILURE). Approvals are payment.approved.v1; refunds
-// payment.refunded.v1 and allocations payment.refund-allocated.v1, on the same topic with
-// the same key, so they never overtake the approval they take money back from.
+// payment.refunded.v1, allocations payment.refund-allocated.v1 and withdrawn deposits
+// payment.deposit-withdrawn.v1, on the same topic with the same key, so they never overtake
+// the approval they take money back from (nor the next deposit's approval a withdrawal).
 func (f *Forwarder) message(ctx context.Context, e eventstore.RecordedEvent) (*kgo.Record, error) {
 	recorded, err := f.store.ReadStream(ctx, e.Stream)
 	if err != nil {
@@ -388,6 +391,8 @@ func (f *Forwarder) message(ctx context.Context, e eventstore.RecordedEvent) (*k
 		schema, value, err = f.refunded(e, st, kafkamsg.SchemaRefunded, ev.RefundID, nil, approvalID)
 	case aggregate.RefundAllocated:
 		schema, value, err = f.refunded(e, st, kafkamsg.SchemaRefundAllocated, ev.RefundID, ev.Orders, approvalID)
+	case aggregate.DepositWithdrawn:
+		schema, value, err = f.withdrawn(e, before, ev, approvalID)
 	default:
 		return nil, nil
 	}
@@ -450,4 +455,25 @@ func (f *Forwarder) refunded(e eventstore.RecordedEvent, st aggregate.State, sch
 	}
 	value, err := msg.Marshal()
 	return schema, value, err
+}
+
+// withdrawn is the payment.deposit-withdrawn.v1 of a deposit the PSP withdrew from the
+// payment as it stood before (its orders' sellers), taking back approval approvalID.
+func (f *Forwarder) withdrawn(e eventstore.RecordedEvent, before aggregate.State, w aggregate.DepositWithdrawn,
+	approvalID string) (string, []byte, error) {
+	msg := kafkamsg.Withdrawn{Schema: kafkamsg.SchemaDepositWithdrawn, OrderID: before.OrderID, WithdrawalID: w.WithdrawalID,
+		PaymentKey: before.PaymentKey, Amount: w.Amount, WithdrawnAt: w.At, ApprovalID: approvalID,
+		SourceEventID: e.ID.String(), SourcePosition: uint64(e.Position)}
+	sellers := map[int]string{}
+	for _, o := range before.Orders {
+		sellers[o.Seq] = o.SellerID
+	}
+	for _, sp := range w.Orders {
+		msg.Orders = append(msg.Orders, kafkamsg.RefundedOrder{Seq: sp.Seq, SellerID: sellers[sp.Seq], Amount: sp.Amount})
+	}
+	if err := msg.Validate(); err != nil {
+		return kafkamsg.SchemaDepositWithdrawn, nil, err
+	}
+	value, err := msg.Marshal()
+	return kafkamsg.SchemaDepositWithdrawn, value, err
 }

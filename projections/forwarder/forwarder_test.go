@@ -219,6 +219,53 @@ var _ = Describe("Forwarder", func() {
 				"payment.refund-allocated.v1 order-r-2 300 2:s2:300"}))
 		})
 
+		It("publishes a deposit Toss withdrew once, taking back the approval before it, and the next deposit's approval after it", func(ctx SpecContext) {
+			_, err := kafkatest.AppendApproved(ctx, store, "order-w", kafkatest.Line{SellerID: "s1", Amount: 1000},
+				kafkatest.Line{SellerID: "s2", Amount: 2000})
+			Expect(err).NotTo(HaveOccurred())
+			now := time.Now().UTC()
+			d := decimal.NewFromInt
+			Expect(kafkatest.AppendEvents(ctx, store, "order-w", 2,
+				aggregate.DepositWithdrawn{WithdrawalID: "order-w-w1", Amount: d(3000), Orders: []aggregate.RefundSplit{{Seq: 1, Amount: d(1000)},
+					{Seq: 2, Amount: d(2000)}}, ApprovedAt: now, Rule: aggregate.RuleDepositWithdrawn, PspStatus: "WAITING_FOR_DEPOSIT", At: now},
+				aggregate.PspApproved{PaymentKey: "pk-order-w", TotalAmount: d(3000), ApprovedAt: now, Rule: "fixture", At: now},
+			)).To(Succeed())
+			r := start(newForwarder())
+			defer func() { Expect(r.stop()).To(Succeed()) }()
+			var got []string
+			Eventually(func(g Gomega) {
+				recs, err := kafkatest.ReadCommitted(ctx, brokers, kafkamsg.TopicApproved)
+				g.Expect(err).NotTo(HaveOccurred())
+				got = nil
+				var approvals []string
+				for _, rec := range recs {
+					g.Expect(string(rec.Key)).To(Equal("order-w"))
+					switch kafkamsg.SchemaOf(rec.Value) {
+					case kafkamsg.SchemaApproved:
+						a, err := kafkamsg.DecodeApproved(rec.Value)
+						g.Expect(err).NotTo(HaveOccurred())
+						approvals = append(approvals, a.MessageID())
+						got = append(got, "approved "+a.TotalAmount.String())
+					default:
+						m, err := kafkamsg.DecodeWithdrawn(rec.Value)
+						g.Expect(err).NotTo(HaveOccurred())
+						g.Expect(approvals).NotTo(BeEmpty())
+						g.Expect(m.ApprovalID).To(Equal(approvals[len(approvals)-1]), "the approval it takes back")
+						line := m.Schema + " " + m.WithdrawalID + " " + m.Amount.String()
+						for _, o := range m.Orders {
+							line += fmt.Sprintf(" %d:%s:%s", o.Seq, o.SellerID, o.Amount)
+						}
+						got = append(got, line)
+					}
+				}
+				g.Expect(got).To(HaveLen(3))
+				g.Expect(approvals[0]).NotTo(Equal(approvals[1]), "the next deposit is a fresh approval")
+			}).WithContext(ctx).WithTimeout(10 * time.Second).Should(Succeed())
+			Expect(got).To(Equal([]string{"approved 3000",
+				"payment.deposit-withdrawn.v1 order-w-w1 3000 1:s1:1000 2:s2:2000",
+				"approved 3000"}))
+		})
+
 		It("resumes from its checkpoint after a restart without publishing again", func(ctx SpecContext) {
 			approve(ctx, 0, 10)
 			r := start(newForwarder())

@@ -62,6 +62,25 @@ func Describe(name string, open func(ctx context.Context) wallet.Store) bool {
 			})
 		})
 
+		ginkgo.Context("withdrawn deposits", func() {
+			ginkgo.It("debits every seller what the withdrawn approval credited, once per message id", func(ctx ginkgo.SpecContext) {
+				a := Approval("m1")
+				Expect(w.Book(ctx, a)).To(BeTrue())
+				wd := kafkamsg.Withdrawn{Schema: kafkamsg.SchemaDepositWithdrawn, OrderID: a.OrderID, WithdrawalID: "order-m1-w1",
+					Amount: a.TotalAmount, ApprovalID: "m1", SourceEventID: "w1"}
+				for _, o := range a.Orders {
+					wd.Orders = append(wd.Orders, kafkamsg.RefundedOrder{Seq: o.Seq, SellerID: o.SellerID, Amount: o.Amount})
+				}
+				Expect(w.BookWithdrawal(ctx, wd)).To(BeTrue())
+				Expect(w.BookWithdrawal(ctx, wd)).To(BeFalse(), "a redelivery")
+				Expect(must(w.Balance(ctx, "s1")).IsZero()).To(BeTrue())
+				Expect(must(w.Balance(ctx, "s2")).IsZero()).To(BeTrue())
+				wd.Amount = decimal.NewFromInt(1)
+				_, err := w.BookWithdrawal(ctx, wd)
+				Expect(err).To(MatchError(kafkamsg.ErrMalformed))
+			})
+		})
+
 		ginkgo.Context("booking approvals", func() {
 			ginkgo.It("credits each seller once per message id", func(ctx ginkgo.SpecContext) {
 				booked, err := w.Book(ctx, Approval("m1"))
