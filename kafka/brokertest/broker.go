@@ -352,7 +352,8 @@ broker.session.timeout.ms=4000
 	var id [16]byte
 	_, _ = rand.Read(id[:])
 	cmd := exec.CommandContext(ctx, "java", append(jvmArgs(b.lib), "kafka.tools.StorageTool", "format", "--standalone",
-		"-t", base64.RawURLEncoding.EncodeToString(id[:]), "-c", b.properties())...)
+		"--cluster-id="+base64.RawURLEncoding.EncodeToString(id[:]), "-c", b.properties())...) // = : an id may begin with '-'
+
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
@@ -397,4 +398,16 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// Name names the broker the specs run against before it starts: "Apache Kafka <version>",
+// or "Apache Kafka at <KAFKA_BROKERS>".
+func Name() string {
+	if list := os.Getenv("KAFKA_BROKERS"); list != "" {
+		return "Apache Kafka at " + list
+	}
+	if lib, err := Classpath(context.Background()); err == nil {
+		return "Apache Kafka " + version(lib)
+	}
+	return "Apache Kafka"
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -12,7 +11,6 @@ import (
 	. "github.com/onsi/gomega"
 	. "github.com/onsi/gomega/gstruct"
 	"github.com/shopspring/decimal"
-	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/eventstore"
@@ -46,9 +44,10 @@ func (r running) stop() error {
 	}
 }
 
-var _ = Describe("Forwarder", func() {
+// forwarderSpecs are the forwarder's specs on one backend (see the suite: every backend).
+var forwarderSpecs = func(backend kafkatest.Backend) {
 	var (
-		cluster *kfake.Cluster
+		cluster kafkatest.Cluster
 		brokers []string
 		store   *embedded.Store
 		total   decimal.Decimal
@@ -95,11 +94,11 @@ var _ = Describe("Forwarder", func() {
 		}).WithContext(ctx).WithTimeout(20 * time.Second).Should(Succeed())
 	}
 
-	BeforeEach(func() {
+	BeforeEach(func(ctx SpecContext) {
 		var err error
-		cluster, err = kfake.NewCluster(kfake.NumBrokers(1))
+		cluster, err = backend.Start(ctx)
 		Expect(err).NotTo(HaveOccurred())
-		brokers = cluster.ListenAddrs()
+		brokers = cluster.Brokers()
 		store = embedded.OpenMemory()
 		total, orders = decimal.Zero, nil
 		DeferCleanup(func() { store.Close(); cluster.Close() })
@@ -286,7 +285,8 @@ var _ = Describe("Forwarder", func() {
 			approve(ctx, 0, 20)
 			// The broker meets the first commit as it meets a forwarder that died there and was
 			// restarted: the restart's producer aborts the open transaction.
-			kafkatest.FenceCommit(cluster, "paystream-forwarder", 1)
+			_, err := cluster.FenceCommit("paystream-forwarder", 1)
+			Expect(err).NotTo(HaveOccurred())
 			r := start(newForwarder(forwarder.WithMaxBatch(7)))
 			Eventually(r.done).WithContext(ctx).WithTimeout(10 * time.Second).Should(Receive(HaveOccurred()))
 
@@ -301,7 +301,8 @@ var _ = Describe("Forwarder", func() {
 
 		It("a failure after a committed batch loses nothing and repeats nothing", func(ctx SpecContext) {
 			approve(ctx, 0, 30)
-			kafkatest.FenceCommit(cluster, "paystream-forwarder", 2) // dies at its second commit
+			_, err := cluster.FenceCommit("paystream-forwarder", 2) // dies at its second commit
+			Expect(err).NotTo(HaveOccurred())
 			f := newForwarder(forwarder.WithMaxBatch(10))
 			r := start(f)
 			Eventually(r.done).WithContext(ctx).WithTimeout(10 * time.Second).Should(Receive(HaveOccurred()))
@@ -316,24 +317,14 @@ var _ = Describe("Forwarder", func() {
 	})
 
 	Context("when the broker restarts", func() {
-		It("keeps approvals and the checkpoint in its data directory", func(ctx SpecContext) {
-			dir := GinkgoT().TempDir()
-			cluster.Close()
-			var err error
-			cluster, err = kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(dir), kfake.SyncWrites())
-			Expect(err).NotTo(HaveOccurred())
-			brokers = cluster.ListenAddrs()
-			_, portText, _ := cutLast(brokers[0], ":")
-			port, _ := strconv.Atoi(portText)
-
+		It("keeps approvals and the checkpoint across kill -9", func(ctx SpecContext) {
 			approve(ctx, 0, 10)
 			r := start(newForwarder())
 			exactlyOnce(ctx)
-			cluster.Close() // the broker goes away under a running forwarder
+			Expect(cluster.Kill()).To(Succeed()) // the broker dies under a running forwarder
 			Expect(r.stop()).To(Or(Succeed(), HaveOccurred()))
 
-			cluster, err = kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(dir), kfake.SyncWrites(), kfake.Ports(port))
-			Expect(err).NotTo(HaveOccurred())
+			Expect(cluster.Restart(ctx)).To(Succeed())
 			approve(ctx, 10, 10)
 			r = start(newForwarder())
 			exactlyOnce(ctx)
@@ -356,13 +347,4 @@ var _ = Describe("Forwarder", func() {
 			Expect(second.stop()).To(Succeed())
 		})
 	})
-})
-
-func cutLast(s, sep string) (string, string, bool) {
-	for i := len(s) - len(sep); i >= 0; i-- {
-		if s[i:i+len(sep)] == sep {
-			return s[:i], s[i+len(sep):], true
-		}
-	}
-	return s, "", false
 }
