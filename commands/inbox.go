@@ -143,7 +143,7 @@ func (in *WebhookInbox) Run(ctx context.Context) error {
 	}
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
-	for {
+	for ctx.Err() == nil {
 		item, wait := in.next()
 		if item == nil {
 			select {
@@ -158,8 +158,9 @@ func (in *WebhookInbox) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		in.work(ctx, item)
+		in.work(ctx, item) // when ctx ended mid-work, the item stays due and the loop ends
 	}
+	return ctx.Err()
 }
 
 // next is the oldest webhook due now, or how long to wait for one.
