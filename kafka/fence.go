@@ -15,5 +15,9 @@ var ErrFenced = errors.New("fenced by another instance")
 // the same transactional id took over.
 func Fenced(err error) bool {
 	return errors.Is(err, ErrFenced) || errors.Is(err, kerr.ProducerFenced) ||
-		errors.Is(err, kerr.InvalidProducerEpoch) || errors.Is(err, kerr.TransactionalIDAuthorizationFailed)
+		errors.Is(err, kerr.InvalidProducerEpoch) || errors.Is(err, kerr.TransactionalIDAuthorizationFailed) ||
+		// A new producer with our transactional id aborted our open transaction when it
+		// initialised; the coordinator (kfake, and brokers with KIP-890) may then answer our
+		// commit with INVALID_TXN_STATE rather than a fencing error.
+		errors.Is(err, kerr.InvalidTxnState)
 }
