@@ -5,9 +5,22 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	"github.com/paystream/paystream/kafka/brokertest"
+	"github.com/paystream/paystream/kafkamsg/kafkatest"
 )
 
 func TestBooking(t *testing.T) {
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "Booking Suite")
 }
+
+// One table: every Kafka spec runs on kfake and on a real Apache Kafka broker.
+var _ = func() bool {
+	for _, b := range kafkatest.Backends() {
+		Describe("Consumer on "+b.Name, func() { consumerSpecs(b) })
+	}
+	return true
+}()
+
+var _ = AfterSuite(func() { Expect(brokertest.StopShared()).To(Succeed()) })

@@ -9,7 +9,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/shopspring/decimal"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/paystream/paystream/booking"
@@ -34,9 +33,11 @@ func start(c *booking.Consumer) (stop func() error, done chan error) {
 	}, done
 }
 
-var _ = Describe("Consumer", func() {
+// consumerSpecs are the booking consumer's specs on one backend (the suite runs them on
+// every backend).
+var consumerSpecs = func(backend kafkatest.Backend) {
 	var (
-		cluster *kfake.Cluster
+		cluster kafkatest.Cluster
 		brokers []string
 		l       *ledger.Ledger
 		total   decimal.Decimal
@@ -76,11 +77,15 @@ var _ = Describe("Consumer", func() {
 		}).WithContext(ctx).WithTimeout(20 * time.Second).Should(Succeed())
 	}
 
-	BeforeEach(func() {
+	BeforeEach(func(ctx SpecContext) {
 		var err error
-		cluster, err = kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, kafkamsg.TopicApproved))
+		cluster, err = backend.Start(ctx)
 		Expect(err).NotTo(HaveOccurred())
-		brokers = cluster.ListenAddrs()
+		brokers = cluster.Brokers()
+		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+		Expect(err).NotTo(HaveOccurred())
+		defer cl.Close()
+		Expect(kafka.EnsureTopics(ctx, cl, kafka.Topic{Name: kafkamsg.TopicApproved, Partitions: 3})).To(Succeed())
 		l = ledger.New(ledger.NewMemoryStore())
 		total = decimal.Zero
 		DeferCleanup(cluster.Close)
@@ -142,7 +147,8 @@ var _ = Describe("Consumer", func() {
 			produce(ctx, 0, 20)
 			// The broker meets the first commit as it meets a consumer killed there and restarted:
 			// the restart's producer aborts the open transaction.
-			kafkatest.FenceCommit(cluster, "paystream-ledger", 1)
+			_, err := cluster.FenceCommit("paystream-ledger", 1)
+			Expect(err).NotTo(HaveOccurred())
 			stop, done := start(booking.New(kafka.Config{Brokers: brokers}, "ledger", kafkamsg.SchemaLedgerUpdated, l,
 				booking.WithMaxPollRecords(7)))
 			Eventually(done).WithContext(ctx).WithTimeout(10 * time.Second).Should(Receive(HaveOccurred()))
@@ -189,7 +195,7 @@ var _ = Describe("Consumer", func() {
 			Expect(stop()).To(Succeed())
 		})
 	})
-})
+}
 
 func must[T any](v T, err error) T {
 	Expect(err).NotTo(HaveOccurred())

@@ -12,7 +12,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/shopspring/decimal"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/paystream/paystream/aggregate"
@@ -62,9 +61,11 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-var _ = Describe("Completion", func() {
+// completionSpecs are the completion consumer's specs on one backend (the suite runs them
+// on every backend).
+var completionSpecs = func(backend kafkatest.Backend) {
 	var (
-		cluster *kfake.Cluster
+		cluster kafkatest.Cluster
 		brokers []string
 		store   *embedded.Store
 		svc     *commands.Service
@@ -89,11 +90,11 @@ var _ = Describe("Completion", func() {
 		}
 	}
 
-	BeforeEach(func() {
+	BeforeEach(func(ctx SpecContext) {
 		var err error
-		cluster, err = kfake.NewCluster(kfake.NumBrokers(1))
+		cluster, err = backend.Start(ctx)
 		Expect(err).NotTo(HaveOccurred())
-		brokers = cluster.ListenAddrs()
+		brokers = cluster.Brokers()
 		store = embedded.OpenMemory()
 		svc = commands.New(commands.Config{Store: store})
 		orders, total = nil, decimal.Zero
@@ -236,19 +237,13 @@ var _ = Describe("Completion", func() {
 
 	Context("the whole loop under faults", func() {
 		It("keeps Σ approved = Σ ledger credits = Σ wallet balances, books nothing twice, and completes every payment", func(ctx SpecContext) {
-			dir := GinkgoT().TempDir()
-			cluster.Close()
-			var err error
-			cluster, err = kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(dir), kfake.SyncWrites())
-			Expect(err).NotTo(HaveOccurred())
-			brokers = cluster.ListenAddrs()
-			port, _ := strconv.Atoi(brokers[0][strings.LastIndex(brokers[0], ":")+1:])
-
 			ldg, wal := ledger.New(ledger.NewMemoryStore()), wallet.New(wallet.NewMemoryStore())
 			// The forwarder and the ledger each die at their first commit and are restarted: the
 			// broker meets those commits as a restarted instance makes it (kafkatest.FenceCommit).
-			kafkatest.FenceCommit(cluster, "paystream-forwarder", 1)
-			kafkatest.FenceCommit(cluster, "paystream-ledger", 1)
+			_, err := cluster.FenceCommit("paystream-forwarder", 1)
+			Expect(err).NotTo(HaveOccurred())
+			_, err = cluster.FenceCommit("paystream-ledger", 1)
+			Expect(err).NotTo(HaveOccurred())
 			k := kafka.Config{Brokers: brokers}
 			runCtx, cancel := context.WithCancel(context.Background())
 			var wg sync.WaitGroup
@@ -261,11 +256,10 @@ var _ = Describe("Completion", func() {
 			approve(ctx, 0, 20)
 			Eventually(func(g Gomega) { allDone(g, ctx) }).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
 
-			// The broker restarts under the running components.
-			cluster.Close()
+			// The broker is killed (kill -9) and restarts under the running components.
+			Expect(cluster.Kill()).To(Succeed())
 			approve(ctx, 20, 10)
-			cluster, err = kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(dir), kfake.SyncWrites(), kfake.Ports(port))
-			Expect(err).NotTo(HaveOccurred())
+			Expect(cluster.Restart(ctx)).To(Succeed())
 			approve(ctx, 30, 10)
 
 			Eventually(func(g Gomega) {
@@ -303,4 +297,4 @@ var _ = Describe("Completion", func() {
 			}).WithContext(ctx).WithTimeout(60 * time.Second).WithPolling(250 * time.Millisecond).Should(Succeed())
 		})
 	})
-})
+}

@@ -169,8 +169,8 @@ func (b *Broker) String() string {
 	return fmt.Sprintf("Apache Kafka %s at %s", version(b.lib), b.brokers[0])
 }
 
-// Control installs fn for the client requests with api key key (nil removes it): the
-// requests go through fn before they reach the broker. The broker must be one this
+// Control adds fn for the client requests with api key key: the requests go through the
+// functions of their key, in the order they were added, before they reach the broker. The broker must be one this
 // process started.
 func (b *Broker) Control(key kmsg.Key, fn ControlFunc) error {
 	if b.external {

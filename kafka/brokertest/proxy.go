@@ -34,12 +34,12 @@ type proxy struct {
 	target string
 
 	mu       sync.Mutex
-	controls map[int16]ControlFunc
+	controls map[int16][]ControlFunc
 	conns    map[net.Conn]struct{}
 }
 
 func newProxy(ln net.Listener, target string) *proxy {
-	p := &proxy{ln: ln, target: target, controls: map[int16]ControlFunc{}, conns: map[net.Conn]struct{}{}}
+	p := &proxy{ln: ln, target: target, controls: map[int16][]ControlFunc{}, conns: map[net.Conn]struct{}{}}
 	go p.accept()
 	return p
 }
@@ -47,14 +47,10 @@ func newProxy(ln net.Listener, target string) *proxy {
 func (p *proxy) control(key int16, fn ControlFunc) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if fn == nil {
-		delete(p.controls, key)
-		return
-	}
-	p.controls[key] = fn
+	p.controls[key] = append(p.controls[key], fn)
 }
 
-func (p *proxy) controlOf(key int16) ControlFunc {
+func (p *proxy) controlsOf(key int16) []ControlFunc {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.controls[key]
@@ -124,10 +120,12 @@ func (p *proxy) serve(client net.Conn) {
 			return
 		}
 		if len(frame) >= 8 {
-			if fn := p.controlOf(int16(binary.BigEndian.Uint16(frame[4:]))); fn != nil {
+			if fns := p.controlsOf(int16(binary.BigEndian.Uint16(frame[4:]))); len(fns) > 0 {
 				req, err := decodeRequest(frame[4:])
-				if err == nil && fn(req) == Drop {
-					return
+				for _, fn := range fns {
+					if err == nil && fn(req) == Drop {
+						return
+					}
 				}
 			}
 		}

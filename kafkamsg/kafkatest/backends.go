@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -187,16 +188,15 @@ func (r *real) FenceCommit(txnID string, nth int) (<-chan struct{}, error) {
 		return nil, err
 	}
 	fenced := make(chan struct{})
-	seen := 0
+	var seen atomic.Int32 // the proxy's connections call in concurrently
 	return fenced, b.Control(kmsg.EndTxn, func(req kmsg.Request) brokertest.Verdict {
 		end := req.(*kmsg.EndTxnRequest)
 		if end.TransactionalID != txnID || !end.Commit {
 			return brokertest.Pass
 		}
-		if seen++; seen < nth {
+		if int(seen.Add(1)) != nth {
 			return brokertest.Pass
 		}
-		_ = b.Control(kmsg.EndTxn, nil)
 		_ = initProducer(b.Brokers(), txnID) // the restarted instance, on its own connection
 		close(fenced)
 		return brokertest.Pass // the broker refuses it: the transaction is no longer this producer's
@@ -209,13 +209,13 @@ func (r *real) HoldCommit(txnID string, nth int) (<-chan struct{}, func(), error
 		return nil, nil, err
 	}
 	held, release := make(chan struct{}), make(chan struct{})
-	seen := 0
+	var seen atomic.Int32 // the proxy's connections call in concurrently
 	err = b.Control(kmsg.EndTxn, func(req kmsg.Request) brokertest.Verdict {
 		end := req.(*kmsg.EndTxnRequest)
 		if end.TransactionalID != txnID || !end.Commit {
 			return brokertest.Pass
 		}
-		if seen++; seen != nth {
+		if int(seen.Add(1)) != nth {
 			return brokertest.Pass
 		}
 		close(held)
