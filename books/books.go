@@ -11,12 +11,14 @@ import (
 	"github.com/paystream/paystream/wallet"
 )
 
-// Totals are the payment streams' figures: per seller, Σ approved orders and Σ refunds
-// allocated to them; the refunds not allocated to orders yet; the store position read up to.
+// Totals are the payment streams' figures: per seller, Σ approved orders (every approval
+// recorded, a withdrawn one too), Σ refunds allocated to them and Σ approvals withdrawn
+// (virtual-account deposit errors); the refunds not allocated to orders yet; the store
+// position read up to.
 type Totals struct {
-	Approved, Refunded map[string]decimal.Decimal
-	Unallocated        decimal.Decimal
-	Position           uint64
+	Approved, Refunded, Withdrawn map[string]decimal.Decimal
+	Unallocated                   decimal.Decimal
+	Position                      uint64
 }
 
 // Streams gives the payment streams' figures (*Tally).
@@ -36,12 +38,13 @@ type Wallets interface {
 
 // Seller is one seller's line (or, with no SellerID, the total).
 type Seller struct {
-	SellerID string          `json:"sellerId,omitempty"`
-	Approved decimal.Decimal `json:"approved"` // Σ approved orders, from the streams
-	Refunded decimal.Decimal `json:"refunded"` // Σ refunds from its orders, from the streams
-	Expected decimal.Decimal `json:"expected"` // approved − refunded
-	Ledger   decimal.Decimal `json:"ledger"`   // what seller_payable says we owe it
-	Wallet   decimal.Decimal `json:"wallet"`   // its wallet's balance
+	SellerID  string          `json:"sellerId,omitempty"`
+	Approved  decimal.Decimal `json:"approved"`  // Σ approved orders, from the streams
+	Refunded  decimal.Decimal `json:"refunded"`  // Σ refunds from its orders, from the streams
+	Withdrawn decimal.Decimal `json:"withdrawn"` // Σ approvals the PSP withdrew (deposit errors)
+	Expected  decimal.Decimal `json:"expected"`  // approved − refunded − withdrawn
+	Ledger    decimal.Decimal `json:"ledger"`    // what seller_payable says we owe it
+	Wallet    decimal.Decimal `json:"wallet"`    // its wallet's balance
 	// Difference: ledger or wallet is not expected.
 	Difference bool `json:"difference"`
 }
@@ -108,6 +111,9 @@ func Compare(totals Totals, balances []ledger.Balance, wallets []wallet.Balance)
 	for id, r := range totals.Refunded {
 		line(id).Refunded = r
 	}
+	for id, w := range totals.Withdrawn {
+		line(id).Withdrawn = w
+	}
 	r := Report{Unallocated: Unallocated{Streams: totals.Unallocated}, Position: totals.Position}
 	for _, b := range balances {
 		if id, ok := ledger.SellerOf(b.Account); ok {
@@ -121,9 +127,10 @@ func Compare(totals Totals, balances []ledger.Balance, wallets []wallet.Balance)
 	}
 	total := Seller{}
 	for _, l := range lines {
-		l.Expected = l.Approved.Sub(l.Refunded)
+		l.Expected = l.Approved.Sub(l.Refunded).Sub(l.Withdrawn)
 		l.Difference = !l.Ledger.Equal(l.Expected) || !l.Wallet.Equal(l.Expected)
 		total.Approved, total.Refunded = total.Approved.Add(l.Approved), total.Refunded.Add(l.Refunded)
+		total.Withdrawn = total.Withdrawn.Add(l.Withdrawn)
 		total.Ledger, total.Wallet = total.Ledger.Add(l.Ledger), total.Wallet.Add(l.Wallet)
 		r.Sellers = append(r.Sellers, *l)
 		if l.Difference {
@@ -136,7 +143,7 @@ func Compare(totals Totals, balances []ledger.Balance, wallets []wallet.Balance)
 		r.Differences++
 	}
 	total.Refunded = total.Refunded.Add(totals.Unallocated)
-	total.Expected = total.Approved.Sub(total.Refunded)
+	total.Expected = total.Approved.Sub(total.Refunded).Sub(total.Withdrawn)
 	total.Ledger = total.Ledger.Sub(r.Unallocated.Ledger)
 	total.Wallet = total.Wallet.Sub(totals.Unallocated)
 	total.Difference = !total.Ledger.Equal(total.Expected) || !total.Wallet.Equal(total.Expected)

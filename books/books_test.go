@@ -35,6 +35,21 @@ var _ = Describe("Compare", func() {
 		Expect(r.Position).To(BeEquivalentTo(42))
 	})
 
+	It("takes the approvals a deposit error withdrew off what the ledger and the wallets should hold", func() {
+		withdrawn := books.Totals{Approved: map[string]decimal.Decimal{"s1": d("6000"), "s2": d("500")},
+			Refunded: map[string]decimal.Decimal{"s1": d("1000")}, Withdrawn: map[string]decimal.Decimal{"s1": d("3000")},
+			Unallocated: d("200")}
+		r := books.Compare(withdrawn, ledgerOf("1000", "200"), wallets)
+		Expect(r.Sellers[0].Withdrawn.String()).To(Equal("3000"))
+		Expect(r.Sellers[0].Expected.String()).To(Equal("2000"))
+		Expect(r.Total.Withdrawn.String()).To(Equal("3000"))
+		Expect(r.Total.Expected.String()).To(Equal("2300"))
+		Expect(r.Differences).To(BeZero(), "%+v", r)
+		r = books.Compare(withdrawn, []ledger.Balance{{Account: ledger.SellerPayable("s1"), Debits: d("1000"), Credits: d("6000")},
+			{Account: ledger.SellerPayable("s2"), Credits: d("500")}, {Account: ledger.AccountRefundsUnallocated, Debits: d("200")}}, wallets)
+		Expect(r.Sellers[0].Difference).To(BeTrue(), "a withdrawal the ledger has not taken back")
+	})
+
 	It("names the seller the ledger disagrees about, and an unallocated refund the ledger lacks", func() {
 		r := books.Compare(totals, ledgerOf("0", "0"), wallets)
 		Expect(r.Sellers[0].Difference).To(BeTrue())

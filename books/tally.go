@@ -51,13 +51,25 @@ func (t *Tally) Position() uint64 {
 	return t.position
 }
 
-// Totals implements Streams: per seller, the orders of approved payments and the refunds
-// the PSP made from them; refunds not allocated to orders, apart.
+// Totals implements Streams: per seller, the orders of every approval recorded (the
+// payment's current one, and each the PSP withdrew since), the refunds the PSP made from
+// them and the approvals withdrawn; refunds not allocated to orders, apart.
 func (t *Tally) Totals(context.Context) (Totals, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := Totals{Approved: map[string]decimal.Decimal{}, Refunded: map[string]decimal.Decimal{}, Position: t.position}
+	out := Totals{Approved: map[string]decimal.Decimal{}, Refunded: map[string]decimal.Decimal{},
+		Withdrawn: map[string]decimal.Decimal{}, Position: t.position}
 	for _, s := range t.states {
+		sellers := map[int]string{}
+		for _, o := range s.Orders {
+			sellers[o.Seq] = o.SellerID
+		}
+		for _, w := range s.Withdrawals {
+			for _, sp := range w.Orders {
+				out.Approved[sellers[sp.Seq]] = out.Approved[sellers[sp.Seq]].Add(sp.Amount)
+				out.Withdrawn[sellers[sp.Seq]] = out.Withdrawn[sellers[sp.Seq]].Add(sp.Amount)
+			}
+		}
 		if !s.Status.Approved() {
 			continue
 		}

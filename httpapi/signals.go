@@ -90,6 +90,8 @@ var (
 			func(s commands.Signals) int64 { return s.ForgedDepositCallbacks }},
 		{prometheus.NewDesc("paystream_late_deposits_total", "Deposits found at Toss after the virtual account was expired or closed.", nil, nil),
 			func(s commands.Signals) int64 { return s.LateDeposits }},
+		{prometheus.NewDesc("paystream_deposits_withdrawn_total", "Deposits Toss withdrew after a deposit error (DONE back to WAITING_FOR_DEPOSIT).", nil, nil),
+			func(s commands.Signals) int64 { return s.DepositsWithdrawn }},
 		{prometheus.NewDesc("paystream_webhooks_stored_total", "Webhooks stored in the inbox before they were answered.", nil, nil),
 			func(s commands.Signals) int64 { return s.WebhooksStored }},
 	}
