@@ -10,7 +10,7 @@ import (
 )
 
 // books prints the tie-out of the payment streams against the ledger and the wallets
-// (GET /admin/v1/books): per seller approved − refunded beside the ledger's and the wallet's
+// (GET /admin/v1/books): per seller approved − refunded − withdrawn (deposit errors) beside the ledger's and the wallet's
 // balances, the unallocated refunds, the total. It fails (exit 1) when a line differs.
 func (c client) books(ctx context.Context, stdout io.Writer) error {
 	var r books.Report
@@ -24,12 +24,12 @@ func (c client) books(ctx context.Context, stdout io.Writer) error {
 		return ""
 	}
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SELLER\tAPPROVED\tREFUNDED\tEXPECTED\tLEDGER\tWALLET\t")
+	fmt.Fprintln(tw, "SELLER\tAPPROVED\tREFUNDED\tWITHDRAWN\tEXPECTED\tLEDGER\tWALLET\t")
 	for _, s := range r.Sellers {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.SellerID, s.Approved, s.Refunded, s.Expected, s.Ledger, s.Wallet, mark(s.Difference))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.SellerID, s.Approved, s.Refunded, s.Withdrawn, s.Expected, s.Ledger, s.Wallet, mark(s.Difference))
 	}
 	t := r.Total
-	fmt.Fprintf(tw, "total\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Approved, t.Refunded, t.Expected, t.Ledger, t.Wallet, mark(t.Difference))
+	fmt.Fprintf(tw, "total\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Approved, t.Refunded, t.Withdrawn, t.Expected, t.Ledger, t.Wallet, mark(t.Difference))
 	if err := tw.Flush(); err != nil {
 		return err
 	}

@@ -54,16 +54,26 @@ var _ = Describe("paymentctl books", func() {
 	It("prints each seller's figures and exits 0 when the books tie out", func(ctx SpecContext) {
 		url := serve(books.New(f, f, f.walletSide()))
 		Expect(run(ctx, []string{"-url", url, "books"}, withKey, stdout, stderr)).To(Equal(0), stderr.String())
-		Expect(stdout.String()).To(MatchRegexp(`s1\s+3000\s+1000\s+2000\s+2000\s+2000`))
-		Expect(stdout.String()).To(MatchRegexp(`total\s+3500\s+1000\s+2500\s+2500\s+2500`))
+		Expect(stdout.String()).To(MatchRegexp(`s1\s+3000\s+1000\s+0\s+2000\s+2000\s+2000`))
+		Expect(stdout.String()).To(MatchRegexp(`total\s+3500\s+1000\s+0\s+2500\s+2500\s+2500`))
 		Expect(stdout.String()).To(ContainSubstring("the books tie out"))
+	})
+
+	It("shows approvals the PSP withdrew (deposit errors) in their own column", func(ctx SpecContext) {
+		f.totals.Withdrawn = map[string]decimal.Decimal{"s2": d("500")}
+		f.ledger[1].Debits = d("500")
+		f.wallets[1].Amount = d("0")
+		url := serve(books.New(f, f, f.walletSide()))
+		Expect(run(ctx, []string{"-url", url, "books"}, withKey, stdout, stderr)).To(Equal(0), stderr.String())
+		Expect(stdout.String()).To(MatchRegexp(`s2\s+500\s+0\s+500\s+0\s+0\s+0`))
+		Expect(stdout.String()).To(MatchRegexp(`total\s+3500\s+1000\s+500\s+2000\s+2000\s+2000`))
 	})
 
 	It("marks the seller whose wallet differs and exits 1", func(ctx SpecContext) {
 		f.wallets[1].Amount = d("400")
 		url := serve(books.New(f, f, f.walletSide()))
 		Expect(run(ctx, []string{"-url", url, "books"}, withKey, stdout, stderr)).To(Equal(1))
-		Expect(stdout.String()).To(MatchRegexp(`s2\s+500\s+0\s+500\s+500\s+400\s+DIFFERENT`))
+		Expect(stdout.String()).To(MatchRegexp(`s2\s+500\s+0\s+0\s+500\s+500\s+400\s+DIFFERENT`))
 		Expect(stderr.String()).To(ContainSubstring("2 line(s) differ"))
 	})
 
