@@ -20,9 +20,10 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/paystream/paystream/kafka/brokertest"
+	"github.com/paystream/paystream/kafkamsg"
+	"github.com/paystream/paystream/kafkamsg/kafkatest"
 	"github.com/paystream/paystream/toss/tosssim"
 )
 
@@ -202,47 +203,55 @@ var _ = Describe("paymentd killed under load (KAFKA_DATA_DIR and PAYSTREAM_DATA_
 	}, SpecTimeout(10*time.Minute))
 })
 
-var _ = Describe("paymentd when the broker stops taking approvals", func() {
-	It("answers not ready within seconds, naming the forwarder, and ready again once the broker resumes", func(ctx SpecContext) {
-		cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(cluster.Close) // also wakes a held request
-		inst := startPaymentd(map[string]string{"KAFKA_BROKERS": cluster.ListenAddrs()[0]})
-		DeferCleanup(inst.stop)
-		readyz := func() string {
-			resp, err := http.Get(inst.url + "/readyz")
-			if err != nil {
-				return err.Error()
-			}
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(resp.Body)
-			return fmt.Sprintf("%d %s", resp.StatusCode, body)
-		}
-		Eventually(readyz).WithContext(ctx).WithTimeout(30 * time.Second).Should(HavePrefix("200"))
+// paymentd with KAFKA_BROKERS, on every backend: kfake and a real Apache Kafka broker (the
+// test process's, stopped after the suite).
+var _ = AfterSuite(func() { Expect(brokertest.StopShared()).To(Succeed()) })
 
-		// From now on the broker holds every produce request of the forwarder (its
-		// transactional id; produce v13 names topics by id only).
-		var release sync.Once
-		resume := make(chan struct{})
-		DeferCleanup(func() { release.Do(func() { close(resume) }) })
-		cluster.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
-			cluster.KeepControl()
-			if id := req.(*kmsg.ProduceRequest).TransactionID; id != nil && *id == "paystream-forwarder" {
-				cluster.SleepControl(func() { <-resume })
-			}
-			return nil, nil, false
+var _ = func() bool {
+	for _, backend := range kafkatest.Backends() {
+		Describe("paymentd when the broker stops taking approvals, on "+backend.Name, func() {
+			It("answers not ready within seconds, naming the forwarder, and ready again once the broker resumes", func(ctx SpecContext) {
+				cluster, err := backend.Start(ctx)
+				Expect(err).NotTo(HaveOccurred())
+				DeferCleanup(cluster.Close)
+				inst := startPaymentd(map[string]string{"KAFKA_BROKERS": strings.Join(cluster.Brokers(), ",")})
+				DeferCleanup(inst.stop)
+				readyz := func() string {
+					resp, err := http.Get(inst.url + "/readyz")
+					if err != nil {
+						return err.Error()
+					}
+					defer resp.Body.Close()
+					body, _ := io.ReadAll(resp.Body)
+					return fmt.Sprintf("%d %s", resp.StatusCode, body)
+				}
+				Eventually(readyz).WithContext(ctx).WithTimeout(30 * time.Second).Should(HavePrefix("200"))
+
+				// From now on the broker holds every produce request of the forwarder (its
+				// transactional id; produce v13 names topics by id only).
+				resume, err := cluster.HoldProduce("paystream-forwarder")
+				Expect(err).NotTo(HaveOccurred())
+				DeferCleanup(resume) // before the cluster closes
+				orderID, key, amount := checkoutAndAuthorise(inst)
+				Expect(call(http.MethodPost, inst.url+"/v1/payments/confirm", confirmBody(orderID, key, amount)).status).To(Equal(http.StatusOK))
+				held := time.Now()
+				Eventually(readyz).WithContext(ctx).WithTimeout(15 * time.Second).WithPolling(250 * time.Millisecond).
+					Should(And(HavePrefix("503"), ContainSubstring("follower forwarder stalled")))
+				GinkgoWriter.Printf("not ready %s after the broker began to hold the approval\n", time.Since(held).Round(100*time.Millisecond))
+
+				resume()
+				Eventually(readyz).WithContext(ctx).WithTimeout(30 * time.Second).Should(HavePrefix("200"))
+				Eventually(func(g Gomega) {
+					recs, err := kafkatest.ReadCommitted(ctx, cluster.Brokers(), kafkamsg.TopicApproved)
+					g.Expect(err).NotTo(HaveOccurred())
+					g.Expect(recs).To(HaveLen(1), "the approval, once")
+					g.Expect(string(recs[0].Key)).To(Equal(orderID))
+				}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+			})
 		})
-		orderID, key, amount := checkoutAndAuthorise(inst)
-		Expect(call(http.MethodPost, inst.url+"/v1/payments/confirm", confirmBody(orderID, key, amount)).status).To(Equal(http.StatusOK))
-		held := time.Now()
-		Eventually(readyz).WithContext(ctx).WithTimeout(15 * time.Second).WithPolling(250 * time.Millisecond).
-			Should(And(HavePrefix("503"), ContainSubstring("follower forwarder stalled")))
-		GinkgoWriter.Printf("not ready %s after the broker began to hold the approval\n", time.Since(held).Round(100*time.Millisecond))
-
-		release.Do(func() { close(resume) })
-		Eventually(readyz).WithContext(ctx).WithTimeout(30 * time.Second).Should(HavePrefix("200"))
-	})
-})
+	}
+	return true
+}()
 
 // authorizing gives requests to paymentd at host the key their path needs (authorize).
 type authorizing struct {

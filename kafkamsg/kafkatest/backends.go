@@ -28,6 +28,9 @@ type Cluster interface {
 	FenceCommit(txnID string, nth int) (<-chan struct{}, error)
 	// HoldCommit is HoldCommit on this cluster.
 	HoldCommit(txnID string, nth int) (held <-chan struct{}, release func(), err error)
+	// HoldProduce makes the broker hold every produce request of transactional id txnID
+	// (taking no more approvals) until release is called; call it before the cluster closes.
+	HoldProduce(txnID string) (release func(), err error)
 	// Kill ends the broker as kill -9 would: what it wrote stays, connections drop.
 	Kill() error
 	// Restart starts the killed broker again on what it wrote, on the same address.
@@ -108,6 +111,19 @@ func (f *fake) FenceCommit(txnID string, nth int) (<-chan struct{}, error) {
 func (f *fake) HoldCommit(txnID string, nth int) (<-chan struct{}, func(), error) {
 	held, release := HoldCommit(f.cluster, txnID, nth)
 	return held, release, nil
+}
+
+func (f *fake) HoldProduce(txnID string) (func(), error) {
+	resume := make(chan struct{})
+	f.cluster.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		f.cluster.KeepControl()
+		if id := req.(*kmsg.ProduceRequest).TransactionID; id != nil && *id == txnID {
+			f.cluster.SleepControl(func() { <-resume })
+		}
+		return nil, nil, false
+	})
+	var once sync.Once
+	return func() { once.Do(func() { close(resume) }) }, nil
 }
 
 func (f *fake) Kill() error {
@@ -224,6 +240,22 @@ func (r *real) HoldCommit(txnID string, nth int) (<-chan struct{}, func(), error
 	})
 	var once sync.Once
 	return held, func() { once.Do(func() { close(release) }) }, err
+}
+
+func (r *real) HoldProduce(txnID string) (func(), error) {
+	b, err := r.owned()
+	if err != nil {
+		return nil, err
+	}
+	resume := make(chan struct{})
+	err = b.Control(kmsg.Produce, func(req kmsg.Request) brokertest.Verdict {
+		if id := req.(*kmsg.ProduceRequest).TransactionID; id != nil && *id == txnID {
+			<-resume
+		}
+		return brokertest.Pass
+	})
+	var once sync.Once
+	return func() { once.Do(func() { close(resume) }) }, err
 }
 
 func (r *real) Kill() error {
