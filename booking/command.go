@@ -73,7 +73,8 @@ func (c Command) Run(ctx context.Context, args []string, getenv func(string) str
 	consumer := New(kafka.Config{Brokers: brokers, Logger: log}, c.Name, c.Schema, booker,
 		WithApprovedTopic(topic), WithTransactionalID(txid))
 	log.Info(c.Name+" started", "brokers", brokers, "topic", topic)
-	if err := consumer.Run(ctx); err != nil {
+	// A broker restart must not end the process: the consumer is run again, as in paymentd.
+	if err := kafka.Supervise(ctx, log.With("consumer", c.Name), nil, consumer.Run); err != nil {
 		return fmt.Errorf("%s: %w", c.Name, err)
 	}
 	return nil

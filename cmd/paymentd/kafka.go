@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -211,23 +210,8 @@ func recoverCrashed(ctx context.Context, brokers []string, log *slog.Logger) err
 	return nil
 }
 
-// supervise runs a downstream component until ctx ends, restarting it with backoff after a
-// failure, which it reports on t (stalled until the restarted run beats). A fenced
-// forwarder or consumer stays stopped: another instance owns the work.
+// supervise runs a downstream component under kafka.Supervise, reporting each failure on t
+// (stalled until the restarted run beats).
 func supervise(ctx context.Context, log *slog.Logger, t *progress.Tracker, run func(context.Context) error) {
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := run(ctx)
-		if err == nil || ctx.Err() != nil {
-			return
-		}
-		t.Stopped(err)
-		if errors.Is(err, kafka.ErrFenced) {
-			log.Error("fenced by another instance; stopped", "err", err)
-			return
-		}
-		log.Error("stopped; restarting", "err", err, "backoff", backoff)
-		kafka.Sleep(ctx, backoff)
-		backoff = min(2*backoff, 10*time.Second)
-	}
+	_ = kafka.Supervise(ctx, log, t.Stopped, run)
 }
