@@ -14,6 +14,13 @@
 // payment found not paid after all) is TakeBack with no orders: everything left of the
 // booking comes back from its sellers, against psp_receivable.
 //
+// Toss's settlements (reconcile.Books, handed over by every reconciliation run): per PSP
+// transaction, once by its key, the fees (fee + VAT + interest fee) are an expense taken out
+// of what the PSP owes (debit psp_fees, credit psp_receivable), and on or after the payout
+// date the payout is cash (debit cash, credit psp_receivable); a cancel's negative row
+// posts the mirror images. So the sellers' balances, less refunds_unallocated, equal
+// psp_fees + psp_receivable + cash: the approvals net of refunds.
+//
 // Invariants:
 //   - Every transaction balances: Σ debits = Σ credits, each entry's amount positive.
 //   - Entries are immutable. A correction is a reversal transaction that posts the mirror

@@ -48,10 +48,10 @@
 //     amount and Toss's payouts + fees + VAT equal it too.
 //
 // The ledger: booking Toss's fees (an expense) and what Toss owes until the payout date (a
-// receivable) belongs to the reference ledger, which is being restructured; the seam is
-// Books (Config.Books): each run hands it the period's SettlementRecorded rows, to be
-// booked idempotently by transaction key. Until the ledger implements it nothing is
-// booked, and RunCompleted's totals are the tie-out.
+// receivable) belongs to the reference ledger; the seam is Books (Config.Books): each run
+// hands it the period's SettlementRecorded rows, to be booked idempotently by transaction
+// key. *ledger.Ledger implements it (paymentd passes the ledger its books report on); nil
+// books nothing, and RunCompleted's totals are the tie-out.
 //
 // Reconciler is safe for concurrent use.
 package reconcile

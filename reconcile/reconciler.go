@@ -80,8 +80,8 @@ type Directory interface {
 }
 
 // Books is where settlements are booked: Toss's fees as an expense and what Toss owes the
-// merchant as a receivable until the payout date. The reference ledger will implement it
-// (see doc.go); nil books nothing. BookSettlements must be idempotent by transaction key:
+// merchant as a receivable until the payout date. The reference ledger implements it
+// (*ledger.Ledger, see doc.go); nil books nothing. BookSettlements must be idempotent by transaction key:
 // every run of a period hands it the period's settlements again.
 type Books interface {
 	BookSettlements(ctx context.Context, runID string, settlements []SettlementRecorded) error

@@ -20,6 +20,8 @@ import (
 	"github.com/paystream/paystream/commands"
 	"github.com/paystream/paystream/eventstore"
 	"github.com/paystream/paystream/eventstore/embedded"
+	"github.com/paystream/paystream/kafkamsg"
+	"github.com/paystream/paystream/ledger"
 	"github.com/paystream/paystream/reconcile"
 	"github.com/paystream/paystream/toss"
 	"github.com/paystream/paystream/toss/tosssim"
@@ -81,16 +83,20 @@ func (l *lossyPSP) Confirm(ctx context.Context, e commands.Execution) commands.P
 	return a
 }
 
-// books records what it was handed.
+// books records what it was handed, and books it in ledger when set.
 type books struct {
-	mu   sync.Mutex
-	runs map[string][]reconcile.SettlementRecorded
+	mu     sync.Mutex
+	runs   map[string][]reconcile.SettlementRecorded
+	ledger reconcile.Books
 }
 
-func (b *books) BookSettlements(_ context.Context, runID string, s []reconcile.SettlementRecorded) error {
+func (b *books) BookSettlements(ctx context.Context, runID string, s []reconcile.SettlementRecorded) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.runs[runID] = s
+	if b.ledger != nil {
+		return b.ledger.BookSettlements(ctx, runID, s)
+	}
 	return nil
 }
 
@@ -403,6 +409,99 @@ var _ = Describe("Reconciler over seeded runs against the Toss simulator", func(
 		open, err := rec.Open(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(open).To(BeEmpty())
+	})
+
+	It("books Toss's settlements in the reference ledger: sellers tie out to fees + Toss receivable + cash, to the won, and re-runs book nothing twice", func(ctx SpecContext) {
+		ldg := ledger.New(ledger.NewMemoryStore(), ledger.WithClock(now.Now))
+		booked.ledger = ldg
+		// The ledger books what the forwarder would send it: each approval, and each refund
+		// (an allocated one from its sellers, a console cancel's unallocated).
+		approve := func(p commands.Payment) string {
+			GinkgoHelper()
+			a := kafkamsg.Approved{Schema: kafkamsg.SchemaApproved, OrderID: p.OrderID, PaymentKey: p.PaymentKey,
+				TotalAmount: p.TotalAmount, SourceEventID: "approval-" + p.OrderID}
+			for _, o := range p.Orders {
+				a.Orders = append(a.Orders, kafkamsg.ApprovedOrder{Seq: o.Seq, SellerID: o.SellerID, Amount: o.Amount})
+			}
+			Expect(ldg.Book(ctx, a)).To(BeTrue())
+			return a.SourceEventID
+		}
+		refund := func(p commands.Payment, approval, amount string, orders ...kafkamsg.RefundedOrder) {
+			GinkgoHelper()
+			Expect(ldg.BookRefund(ctx, kafkamsg.Refunded{Schema: kafkamsg.SchemaRefunded, OrderID: p.OrderID,
+				RefundID: "refund-" + p.OrderID, Amount: decimal.RequireFromString(amount), Orders: orders,
+				ApprovalID: approval, SourceEventID: "refund-" + p.OrderID})).To(BeTrue())
+		}
+		a := pay(ctx, "book-kia", "mug-gopher")
+		b := pay(ctx, "keyboard-65")
+		_, err := svc.Cancel(ctx, commands.CancelRequest{OrderID: a.OrderID, Amount: decimal.NewFromInt(12500),
+			Orders: []aggregate.RefundSplit{{Seq: 2, Amount: decimal.NewFromInt(12500)}}, Reason: "mug broken"}, meta)
+		Expect(err).NotTo(HaveOccurred())
+		_, err = sim.ConsoleCancel(b.PaymentKey, nil, "buyer called the card company")
+		Expect(err).NotTo(HaveOccurred())
+		refund(a, approve(a), "12500", kafkamsg.RefundedOrder{Seq: 2, SellerID: a.Orders[1].SellerID, Amount: decimal.NewFromInt(12500)})
+		refund(b, approve(b), "159000")
+		now.Advance(12 * time.Hour)
+
+		net := func(account string) decimal.Decimal {
+			GinkgoHelper()
+			bal, err := ldg.Balance(ctx, account)
+			Expect(err).NotTo(HaveOccurred())
+			return bal.Net()
+		}
+		// tieOut checks sellers − unallocated refunds = fees + receivable + cash = approvals
+		// net of refunds, and that the ledger's fees and cash are Toss's figures.
+		tieOut := func(rep reconcile.Report, cash decimal.Decimal) {
+			GinkgoHelper()
+			t := rep.Completed.Totals
+			expected := t.Approved.Sub(t.Refunded)
+			Expect(expected.String()).To(Equal("36000"))
+			sellers := decimal.Zero
+			all, err := ldg.Balances(ctx)
+			Expect(err).NotTo(HaveOccurred())
+			for _, bal := range all {
+				if _, ok := ledger.SellerOf(bal.Account); ok {
+					sellers = sellers.Sub(bal.Net())
+				}
+			}
+			Expect(sellers.Sub(net(ledger.AccountRefundsUnallocated)).String()).To(Equal(expected.String()))
+			Expect(net(ledger.AccountPSPFees).Add(net(ledger.AccountPSPReceivable)).Add(net(ledger.AccountCash)).String()).
+				To(Equal(expected.String()))
+			Expect(net(ledger.AccountPSPFees).String()).To(Equal(t.Fees.Add(t.VAT).String()))
+			Expect(net(ledger.AccountCash).String()).To(Equal(cash.String()))
+		}
+
+		first, err := rec.Run(ctx, period, "operator:kim", nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(first.Completed.TiesOut).To(BeTrue())
+		Expect(first.Settlements).To(HaveLen(4), "two approvals, the refund and the console cancel")
+		tieOut(first, decimal.Zero) // not paid out yet: all receivable
+		Expect(net(ledger.AccountPSPReceivable).String()).To(Equal(first.Completed.Totals.PayOut.String()))
+		txs, err := ldg.Transactions(ctx)
+		Expect(err).NotTo(HaveOccurred())
+
+		again, err := rec.Run(ctx, period, "operator:kim", nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(ldg.Transactions(ctx)).To(HaveLen(len(txs)), "a re-run books nothing")
+		tieOut(again, decimal.Zero)
+
+		paidOut := first.Settlements[0].PaidOutDate
+		for _, st := range first.Settlements {
+			Expect(st.PaidOutDate).To(Equal(paidOut), "one payout day for the period")
+		}
+		due, err := time.ParseInLocation(time.DateOnly, paidOut, toss.KST)
+		Expect(err).NotTo(HaveOccurred())
+		now.Advance(due.Sub(now.Now()) + time.Hour)
+		later, err := rec.Run(ctx, period, "operator:kim", nil)
+		Expect(err).NotTo(HaveOccurred())
+		tieOut(later, later.Completed.Totals.PayOut) // paid out on the payout date
+		Expect(net(ledger.AccountPSPReceivable).IsZero()).To(BeTrue())
+		txs, err = ldg.Transactions(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		last, err := rec.Run(ctx, period, "operator:kim", nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(ldg.Transactions(ctx)).To(HaveLen(len(txs)), "nor does one after the payout")
+		tieOut(last, last.Completed.Totals.PayOut)
 	})
 
 	It("records a run that could not read Toss as failed, and the next run starts afresh", func(ctx SpecContext) {

@@ -25,6 +25,7 @@ import (
 	ledgerpg "github.com/paystream/paystream/ledger/postgres"
 	"github.com/paystream/paystream/progress"
 	"github.com/paystream/paystream/projections/forwarder"
+	"github.com/paystream/paystream/reconcile"
 	"github.com/paystream/paystream/wallet"
 	walletpg "github.com/paystream/paystream/wallet/postgres"
 )
@@ -78,9 +79,10 @@ type kafkaStore = forwarder.Store
 // board (the forwarder against head, the newest event-store position). stop ends them in
 // reverse order. tieOut is the books (GET /admin/v1/books): the payment streams against the
 // in-process ledger and wallet, or, with external brokers, against the standalone ledger's
-// and wallet's PostgreSQL stores in the database at databaseURL (nil without one).
+// and wallet's PostgreSQL stores in the database at databaseURL (nil without one). settle
+// is where reconciliation books Toss's settlements: that same ledger (nil without one).
 func startKafka(ctx context.Context, cfg KafkaConfig, databaseURL string, store kafkaStore, svc *commands.Service, log *slog.Logger,
-	announce func(string), board *progress.Board, head func() uint64) (stop func(), tieOut httpapi.Books, err error) {
+	announce func(string), board *progress.Board, head func() uint64) (stop func(), tieOut httpapi.Books, settle reconcile.Books, err error) {
 	var stops []func()
 	stop = func() {
 		for i := len(stops) - 1; i >= 0; i-- {
@@ -98,14 +100,14 @@ func startKafka(ctx context.Context, cfg KafkaConfig, databaseURL string, store 
 		}
 		cluster, err := kfake.NewCluster(opts...)
 		if err != nil {
-			return nil, nil, fmt.Errorf("KAFKA_ADDR %s: in-process kafka: %w", cfg.Addr, err)
+			return nil, nil, nil, fmt.Errorf("KAFKA_ADDR %s: in-process kafka: %w", cfg.Addr, err)
 		}
 		stops = append(stops, cluster.Close)
 		brokers = cluster.ListenAddrs()
 		if cfg.DataDir != "" {
 			if err := recoverCrashed(ctx, brokers, log); err != nil {
 				stop()
-				return nil, nil, fmt.Errorf("KAFKA_DATA_DIR %s: %w", cfg.DataDir, err)
+				return nil, nil, nil, fmt.Errorf("KAFKA_DATA_DIR %s: %w", cfg.DataDir, err)
 			}
 		}
 		announce(brokers[0])
@@ -140,7 +142,7 @@ func startKafka(ctx context.Context, cfg KafkaConfig, databaseURL string, store 
 		pool, err := pgxpool.New(ctx, databaseURL)
 		if err != nil {
 			stop()
-			return nil, nil, fmt.Errorf("DATABASE_URL: books: %w", err)
+			return nil, nil, nil, fmt.Errorf("DATABASE_URL: books: %w", err)
 		}
 		stops = append(stops, pool.Close)
 		octx, cancel := context.WithTimeout(ctx, startupTimeout)
@@ -150,12 +152,12 @@ func startKafka(ctx context.Context, cfg KafkaConfig, databaseURL string, store 
 		ls, err := ledgerpg.Open(octx, pool)
 		if err != nil {
 			stop()
-			return nil, nil, fmt.Errorf("DATABASE_URL: books: %w", err)
+			return nil, nil, nil, fmt.Errorf("DATABASE_URL: books: %w", err)
 		}
 		ws, err := walletpg.Open(octx, pool)
 		if err != nil {
 			stop()
-			return nil, nil, fmt.Errorf("DATABASE_URL: books: %w", err)
+			return nil, nil, nil, fmt.Errorf("DATABASE_URL: books: %w", err)
 		}
 		ldg, wal = ledger.New(ls), wallet.New(ws)
 	}
@@ -164,10 +166,10 @@ func startKafka(ctx context.Context, cfg KafkaConfig, databaseURL string, store 
 	if ldg != nil {
 		tally := books.NewTally()
 		wg.Go(func() { followTally(runCtx, tally, store, log.With("component", "books")) })
-		tieOut = books.New(tally, ldg, wal)
+		tieOut, settle = books.New(tally, ldg, wal), ldg
 	}
 	log.Info("downstream started", "brokers", brokers, "in_process", embedded, "topic", cfg.ApprovedTopic)
-	return stop, tieOut, nil
+	return stop, tieOut, settle, nil
 }
 
 // followTally keeps the books' view of the payment streams up to date until ctx ends,

@@ -125,12 +125,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	inbox := commands.NewWebhookInbox(svc, 100_000, 0)
 	workers := startWorkers(log, cfg, svc, inbox, readModels.store)
 	defer workers.stop()
-	// Reconciliation with Toss: on demand (operator routes), and every
-	// PAYSTREAM_RECONCILE_INTERVAL when set.
-	reconciler := newReconciler(log, psp, svc, store, readModels.store)
-	if cfg.ReconcileInterval > 0 {
-		defer reconcileSchedule(log, reconciler, cfg.ReconcileInterval, time.Now)()
-	}
 	// Followers report progress: readiness and /metrics show a stalled one.
 	followers := progress.NewBoard()
 	registry.MustRegister(httpapi.FollowerMetrics(followers))
@@ -151,12 +145,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		projectorProgress.Advanced(uint64(projector.Status().Checkpoint))
 	})
-	downstream, tieOut, err := startKafka(ctx, cfg.Kafka, cfg.DatabaseURL, store, svc, log,
+	downstream, tieOut, settle, err := startKafka(ctx, cfg.Kafka, cfg.DatabaseURL, store, svc, log,
 		func(addr string) { fmt.Fprintf(stdout, "kafka listening on %s\n", addr) }, followers, head)
 	if err != nil {
 		return err
 	}
 	defer downstream()
+	// Reconciliation with Toss: on demand (operator routes), and every
+	// PAYSTREAM_RECONCILE_INTERVAL when set; Toss's settlements are booked in the ledger the
+	// books report on (stopped before it).
+	reconciler := newReconciler(log, psp, svc, store, readModels.store, settle)
+	if cfg.ReconcileInterval > 0 {
+		defer reconcileSchedule(log, reconciler, cfg.ReconcileInterval, time.Now)()
+	}
 	anchorCtx, stopAnchors := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopAnchors()
 	anchorer, err := startAnchors(anchorCtx, cfg, store, log)

@@ -14,9 +14,12 @@ import (
 
 // newReconciler wires the reconciler: Toss's reconciliation APIs through the same client as
 // the payments, the service's commands for fixes and records, the event store for its
-// streams, the read models for which payments a period holds.
-func newReconciler(log *slog.Logger, client *toss.Client, svc *commands.Service, store reconcile.Streams, rm projections.ReadModel) *reconcile.Reconciler {
-	return reconcile.New(reconcile.Config{Toss: client, Payments: svc, Streams: store, Directory: createdPayments{rm}, Logger: log})
+// streams, the read models for which payments a period holds, the ledger for Toss's
+// settlements (nil: not booked).
+func newReconciler(log *slog.Logger, client *toss.Client, svc *commands.Service, store reconcile.Streams, rm projections.ReadModel,
+	settle reconcile.Books) *reconcile.Reconciler {
+	return reconcile.New(reconcile.Config{Toss: client, Payments: svc, Streams: store, Directory: createdPayments{rm}, Books: settle,
+		Logger: log})
 }
 
 // createdPayments lists the payments created in a time range from the read models

@@ -12,6 +12,7 @@ import (
 
 	"github.com/paystream/paystream/kafkamsg"
 	"github.com/paystream/paystream/ledger"
+	"github.com/paystream/paystream/reconcile"
 )
 
 // postedAt is the clock of every spec: microsecond precision, what PostgreSQL keeps.
@@ -293,6 +294,65 @@ func Describe(name string, open func(ctx context.Context) ledger.Store) bool {
 				_, err = l.BookRefund(ctx, Refund("m1", "r2", "500", 3, "500"))
 				Expect(err).To(MatchError(kafkamsg.ErrMalformed))
 				Expect(must(l.Transactions(ctx))).To(HaveLen(1))
+			})
+		})
+
+		ginkgo.Context("booking settlements", func() {
+			// postedAt is 18:30 KST on 2026-03-01: a row paid out that day is due, one paid
+			// out the next is not yet.
+			row := func(key, amount, fee, vat, payOut, paidOut string) reconcile.SettlementRecorded {
+				return reconcile.SettlementRecorded{OrderID: "order-m1", TransactionKey: key, Amount: decimal.RequireFromString(amount),
+					Fee: decimal.RequireFromString(fee), VAT: decimal.RequireFromString(vat), PayOut: decimal.RequireFromString(payOut),
+					PaidOutDate: paidOut, Cancel: amount[0] == '-'}
+			}
+			net := func(ctx context.Context, account string) string {
+				ginkgo.GinkgoHelper()
+				return must(l.Balance(ctx, account)).Net().String()
+			}
+
+			ginkgo.It("books fees against the receivable, the payout once due, each once per transaction key", func(ctx ginkgo.SpecContext) {
+				Expect(l.Book(ctx, Approval("m1"))).To(BeTrue())
+				Expect(l.BookRefund(ctx, Refund("m1", "r1", "1000", 1, "1000"))).To(BeTrue())
+				rows := []reconcile.SettlementRecorded{
+					row("tx-approve", "3000.5", "96", "9.6", "2894.9", "2026-03-01"),
+					row("tx-cancel", "-1000", "-32", "-3.2", "-964.8", "2026-03-02"),
+				}
+				Expect(l.BookSettlements(ctx, "run-1", rows)).To(Succeed())
+				Expect(l.BookSettlements(ctx, "run-2", rows)).To(Succeed(), "a re-run")
+				Expect(net(ctx, ledger.AccountPSPFees)).To(Equal("70.4"))         // 105.6 − 35.2
+				Expect(net(ctx, ledger.AccountCash)).To(Equal("2894.9"))          // the cancel's deduction is not due yet
+				Expect(net(ctx, ledger.AccountPSPReceivable)).To(Equal("-964.8")) // what the cancel will deduct
+				ids := []string{}
+				for _, t := range must(l.Transactions(ctx)) {
+					Expect(t.Balanced()).To(BeTrue())
+					ids = append(ids, t.ID)
+				}
+				Expect(ids).To(Equal([]string{"m1", "r1", ledger.SettlementFeeID("tx-approve"), ledger.PayoutID("tx-approve"),
+					ledger.SettlementFeeID("tx-cancel")}))
+				fee := must(store.Transaction(ctx, ledger.SettlementFeeID("tx-cancel")))
+				Expect(fee.Kind).To(Equal(ledger.KindSettlementFee))
+				Expect([]any{fee.Entries[0].Account, fee.Entries[0].Side, fee.Entries[0].Amount.String()}).To(
+					Equal([]any{ledger.AccountPSPReceivable, ledger.Debit, "35.2"}), "a cancel's fees come back")
+
+				later := ledger.New(store, ledger.WithClock(func() time.Time { return postedAt.Add(24 * time.Hour) }))
+				Expect(later.BookSettlements(ctx, "run-3", rows)).To(Succeed())
+				Expect(later.BookSettlements(ctx, "run-4", rows)).To(Succeed())
+				Expect(must(l.Transactions(ctx))).To(HaveLen(6))
+				Expect(net(ctx, ledger.AccountPSPReceivable)).To(Equal("0"), "paid out in full")
+				Expect(net(ctx, ledger.AccountCash)).To(Equal("1930.1"))
+				// Sellers' balances tie out to fees + receivable + cash: approvals net of refunds.
+				sellers := must(l.Balance(ctx, ledger.SellerPayable("s1"))).Net().Add(must(l.Balance(ctx, ledger.SellerPayable("s2"))).Net())
+				Expect(sellers.Neg().String()).To(Equal("2000.5"))
+				books := decimal.Zero
+				for _, a := range []string{ledger.AccountPSPFees, ledger.AccountPSPReceivable, ledger.AccountCash} {
+					books = books.Add(must(l.Balance(ctx, a)).Net())
+				}
+				Expect(books.String()).To(Equal("2000.5"))
+			})
+
+			ginkgo.It("refuses a row without a transaction key or with a malformed payout date", func(ctx ginkgo.SpecContext) {
+				Expect(l.BookSettlements(ctx, "run-1", []reconcile.SettlementRecorded{row("", "1", "0", "0", "1", "")})).NotTo(Succeed())
+				Expect(l.BookSettlements(ctx, "run-1", []reconcile.SettlementRecorded{row("k", "1", "0", "0", "1", "01/03/2026")})).NotTo(Succeed())
 			})
 		})
 
