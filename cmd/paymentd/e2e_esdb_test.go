@@ -57,18 +57,21 @@ var _ = Describe("paymentd end to end on EventStoreDB (the emulator)", func() {
 	It("keeps every payment across a paymentd restart", func() {
 		env := map[string]string{"EVENTSTORE_URL": emulator.URL()}
 		inst := startPaymentd(env)
-		var orders []string
+		var orders, positions []string
 		for range 3 {
 			orderID, paymentKey, amount := checkoutAndAuthorise(inst)
-			Expect(call(http.MethodPost, inst.url+"/v1/payments/confirm", confirmBody(orderID, paymentKey, amount)).status).To(Equal(http.StatusOK))
-			orders = append(orders, orderID)
+			confirmed := call(http.MethodPost, inst.url+"/v1/payments/confirm", confirmBody(orderID, paymentKey, amount))
+			Expect(confirmed.status).To(Equal(http.StatusOK))
+			orders, positions = append(orders, orderID), append(positions, confirmed.header.Get("X-Event-Position"))
 		}
 		Expect(inst.stop()).To(Succeed())
 
+		// The restarted instance rebuilds its memory read model from the store: like any other
+		// instance, it is asked to wait for the confirm's position (read-your-writes).
 		inst = startPaymentd(env)
 		defer func() { Expect(inst.stop()).To(Succeed()) }()
-		for _, orderID := range orders {
-			state := call(http.MethodGet, inst.url+"/v1/payments/"+orderID, nil)
+		for i, orderID := range orders {
+			state := call(http.MethodGet, inst.url+"/v1/payments/"+orderID+"?wait="+positions[i], nil)
 			Expect(state.status).To(Equal(http.StatusOK))
 			Expect(state.body["status"]).To(Equal("SUCCESS"))
 		}

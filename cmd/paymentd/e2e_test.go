@@ -254,7 +254,10 @@ var _ = Describe("paymentd end to end (embedded default)", func() {
 		defer func() { Expect(inst.stop()).To(Succeed()) }()
 		for _, orderID := range orders {
 			recorded := before[orderID]
-			state := call(http.MethodGet, inst.url+"/v1/payments/"+orderID, nil)
+			// The restarted instance rebuilds its memory read model: it is asked, like any
+			// other instance, to wait for the last position seen (read-your-writes).
+			last := recorded[len(recorded)-1].(map[string]any)["position"]
+			state := call(http.MethodGet, fmt.Sprintf("%s/v1/payments/%s?wait=%v", inst.url, orderID, last), nil)
 			Expect(state.status).To(Equal(http.StatusOK))
 			Expect(state.body["status"]).To(Equal("SUCCESS"))
 			Expect(state.body["revision"]).To(BeNumerically(">=", len(recorded)-1))
