@@ -108,24 +108,11 @@ func (a Approved) Validate() error {
 }
 
 // Marshal encodes the approval as JSON.
-func (a Approved) Marshal() ([]byte, error) {
-	data, err := json.Marshal(a)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", SchemaApproved, err)
-	}
-	return data, nil
-}
+func (a Approved) Marshal() ([]byte, error) { return encode(SchemaApproved, a) }
 
 // DecodeApproved decodes and validates an approval. Errors wrap ErrMalformed.
 func DecodeApproved(data []byte) (Approved, error) {
-	var a Approved
-	if err := json.Unmarshal(data, &a); err != nil {
-		return Approved{}, fmt.Errorf("decode %s: %v: %w", SchemaApproved, err, ErrMalformed)
-	}
-	if err := a.Validate(); err != nil {
-		return Approved{}, err
-	}
-	return a, nil
+	return decodeValid[Approved](SchemaApproved, data)
 }
 
 // Completion is payment.ledger-updated.v1 or payment.wallet-updated.v1 (Schema tells which):
@@ -150,13 +137,7 @@ func NewCompletion(schema string, a Approved) Completion {
 }
 
 // Marshal encodes the completion as JSON.
-func (c Completion) Marshal() ([]byte, error) {
-	data, err := json.Marshal(c)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", c.Schema, err)
-	}
-	return data, nil
-}
+func (c Completion) Marshal() ([]byte, error) { return encode(c.Schema, c) }
 
 // DecodeCompletion decodes and validates a completion of either schema. Errors wrap
 // ErrMalformed.

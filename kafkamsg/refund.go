@@ -95,25 +95,12 @@ func (r Refunded) Validate() error {
 }
 
 // Marshal encodes the message as JSON.
-func (r Refunded) Marshal() ([]byte, error) {
-	data, err := json.Marshal(r)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", r.Schema, err)
-	}
-	return data, nil
-}
+func (r Refunded) Marshal() ([]byte, error) { return encode(r.Schema, r) }
 
 // DecodeRefunded decodes and validates a payment.refunded.v1 or payment.refund-allocated.v1.
 // Errors wrap ErrMalformed.
 func DecodeRefunded(data []byte) (Refunded, error) {
-	var r Refunded
-	if err := json.Unmarshal(data, &r); err != nil {
-		return Refunded{}, fmt.Errorf("decode %s: %v: %w", SchemaRefunded, err, ErrMalformed)
-	}
-	if err := r.Validate(); err != nil {
-		return Refunded{}, err
-	}
-	return r, nil
+	return decodeValid[Refunded](SchemaRefunded, data)
 }
 
 // RefundBooked is payment.refund-booked.v1: subscriber By ("ledger" or "wallet") booked the
@@ -137,13 +124,7 @@ func NewRefundBooked(by string, r Refunded) RefundBooked {
 }
 
 // Marshal encodes the completion as JSON.
-func (b RefundBooked) Marshal() ([]byte, error) {
-	data, err := json.Marshal(b)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", SchemaRefundBooked, err)
-	}
-	return data, nil
-}
+func (b RefundBooked) Marshal() ([]byte, error) { return encode(SchemaRefundBooked, b) }
 
 // DecodeRefundBooked decodes and validates a refund completion. Errors wrap ErrMalformed.
 func DecodeRefundBooked(data []byte) (RefundBooked, error) {

@@ -72,25 +72,12 @@ func (w Withdrawn) Validate() error {
 }
 
 // Marshal encodes the message as JSON.
-func (w Withdrawn) Marshal() ([]byte, error) {
-	data, err := json.Marshal(w)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", SchemaDepositWithdrawn, err)
-	}
-	return data, nil
-}
+func (w Withdrawn) Marshal() ([]byte, error) { return encode(SchemaDepositWithdrawn, w) }
 
 // DecodeWithdrawn decodes and validates a payment.deposit-withdrawn.v1. Errors wrap
 // ErrMalformed.
 func DecodeWithdrawn(data []byte) (Withdrawn, error) {
-	var w Withdrawn
-	if err := json.Unmarshal(data, &w); err != nil {
-		return Withdrawn{}, fmt.Errorf("decode %s: %v: %w", SchemaDepositWithdrawn, err, ErrMalformed)
-	}
-	if err := w.Validate(); err != nil {
-		return Withdrawn{}, err
-	}
-	return w, nil
+	return decodeValid[Withdrawn](SchemaDepositWithdrawn, data)
 }
 
 // WithdrawalBooked is payment.withdrawal-booked.v1: subscriber By ("ledger" or "wallet")
@@ -114,13 +101,7 @@ func NewWithdrawalBooked(by string, w Withdrawn) WithdrawalBooked {
 }
 
 // Marshal encodes the completion as JSON.
-func (b WithdrawalBooked) Marshal() ([]byte, error) {
-	data, err := json.Marshal(b)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", SchemaWithdrawalBooked, err)
-	}
-	return data, nil
-}
+func (b WithdrawalBooked) Marshal() ([]byte, error) { return encode(SchemaWithdrawalBooked, b) }
 
 // DecodeWithdrawalBooked decodes and validates a withdrawal's completion. Errors wrap
 // ErrMalformed.
