@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -124,7 +125,7 @@ func (s *Service) refundByLookup(ctx context.Context, st aggregate.State, r aggr
 	}
 	known := refundExecutionOf(st, r).KnownCancels
 	for _, c := range rec.Cancels {
-		if c.Amount.Equal(r.Amount) && !contains(known, c.TransactionKey) {
+		if c.Amount.Equal(r.Amount) && !slices.Contains(known, c.TransactionKey) {
 			return aggregate.Verdict{Status: aggregate.StatusSuccess, Rule: RuleRefundFoundByLookup, TransactionKey: c.TransactionKey,
 				CanceledAt: c.CanceledAt, Evidence: rec.Evidence}, true
 		}
@@ -134,15 +135,6 @@ func (s *Service) refundByLookup(ctx context.Context, st aggregate.State, r aggr
 
 // RuleRefundFoundByLookup: the refund was found in the PSP's record of the payment.
 const RuleRefundFoundByLookup = "refund.v1/found-in-psp-record"
-
-func contains(keys []string, k string) bool {
-	for _, known := range keys {
-		if known == k {
-			return true
-		}
-	}
-	return false
-}
 
 // recordRefund appends the refund's verdict under its own timeout, detached from the caller.
 // An outcome recorded meanwhile by someone else (recovery, an operator) stands.

@@ -45,7 +45,9 @@ func (s *Service) settleApproved(ctx context.Context, p Payment, foundBy string,
 	orderID := p.OrderID
 	recorded := 0
 	for _, c := range rec.Cancels {
-		u, err := s.update(ctx, orderID, nil, meta, "", func(p Payment) ([]aggregate.Event, error) {
+		// The payment in hand for the first cancel, then as each update left it: one read of
+		// the stream for the lot, unless another writer moves it.
+		u, err := s.update(ctx, orderID, &p, meta, "", func(p Payment) ([]aggregate.Event, error) {
 			return aggregate.Decide(p.State, aggregate.RecordExternalRefund{RefundID: orderID + "-x-" + c.TransactionKey,
 				TransactionKey: c.TransactionKey, Amount: c.Amount, Reason: c.Reason, FoundBy: foundBy, CanceledAt: c.CanceledAt,
 				Evidence: rec.Evidence, At: s.cfg.Now().UTC()})
@@ -53,6 +55,7 @@ func (s *Service) settleApproved(ctx context.Context, p Payment, foundBy string,
 		if err != nil {
 			return "", recorded, err
 		}
+		p = u.Payment
 		if u.cause != "" {
 			recorded++
 			r, _ := u.RefundByID(orderID + "-x-" + c.TransactionKey)
