@@ -46,7 +46,7 @@ func (s *Service) Cancel(ctx context.Context, req CancelRequest, meta Meta) (Pay
 		return s.closeAccount(ctx, p, req, meta) // nothing was paid: close the account, refund nothing
 	}
 	now := s.cfg.Now().UTC()
-	requested, err := s.update(ctx, req.OrderID, &p, meta, "", func(p Payment) ([]aggregate.Event, error) {
+	request := func(p Payment) ([]aggregate.Event, error) {
 		for _, r := range p.Refunds {
 			if req.IdempotencyKey != "" && r.RequestKey == req.IdempotencyKey && r.RequestHash != hash {
 				return nil, ErrIdempotencyKeyReused
@@ -56,14 +56,19 @@ func (s *Service) Cancel(ctx context.Context, req CancelRequest, meta Meta) (Pay
 		return aggregate.Decide(p.State, aggregate.RequestRefund{RefundID: id, Amount: req.Amount, Orders: req.Orders,
 			Reason: req.Reason, TaxFreeAmount: req.TaxFreeAmount, Account: req.Account, PspIdempotencyKey: "cancel-" + id,
 			RequestKey: req.IdempotencyKey, RequestHash: hash, At: now})
-	})
-	if err != nil {
-		return Payment{}, fmt.Errorf("cancel: %w", err)
 	}
-	// The claim of the key comes after the refund was accepted: a refused request leaves
-	// its key unused, and a retry finds its refund by the key recorded on it.
+	// Decided once before the key is claimed, so that a refused request leaves its key
+	// unused, and the key claimed before anything is recorded, so that a key used for
+	// another request refuses this one before a refund exists that recovery would send.
+	if _, err := request(p); err != nil {
+		return Payment{}, fmt.Errorf("cancel: %s: %w", req.OrderID, err)
+	}
 	if err := s.claimKey(ctx, req.IdempotencyKey, KeyClaimed{Operation: "cancel", OrderID: req.OrderID, RequestHash: hash}, meta); err != nil {
 		return Payment{}, err
+	}
+	requested, err := s.update(ctx, req.OrderID, &p, meta, "", request)
+	if err != nil {
+		return Payment{}, fmt.Errorf("cancel: %w", err)
 	}
 	if requested.cause == "" {
 		return requested.Payment, nil // a retry of a refund already requested: answered as recorded

@@ -129,6 +129,19 @@ var _ = Describe("Refunds against the Toss simulator", func() {
 		Expect(sim.Stats().Cancels).To(BeEquivalentTo(1))
 	})
 
+	It("records no refund for a cancel whose Idempotency-Key another request used", func(ctx SpecContext) {
+		p := paid(ctx)
+		_, err := svc.Checkout(ctx, commands.CheckoutRequest{BuyerID: "b", IdempotencyKey: "used-key",
+			Items: []commands.Item{{ProductID: "book-kia", Quantity: 1}}}, meta)
+		Expect(err).NotTo(HaveOccurred())
+		_, err = svc.Cancel(ctx, commands.CancelRequest{OrderID: p.OrderID, Reason: "r", IdempotencyKey: "used-key"}, meta)
+		Expect(err).To(MatchError(commands.ErrIdempotencyKeyReused))
+		got, err := svc.Load(ctx, p.OrderID)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(got.Refunds).To(BeEmpty(), "nothing for recovery to send later")
+		Expect(sim.Stats().Cancels).To(BeZero())
+	})
+
 	It("leaves a refund Toss made but whose answer was lost UNKNOWN, and recovery finds it in the record", func(ctx SpecContext) {
 		p := paid(ctx)
 		sim.SetFaults(tosssim.Faults{RateTimeout: 1})
