@@ -94,11 +94,6 @@ func (in *WebhookInbox) Accept(ctx context.Context, w Webhook) error {
 	return nil
 }
 
-// Offer stores a hint naming a payment: Accept for callers that know only the orderId.
-func (in *WebhookInbox) Offer(orderID, transmissionID string) bool {
-	return in.Accept(context.Background(), Webhook{TransmissionID: transmissionID, EventType: "other", OrderID: orderID}) == nil
-}
-
 // Ignore counts and logs a well-formed webhook that names no payment we act on (e.g.
 // CANCEL_STATUS_CHANGED, BILLING_DELETED, payout.changed). eventType must come from a
 // bounded set: it becomes a metric label.

@@ -303,9 +303,12 @@ var _ = Describe("Recovery", func() {
 		It("drops duplicated transmissions", func(ctx SpecContext) {
 			p := openPayments(ctx, 1, tosssim.Faults{Rate5xx: 1})[0]
 			inbox := commands.NewWebhookInbox(svc, 1, 100)
-			Expect(inbox.Offer(p.OrderID, "wh-1")).To(BeTrue())
-			Expect(inbox.Offer(p.OrderID, "wh-1")).To(BeTrue(), "a duplicate is accepted")
-			Expect(inbox.Offer(p.OrderID, "wh-2")).To(BeFalse(), "and dropped: the queue of one holds only wh-1")
+			hint := func(id string) commands.Webhook {
+				return commands.Webhook{TransmissionID: id, EventType: "other", OrderID: p.OrderID}
+			}
+			Expect(inbox.Accept(ctx, hint("wh-1"))).To(Succeed())
+			Expect(inbox.Accept(ctx, hint("wh-1"))).To(Succeed(), "a duplicate is accepted")
+			Expect(inbox.Accept(ctx, hint("wh-2"))).To(MatchError(commands.ErrInboxFull), "and dropped: the queue of one holds only wh-1")
 		})
 	})
 
