@@ -148,6 +148,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
+			// Fencing may surface at Begin, a produce or End, depending on when the client
+			// learns of the newer producer; every one means the same.
+			if kafka.Fenced(err) {
+				return fmt.Errorf("%w: %w", kafka.ErrFenced, err)
+			}
 			return err
 		}
 		handled += uint64(len(recs))
@@ -174,21 +179,22 @@ func (c *Consumer) transact(ctx context.Context, sess *kgo.GroupTransactSession,
 			out = append(out, rec)
 		}
 	}
+	var produceErr error
 	if !abort && len(out) > 0 {
 		for _, res := range sess.ProduceSync(ctx, out...) {
 			if res.Err != nil {
 				c.log.Error("produce completion; aborting the transaction", "topic", res.Record.Topic, "err", res.Err)
-				abort = true
+				abort, produceErr = true, res.Err
 				break
 			}
 		}
 	}
 	committed, err := sess.End(context.WithoutCancel(ctx), kgo.TransactionEndTry(!abort))
 	if err != nil {
-		if kafka.Fenced(err) {
-			return fmt.Errorf("%s: end transaction: %w: %v", c.name, kafka.ErrFenced, err)
-		}
 		return fmt.Errorf("%s: end transaction: %w", c.name, err)
+	}
+	if kafka.Fenced(produceErr) { // the abort may succeed, but the transactional id is another's now
+		return fmt.Errorf("%s: produce completion: %w", c.name, produceErr)
 	}
 	if !committed && !abort {
 		c.log.Info("transaction aborted (group rebalanced); records will be consumed again", "records", len(recs))

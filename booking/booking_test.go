@@ -9,6 +9,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/shopspring/decimal"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/paystream/paystream/booking"
@@ -189,6 +190,19 @@ var consumerSpecs = func(backend kafkatest.Backend) {
 				booking.WithGroup("g1")))
 			booked(ctx, 3)
 			stop, _ := start(booking.New(kafka.Config{Brokers: brokers}, "ledger", kafkamsg.SchemaLedgerUpdated, l, booking.WithGroup("g2")))
+			// The second takes the transactional id over when it first produces, not when it
+			// starts: only once its first transaction committed must the first find itself
+			// fenced (before that, the first may book the next records itself and then idle).
+			Eventually(func(g Gomega) {
+				cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+				g.Expect(err).NotTo(HaveOccurred())
+				defer cl.Close()
+				offsets, err := kadm.NewClient(cl).FetchOffsets(ctx, "g2")
+				g.Expect(err).NotTo(HaveOccurred())
+				var consumed int64
+				offsets.Each(func(o kadm.OffsetResponse) { consumed += o.At })
+				g.Expect(consumed).To(BeEquivalentTo(3))
+			}).WithContext(ctx).WithTimeout(20 * time.Second).Should(Succeed())
 			produce(ctx, 3, 3)
 			Eventually(firstDone).WithContext(ctx).WithTimeout(15 * time.Second).Should(Receive(MatchError(kafka.ErrFenced)))
 			booked(ctx, 6)
