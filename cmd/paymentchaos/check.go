@@ -60,7 +60,7 @@ func (st *stack) look(ctx context.Context, ids []string) state {
 	s := state{payments: map[string]payment{}, simStatus: map[string]string{}}
 	for _, id := range ids {
 		var p payment
-		if _, err := call(ctx, http.MethodGet, st.apiURL+"/v1/payments/"+id, st.merchant(), nil, &p); err != nil {
+		if _, err := st.callPaymentd(ctx, http.MethodGet, "/v1/payments/"+id, st.merchant(), nil, &p); err != nil {
 			s.errs = append(s.errs, err.Error())
 			continue
 		}
@@ -75,7 +75,7 @@ func (st *stack) look(ctx context.Context, ids []string) state {
 		}
 		s.simStatus[id] = sp.Status
 	}
-	if _, err := call(ctx, http.MethodGet, st.apiURL+"/admin/v1/books", st.operator(), nil, &s.books); err != nil {
+	if _, err := st.callPaymentd(ctx, http.MethodGet, "/admin/v1/books", st.operator(), nil, &s.books); err != nil {
 		s.errs = append(s.errs, err.Error())
 	}
 	return s
@@ -207,7 +207,7 @@ func (st *stack) check(ctx context.Context, ids []string) []check {
 		} `json:"drift"`
 	}
 	var drift []string
-	if _, err := call(ctx, http.MethodPost, st.apiURL+"/admin/v1/readmodel/verify", st.operator(), nil, &rep); err != nil {
+	if _, err := call(ctx, http.MethodPost, st.paymentd[0].url+"/admin/v1/readmodel/verify", st.operator(), nil, &rep); err != nil {
 		drift = append(drift, err.Error())
 	}
 	for _, d := range rep.Drift {

@@ -57,6 +57,22 @@ func call(ctx context.Context, method, url, auth string, body, out any) (int, er
 	return resp.StatusCode, nil
 }
 
+// callPaymentd is call to whichever paymentd instance answers first, each given a few
+// seconds (one may be down or paused by a fault).
+func (st *stack) callPaymentd(ctx context.Context, method, path, auth string, body, out any) (int, error) {
+	var code int
+	var err error
+	for _, in := range st.paymentd {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		code, err = call(cctx, method, in.url+path, auth, body, out)
+		cancel()
+		if code != 0 { // it answered
+			return code, err
+		}
+	}
+	return code, err
+}
+
 func (st *stack) merchant() string { return "Bearer " + st.merchantKey }
 func (st *stack) operator() string { return "Bearer " + st.operatorKy }
 func (st *stack) tossAuth() string {
@@ -87,15 +103,23 @@ type load struct {
 	st  *stack
 	cfg config
 
-	mu      sync.Mutex
-	r       *rand.Rand // under mu
-	ids     []string   // orders checked out
-	sum     loadSummary
-	started int
+	mu       sync.Mutex
+	r        *rand.Rand // under mu
+	ids      []string   // orders checked out
+	sessions int        // buyers who authorised at the simulator
+	acked    []ack      // writes paymentd acknowledged
+	sum      loadSummary
+	started  int
+}
+
+// ack is a write paymentd acknowledged: it must be in the order's stream from then on.
+type ack struct {
+	orderID   string
+	eventType string // the event the acknowledgement promises
 }
 
 type loadSummary struct {
-	started, checkouts, success, notSuccess, refunds, refundErrors int
+	started, checkouts, success, notSuccess, refunds, refundErrors, consoleCancels int
 }
 
 func newLoad(st *stack, cfg config, r *rand.Rand) *load { return &load{st: st, cfg: cfg, r: r} }
@@ -119,7 +143,7 @@ func (l *load) run(ctx context.Context) {
 		}
 		l.mu.Lock()
 		l.sum.started++
-		qty, refund, full := 1+l.r.IntN(3), l.r.IntN(5) == 0, l.r.IntN(2) == 0
+		f := flow{i: i, qty: 1 + l.r.IntN(3), refund: l.r.IntN(5) == 0, full: l.r.IntN(2) == 0, atConsole: l.r.IntN(4) == 0}
 		l.mu.Unlock()
 		wg.Add(1)
 		go func() {
@@ -127,25 +151,34 @@ func (l *load) run(ctx context.Context) {
 			defer func() { <-slots }()
 			// Flows run to their end after the load stops: a confirm cut off by the
 			// runner would be a fault the schedule did not choose.
-			l.flow(context.WithoutCancel(ctx), i, qty, refund, full)
+			l.flow(context.WithoutCancel(ctx), f, l.st.paymentd[i%len(l.st.paymentd)].url)
 		}()
 	}
 }
 
-func (l *load) flow(ctx context.Context, i, qty int, refund, full bool) {
+// flow is one payment's course: its items, and whether (and how) it is refunded — through
+// paymentd's API, or by the merchant at the Toss console, which paymentd learns of by webhook.
+type flow struct {
+	i, qty                  int
+	refund, full, atConsole bool
+}
+
+// flow runs f against the paymentd at api and returns the order and whether its confirm
+// answered SUCCESS.
+func (l *load) flow(ctx context.Context, f flow, api string) (orderID string, approved bool) {
 	products := []string{"book-kia", "mug-gopher", "sticker-pack"}
 	var co struct {
 		OrderID     string `json:"orderId"`
 		TotalAmount string `json:"totalAmount"`
 	}
-	body := map[string]any{"buyerId": "chaos-buyer-" + strconv.Itoa(i%31),
-		"items": []map[string]any{{"productId": products[i%len(products)], "quantity": qty}}}
-	if _, err := call(ctx, http.MethodPost, l.st.apiURL+"/v1/checkout", l.st.merchant(), body, &co); err != nil {
-		return
+	body := map[string]any{"buyerId": "chaos-buyer-" + strconv.Itoa(f.i%31),
+		"items": []map[string]any{{"productId": products[f.i%len(products)], "quantity": f.qty}}}
+	if _, err := call(ctx, http.MethodPost, api+"/v1/checkout", l.st.merchant(), body, &co); err != nil {
+		return "", false
 	}
 	amount, err := strconv.ParseInt(co.TotalAmount, 10, 64)
 	if err != nil {
-		return
+		return "", false
 	}
 	l.mu.Lock()
 	l.ids = append(l.ids, co.OrderID)
@@ -155,35 +188,51 @@ func (l *load) flow(ctx context.Context, i, qty int, refund, full bool) {
 		PaymentKey string `json:"paymentKey"`
 	}
 	if _, err := call(ctx, http.MethodPost, l.st.simURL+"/sim/v1/sessions", "", map[string]any{"orderId": co.OrderID, "amount": amount}, &sess); err != nil {
-		return
+		return co.OrderID, false
 	}
+	l.mu.Lock()
+	l.sessions++
+	l.mu.Unlock()
 	var conf struct {
 		Status string `json:"status"`
 	}
-	_, err = call(ctx, http.MethodPost, l.st.apiURL+"/v1/payments/confirm", l.st.merchant(),
+	_, err = call(ctx, http.MethodPost, api+"/v1/payments/confirm", l.st.merchant(),
 		map[string]any{"paymentKey": sess.PaymentKey, "orderId": co.OrderID, "amount": amount}, &conf)
 	l.mu.Lock()
 	ok := err == nil && conf.Status == "SUCCESS"
 	if ok {
 		l.sum.success++
+		l.acked = append(l.acked, ack{co.OrderID, "payment.psp-approved.v1"})
 	} else {
 		l.sum.notSuccess++
 	}
 	l.mu.Unlock()
-	if !ok || !refund {
-		return
+	if !ok || !f.refund {
+		return co.OrderID, ok
 	}
 	cancel := map[string]any{"cancelReason": "chaos refund"}
-	if !full && amount >= 2 {
+	if !f.full && amount >= 2 {
 		cancel["cancelAmount"] = amount / 2
 	}
-	_, err = call(ctx, http.MethodPost, l.st.apiURL+"/v1/payments/"+co.OrderID+"/cancel", l.st.merchant(), cancel, nil)
+	if f.atConsole {
+		_, err = call(ctx, http.MethodPost, l.st.simURL+"/sim/v1/payments/"+sess.PaymentKey+"/console-cancel", "", cancel, nil)
+		l.mu.Lock()
+		if err == nil {
+			l.sum.consoleCancels++
+		}
+		l.mu.Unlock()
+		return co.OrderID, ok
+	}
+	_, err = call(ctx, http.MethodPost, api+"/v1/payments/"+co.OrderID+"/cancel", l.st.merchant(), cancel, nil)
 	l.mu.Lock()
 	l.sum.refunds++
 	if err != nil {
 		l.sum.refundErrors++
+	} else {
+		l.acked = append(l.acked, ack{co.OrderID, "payment.refund-requested.v1"})
 	}
 	l.mu.Unlock()
+	return co.OrderID, ok
 }
 
 func (l *load) orders() []string {
@@ -196,4 +245,11 @@ func (l *load) summary() loadSummary {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.sum
+}
+
+// progress is what the monitor compares against: authorised sessions and acknowledged writes.
+func (l *load) progress() (sessions int, acked []ack) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sessions, append([]ack(nil), l.acked...)
 }

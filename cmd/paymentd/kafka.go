@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -81,8 +83,13 @@ type kafkaStore = forwarder.Store
 // in-process ledger and wallet, or, with external brokers, against the standalone ledger's
 // and wallet's PostgreSQL stores in the database at databaseURL (nil without one). settle
 // is where reconciliation books Toss's settlements: that same ledger (nil without one).
+//
+// lease, when set (PostgreSQL read models), is the lease the instances sharing the database
+// take turns under: the forwarder runs only while this instance holds it, so that of
+// several paymentd instances one forwards and another takes over within a second or so of
+// it dying, instead of the two fencing each other's transactions until one stops for good.
 func startKafka(ctx context.Context, cfg KafkaConfig, databaseURL string, store kafkaStore, svc *commands.Service, log *slog.Logger,
-	announce func(string), board *progress.Board, head func() uint64) (stop func(), tieOut httpapi.Books, settle reconcile.Books, err error) {
+	announce func(string), board *progress.Board, head func() uint64, lease leaseFunc) (stop func(), tieOut httpapi.Books, settle reconcile.Books, err error) {
 	var stops []func()
 	stop = func() {
 		for i := len(stops) - 1; i >= 0; i-- {
@@ -119,8 +126,36 @@ func startKafka(ctx context.Context, cfg KafkaConfig, databaseURL string, store 
 		wg.Go(func() { supervise(runCtx, log.With("component", t.Name()), t, run) })
 	}
 	k := kafka.Config{Brokers: brokers, Logger: log, StartupTimeout: startupTimeout}
-	fwdProgress := board.Track("forwarder", head)
-	keep(fwdProgress, forwarder.New(store, k, forwarder.WithTopic(cfg.ApprovedTopic), forwarder.WithProgress(fwdProgress)).Run)
+	leased := lease != nil && !embedded // an in-process broker is this instance's alone
+	var forwarding atomic.Bool
+	fwdProgress := board.Track("forwarder", func() uint64 {
+		if leased && !forwarding.Load() {
+			return 0 // standing by: another instance forwards
+		}
+		return head()
+	})
+	fwd := forwarder.New(store, k, forwarder.WithTopic(cfg.ApprovedTopic), forwarder.WithProgress(fwdProgress))
+	forward := fwd.Run
+	if leased {
+		forward = func(ctx context.Context) error {
+			standby := beating(ctx, fwdProgress) // a forwarder standing by is alive, not stalled
+			err := lease(ctx, "forwarder", func(ctx context.Context) error {
+				standby()
+				forwarding.Store(true)
+				defer forwarding.Store(false)
+				return fwd.Run(ctx)
+			})
+			standby()
+			if errors.Is(err, kafka.ErrFenced) {
+				// The lease moved while this instance still forwarded (its database
+				// connection failed): the new holder fenced it. Stand by for the lease again
+				// rather than stop for good.
+				return fmt.Errorf("forwarder: taken over by another instance, standing by: %v", err)
+			}
+			return err
+		}
+	}
+	keep(fwdProgress, forward)
 	var (
 		ldg *ledger.Ledger
 		wal *wallet.Wallet
@@ -171,6 +206,22 @@ func startKafka(ctx context.Context, cfg KafkaConfig, databaseURL string, store 
 	log.Info("downstream started", "brokers", brokers, "in_process", embedded, "topic", cfg.ApprovedTopic)
 	return stop, tieOut, settle, nil
 }
+
+// beating beats t every half second until the returned stop is called (more than once is
+// fine) or ctx ends.
+func beating(ctx context.Context, t *progress.Tracker) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		progress.Poll(ctx, 500*time.Millisecond, t.Beat)
+	}()
+	return func() { cancel(); <-done }
+}
+
+// leaseFunc runs fn while this instance holds the lease named purpose among the instances
+// sharing a database (postgres.Store.Lease).
+type leaseFunc func(ctx context.Context, purpose string, fn func(context.Context) error) error
 
 // followTally keeps the books' view of the payment streams up to date until ctx ends,
 // going on from where it stopped after a failure.

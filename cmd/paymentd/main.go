@@ -146,7 +146,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		projectorProgress.Advanced(uint64(projector.Status().Checkpoint))
 	})
 	downstream, tieOut, settle, err := startKafka(ctx, cfg.Kafka, cfg.DatabaseURL, store, svc, log,
-		func(addr string) { fmt.Fprintf(stdout, "kafka listening on %s\n", addr) }, followers, head)
+		func(addr string) { fmt.Fprintf(stdout, "kafka listening on %s\n", addr) }, followers, head, readModels.lease())
 	if err != nil {
 		return err
 	}

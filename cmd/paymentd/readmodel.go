@@ -72,6 +72,15 @@ func startReadModels(ctx context.Context, cfg Config, events eventStore, log *sl
 	return rm, nil
 }
 
+// lease is the PostgreSQL read models' lease among instances (nil in memory mode: one
+// instance).
+func (rm *readModels) lease() leaseFunc {
+	if rm.pg == nil {
+		return nil
+	}
+	return rm.pg.Lease
+}
+
 // close stops the projector and closes the pool.
 func (rm *readModels) close() {
 	rm.stop()

@@ -779,20 +779,28 @@ func (s *Store) DeadLetters(ctx context.Context) ([]projections.DeadLetter, erro
 	return ds, nil
 }
 
-// Exclusive runs fn while this process holds the projection lease: a session-level advisory
-// lock on a dedicated connection. It stands by (retrying every standby poll) while another
-// process holds it, and cancels fn when the lock's connection fails.
+// Exclusive runs fn while this process holds the projection lease (Lease "projector").
 func (s *Store) Exclusive(ctx context.Context, fn func(ctx context.Context) error) error {
-	key := s.lockKey("projector")
+	return s.Lease(ctx, "projector", fn)
+}
+
+// Lease runs fn while this process holds the lease named purpose among the processes that
+// share this database: a session-level advisory lock on a dedicated connection. It stands
+// by (retrying every standby poll) while another process holds it, and cancels fn when the
+// lock's connection fails. paymentd instances run their single-writer roles under one each
+// (the projector; the Kafka forwarder), so that a survivor takes a role over within a
+// standby poll of its holder dying.
+func (s *Store) Lease(ctx context.Context, purpose string, fn func(ctx context.Context) error) error {
+	key := s.lockKey(purpose)
 	for {
 		conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
 		if err != nil {
-			return fmt.Errorf("projection lease: connect: %w", err)
+			return fmt.Errorf("%s lease: connect: %w", purpose, err)
 		}
 		var got bool
 		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&got); err != nil {
 			conn.Close(context.Background())
-			return fmt.Errorf("projection lease: %w", err)
+			return fmt.Errorf("%s lease: %w", purpose, err)
 		}
 		if !got {
 			conn.Close(context.Background())
@@ -807,8 +815,8 @@ func (s *Store) Exclusive(ctx context.Context, fn func(ctx context.Context) erro
 	}
 }
 
-// ErrLeaseLost: the connection holding the projection lease failed.
-var ErrLeaseLost = errors.New("projection lease lost")
+// ErrLeaseLost: the connection holding a lease failed.
+var ErrLeaseLost = errors.New("lease lost")
 
 func holding(ctx context.Context, conn *pgx.Conn, key int64, poll time.Duration, fn func(ctx context.Context) error) error {
 	fctx, cancel := context.WithCancelCause(ctx)
