@@ -498,7 +498,7 @@ func (st *stack) takeover(ctx context.Context, killed *instance, l *load, rep *r
 	t0 := time.Now()
 	deadline := t0.Add(time.Minute)
 	for time.Now().Before(deadline) {
-		id, ok := l.flow(ctx, flow{qty: 1}, survivor.url)
+		id, ok := l.flow(ctx, plan{qty: 1}, survivor.url)
 		for ok && time.Now().Before(deadline) {
 			var p payment
 			if _, err := call(ctx, http.MethodGet, survivor.url+"/v1/payments/"+id, st.merchant(), nil, &p); err == nil && p.IsPaymentDone {

@@ -143,7 +143,7 @@ func (l *load) run(ctx context.Context) {
 		}
 		l.mu.Lock()
 		l.sum.started++
-		f := flow{i: i, qty: 1 + l.r.IntN(3), refund: l.r.IntN(5) == 0, full: l.r.IntN(2) == 0, atConsole: l.r.IntN(4) == 0}
+		f := plan{i: i, qty: 1 + l.r.IntN(3), refund: l.r.IntN(5) == 0, full: l.r.IntN(2) == 0, atConsole: l.r.IntN(4) == 0}
 		l.mu.Unlock()
 		wg.Add(1)
 		go func() {
@@ -156,16 +156,16 @@ func (l *load) run(ctx context.Context) {
 	}
 }
 
-// flow is one payment's course: its items, and whether (and how) it is refunded — through
+// plan is one payment's course: its items, and whether (and how) it is refunded — through
 // paymentd's API, or by the merchant at the Toss console, which paymentd learns of by webhook.
-type flow struct {
+type plan struct {
 	i, qty                  int
 	refund, full, atConsole bool
 }
 
-// flow runs f against the paymentd at api and returns the order and whether its confirm
-// answered SUCCESS.
-func (l *load) flow(ctx context.Context, f flow, api string) (orderID string, approved bool) {
+// flow runs the plan f against the paymentd at api and returns the order and whether its
+// confirm answered SUCCESS.
+func (l *load) flow(ctx context.Context, f plan, api string) (orderID string, approved bool) {
 	products := []string{"book-kia", "mug-gopher", "sticker-pack"}
 	var co struct {
 		OrderID     string `json:"orderId"`
