@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# scripts/perf.sh — paymentd under the load command beside a bare Go JSON handler, on this
+# machine, in one run (issue 17). Linux only: it reads /proc.
+#
+#   scripts/perf.sh              # the working tree
+#   scripts/perf.sh 6296b41      # and a base revision, built in a temporary git worktree
+#
+# paymentd is built from the working tree and, with a revision, from that revision (in
+# `git worktree add --detach`, removed afterwards). cmd/paymentload — the instrument, and the
+# bare handler (`paymentload -serve-bare`) — is built once, from the working tree, so every
+# paymentd is measured by the same client. For each paymentd, in a fresh process each: memory
+# mode, then a data directory. Each: WARMUP payments, quiet, then N payments at concurrency C
+# (measured), quiet, then the check that every confirmed payment is done downstream
+# (PaymentCompleted), then HALF_N payments at half the measured rate for the PspApproved →
+# PaymentCompleted p99. The bare handler gets the same flows (three JSON requests each) at the
+# same concurrency. Printed per row:
+#   pay/s       confirmed payments per second of the measured run
+#   cpu-µs/pay  paymentd's utime+stime (/proc/PID/stat) over the measured run and the
+#               downstream work it leaves, per confirmed payment
+#   rss-B/pay   paymentd's VmRSS growth (/proc/PID/status) over the same window, per payment
+#   done        confirmed payments of the measured run that reached PaymentCompleted
+#   bare req/s  the bare handler's requests per second (measured just before this paymentd)
+#   ratio       1 : bare req/s ÷ pay/s
+#   half        the rate asked for and reached at half of pay/s, and approved→done p99 there
+# "quiet" waits until paymentd uses under 10 % of a core, so neither the warm-up's tail nor
+# the check's reads are counted. Figures move with whatever else runs on the machine: compare
+# rows of one run, and run it twice to see the noise.
+#
+# Variables (defaults take a few minutes for two revisions on a 2-core machine):
+#   N=20000 C=64 WARMUP=2000 HALF_N=5000 KEEP=0 (1: keep the temporary directory)
+set -euo pipefail
+
+N=${N:-20000}
+C=${C:-64}
+WARMUP=${WARMUP:-2000}
+HALF_N=${HALF_N:-5000}
+KEEP=${KEEP:-0}
+BASE=${1:-}
+
+repo=$(git rev-parse --show-toplevel)
+tmp=$(mktemp -d /tmp/paystream-perf.XXXXXX)
+hz=$(getconf CLK_TCK)
+pids=()
+basetree=""
+
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	if [[ -n $basetree ]]; then git -C "$repo" worktree remove --force "$basetree" || true; fi
+	if [[ $KEEP == 1 ]]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+
+log() { echo "perf: $*" >&2; }
+
+# Builds.
+head_rev=$(git -C "$repo" rev-parse --short HEAD)
+[[ -z $(git -C "$repo" status --porcelain --untracked-files=no) ]] || head_rev="$head_rev+dirty"
+builds=()
+if [[ -n $BASE ]]; then
+	base_rev=$(git -C "$repo" rev-parse --short "$BASE^{commit}")
+	basetree="$tmp/base-tree"
+	log "building paymentd at $base_rev (temporary worktree)"
+	git -C "$repo" worktree add --quiet --detach "$basetree" "$base_rev"
+	mkdir -p "$tmp/base"
+	(cd "$basetree" && go build -o "$tmp/base/paymentd" ./cmd/paymentd)
+	builds+=("base:$base_rev")
+fi
+log "building paymentd and paymentload from the working tree ($head_rev)"
+mkdir -p "$tmp/head"
+(cd "$repo" && go build -o "$tmp/head/paymentd" ./cmd/paymentd && go build -o "$tmp/paymentload" ./cmd/paymentload)
+builds+=("head:$head_rev")
+load="$tmp/paymentload"
+
+# ticks prints utime+stime of process $1 in clock ticks (fields 14 and 15 of its stat,
+# counted after the command name, which may hold spaces).
+ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+# quiet waits (at most 30 s) until process $1 uses under 10 % of a core over half a second.
+quiet() {
+	local t0 t1
+	for _ in $(seq 60); do
+		t0=$(ticks "$1")
+		sleep 0.5
+		t1=$(ticks "$1")
+		((t1 - t0 <= hz / 20)) && return 0
+	done
+	log "pid $1 did not go quiet within 30 s"
+}
+
+# wait_line waits (at most 30 s) for a line matching $2 in file $1 and prints its last match.
+wait_line() {
+	for _ in $(seq 300); do
+		if grep -qE "$2" "$1"; then
+			grep -oE "$2" "$1" | tail -1
+			return 0
+		fi
+		sleep 0.1
+	done
+	log "no line matching '$2' in $1:"
+	cat "$1" >&2
+	return 1
+}
+
+# field prints the first number after $2 in file $1's line matching $2.
+field() { grep -oE "$2 *[0-9.]+" "$1" | head -1 | grep -oE '[0-9.]+$'; }
+
+# bare measures the bare handler; prints its requests/s.
+bare() {
+	local out=$tmp/bare.out
+	"$load" -serve-bare 127.0.0.1:0 >"$out" 2>&1 &
+	local pid=$!
+	pids+=("$pid")
+	local url
+	url=$(wait_line "$out" 'http://[0-9.:]+')
+	"$load" -url "$url" -sim "$url" -n "$WARMUP" -c "$C" >/dev/null
+	"$load" -url "$url" -sim "$url" -n "$N" -c "$C" >"$tmp/bare.run"
+	kill -INT "$pid"
+	wait "$pid" || true
+	field "$tmp/bare.run" 'requests:'
+}
+
+# paymentd_row runs one paymentd binary ($1) in mode $2 (memory | data-dir) and prints the
+# row's figures after its label $3, with the bare handler's requests/s $4.
+paymentd_row() {
+	local bin=$1 mode=$2 label=$3 bare_rps=$4 dir=$tmp/run-$3-$2
+	mkdir -p "$dir"
+	local args=(-log-level warn -addr 127.0.0.1:0 -tosssim-addr 127.0.0.1:0 -kafka-addr 127.0.0.1:0)
+	[[ $mode == data-dir ]] && args+=(-data-dir "$dir/data")
+	"$bin" "${args[@]}" >"$dir/paymentd.out" 2>&1 &
+	local pid=$!
+	pids+=("$pid")
+	local url sim key
+	url=$(wait_line "$dir/paymentd.out" 'paymentd listening on http://[0-9.:]+' | grep -oE 'http://[0-9.:]+')
+	sim=$(wait_line "$dir/paymentd.out" 'tosssim listening on http://[0-9.:]+' | grep -oE 'http://[0-9.:]+')
+	key=$(wait_line "$dir/paymentd.out" 'PAYSTREAM_MERCHANT_KEY=[^ ]+' | cut -d= -f2)
+	local to=(-url "$url" -sim "$sim" -key "$key" -c "$C")
+
+	"$load" "${to[@]}" -n "$WARMUP" >/dev/null
+	quiet "$pid"
+	local cpu0 rss0 cpu1 rss1
+	cpu0=$(ticks "$pid") rss0=$(rss_kb "$pid")
+	"$load" "${to[@]}" -n "$N" -ids "$dir/ids" >"$dir/run"
+	quiet "$pid"
+	cpu1=$(ticks "$pid") rss1=$(rss_kb "$pid")
+	"$load" "${to[@]}" -check-done "$dir/ids" >"$dir/check"
+
+	local pps confirmed ndone half
+	pps=$(grep -oE '\([0-9]+ confirmed payments/s' "$dir/run" | grep -oE '[0-9]+')
+	confirmed=$(field "$dir/run" 'confirmed:')
+	ndone=$(grep -oE '\([0-9]+ completed' "$dir/check" | grep -oE '[0-9]+')
+	half=$(((pps + 1) / 2))
+	"$load" "${to[@]}" -n "$HALF_N" -rate "$half" -downstream >"$dir/half"
+	local half_pps half_p99 half_done
+	half_pps=$(grep -oE '\([0-9]+ confirmed payments/s' "$dir/half" | grep -oE '[0-9]+')
+	half_p99=$(grep -oE 'approved→done.*' "$dir/half" | awk '{print $5}')
+	half_done=$(grep -oE '[0-9]+ not within' "$dir/half" | grep -oE '^[0-9]+')
+	kill "$pid"
+	wait "$pid" || true
+
+	if ((confirmed == 0)); then
+		log "$label $mode: nothing confirmed"
+		cat "$dir/run" >&2
+		return 1
+	fi
+	printf '%-20s %-9s %7d %10.0f %10.0f %8s %10.0f  1 : %-5.1f %6d/%-6d %8s%s\n' \
+		"$label" "$mode" "$pps" \
+		"$(echo "($cpu1 - $cpu0) * 1000000 / $hz / $confirmed" | bc -l)" \
+		"$(echo "($rss1 - $rss0) * 1024 / $confirmed" | bc -l)" \
+		"$ndone/$confirmed" "$bare_rps" "$(echo "$bare_rps / $pps" | bc -l)" \
+		"$half" "$half_pps" "$half_p99" "$( ((half_done == 0)) || echo "  ($half_done of the half-rate run not done)")"
+	log "$label $mode: $(grep -E '^(flow|confirm) ' "$dir/run" | tr -s ' ' | paste -sd ';')"
+}
+
+echo "paystream perf: N=$N C=$C WARMUP=$WARMUP HALF_N=$HALF_N on $(nproc) cores, $(date -u +%FT%TZ)"
+printf '%-20s %-9s %7s %10s %10s %8s %10s  %-9s %13s %8s\n' \
+	build mode pay/s cpu-µs/pay rss-B/pay done 'bare req/s' ratio 'half ask/got' 'p99'
+for b in "${builds[@]}"; do
+	label=${b/:/ }
+	bin=$tmp/${b%%:*}/paymentd
+	log "$label: bare handler"
+	rps=$(bare)
+	for mode in memory data-dir; do
+		log "$label: paymentd, $mode"
+		paymentd_row "$bin" "$mode" "${label// /-}" "$rps"
+	done
+done
