@@ -10,30 +10,35 @@
 # bare handler (`paymentload -serve-bare`) — is built once, from the working tree, so every
 # paymentd is measured by the same client. For each paymentd, in a fresh process each: memory
 # mode, then a data directory. Each: WARMUP payments, quiet, then N payments at concurrency C
-# (measured), quiet, then the check that every confirmed payment is done downstream
-# (PaymentCompleted), then HALF_N payments at half the measured rate for the PspApproved →
+# (measured), quiet — the downstream pipeline has finished — then the check that every
+# confirmed payment is done downstream (PaymentCompleted), then HALF_N payments at half the measured rate for the PspApproved →
 # PaymentCompleted p99. The bare handler gets the same flows (three JSON requests each) at the
 # same concurrency. Printed per row:
 #   pay/s       confirmed payments per second of the measured run
 #   cpu-µs/pay  paymentd's utime+stime (/proc/PID/stat) over the measured run and the
 #               downstream work it leaves, per confirmed payment
 #   rss-B/pay   paymentd's VmRSS growth (/proc/PID/status) over the same window, per payment
+#   drain-s     seconds from the end of the measured run until paymentd was quiet: the
+#               downstream work (Kafka, ledger, wallet, completion) it still had to do
 #   done        confirmed payments of the measured run that reached PaymentCompleted
 #   bare req/s  the bare handler's requests per second (measured just before this paymentd)
 #   ratio       1 : bare req/s ÷ pay/s
 #   half        the rate asked for and reached at half of pay/s, and approved→done p99 there
-# "quiet" waits until paymentd uses under 10 % of a core, so neither the warm-up's tail nor
-# the check's reads are counted. Figures move with whatever else runs on the machine: compare
+# "quiet" waits (at most QUIET_MAX seconds) until paymentd uses under 10 % of a core over half
+# a second, so neither the warm-up's tail nor the check's reads are counted. Figures move with whatever else runs on the machine: compare
 # rows of one run, and run it twice to see the noise.
 #
 # Variables (defaults take a few minutes for two revisions on a 2-core machine):
-#   N=20000 C=64 WARMUP=2000 HALF_N=5000 KEEP=0 (1: keep the temporary directory)
+#   N=20000 C=64 WARMUP=2000 HALF_N=5000 QUIET_MAX=300 DONE_WITHIN=60s
+#   KEEP=0 (1: keep the temporary directory with every output)
 set -euo pipefail
 
 N=${N:-20000}
 C=${C:-64}
 WARMUP=${WARMUP:-2000}
 HALF_N=${HALF_N:-5000}
+QUIET_MAX=${QUIET_MAX:-300}
+DONE_WITHIN=${DONE_WITHIN:-60s}
 KEEP=${KEEP:-0}
 BASE=${1:-}
 
@@ -77,16 +82,17 @@ load="$tmp/paymentload"
 ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
-# quiet waits (at most 30 s) until process $1 uses under 10 % of a core over half a second.
+# quiet waits (at most QUIET_MAX s) until process $1 uses under 10 % of a core over half a
+# second.
 quiet() {
 	local t0 t1
-	for _ in $(seq 60); do
+	for _ in $(seq $((QUIET_MAX * 2))); do
 		t0=$(ticks "$1")
 		sleep 0.5
 		t1=$(ticks "$1")
 		((t1 - t0 <= hz / 20)) && return 0
 	done
-	log "pid $1 did not go quiet within 30 s"
+	log "pid $1 did not go quiet within $QUIET_MAX s: its CPU and RSS figures include what it still did"
 }
 
 # wait_line waits (at most 30 s) for a line matching $2 in file $1 and prints its last match.
@@ -135,15 +141,17 @@ paymentd_row() {
 	url=$(wait_line "$dir/paymentd.out" 'paymentd listening on http://[0-9.:]+' | grep -oE 'http://[0-9.:]+')
 	sim=$(wait_line "$dir/paymentd.out" 'tosssim listening on http://[0-9.:]+' | grep -oE 'http://[0-9.:]+')
 	key=$(wait_line "$dir/paymentd.out" 'PAYSTREAM_MERCHANT_KEY=[^ ]+' | cut -d= -f2)
-	local to=(-url "$url" -sim "$sim" -key "$key" -c "$C")
+	local to=(-url "$url" -sim "$sim" -key "$key" -c "$C" -done-within "$DONE_WITHIN")
 
 	"$load" "${to[@]}" -n "$WARMUP" >/dev/null
 	quiet "$pid"
-	local cpu0 rss0 cpu1 rss1
+	local cpu0 rss0 cpu1 rss1 ended drain
 	cpu0=$(ticks "$pid") rss0=$(rss_kb "$pid")
 	"$load" "${to[@]}" -n "$N" -ids "$dir/ids" >"$dir/run"
+	ended=$(date +%s.%N)
 	quiet "$pid"
 	cpu1=$(ticks "$pid") rss1=$(rss_kb "$pid")
+	drain=$(echo "$(date +%s.%N) - $ended" | bc -l)
 	"$load" "${to[@]}" -check-done "$dir/ids" >"$dir/check"
 
 	local pps confirmed ndone half
@@ -164,18 +172,18 @@ paymentd_row() {
 		cat "$dir/run" >&2
 		return 1
 	fi
-	printf '%-20s %-9s %7d %10.0f %10.0f %8s %10.0f  1 : %-5.1f %6d/%-6d %8s%s\n' \
+	printf '%-20s %-9s %7d %10.0f %10.0f %7.1f %11s %10.0f  1 : %-5.1f %6d/%-6d %8s%s\n' \
 		"$label" "$mode" "$pps" \
 		"$(echo "($cpu1 - $cpu0) * 1000000 / $hz / $confirmed" | bc -l)" \
-		"$(echo "($rss1 - $rss0) * 1024 / $confirmed" | bc -l)" \
+		"$(echo "($rss1 - $rss0) * 1024 / $confirmed" | bc -l)" "$drain" \
 		"$ndone/$confirmed" "$bare_rps" "$(echo "$bare_rps / $pps" | bc -l)" \
 		"$half" "$half_pps" "$half_p99" "$( ((half_done == 0)) || echo "  ($half_done of the half-rate run not done)")"
 	log "$label $mode: $(grep -E '^(flow|confirm) ' "$dir/run" | tr -s ' ' | paste -sd ';')"
 }
 
 echo "paystream perf: N=$N C=$C WARMUP=$WARMUP HALF_N=$HALF_N on $(nproc) cores, $(date -u +%FT%TZ)"
-printf '%-20s %-9s %7s %10s %10s %8s %10s  %-9s %13s %8s\n' \
-	build mode pay/s cpu-µs/pay rss-B/pay done 'bare req/s' ratio 'half ask/got' 'p99'
+printf '%-20s %-9s %7s %10s %10s %7s %11s %10s  %-9s %13s %8s\n' \
+	build mode pay/s cpu-µs/pay rss-B/pay drain-s done 'bare req/s' ratio 'half ask/got' 'p99'
 for b in "${builds[@]}"; do
 	label=${b/:/ }
 	bin=$tmp/${b%%:*}/paymentd

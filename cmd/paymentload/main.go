@@ -57,6 +57,7 @@ type config struct {
 	n, c        int
 	rate        float64
 	downstream  bool
+	doneWithin  time.Duration // how long -downstream and -check-done wait for the last payment
 	idsFile     string // -ids: write the confirmed payments' orderIds there
 	checkDone   string // -check-done: only check the payments listed there
 	bareAddr    string // -serve-bare: serve the bare JSON handler instead
@@ -78,6 +79,7 @@ func parse(args []string, getenv func(string) string) (config, error) {
 	c := fs.Int("c", 64, "concurrent flows")
 	rate := fs.Float64("rate", 0, "flows started per second at most (0: unlimited)")
 	downstream := fs.Bool("downstream", false, "afterwards, report PspApproved → PaymentCompleted latency")
+	doneWithin := fs.Duration("done-within", 30*time.Second, "how long -downstream and -check-done wait for every payment to complete")
 	ids := fs.String("ids", "", "write the confirmed payments' orderIds to this file, one a line")
 	checkDone := fs.String("check-done", "", "run no flows: report PspApproved → PaymentCompleted latency of the payments listed in this file (-ids)")
 	bare := fs.String("serve-bare", "", "run no flows: serve the bare JSON handler on this host:port until interrupted")
@@ -90,11 +92,14 @@ func parse(args []string, getenv func(string) string) (config, error) {
 	if *c < 1 {
 		return config{}, errors.New("paymentload: -c must be at least 1")
 	}
+	if *doneWithin <= 0 {
+		return config{}, errors.New("paymentload: -done-within must be positive")
+	}
 	if *rate < 0 {
 		return config{}, errors.New("paymentload: -rate must not be negative")
 	}
 	return config{url: *url, simURL: *sim, key: *key, n: *n, c: *c, rate: *rate, downstream: *downstream,
-		idsFile: *ids, checkDone: *checkDone, bareAddr: *bare,
+		doneWithin: *doneWithin, idsFile: *ids, checkDone: *checkDone, bareAddr: *bare,
 		products: []string{"book-kia", "mug-gopher", "sticker-pack"}}, nil
 }
 
@@ -304,14 +309,14 @@ func pct(d []time.Duration, p int) time.Duration {
 	return d[i].Round(10 * time.Microsecond)
 }
 
-// reportDownstream waits (up to 30 s) for every payment of ids to complete and prints the
+// reportDownstream waits (up to -done-within) for every payment of ids to complete and prints the
 // PspApproved → PaymentCompleted latency percentiles.
 func (l *loader) reportDownstream(ctx context.Context, w io.Writer, ids []string) {
 	lat := make([]time.Duration, len(ids))
 	missing := make([]bool, len(ids))
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(l.cfg.doneWithin)
 	for range l.cfg.c {
 		wg.Add(1)
 		go func() {
@@ -346,8 +351,8 @@ func (l *loader) reportDownstream(ctx context.Context, w io.Writer, ids []string
 		}
 		got = append(got, d)
 	}
-	fmt.Fprintf(w, "%-16s p50 %-10s p99 %-10s max %s  (%d completed, %d not within 30 s)\n", "approved→done",
-		pct(got, 50), pct(got, 99), pct(got, 100), len(got), notDone)
+	fmt.Fprintf(w, "%-16s p50 %-10s p99 %-10s max %s  (%d completed, %d not within %s)\n", "approved→done",
+		pct(got, 50), pct(got, 99), pct(got, 100), len(got), notDone, l.cfg.doneWithin)
 }
 
 // completion reads a payment's events and returns PaymentCompleted's time minus PspApproved's.
