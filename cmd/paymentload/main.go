@@ -58,9 +58,9 @@ type config struct {
 	rate        float64
 	downstream  bool
 	doneWithin  time.Duration // how long -downstream and -check-done wait for the last payment
-	idsFile     string // -ids: write the confirmed payments' orderIds there
-	checkDone   string // -check-done: only check the payments listed there
-	bareAddr    string // -serve-bare: serve the bare JSON handler instead
+	idsFile     string        // -ids: write the confirmed payments' orderIds there
+	checkDone   string        // -check-done: only check the payments listed there
+	bareAddr    string        // -serve-bare: serve the bare JSON handler instead
 	products    []string
 }
 
