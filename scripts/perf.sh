@@ -9,27 +9,32 @@
 # `git worktree add --detach`, removed afterwards). cmd/paymentload — the instrument, and the
 # bare handler (`paymentload -serve-bare`) — is built once, from the working tree, so every
 # paymentd is measured by the same client. For each paymentd, in a fresh process each: memory
-# mode, then a data directory. Each: WARMUP payments, quiet, then N payments at concurrency C
-# (measured), quiet — the downstream pipeline has finished — then the check that every
-# confirmed payment is done downstream (PaymentCompleted), then HALF_N payments at half the measured rate for the PspApproved →
+# mode, then a data directory. Each: WARMUP payments, settle, then N payments at concurrency C
+# (measured), settle, then the check that every confirmed payment is done downstream
+# (PaymentCompleted), then HALF_N payments at half the measured rate for the PspApproved →
 # PaymentCompleted p99. The bare handler gets the same flows (three JSON requests each) at the
 # same concurrency. Printed per row:
 #   pay/s       confirmed payments per second of the measured run
 #   cpu-µs/pay  paymentd's utime+stime (/proc/PID/stat) over the measured run and the
 #               downstream work it leaves, per confirmed payment
 #   rss-B/pay   paymentd's VmRSS growth (/proc/PID/status) over the same window, per payment
-#   drain-s     seconds from the end of the measured run until paymentd was quiet: the
+#   drain-s     seconds from the end of the measured run until paymentd had settled: the
 #               downstream work (Kafka, ledger, wallet, completion) it still had to do
 #   done        confirmed payments of the measured run that reached PaymentCompleted
 #   bare req/s  the bare handler's requests per second (measured just before this paymentd)
 #   ratio       1 : bare req/s ÷ pay/s
 #   half        the rate asked for and reached at half of pay/s, and approved→done p99 there
-# "quiet" waits (at most QUIET_MAX seconds) until paymentd uses under 10 % of a core over half
-# a second, so neither the warm-up's tail nor the check's reads are counted. Figures move with whatever else runs on the machine: compare
-# rows of one run, and run it twice to see the noise.
+# "settle" waits (at most SETTLE_MAX seconds) until the ledger, the wallet and the completion
+# consumer have handled every confirmed payment (their positions on /metrics) and paymentd
+# then uses under 10 % of a core over half a second, so neither the warm-up's tail nor the
+# check's reads are counted, and the downstream work of every payment is. (CPU alone does not
+# tell: with a data directory the completion consumer waits on fsync more than it computes.)
+# Figures move with whatever else runs on the machine: compare rows of one run, and run it
+# twice to see the noise.
 #
-# Variables (defaults take a few minutes for two revisions on a 2-core machine):
-#   N=20000 C=64 WARMUP=2000 HALF_N=5000 QUIET_MAX=300 DONE_WITHIN=60s
+# Variables (defaults take a few minutes for two revisions on an idle 2-core machine, much
+# longer on a busy one):
+#   N=20000 C=64 WARMUP=2000 HALF_N=5000 SETTLE_MAX=600 DONE_WITHIN=60s
 #   KEEP=0 (1: keep the temporary directory with every output)
 set -euo pipefail
 
@@ -37,7 +42,7 @@ N=${N:-20000}
 C=${C:-64}
 WARMUP=${WARMUP:-2000}
 HALF_N=${HALF_N:-5000}
-QUIET_MAX=${QUIET_MAX:-300}
+SETTLE_MAX=${SETTLE_MAX:-600}
 DONE_WITHIN=${DONE_WITHIN:-60s}
 KEEP=${KEEP:-0}
 BASE=${1:-}
@@ -45,11 +50,10 @@ BASE=${1:-}
 repo=$(git rev-parse --show-toplevel)
 tmp=$(mktemp -d /tmp/paystream-perf.XXXXXX)
 hz=$(getconf CLK_TCK)
-pids=()
 basetree=""
 
 cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in $(jobs -p); do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	if [[ -n $basetree ]]; then git -C "$repo" worktree remove --force "$basetree" || true; fi
 	if [[ $KEEP == 1 ]]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
@@ -82,17 +86,32 @@ load="$tmp/paymentload"
 ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
-# quiet waits (at most QUIET_MAX s) until process $1 uses under 10 % of a core over half a
-# second.
-quiet() {
-	local t0 t1
-	for _ in $(seq $((QUIET_MAX * 2))); do
-		t0=$(ticks "$1")
+# position prints follower $3's position on paymentd $1's /metrics (operator key $2).
+position() {
+	curl -s -H "Authorization: Bearer $2" "$1/metrics" |
+		awk -v f="paystream_follower_position{follower=\"$3\"}" '$1 == f {print $2; found = 1} END {if (!found) print 0}'
+}
+
+# settle waits (at most SETTLE_MAX s) until paymentd $1 (pid $2, operator key $3) has booked
+# $4 payments in the ledger and the wallet and recorded both completions of each, then until
+# it uses under 10 % of a core over half a second.
+settle() {
+	local t0 t1 deadline=$((SECONDS + SETTLE_MAX))
+	until (($(position "$1" "$3" ledger) >= $4 && $(position "$1" "$3" wallet) >= $4 &&
+		$(position "$1" "$3" completion) >= 2 * $4)); do
+		if ((SECONDS > deadline)); then
+			log "pid $2 did not settle within $SETTLE_MAX s: its CPU and RSS figures miss what it still had to do"
+			return 0
+		fi
 		sleep 0.5
-		t1=$(ticks "$1")
+	done
+	while ((SECONDS <= deadline)); do
+		t0=$(ticks "$2")
+		sleep 0.5
+		t1=$(ticks "$2")
 		((t1 - t0 <= hz / 20)) && return 0
 	done
-	log "pid $1 did not go quiet within $QUIET_MAX s: its CPU and RSS figures include what it still did"
+	log "pid $2 did not go quiet within $SETTLE_MAX s: its CPU and RSS figures include what it still did"
 }
 
 # wait_line waits (at most 30 s) for a line matching $2 in file $1 and prints its last match.
@@ -112,19 +131,18 @@ wait_line() {
 # field prints the first number after $2 in file $1's line matching $2.
 field() { grep -oE "$2 *[0-9.]+" "$1" | head -1 | grep -oE '[0-9.]+$'; }
 
-# bare measures the bare handler; prints its requests/s.
+# bare measures the bare handler into bare_rps (requests/s).
 bare() {
 	local out=$tmp/bare.out
 	"$load" -serve-bare 127.0.0.1:0 >"$out" 2>&1 &
 	local pid=$!
-	pids+=("$pid")
 	local url
 	url=$(wait_line "$out" 'http://[0-9.:]+')
 	"$load" -url "$url" -sim "$url" -n "$WARMUP" -c "$C" >/dev/null
 	"$load" -url "$url" -sim "$url" -n "$N" -c "$C" >"$tmp/bare.run"
 	kill -INT "$pid"
 	wait "$pid" || true
-	field "$tmp/bare.run" 'requests:'
+	bare_rps=$(field "$tmp/bare.run" 'requests:')
 }
 
 # paymentd_row runs one paymentd binary ($1) in mode $2 (memory | data-dir) and prints the
@@ -136,27 +154,29 @@ paymentd_row() {
 	[[ $mode == data-dir ]] && args+=(-data-dir "$dir/data")
 	"$bin" "${args[@]}" >"$dir/paymentd.out" 2>&1 &
 	local pid=$!
-	pids+=("$pid")
-	local url sim key
+	local url sim key op
 	url=$(wait_line "$dir/paymentd.out" 'paymentd listening on http://[0-9.:]+' | grep -oE 'http://[0-9.:]+')
 	sim=$(wait_line "$dir/paymentd.out" 'tosssim listening on http://[0-9.:]+' | grep -oE 'http://[0-9.:]+')
 	key=$(wait_line "$dir/paymentd.out" 'PAYSTREAM_MERCHANT_KEY=[^ ]+' | cut -d= -f2)
+	op=$(wait_line "$dir/paymentd.out" 'PAYSTREAM_OPERATOR_KEY=[^ ]+' | cut -d= -f2)
 	local to=(-url "$url" -sim "$sim" -key "$key" -c "$C" -done-within "$DONE_WITHIN")
 
-	"$load" "${to[@]}" -n "$WARMUP" >/dev/null
-	quiet "$pid"
+	"$load" "${to[@]}" -n "$WARMUP" >"$dir/warmup"
+	local warm confirmed
+	warm=$(field "$dir/warmup" 'confirmed:')
+	settle "$url" "$pid" "$op" "$warm"
 	local cpu0 rss0 cpu1 rss1 ended drain
 	cpu0=$(ticks "$pid") rss0=$(rss_kb "$pid")
 	"$load" "${to[@]}" -n "$N" -ids "$dir/ids" >"$dir/run"
 	ended=$(date +%s.%N)
-	quiet "$pid"
+	confirmed=$(field "$dir/run" 'confirmed:')
+	settle "$url" "$pid" "$op" $((warm + confirmed))
 	cpu1=$(ticks "$pid") rss1=$(rss_kb "$pid")
 	drain=$(echo "$(date +%s.%N) - $ended" | bc -l)
 	"$load" "${to[@]}" -check-done "$dir/ids" >"$dir/check"
 
-	local pps confirmed ndone half
+	local pps ndone half
 	pps=$(grep -oE '\([0-9]+ confirmed payments/s' "$dir/run" | grep -oE '[0-9]+')
-	confirmed=$(field "$dir/run" 'confirmed:')
 	ndone=$(grep -oE '\([0-9]+ completed' "$dir/check" | grep -oE '[0-9]+')
 	half=$(((pps + 1) / 2))
 	"$load" "${to[@]}" -n "$HALF_N" -rate "$half" -downstream >"$dir/half"
@@ -164,6 +184,7 @@ paymentd_row() {
 	half_pps=$(grep -oE '\([0-9]+ confirmed payments/s' "$dir/half" | grep -oE '[0-9]+')
 	half_p99=$(grep -oE 'approved→done.*' "$dir/half" | awk '{print $5}')
 	half_done=$(grep -oE '[0-9]+ not within' "$dir/half" | grep -oE '^[0-9]+')
+	((half_done == 0)) || half_p99=">$DONE_WITHIN"
 	kill "$pid"
 	wait "$pid" || true
 
@@ -188,9 +209,9 @@ for b in "${builds[@]}"; do
 	label=${b/:/ }
 	bin=$tmp/${b%%:*}/paymentd
 	log "$label: bare handler"
-	rps=$(bare)
+	bare
 	for mode in memory data-dir; do
 		log "$label: paymentd, $mode"
-		paymentd_row "$bin" "$mode" "${label// /-}" "$rps"
+		paymentd_row "$bin" "$mode" "${label// /-}" "$bare_rps"
 	done
 done
