@@ -12,9 +12,9 @@
 // -rate caps the flows started per second (0: as fast as the concurrency allows). With
 // -downstream, it then reads each confirmed payment's events and reports the time from
 // PspApproved to PaymentCompleted (the Kafka → ledger/wallet → completion loop), by the
-// event store's own timestamps. -ids FILE writes the confirmed payments' orderIds instead,
-// and a later `paymentload -check-done FILE` reports the same for them: scripts/perf.sh
-// reads paymentd's CPU time in between, so the reads are not counted.
+// event store's own timestamps. -ids FILE writes the confirmed payments' orderIds, and a
+// later `paymentload -check-done FILE` reports the same for them: scripts/perf.sh reads
+// paymentd's CPU time in between, so those reads are not counted.
 //
 // -serve-bare ADDR is the yardstick: a bare Go JSON handler that decodes each request's body
 // and answers a JSON object with what a flow reads, at every path. The same flows pointed at
@@ -309,8 +309,8 @@ func pct(d []time.Duration, p int) time.Duration {
 	return d[i].Round(10 * time.Microsecond)
 }
 
-// reportDownstream waits (up to -done-within) for every payment of ids to complete and prints the
-// PspApproved → PaymentCompleted latency percentiles.
+// reportDownstream waits (up to -done-within) for every payment of ids to complete and
+// prints the PspApproved → PaymentCompleted latency percentiles.
 func (l *loader) reportDownstream(ctx context.Context, w io.Writer, ids []string) {
 	lat := make([]time.Duration, len(ids))
 	missing := make([]bool, len(ids))
