@@ -20,7 +20,10 @@ import (
 
 // Config is everything paymentd reads from its environment. Flags override variables.
 type Config struct {
-	Addr            string        // PAYSTREAM_ADDR
+	Addr string // PAYSTREAM_ADDR
+	// OperatorAddr is PAYSTREAM_OPERATOR_ADDR: a second listener for operators' tools
+	// (pprof, /metrics without a key); empty (the default): none. See operator.go.
+	OperatorAddr    string
 	DataDir         string        // PAYSTREAM_DATA_DIR: empty = events in memory
 	EventStoreURL   string        // EVENTSTORE_URL: EventStoreDB instead of the embedded store
 	DatabaseURL     string        // DATABASE_URL: PostgreSQL read models; empty = in memory
@@ -78,7 +81,7 @@ type RecoveryConfig struct {
 
 // configVars lists every variable LoadConfig reads (compose.yaml is checked against it).
 var configVars = []string{
-	"PAYSTREAM_ADDR", "PAYSTREAM_DATA_DIR", "PAYSTREAM_CATALOG", "PAYSTREAM_CONFIRM_TIMEOUT",
+	"PAYSTREAM_ADDR", "PAYSTREAM_OPERATOR_ADDR", "PAYSTREAM_DATA_DIR", "PAYSTREAM_CATALOG", "PAYSTREAM_CONFIRM_TIMEOUT",
 	"PAYSTREAM_SHUTDOWN_TIMEOUT", "PAYSTREAM_LOG_LEVEL", "PAYSTREAM_LOG_FORMAT",
 	"TOSS_API_URL", "TOSS_SECRET_KEY", "TOSSSIM_ADDR", "PAYSTREAM_WEBHOOK_SECRET_KEY",
 	"EVENTSTORE_URL", "DATABASE_URL",
@@ -103,6 +106,7 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	var usage strings.Builder // the flag list, for -h and bad flags
 	fs.SetOutput(&usage)
 	addr := fs.String("addr", env("PAYSTREAM_ADDR", "127.0.0.1:8080"), "listen address (PAYSTREAM_ADDR)")
+	operatorAddr := fs.String("operator-addr", env("PAYSTREAM_OPERATOR_ADDR", ""), "operator listener with pprof under /debug/pprof/ and /metrics, no API key; empty: none (PAYSTREAM_OPERATOR_ADDR)")
 	eventStoreURL := fs.String("eventstore-url", env("EVENTSTORE_URL", ""), "EventStoreDB connection string, e.g. esdb://host:2113?tls=false; empty uses the embedded store (EVENTSTORE_URL)")
 	dataDir := fs.String("data-dir", env("PAYSTREAM_DATA_DIR", ""), "event data directory; empty keeps events in memory (PAYSTREAM_DATA_DIR)")
 	catalog := fs.String("catalog", env("PAYSTREAM_CATALOG", ""), "product catalog JSON; empty uses the sample (PAYSTREAM_CATALOG)")
@@ -137,7 +141,7 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 		}
 		return Config{}, fmt.Errorf("paymentd: %w\n%s", err, usage.String())
 	}
-	cfg := Config{Addr: *addr, DataDir: *dataDir, CatalogPath: *catalog, LogFormat: *logFormat,
+	cfg := Config{Addr: *addr, OperatorAddr: *operatorAddr, DataDir: *dataDir, CatalogPath: *catalog, LogFormat: *logFormat,
 		TossAPIURL: *tossURL, TossSecretKey: toss.SecretKey(getenv("TOSS_SECRET_KEY")), SimulatorAddr: *simAddr,
 		WebhookSecretKey: toss.SecretKey(getenv("PAYSTREAM_WEBHOOK_SECRET_KEY"))}
 
@@ -150,6 +154,9 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	}
 	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
 		bad("PAYSTREAM_ADDR", "%q is not host:port", cfg.Addr)
+	}
+	if _, _, err := net.SplitHostPort(cfg.OperatorAddr); cfg.OperatorAddr != "" && err != nil {
+		bad("PAYSTREAM_OPERATOR_ADDR", "%q is not empty or host:port", cfg.OperatorAddr)
 	}
 	var err error
 	if cfg.ConfirmTimeout, err = time.ParseDuration(*confirmTimeout); err != nil || cfg.ConfirmTimeout <= 0 {

@@ -26,6 +26,7 @@ var _ = Describe("LoadConfig", func() {
 		Expect(cfg.Addr).To(Equal("127.0.0.1:8080"))
 		Expect(cfg.DataDir).To(BeEmpty())
 		Expect(cfg.TossAPIURL).To(BeEmpty())
+		Expect(cfg.OperatorAddr).To(BeEmpty(), "no operator listener unless asked for")
 	})
 
 	It("lets flags override variables", func() {
@@ -43,12 +44,13 @@ var _ = Describe("LoadConfig", func() {
 	It("reports every bad variable at once, by name", func() {
 		_, err := LoadConfig(nil, envOf(map[string]string{
 			"PAYSTREAM_ADDR":            "nonsense",
+			"PAYSTREAM_OPERATOR_ADDR":   "6060",
 			"PAYSTREAM_CONFIRM_TIMEOUT": "soon",
 			"PAYSTREAM_LOG_LEVEL":       "loud",
 			"TOSS_API_URL":              "ftp://toss",
 		}))
 		Expect(err).To(HaveOccurred())
-		for _, name := range []string{"PAYSTREAM_ADDR", "PAYSTREAM_CONFIRM_TIMEOUT", "PAYSTREAM_LOG_LEVEL", "TOSS_API_URL", "TOSS_SECRET_KEY"} {
+		for _, name := range []string{"PAYSTREAM_ADDR", "PAYSTREAM_OPERATOR_ADDR", "PAYSTREAM_CONFIRM_TIMEOUT", "PAYSTREAM_LOG_LEVEL", "TOSS_API_URL", "TOSS_SECRET_KEY"} {
 			Expect(err.Error()).To(ContainSubstring(name))
 		}
 	})

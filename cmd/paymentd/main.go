@@ -186,6 +186,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	root.Handle("/console/", console.Handler(sessions, console.Options{Logger: log}))
 	protected := httpapi.Protect(httpapi.Instrument(root, registry), keys,
 		httpapi.ProtectOptions{Logger: log, Limiter: access.NewLimiter(cfg.Access.WriteRate, nil), Registry: registry, Sessions: sessions})
+	if cfg.OperatorAddr != "" {
+		opSrv, opAddr, err := serve(operatorHandler(registry), cfg.OperatorAddr, operatorTimeouts(cfg))
+		if err != nil {
+			return fmt.Errorf("PAYSTREAM_OPERATOR_ADDR %s: %w", cfg.OperatorAddr, err)
+		}
+		defer opSrv.Close()
+		fmt.Fprintf(stdout, "operator listener on http://%s (/debug/pprof/, /metrics)\n", opAddr)
+	}
 	srv, addr, err := serve(protected, cfg.Addr, serverTimeouts(cfg))
 	if err != nil {
 		return fmt.Errorf("PAYSTREAM_ADDR %s: %w", cfg.Addr, err)

@@ -83,5 +83,8 @@ var _ = Describe("paymentd's listener", func() {
 		t := serverTimeouts(Config{ConfirmTimeout: 15 * time.Second})
 		Expect([]time.Duration{t.header, t.read, t.write, t.idle}).NotTo(ContainElement(BeZero()))
 		Expect(t.write).To(BeNumerically(">", 15*time.Second), "a confirm has time to finish before its answer is due")
+		op := operatorTimeouts(Config{ConfirmTimeout: 15 * time.Second})
+		Expect([]time.Duration{op.header, op.read, op.write, op.idle}).NotTo(ContainElement(BeZero()))
+		Expect(op.write).To(BeNumerically(">", 30*time.Second), "pprof's default 30 s CPU profile can be written")
 	})
 })

@@ -12,7 +12,14 @@
 // -rate caps the flows started per second (0: as fast as the concurrency allows). With
 // -downstream, it then reads each confirmed payment's events and reports the time from
 // PspApproved to PaymentCompleted (the Kafka → ledger/wallet → completion loop), by the
-// event store's own timestamps.
+// event store's own timestamps. -ids FILE writes the confirmed payments' orderIds, and a
+// later `paymentload -check-done FILE` reports the same for them: scripts/perf.sh reads
+// paymentd's CPU time in between, so those reads are not counted.
+//
+// -serve-bare ADDR is the yardstick: a bare Go JSON handler that decodes each request's body
+// and answers a JSON object with what a flow reads, at every path. The same flows pointed at
+// it (-url and -sim both its address) measure what the machine and this client manage with
+// no payment logic at all.
 package main
 
 import (
@@ -23,6 +30,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -49,6 +57,10 @@ type config struct {
 	n, c        int
 	rate        float64
 	downstream  bool
+	doneWithin  time.Duration // how long -downstream and -check-done wait for the last payment
+	idsFile     string        // -ids: write the confirmed payments' orderIds there
+	checkDone   string        // -check-done: only check the payments listed there
+	bareAddr    string        // -serve-bare: serve the bare JSON handler instead
 	products    []string
 }
 
@@ -67,6 +79,10 @@ func parse(args []string, getenv func(string) string) (config, error) {
 	c := fs.Int("c", 64, "concurrent flows")
 	rate := fs.Float64("rate", 0, "flows started per second at most (0: unlimited)")
 	downstream := fs.Bool("downstream", false, "afterwards, report PspApproved → PaymentCompleted latency")
+	doneWithin := fs.Duration("done-within", 30*time.Second, "how long -downstream and -check-done wait for every payment to complete")
+	ids := fs.String("ids", "", "write the confirmed payments' orderIds to this file, one a line")
+	checkDone := fs.String("check-done", "", "run no flows: report PspApproved → PaymentCompleted latency of the payments listed in this file (-ids)")
+	bare := fs.String("serve-bare", "", "run no flows: serve the bare JSON handler on this host:port until interrupted")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -76,10 +92,14 @@ func parse(args []string, getenv func(string) string) (config, error) {
 	if *c < 1 {
 		return config{}, errors.New("paymentload: -c must be at least 1")
 	}
+	if *doneWithin <= 0 {
+		return config{}, errors.New("paymentload: -done-within must be positive")
+	}
 	if *rate < 0 {
 		return config{}, errors.New("paymentload: -rate must not be negative")
 	}
 	return config{url: *url, simURL: *sim, key: *key, n: *n, c: *c, rate: *rate, downstream: *downstream,
+		doneWithin: *doneWithin, idsFile: *ids, checkDone: *checkDone, bareAddr: *bare,
 		products: []string{"book-kia", "mug-gopher", "sticker-pack"}}, nil
 }
 
@@ -96,9 +116,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
+	if cfg.bareAddr != "" {
+		return serveBare(ctx, cfg.bareAddr, stdout)
+	}
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		MaxIdleConns: cfg.c * 4, MaxIdleConnsPerHost: cfg.c * 2, IdleConnTimeout: time.Minute}}
 	l := &loader{cfg: cfg, client: client}
+	if cfg.checkDone != "" {
+		data, err := os.ReadFile(cfg.checkDone)
+		if err != nil {
+			return err
+		}
+		l.reportDownstream(ctx, stdout, strings.Fields(string(data)))
+		return nil
+	}
 
 	results := make([]result, cfg.n)
 	var next atomic.Int64
@@ -133,8 +164,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	wg.Wait()
 	elapsed := time.Since(start)
 	report(stdout, cfg, results, elapsed)
+	var confirmed []string
+	for _, r := range results {
+		if r.status == "SUCCESS" {
+			confirmed = append(confirmed, r.orderID)
+		}
+	}
+	if cfg.idsFile != "" {
+		if err := os.WriteFile(cfg.idsFile, []byte(strings.Join(confirmed, "\n")+"\n"), 0o644); err != nil {
+			return err
+		}
+	}
 	if cfg.downstream {
-		l.reportDownstream(ctx, stdout, results)
+		l.reportDownstream(ctx, stdout, confirmed)
 	}
 	return nil
 }
@@ -242,6 +284,7 @@ func report(w io.Writer, cfg config, results []result, elapsed time.Duration) {
 	confirmed := byStatus["SUCCESS"]
 	fmt.Fprintf(w, "payments: %d  concurrency: %d  elapsed: %s\n", len(totals)+byStatus["error"], cfg.c, elapsed.Round(time.Millisecond))
 	fmt.Fprintf(w, "confirmed: %d  (%.0f confirmed payments/s)\n", confirmed, float64(confirmed)/elapsed.Seconds())
+	fmt.Fprintf(w, "requests: %.0f/s  (three per flow, as the client counts them)\n", float64(3*len(totals))/elapsed.Seconds())
 	fmt.Fprintf(w, "outcomes: %v\n", byStatus)
 	for _, s := range []struct {
 		name string
@@ -266,20 +309,14 @@ func pct(d []time.Duration, p int) time.Duration {
 	return d[i].Round(10 * time.Microsecond)
 }
 
-// reportDownstream waits (up to 30 s) for every confirmed payment to complete and prints
-// the PspApproved → PaymentCompleted latency percentiles.
-func (l *loader) reportDownstream(ctx context.Context, w io.Writer, results []result) {
-	var ids []string
-	for _, r := range results {
-		if r.status == "SUCCESS" {
-			ids = append(ids, r.orderID)
-		}
-	}
+// reportDownstream waits (up to -done-within) for every payment of ids to complete and
+// prints the PspApproved → PaymentCompleted latency percentiles.
+func (l *loader) reportDownstream(ctx context.Context, w io.Writer, ids []string) {
 	lat := make([]time.Duration, len(ids))
 	missing := make([]bool, len(ids))
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(l.cfg.doneWithin)
 	for range l.cfg.c {
 		wg.Add(1)
 		go func() {
@@ -314,8 +351,8 @@ func (l *loader) reportDownstream(ctx context.Context, w io.Writer, results []re
 		}
 		got = append(got, d)
 	}
-	fmt.Fprintf(w, "%-16s p50 %-10s p99 %-10s max %s  (%d completed, %d not within 30 s)\n", "approved→done",
-		pct(got, 50), pct(got, 99), pct(got, 100), len(got), notDone)
+	fmt.Fprintf(w, "%-16s p50 %-10s p99 %-10s max %s  (%d completed, %d not within %s)\n", "approved→done",
+		pct(got, 50), pct(got, 99), pct(got, 100), len(got), notDone, l.cfg.doneWithin)
 }
 
 // completion reads a payment's events and returns PaymentCompleted's time minus PspApproved's.
@@ -352,4 +389,38 @@ func (l *loader) completion(ctx context.Context, orderID string) (time.Duration,
 		return 0, false, nil
 	}
 	return completed.Sub(approved), true, nil
+}
+
+// serveBare serves the yardstick on addr until ctx ends: every request's JSON body is
+// decoded and answered 201 with a JSON object carrying what a flow reads from paymentd and
+// the simulator.
+func serveBare(ctx context.Context, addr string, stdout io.Writer) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	var checkouts atomic.Uint64
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		orderID, _ := body["orderId"].(string)
+		if orderID == "" { // a checkout
+			orderID = "bare-" + strconv.FormatUint(checkouts.Add(1), 10)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_ = json.NewEncoder(w).Encode(map[string]string{"orderId": orderID, "totalAmount": "15000", "paymentKey": "bare-" + orderID, "status": "SUCCESS"})
+	})}
+	fmt.Fprintf(stdout, "bare handler listening on http://%s\n", ln.Addr())
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
