@@ -136,20 +136,24 @@ func (c *Consumer) Run(ctx context.Context) error {
 			}
 		})
 		c.cfg.progress.Beat()
+		// One payment's records in order, payments concurrently: each record is an append
+		// that waits for its fsync, and concurrent appends share one (group commit). The
+		// ledger's and the wallet's completions of one payment go in the same sequence, so
+		// they do not contend for its stream.
 		var wg sync.WaitGroup
-		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-			if len(p.Records) == 0 {
-				return
-			}
+		slots := make(chan struct{}, maxConcurrentPayments)
+		for _, recs := range byPayment(fetches) {
+			slots <- struct{}{}
 			wg.Go(func() {
-				for _, r := range p.Records {
+				defer func() { <-slots }()
+				for _, r := range recs {
 					if !c.handle(ctx, cl, r) {
 						return
 					}
 					handled.Add(1)
 				}
 			})
-		})
+		}
 		wg.Wait()
 		if ctx.Err() != nil {
 			cl.AllowRebalance()
@@ -163,6 +167,26 @@ func (c *Consumer) Run(ctx context.Context) error {
 			c.cfg.progress.Advanced(handled.Load())
 		}
 	}
+}
+
+// maxConcurrentPayments bounds the payments whose completions are recorded at once.
+const maxConcurrentPayments = 64
+
+// byPayment groups the fetched records by key (the orderId), each group in fetch order
+// (partition order; one payment's records of one topic are in one partition).
+func byPayment(fetches kgo.Fetches) [][]*kgo.Record {
+	var groups [][]*kgo.Record
+	index := map[string]int{}
+	fetches.EachRecord(func(r *kgo.Record) {
+		i, ok := index[string(r.Key)]
+		if !ok {
+			i = len(groups)
+			index[string(r.Key)] = i
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], r)
+	})
+	return groups
 }
 
 // handle records r, retrying transient failures until ctx ends (reported as false).

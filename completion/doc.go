@@ -14,5 +14,6 @@
 //     else stops.
 //   - Any other failure (event store unavailable, contention) is retried with backoff, in
 //     order, without committing past it.
-//   - Records of one partition are recorded in order; partitions are processed concurrently.
+//   - One payment's records (one key) are recorded in the order fetched; different payments
+//     concurrently (up to 64 at once), so that their appends share fsyncs.
 package completion
