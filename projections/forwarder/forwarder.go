@@ -360,9 +360,11 @@ func (p payment) with(r eventstore.RecordedEvent) (payment, aggregate.Event, err
 
 // followed are the payments one Run follows, by stream, each folded up to the last event
 // delivered, so that a message is built from the events Follow delivered rather than from
-// a read of the stream. A payment it does not hold at the revision before an event that
-// gives a message (one whose first events came before the checkpoint, or one forgotten) is
-// read from the store. Used by Run's Follow handler alone.
+// a read of the stream. A payment is held from its first event until it gives a message
+// (its approval, usually): what follows is rare to give another (a refund), so its events
+// are not decoded, and the stream is read should one come. So is the stream of a payment
+// whose first events came before the checkpoint, or that was forgotten. Used by Run's
+// Follow handler alone.
 type followed map[string]payment
 
 // maxFollowed bounds followed; for each payment over it one goes, at random (it is read
@@ -445,6 +447,7 @@ func (f *Forwarder) message(ctx context.Context, payments followed, e eventstore
 	if err != nil {
 		return nil, fmt.Errorf("%s of %s@%d: %w", schema, e.Stream, e.Revision, err)
 	}
+	delete(payments, e.Stream)
 	var md struct {
 		CorrelationID string `json:"correlationId"`
 	}

@@ -277,7 +277,7 @@ var forwarderSpecs = func(backend kafkatest.Backend) {
 				"approved 3000"}))
 		})
 
-		It("builds messages from the events it followed, reading only a payment whose first events came before its checkpoint", func(ctx SpecContext) {
+		It("builds approvals from the events it followed, reading a payment only for a later message (a refund)", func(ctx SpecContext) {
 			counting := &readCounting{Store: store}
 			approve(ctx, 0, 10)
 			r := start(forwarder.New(counting, kafka.Config{Brokers: brokers}, forwarder.WithIdleCheckpoint(50*time.Millisecond)))
