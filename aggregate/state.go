@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"slices"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -236,4 +237,41 @@ func (s State) withStatus(st Status) State {
 	}
 	s.Orders = orders
 	return s
+}
+
+// Clone returns a copy of s that shares nothing its holder could change: slices, and the
+// values behind pointers, are copied (decimals and times are values nobody changes in
+// place). For a State kept while others hold it (the command side's cache).
+func (s State) Clone() State {
+	s.Orders = slices.Clone(s.Orders)
+	s.ApprovedAt, s.CompletedAt = clonePtr(s.ApprovedAt), clonePtr(s.CompletedAt)
+	s.Outcome, s.VirtualAccount = clonePtr(s.Outcome), clonePtr(s.VirtualAccount)
+	if s.Resolution != nil {
+		r := *s.Resolution
+		r.Evidence = slices.Clone(r.Evidence)
+		s.Resolution = &r
+	}
+	s.Refunds = slices.Clone(s.Refunds)
+	for i, r := range s.Refunds {
+		r.Orders, r.Account, r.Outcome, r.CanceledAt = slices.Clone(r.Orders), clonePtr(r.Account), clonePtr(r.Outcome), clonePtr(r.CanceledAt)
+		if r.Resolution != nil {
+			res := *r.Resolution
+			res.Evidence = slices.Clone(res.Evidence)
+			r.Resolution = &res
+		}
+		s.Refunds[i] = r
+	}
+	s.Withdrawals = slices.Clone(s.Withdrawals)
+	for i := range s.Withdrawals {
+		s.Withdrawals[i].Orders = slices.Clone(s.Withdrawals[i].Orders)
+	}
+	return s
+}
+
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	c := *p
+	return &c
 }

@@ -6,7 +6,11 @@
 //     closure over the command) and appends what it decides at the revision it loaded,
 //     reloading and deciding again when another writer got there first; updateOnce is one
 //     round of it, for recovery's claim, where losing the race is the answer. Load is the
-//     one fold of a recorded stream (aggregate.EvolveStored per event).
+//     one fold of a recorded stream (aggregate.EvolveStored per event). The payments used
+//     last are kept folded (cache.go) at the revision they were folded at: a command decides
+//     on one without reading, its append at that revision is the check (a failed append
+//     forgets it; a decision that appends nothing is made again on the stream as read), and
+//     Load reads the stream and decodes only what followed that revision.
 //   - checkout.go, confirm.go, recovery.go (and worker.go, its loop), resolve.go (operators,
 //     expiry), downstream.go (ledger and wallet completions), webhook.go (Toss's hints),
 //     idempotency.go (a client's Idempotency-Key names one request).

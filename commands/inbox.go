@@ -13,7 +13,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/paystream/paystream/aggregate"
-	"github.com/paystream/paystream/eventstore"
 )
 
 // WebhookInbox persists Toss webhooks, answers, and works them off in the background: a
@@ -28,7 +27,7 @@ type WebhookInbox struct {
 
 	mu      sync.Mutex
 	seen    map[string]string // transmission id → day stream
-	revs    map[string]eventstore.Revision
+	heads   map[string]streamHead
 	pending *list.List // of *inboxItem, oldest first
 	inQueue map[string]*list.Element
 }
@@ -48,7 +47,7 @@ func NewWebhookInbox(svc *Service, maxBacklog, _ int) *WebhookInbox {
 		maxBacklog = 100_000
 	}
 	return &WebhookInbox{svc: svc, log: svc.log.With("component", "webhooks"), maxBacklog: maxBacklog,
-		wake: make(chan struct{}, 1), seen: map[string]string{}, revs: map[string]eventstore.Revision{},
+		wake: make(chan struct{}, 1), seen: map[string]string{}, heads: map[string]streamHead{},
 		pending: list.New(), inQueue: map[string]*list.Element{}}
 }
 

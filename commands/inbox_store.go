@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/paystream/paystream/aggregate"
+	"github.com/paystream/paystream/audit"
 	"github.com/paystream/paystream/eventstore"
 )
 
@@ -68,44 +69,48 @@ type WebhookProcessed struct {
 	At             time.Time `json:"at"`
 }
 
+// streamHead is where an inbox stream ends, as this inbox last read or appended it: its
+// revision and the hash of its last event (what the next event chains to).
+type streamHead struct {
+	revision eventstore.Revision
+	hash     string
+}
+
 // appendLocked appends one inbox event with an id derived from the transmission, at the
-// stream's known revision, re-reading the stream when another instance wrote to it. It
+// stream's known head, re-reading the stream when another instance wrote to it. It
 // reports false when the stream already holds that transmission's event (a duplicate stored
 // by another instance, or a retried append that landed).
 func (in *WebhookInbox) appendLocked(ctx context.Context, stream, name, transmissionID string, data []byte) (appended bool, err error) {
 	err = retryConflicts(stream, func() error {
-		expected, known := in.revs[stream]
+		head, known := in.heads[stream]
 		if !known {
-			rev, err := in.readLocked(ctx, stream, false)
-			if err != nil {
+			var err error
+			if head, err = in.readLocked(ctx, stream, false); err != nil {
 				return err
 			}
-			expected = rev
 		}
 		if name == NameWebhookReceived && in.seen[transmissionID] != "" {
 			appended = false
 			return nil
 		}
-		res, err := in.svc.AppendRecords(ctx, stream, expected, []Record{{Name: name, Data: data}}, transmissionID,
-			Meta{CorrelationID: transmissionID, Actor: "toss-webhook"})
-		if errors.Is(err, eventstore.ErrConcurrency) {
-			delete(in.revs, stream) // someone else wrote: read again
-		}
+		res, hash, err := in.svc.appendRecords(ctx, stream, head.revision, head.hash, []Record{{Name: name, Data: data}},
+			transmissionID, Meta{CorrelationID: transmissionID, Actor: "toss-webhook"})
 		if err != nil {
+			delete(in.heads, stream) // someone else wrote, or in doubt: read again
 			return err
 		}
-		in.revs[stream], appended = res.Revision, true
+		in.heads[stream], appended = streamHead{res.Revision, hash}, true
 		return nil
 	})
 	return appended, err
 }
 
 // readLocked reads an inbox stream, marks its transmissions seen, and — when queue is set —
-// queues those received and not processed. It returns the stream's revision.
-func (in *WebhookInbox) readLocked(ctx context.Context, stream string, queue bool) (eventstore.Revision, error) {
+// queues those received and not processed. It returns the stream's head.
+func (in *WebhookInbox) readLocked(ctx context.Context, stream string, queue bool) (streamHead, error) {
 	recorded, err := in.svc.cfg.Store.ReadStream(ctx, stream)
 	if err != nil {
-		return 0, fmt.Errorf("read %s: %w", stream, err)
+		return streamHead{}, fmt.Errorf("read %s: %w", stream, err)
 	}
 	var received []WebhookReceived
 	processed := map[string]bool{}
@@ -114,14 +119,14 @@ func (in *WebhookInbox) readLocked(ctx context.Context, stream string, queue boo
 		case NameWebhookReceived:
 			var r WebhookReceived
 			if err := json.Unmarshal(e.Data, &r); err != nil {
-				return 0, fmt.Errorf("decode %s at %s/%d: %w", e.Type, stream, e.Revision, err)
+				return streamHead{}, fmt.Errorf("decode %s at %s/%d: %w", e.Type, stream, e.Revision, err)
 			}
 			received = append(received, r)
 			in.seen[r.TransmissionID] = stream
 		case NameWebhookProcessed:
 			var p WebhookProcessed
 			if err := json.Unmarshal(e.Data, &p); err != nil {
-				return 0, fmt.Errorf("decode %s at %s/%d: %w", e.Type, stream, e.Revision, err)
+				return streamHead{}, fmt.Errorf("decode %s at %s/%d: %w", e.Type, stream, e.Revision, err)
 			}
 			processed[p.TransmissionID] = true
 		}
@@ -133,12 +138,12 @@ func (in *WebhookInbox) readLocked(ctx context.Context, stream string, queue boo
 			}
 		}
 	}
-	rev := eventstore.NoStream
-	if len(recorded) > 0 {
-		rev = recorded[len(recorded)-1].Revision
+	head := streamHead{revision: eventstore.NoStream}
+	if n := len(recorded); n > 0 {
+		head = streamHead{recorded[n-1].Revision, audit.LinksOf(recorded[n-1].Metadata).Hash}
 	}
-	in.revs[stream] = rev
-	return rev, nil
+	in.heads[stream] = head
+	return head, nil
 }
 
 // Restore reads the last InboxRetentionDays days of the inbox and queues what was received
@@ -167,9 +172,9 @@ func (in *WebhookInbox) pruneLocked(now time.Time) {
 			delete(in.seen, id)
 		}
 	}
-	for stream := range in.revs {
+	for stream := range in.heads {
 		if strings.Compare(stream, oldest) < 0 {
-			delete(in.revs, stream)
+			delete(in.heads, stream)
 		}
 	}
 }

@@ -40,13 +40,23 @@ func (s *Service) AppendRecords(ctx context.Context, stream string, expected eve
 			prev = audit.LinksOf(recorded[n-1].Metadata).Hash
 		}
 	}
+	res, _, err := s.appendRecords(ctx, stream, expected, prev, records, key, meta)
+	return res, err
+}
+
+// appendRecords is AppendRecords for a writer that knows prev, the hash of the stream's
+// event at expected ("" for none), so nothing is read (the webhook inbox: its day's stream
+// grows with every webhook). It returns the hash of the last record appended.
+func (s *Service) appendRecords(ctx context.Context, stream string, expected eventstore.Revision, prev string, records []Record,
+	key string, meta Meta) (eventstore.AppendResult, string, error) {
 	meta.commandID = key
 	out := make([]eventstore.Event, len(records))
 	for i, r := range records {
 		var err error
 		if out[i], prev, err = storedEvent(stream, expected+eventstore.Revision(i)+1, prev, r.Name, r.Data, meta, ""); err != nil {
-			return eventstore.AppendResult{}, err
+			return eventstore.AppendResult{}, "", err
 		}
 	}
-	return s.appendStored(ctx, stream, expected, out)
+	res, err := s.appendStored(ctx, stream, expected, out)
+	return res, prev, err
 }

@@ -18,7 +18,9 @@ import (
 // the command) say which events follow, and appends them at the exact revision it loaded;
 // when another writer got there first it loads again and decides again, a bounded number of
 // times. Every command goes through it (updateOnce is its single round, for claims that
-// must not be retried). Reading a stream and folding it is Load's job alone.
+// must not be retried). Reading a stream and folding it is load's job alone; the payments
+// folded last are cached (cache.go), and never trusted beyond the revision they were folded
+// at.
 
 // maxContentionRetries bounds reload-and-decide rounds on concurrent appends.
 const maxContentionRetries = 8
@@ -44,21 +46,28 @@ func (s *Service) Load(ctx context.Context, orderID string) (Payment, error) {
 }
 
 // load folds the payment's stream; a stream that does not exist yet is the zero Payment at
-// eventstore.NoStream (a checkout creates it).
+// eventstore.NoStream (a checkout creates it). It always reads the stream, so it is never
+// behind the store as read; it decodes only the events after the cached payment's revision
+// when the stream still holds the event the cache was folded at (its hash), and caches what
+// it folded.
 func (s *Service) load(ctx context.Context, orderID string) (Payment, error) {
 	recorded, err := s.cfg.Store.ReadStream(ctx, aggregate.StreamName(orderID))
 	if err != nil {
 		return Payment{}, fmt.Errorf("load %s: %w", orderID, err)
 	}
-	p := Payment{Revision: eventstore.NoStream}
-	for _, r := range recorded {
+	p, ok := s.cached.get(orderID)
+	if !ok || int(p.Revision) >= len(recorded) || p.head == "" || audit.LinksOf(recorded[p.Revision].Metadata).Hash != p.head {
+		p = Payment{Revision: eventstore.NoStream}
+	}
+	for _, r := range recorded[p.Revision+1:] {
 		if p.State, _, err = aggregate.EvolveStored(p.State, r.Type, r.Data); err != nil {
 			return Payment{}, fmt.Errorf("load %s at revision %d: %w", orderID, r.Revision, err)
 		}
 	}
-	if n := len(recorded); n > 0 {
+	if n := len(recorded); n > 0 && recorded[n-1].Revision != p.Revision {
 		p.Revision, p.Position = recorded[n-1].Revision, recorded[n-1].Position
 		p.head = audit.LinksOf(recorded[n-1].Metadata).Hash
+		s.cached.put(p)
 	}
 	return p, nil
 }
@@ -102,18 +111,30 @@ func retryConflicts(what string, attempt func() error) error {
 }
 
 // updateOnce is one round of update: it fails with eventstore.ErrConcurrency when the
-// stream moved after the payment was loaded.
+// stream moved after the payment was loaded. Without known it decides on the cached payment
+// when there is one, unread: the append expects its revision, so a stream that moved on
+// fails the append, and the cache forgets the payment whenever an append fails. A decision
+// that appends nothing checks nothing, so it is made again on the stream as read.
 func (s *Service) updateOnce(ctx context.Context, orderID string, known *Payment, meta Meta, causation string, decide decision) (updated, error) {
-	var p Payment
+	var (
+		p      Payment
+		cached bool
+		err    error
+	)
 	if known != nil {
 		p = *known
-	} else {
-		var err error
+	} else if p, cached = s.cached.get(orderID); !cached {
 		if p, err = s.load(ctx, orderID); err != nil {
 			return updated{}, err
 		}
 	}
 	events, err := decide(p)
+	if cached && (err != nil || len(events) == 0) {
+		if p, err = s.load(ctx, orderID); err != nil {
+			return updated{}, err
+		}
+		events, err = decide(p)
+	}
 	if err != nil {
 		return updated{Payment: p}, fmt.Errorf("%s: %w", orderID, err)
 	}
@@ -123,10 +144,12 @@ func (s *Service) updateOnce(ctx context.Context, orderID string, known *Payment
 	stream := aggregate.StreamName(orderID)
 	res, head, err := s.append(ctx, stream, p.Revision, p.head, events, meta, causation)
 	if err != nil {
+		s.cached.drop(orderID)
 		return updated{Payment: p}, err
 	}
 	next := p.with(events, res)
 	next.head = head
+	s.cached.put(next)
 	return updated{Payment: next, cause: eventID(stream, p.Revision+1, events[0].EventName(), meta.commandID).String()}, nil
 }
 

@@ -90,6 +90,9 @@ type Config struct {
 	// Observer is told how long confirms and PSP requests took (nil: nobody), e.g. for
 	// latency histograms.
 	Observer Observer
+	// CachedPayments bounds how many payments' folded states are kept for the next command
+	// (0: DefaultCachedPayments; negative: none).
+	CachedPayments int
 }
 
 // Observer is told how long work took. Its methods must be safe for concurrent use and
@@ -122,9 +125,10 @@ func pspOutcome(a PSPAnswer) string {
 
 // Service runs payment commands. Safe for concurrent use.
 type Service struct {
-	cfg Config
-	log *slog.Logger
-	sig signals
+	cfg    Config
+	log    *slog.Logger
+	sig    signals
+	cached *paymentCache
 }
 
 // New returns a Service; zero durations in cfg take their defaults.
@@ -161,7 +165,10 @@ func New(cfg Config) *Service {
 	if cfg.Observer == nil {
 		cfg.Observer = noObserver{}
 	}
-	return &Service{cfg: cfg, log: cfg.Logger}
+	if cfg.CachedPayments == 0 {
+		cfg.CachedPayments = DefaultCachedPayments
+	}
+	return &Service{cfg: cfg, log: cfg.Logger, cached: newPaymentCache(cfg.CachedPayments)}
 }
 
 // Payment is a payment's state at a revision of its stream.

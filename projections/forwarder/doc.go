@@ -9,7 +9,10 @@
 // It follows the payment streams from a checkpoint and, per approval, publishes one
 // payment.approved.v1 message (kafkamsg.Approved, key = orderId, headers event-type,
 // event-id, correlation-id) to payments.approved. The order lines come from folding the
-// payment's stream up to the approval, so the message describes the payment as approved.
+// payment's stream up to the approval, so the message describes the payment as approved:
+// the events Follow delivered, folded as they come until the payment gives a message (a
+// bounded number of payments at a time); the stream is read for a message that comes later
+// (a refund), and for a payment whose earlier events precede the checkpoint.
 //
 // Invariants:
 //   - Exactly once into Kafka: approvals are produced by a transactional producer, and the

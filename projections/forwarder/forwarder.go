@@ -130,15 +130,13 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	items := make(chan item, 4*f.cfg.maxBatch)
 	followDone := make(chan error, 1)
 	go func() {
+		payments := followed{}
 		followDone <- f.store.Follow(fctx, from, aggregate.StreamPrefix, func(ctx context.Context, e eventstore.RecordedEvent) error {
-			it := item{pos: e.Position}
-			if forwarded[e.Type] {
-				rec, err := f.message(ctx, e)
-				if err != nil {
-					return err
-				}
-				it.record = rec
+			rec, err := f.message(ctx, payments, e)
+			if err != nil {
+				return err
 			}
+			it := item{pos: e.Position, record: rec}
 			select {
 			case items <- it:
 				return nil
@@ -335,38 +333,88 @@ var forwarded = map[string]bool{
 	aggregate.NameDepositWithdrawn: true,
 }
 
-// message builds the record for event e from the payment's stream up to it (nil, nil when
-// e gives none: a resolution as FAILURE). Approvals are payment.approved.v1; refunds
-// payment.refunded.v1, allocations payment.refund-allocated.v1 and withdrawn deposits
-// payment.deposit-withdrawn.v1, on the same topic with the same key, so they never overtake
-// the approval they take money back from (nor the next deposit's approval a withdrawal).
-func (f *Forwarder) message(ctx context.Context, e eventstore.RecordedEvent) (*kgo.Record, error) {
-	recorded, err := f.store.ReadStream(ctx, e.Stream)
+// payment is a payment's stream folded up to revision.
+type payment struct {
+	revision   eventstore.Revision
+	state      aggregate.State
+	approvalID string // the event the payment's approval was published for
+}
+
+// with is p after r, the event at its next revision, and r decoded.
+func (p payment) with(r eventstore.RecordedEvent) (payment, aggregate.Event, error) {
+	st, ev, err := aggregate.EvolveStored(p.state, r.Type, r.Data)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", e.Stream, err)
+		return p, nil, fmt.Errorf("decode %s@%d: %w", r.Stream, r.Revision, err)
 	}
-	var (
-		st, before aggregate.State
-		ev         aggregate.Event
-		approvalID string // the event the payment's approval was published for
-	)
-	for _, r := range recorded {
-		if r.Revision > e.Revision {
+	p.state, p.revision = st, r.Revision
+	switch ev := ev.(type) {
+	case aggregate.PspApproved:
+		p.approvalID = r.ID.String()
+	case aggregate.ManuallyResolved:
+		if ev.Resolution == aggregate.StatusSuccess {
+			p.approvalID = r.ID.String()
+		}
+	}
+	return p, ev, nil
+}
+
+// followed are the payments one Run follows, by stream, each folded up to the last event
+// delivered, so that a message is built from the events Follow delivered rather than from
+// a read of the stream. A payment is held from its first event until it gives a message
+// (its approval, usually): what follows is rare to give another (a refund), so its events
+// are not decoded, and the stream is read should one come. So is the stream of a payment
+// whose first events came before the checkpoint, or that was forgotten. Used by Run's
+// Follow handler alone.
+type followed map[string]payment
+
+// maxFollowed bounds followed; for each payment over it one goes, at random (it is read
+// again should it give a message).
+const maxFollowed = 10_000
+
+func (m followed) keep(stream string, p payment) {
+	if _, ok := m[stream]; !ok && len(m) >= maxFollowed {
+		for other := range m {
+			delete(m, other)
 			break
 		}
-		before = st
-		if st, ev, err = aggregate.EvolveStored(st, r.Type, r.Data); err != nil {
-			return nil, fmt.Errorf("decode %s@%d: %w", r.Stream, r.Revision, err)
+	}
+	m[stream] = p
+}
+
+// message folds e into its payment and builds the record it gives (nil, nil when it gives
+// none: not a forwarded event, or a resolution as FAILURE). Approvals are
+// payment.approved.v1; refunds payment.refunded.v1, allocations payment.refund-allocated.v1
+// and withdrawn deposits payment.deposit-withdrawn.v1, on the same topic with the same key,
+// so they never overtake the approval they take money back from (nor the next deposit's
+// approval a withdrawal).
+func (f *Forwarder) message(ctx context.Context, payments followed, e eventstore.RecordedEvent) (*kgo.Record, error) {
+	before, ok := payments[e.Stream]
+	if !ok {
+		before = payment{revision: eventstore.NoStream}
+	}
+	if before.revision != e.Revision-1 {
+		if !forwarded[e.Type] {
+			delete(payments, e.Stream) // behind: read it should it give a message
+			return nil, nil
 		}
-		switch ev := ev.(type) {
-		case aggregate.PspApproved:
-			approvalID = r.ID.String()
-		case aggregate.ManuallyResolved:
-			if ev.Resolution == aggregate.StatusSuccess {
-				approvalID = r.ID.String()
-			}
+		var err error
+		if before, err = f.read(ctx, e); err != nil {
+			return nil, err
 		}
 	}
+	after, ev, err := before.with(e)
+	if err != nil {
+		if !forwarded[e.Type] {
+			delete(payments, e.Stream) // as though never followed: its next message reads it, and fails there
+			return nil, nil
+		}
+		return nil, err
+	}
+	payments.keep(e.Stream, after)
+	if !forwarded[e.Type] {
+		return nil, nil
+	}
+	st, approvalID := after.state, after.approvalID
 	var (
 		schema string
 		value  []byte
@@ -378,8 +426,8 @@ func (f *Forwarder) message(ctx context.Context, e eventstore.RecordedEvent) (*k
 		if ev.Resolution != aggregate.StatusSuccess {
 			return nil, nil
 		}
-		schema, value, err = f.approved(e, st, aggregate.PspApproved{PaymentKey: before.PaymentKey,
-			TotalAmount: before.ConfirmedAmount, ApprovedAt: ev.At})
+		schema, value, err = f.approved(e, st, aggregate.PspApproved{PaymentKey: before.state.PaymentKey,
+			TotalAmount: before.state.ConfirmedAmount, ApprovedAt: ev.At})
 	case aggregate.RefundApproved:
 		schema, value, err = f.refunded(e, st, kafkamsg.SchemaRefunded, ev.RefundID, nil, approvalID)
 	case aggregate.RefundManuallyResolved:
@@ -392,13 +440,14 @@ func (f *Forwarder) message(ctx context.Context, e eventstore.RecordedEvent) (*k
 	case aggregate.RefundAllocated:
 		schema, value, err = f.refunded(e, st, kafkamsg.SchemaRefundAllocated, ev.RefundID, ev.Orders, approvalID)
 	case aggregate.DepositWithdrawn:
-		schema, value, err = f.withdrawn(e, before, ev, approvalID)
+		schema, value, err = f.withdrawn(e, before.state, ev, approvalID)
 	default:
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s of %s@%d: %w", schema, e.Stream, e.Revision, err)
 	}
+	delete(payments, e.Stream)
 	var md struct {
 		CorrelationID string `json:"correlationId"`
 	}
@@ -410,6 +459,21 @@ func (f *Forwarder) message(ctx context.Context, e eventstore.RecordedEvent) (*k
 		{Key: kafkamsg.HeaderCorrelationID, Value: []byte(md.CorrelationID)},
 		{Key: "source-position", Value: []byte(strconv.FormatUint(uint64(e.Position), 10))},
 	}}, nil
+}
+
+// read folds e's stream up to the event before e.
+func (f *Forwarder) read(ctx context.Context, e eventstore.RecordedEvent) (payment, error) {
+	recorded, err := f.store.ReadStream(ctx, e.Stream)
+	if err != nil {
+		return payment{}, fmt.Errorf("read %s: %w", e.Stream, err)
+	}
+	p := payment{revision: eventstore.NoStream}
+	for _, r := range recorded[:min(int(e.Revision), len(recorded))] {
+		if p, _, err = p.with(r); err != nil {
+			return payment{}, err
+		}
+	}
+	return p, nil
 }
 
 // approved is the payment.approved.v1 of a payment approved as approved says.

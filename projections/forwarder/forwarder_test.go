@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -42,6 +43,17 @@ func (r running) stop() error {
 	case <-time.After(20 * time.Second):
 		return errors.New("forwarder did not stop")
 	}
+}
+
+// readCounting is the embedded store, counting stream reads.
+type readCounting struct {
+	*embedded.Store
+	reads atomic.Int64
+}
+
+func (s *readCounting) ReadStream(ctx context.Context, stream string) ([]eventstore.RecordedEvent, error) {
+	s.reads.Add(1)
+	return s.Store.ReadStream(ctx, stream)
 }
 
 // forwarderSpecs are the forwarder's specs on one backend (see the suite: every backend).
@@ -263,6 +275,51 @@ var forwarderSpecs = func(backend kafkatest.Backend) {
 			Expect(got).To(Equal([]string{"approved 3000",
 				"payment.deposit-withdrawn.v1 order-w-w1 3000 1:s1:1000 2:s2:2000",
 				"approved 3000"}))
+		})
+
+		It("builds approvals from the events it followed, reading a payment only for a later message (a refund)", func(ctx SpecContext) {
+			counting := &readCounting{Store: store}
+			approve(ctx, 0, 10)
+			r := start(forwarder.New(counting, kafka.Config{Brokers: brokers}, forwarder.WithIdleCheckpoint(50*time.Millisecond)))
+			exactlyOnce(ctx)
+			approve(ctx, 10, 5) // live
+			exactlyOnce(ctx)
+			Expect(r.stop()).To(Succeed())
+			Expect(counting.reads.Load()).To(BeZero())
+
+			now, d := time.Now().UTC(), decimal.NewFromInt
+			Expect(kafkatest.AppendEvents(ctx, store, "order-0003", 2,
+				aggregate.RefundRequested{RefundID: "order-0003-1", Amount: d(700), Orders: []aggregate.RefundSplit{{Seq: 1, Amount: d(200)},
+					{Seq: 2, Amount: d(500)}}, Reason: "r", PspIdempotencyKey: "k1", At: now},
+				aggregate.RefundApproved{RefundID: "order-0003-1", TransactionKey: "tk1", CanceledAt: now, Rule: "fixture", At: now},
+			)).To(Succeed())
+			r = start(forwarder.New(counting, kafka.Config{Brokers: brokers}, forwarder.WithIdleCheckpoint(50*time.Millisecond)))
+			defer func() { Expect(r.stop()).To(Succeed()) }()
+			Eventually(func(g Gomega) {
+				recs, err := kafkatest.ReadCommitted(ctx, brokers, kafkamsg.TopicApproved)
+				g.Expect(err).NotTo(HaveOccurred())
+				var approvalID string
+				var refunds []kafkamsg.Refunded
+				for _, rec := range recs {
+					if string(rec.Key) != "order-0003" {
+						continue
+					}
+					if kafkamsg.SchemaOf(rec.Value) == kafkamsg.SchemaApproved {
+						a, err := kafkamsg.DecodeApproved(rec.Value)
+						g.Expect(err).NotTo(HaveOccurred())
+						approvalID = a.MessageID()
+						continue
+					}
+					m, err := kafkamsg.DecodeRefunded(rec.Value)
+					g.Expect(err).NotTo(HaveOccurred())
+					refunds = append(refunds, m)
+				}
+				g.Expect(refunds).To(HaveLen(1))
+				g.Expect(refunds[0].ApprovalID).To(Equal(approvalID))
+				g.Expect(refunds[0].Orders).To(HaveLen(2))
+				g.Expect(refunds[0].Orders[1].SellerID).To(Equal("s2"))
+			}).WithContext(ctx).WithTimeout(10 * time.Second).Should(Succeed())
+			Expect(counting.reads.Load()).To(BeEquivalentTo(1), "the refunded payment, once")
 		})
 
 		It("resumes from its checkpoint after a restart without publishing again", func(ctx SpecContext) {
