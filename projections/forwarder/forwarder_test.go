@@ -398,8 +398,15 @@ var forwarderSpecs = func(backend kafkatest.Backend) {
 			second := start(newForwarder())
 			approve(ctx, 5, 5)
 			exactlyOnce(ctx)
-			approve(ctx, 10, 5) // the first must try to publish to notice it was fenced
-			Eventually(first.done).WithContext(ctx).WithTimeout(15 * time.Second).Should(Receive(MatchError(kafka.ErrFenced)))
+			// The first notices it was fenced only when it publishes after the second took the
+			// transactional id over (at the second's first publish): approvals keep coming until
+			// it has, whichever of the two wins each race.
+			next := 10
+			Eventually(func(g Gomega) {
+				approve(ctx, next, 1)
+				next++
+				g.Expect(first.done).To(Receive(MatchError(kafka.ErrFenced)))
+			}).WithContext(ctx).WithTimeout(30 * time.Second).WithPolling(500 * time.Millisecond).Should(Succeed())
 			exactlyOnce(ctx)
 			Expect(second.stop()).To(Succeed())
 		})
