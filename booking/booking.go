@@ -104,15 +104,14 @@ func New(k kafka.Config, name, schema string, b Booker, opts ...Option) *Consume
 // good (fenced: an error wrapping kafka.ErrFenced). Transient broker errors are retried by
 // the client.
 func (c *Consumer) Run(ctx context.Context) error {
-	sess, err := c.kafka.NewGroupTransactSession(
+	sess, err := c.kafka.NewGroupTransactSession(append(kafka.GroupMember(c.cfg.group),
 		kgo.TransactionalID(c.cfg.transactionalID),
-		kgo.ConsumerGroup(c.cfg.group),
 		kgo.ConsumeTopics(c.cfg.approvedTopic),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.RequireStableFetchOffsets(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.ProducerLinger(0),
-	)
+	)...)
 	if err != nil {
 		return fmt.Errorf("%s: kafka client: %w", c.name, err)
 	}

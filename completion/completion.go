@@ -98,15 +98,14 @@ func (c *Consumer) Parked() []Parked {
 
 // Run consumes until ctx ends (then returns nil) or the client fails for good.
 func (c *Consumer) Run(ctx context.Context) error {
-	cl, err := c.kafka.NewClient(
-		kgo.ConsumerGroup(c.cfg.group),
+	cl, err := c.kafka.NewClient(append(kafka.GroupMember(c.cfg.group),
 		kgo.ConsumeTopics(c.cfg.topics...),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.ProducerLinger(0),
-	)
+	)...)
 	if err != nil {
 		return fmt.Errorf("completion: kafka client: %w", err)
 	}

@@ -341,6 +341,7 @@ func (st *stack) simFault(body string, hold func(context.Context, *rand.Rand, ti
 // checks the invariants.
 func chaos(ctx context.Context, cfg config, st *stack) (*report, error) {
 	rep := &report{seed: cfg.seed, faults: map[string]int{}}
+	started := time.Now()
 	runCtx, cancel := context.WithTimeout(ctx, cfg.duration)
 	defer cancel()
 	load := newLoad(st, cfg, rand.New(rand.NewPCG(uint64(cfg.seed), 1)))
@@ -387,12 +388,24 @@ func chaos(ctx context.Context, cfg config, st *stack) (*report, error) {
 		return nil, ctx.Err()
 	}
 	rep.load = load.summary()
+	// Converged means: nothing open, every approval done downstream, the books tied out,
+	// then — after a reconciliation with Toss has found what lost webhooks did not tell —
+	// every refund and console cancel as Toss has it.
 	t0 := time.Now()
-	converged := st.converge(ctx, cfg.converge, load.orders())
+	rep.waitingOn = st.converge(ctx, cfg.converge, load.orders(), false)
+	if rep.waitingOn == "" {
+		var err error
+		if rep.reconciliation, err = st.reconcile(ctx, started, time.Now()); err != nil {
+			rep.reconciliation, rep.reconcileFailed = err.Error(), true
+		}
+		rep.waitingOn = st.converge(ctx, cfg.converge, load.orders(), true)
+	}
 	rep.converge = time.Since(t0)
-	rep.converged = converged
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
+	}
+	if _, err := call(ctx, http.MethodGet, st.simURL+"/sim/v1/stats", "", nil, &rep.sim); err != nil {
+		return nil, fmt.Errorf("simulator stats: %w", err)
 	}
 	stopMonitor()
 	monDone.Wait()
@@ -410,8 +423,17 @@ type report struct {
 	load      loadSummary
 	faults    map[string]int
 	converge  time.Duration
-	converged bool
-	checks    []check
+	waitingOn string // what the wait for convergence ended on ("" when converged)
+	// reconciliation is what the run's reconciliation with Toss found and fixed, or why it
+	// failed.
+	reconciliation  string
+	reconcileFailed bool
+	sim             struct {
+		Webhooks struct {
+			Events, Delivered, Retries, Abandoned, Overflowed, Duplicated, Reordered int64
+		} `json:"webhooks"`
+	}
+	checks []check
 }
 
 type check struct {
@@ -422,7 +444,7 @@ type check struct {
 
 func (r *report) violations() int {
 	n := 0
-	if !r.converged {
+	if r.waitingOn != "" || r.reconcileFailed {
 		n++
 	}
 	if slices.Contains(r.takeovers, 0) {
@@ -450,10 +472,6 @@ func (r *report) print(w io.Writer) {
 	for _, k := range kinds {
 		fmt.Fprintf(w, "  %-44s %d\n", k, r.faults[k])
 	}
-	state := "converged"
-	if !r.converged {
-		state = "NOT converged"
-	}
 	if len(r.takeovers) > 0 {
 		ts := slices.Clone(r.takeovers)
 		slices.Sort(ts)
@@ -469,6 +487,20 @@ func (r *report) print(w io.Writer) {
 			fmt.Fprintf(w, ", FAILED %d (none within a minute)", failed)
 		}
 		fmt.Fprintln(w)
+	}
+	h := r.sim.Webhooks
+	fmt.Fprintf(w, "webhooks from the simulator: %d events, %d delivered, %d retries, %d duplicated, %d reordered, %d abandoned after 7 retries, %d dropped (queue full)\n",
+		h.Events, h.Delivered, h.Retries, h.Duplicated, h.Reordered, h.Abandoned, h.Overflowed)
+	if r.reconciliation != "" {
+		mark := ""
+		if r.reconcileFailed {
+			mark = "FAILED: "
+		}
+		fmt.Fprintf(w, "reconciliation with Toss after the faults: %s%s\n", mark, r.reconciliation)
+	}
+	state := "converged"
+	if r.waitingOn != "" {
+		state = "NOT converged, waiting on " + r.waitingOn
 	}
 	fmt.Fprintf(w, "time to converge: %s (%s)\n", r.converge.Round(time.Millisecond), state)
 	fmt.Fprintln(w, "invariants:")

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -81,8 +86,10 @@ func (st *stack) look(ctx context.Context, ids []string) state {
 	return s
 }
 
-// settled reports what still keeps s from being converged ("" when nothing does).
-func (s state) settled() string {
+// settled reports what still keeps s from being converged ("" when nothing does). strict
+// also waits for every refund and Toss-console cancel to show at paymentd as at the
+// simulator (a webhook, or reconciliation, has told paymentd of it).
+func (s state) settled(strict bool) string {
 	if len(s.errs) > 0 {
 		return s.errs[0]
 	}
@@ -94,6 +101,8 @@ func (s state) settled() string {
 			return id + " is approved but not done"
 		case p.approved() != simApproved(s.simStatus[id]):
 			return id + " is " + p.Status + " at paymentd but " + s.simStatus[id] + " at the simulator"
+		case strict && p.approved() && simStatusAsPaymentd(s.simStatus[id]) != p.Status:
+			return id + " is " + p.Status + " at paymentd but " + s.simStatus[id] + " at the simulator"
 		}
 	}
 	if s.books.Differences != 0 {
@@ -102,26 +111,90 @@ func (s state) settled() string {
 	return ""
 }
 
+// simStatusAsPaymentd is the simulator's status of an approved payment in paymentd's words.
+func simStatusAsPaymentd(status string) string { return strings.Replace(status, "DONE", "SUCCESS", 1) }
+
 func simApproved(status string) bool {
 	return status == "DONE" || status == "PARTIAL_CANCELED" || status == "CANCELED"
 }
 
-// converge waits until every order is settled and the books tie out, or timeout passes.
-func (st *stack) converge(ctx context.Context, timeout time.Duration, ids []string) bool {
+// converge waits until every order is settled and the books tie out, or timeout passes; it
+// returns what it waited on last ("" once converged).
+func (st *stack) converge(ctx context.Context, timeout time.Duration, ids []string, strict bool) string {
 	deadline := time.Now().Add(timeout)
 	for ctx.Err() == nil {
-		if st.look(ctx, ids).settled() == "" {
-			return true
+		waiting := st.look(ctx, ids).settled(strict)
+		if waiting == "" {
+			return ""
 		}
 		if time.Now().After(deadline) {
-			return false
+			return waiting
 		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Second):
 		}
 	}
-	return false
+	return "interrupted"
+}
+
+// reconcile runs paymentd's reconciliation with Toss for the KST days from..to, as an
+// operator would after an outage: cancels made at the Toss console whose webhooks were lost
+// (the simulator abandons a webhook after Toss's seven retries, or drops it when its queue
+// is full) are found and recorded. It returns the run's figures.
+func (st *stack) reconcile(ctx context.Context, from, to time.Time) (string, error) {
+	kst := time.FixedZone("KST", 9*60*60)
+	url := fmt.Sprintf("%s/admin/v1/reconciliation/runs?from=%s&to=%s", st.paymentd[0].url,
+		from.In(kst).Format(time.DateOnly), to.In(kst).Format(time.DateOnly))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", st.operator())
+	resp, err := (&http.Client{Timeout: 10 * time.Minute}).Do(req)
+	if err != nil {
+		return "", fmt.Errorf("reconciliation: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		raw, _ := io.ReadAll(resp.Body)
+		return "", fmt.Errorf("reconciliation: HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(raw))
+	}
+	lines := bufio.NewScanner(resp.Body)
+	lines.Buffer(nil, 64<<20) // the report lists every mismatch
+	for lines.Scan() {
+		var line struct {
+			Report *struct {
+				Completed struct {
+					Transactions int            `json:"transactions"`
+					Payments     int            `json:"payments"`
+					ByClass      map[string]int `json:"byClass"`
+					New          int            `json:"new"`
+					Fixed        int            `json:"fixed"`
+					Failed       string         `json:"failed"`
+				} `json:"completed"`
+			} `json:"report"`
+			Error string `json:"error"`
+		}
+		if err := json.Unmarshal(lines.Bytes(), &line); err != nil {
+			return "", fmt.Errorf("reconciliation: %w", err)
+		}
+		switch {
+		case line.Error != "":
+			return "", fmt.Errorf("reconciliation: %s", line.Error)
+		case line.Report != nil:
+			c := line.Report.Completed
+			if c.Failed != "" {
+				return "", fmt.Errorf("reconciliation: %s", c.Failed)
+			}
+			return fmt.Sprintf("%d Toss transactions, %d payments, %d mismatches found %v, %d fixed",
+				c.Transactions, c.Payments, c.New, c.ByClass, c.Fixed), nil
+		}
+	}
+	if err := lines.Err(); err != nil {
+		return "", fmt.Errorf("reconciliation: %w", err)
+	}
+	return "", errors.New("reconciliation: the answer ended without a report")
 }
 
 // check looks once more and evaluates every invariant.
@@ -166,7 +239,7 @@ func (st *stack) check(ctx context.Context, ids []string) []check {
 		}
 		if simApproved(sim) != p.approved() {
 			recorded = append(recorded, fmt.Sprintf("%s: simulator %q, paymentd %s", id, sim, p.Status))
-		} else if want := strings.Replace(sim, "DONE", "SUCCESS", 1); p.approved() && want != p.Status {
+		} else if want := simStatusAsPaymentd(sim); p.approved() && want != p.Status {
 			agree = append(agree, fmt.Sprintf("%s: simulator %s, paymentd %s", id, sim, p.Status))
 		}
 		if p.approved() {
