@@ -36,10 +36,10 @@ type KafkaConfig struct {
 	Brokers       []string // KAFKA_BROKERS: empty = the in-process kfake broker
 	Addr          string   // KAFKA_ADDR: where the in-process broker listens
 	DataDir       string   // KAFKA_DATA_DIR: empty = the in-process broker keeps nothing across restarts
+	ApprovedTopic string   // KAFKA_APPROVED_TOPIC
 	// ScratchDir, with DataDir empty: where the in-process broker keeps its records for this
 	// run only, emptied at start and stop (PAYSTREAM_DATA_DIR/kafka-scratch); empty: memory.
 	ScratchDir string
-	ApprovedTopic string   // KAFKA_APPROVED_TOPIC
 }
 
 // kafkaFlags registers the Kafka flags on fs; validate reads them once fs is parsed.
