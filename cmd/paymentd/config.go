@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -236,6 +237,9 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	cfg.DatabaseURL = getenv("DATABASE_URL")
 	problems = append(problems, databaseProblems(cfg)...)
 	cfg.Kafka = kafka.validate(bad)
+	if len(cfg.Kafka.Brokers) == 0 && cfg.Kafka.DataDir == "" && cfg.DataDir != "" {
+		cfg.Kafka.ScratchDir = filepath.Join(cfg.DataDir, kafkaScratchDir)
+	}
 	cfg.Access = accessConfig(cfg, *apiKeys, *apiKeysFile, *rateLimit, bad)
 	cfg.Access.AnchorKeyFile = *anchorKeyFile
 	if *anchorInterval != "off" {

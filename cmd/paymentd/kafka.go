@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,8 +37,11 @@ import (
 type KafkaConfig struct {
 	Brokers       []string // KAFKA_BROKERS: empty = the in-process kfake broker
 	Addr          string   // KAFKA_ADDR: where the in-process broker listens
-	DataDir       string   // KAFKA_DATA_DIR: empty = the in-process broker keeps data in memory
+	DataDir       string   // KAFKA_DATA_DIR: empty = the in-process broker keeps nothing across restarts
 	ApprovedTopic string   // KAFKA_APPROVED_TOPIC
+	// ScratchDir, with DataDir empty: where the in-process broker keeps its records for this
+	// run only, emptied at start and stop (PAYSTREAM_DATA_DIR/kafka-scratch); empty: memory.
+	ScratchDir string
 }
 
 // kafkaFlags registers the Kafka flags on fs; validate reads them once fs is parsed.
@@ -72,6 +76,10 @@ func (k kafkaFlags) validate(bad func(name, format string, args ...any)) KafkaCo
 	return cfg
 }
 
+// kafkaScratchDir is the in-process broker's directory inside PAYSTREAM_DATA_DIR when
+// KAFKA_DATA_DIR is not set.
+const kafkaScratchDir = "kafka-scratch"
+
 // kafkaStore is what the forwarder needs of the event store.
 type kafkaStore = forwarder.Store
 
@@ -102,11 +110,25 @@ func startKafka(ctx context.Context, cfg KafkaConfig, databaseURL string, store 
 		opts := []kfake.Opt{kfake.NumBrokers(1), kfake.ListenFn(func(network, _ string) (net.Listener, error) {
 			return net.Listen(network, cfg.Addr)
 		})}
-		if cfg.DataDir != "" {
+		switch {
+		case cfg.DataDir != "":
 			opts = append(opts, kfake.DataDir(cfg.DataDir), kfake.SyncWrites())
+		case cfg.ScratchDir != "":
+			// As in memory, nothing survives a restart; but the records wait in files (the page
+			// cache) rather than in the heap, so the broker's memory stays small.
+			if err := os.RemoveAll(cfg.ScratchDir); err != nil {
+				return nil, nil, nil, fmt.Errorf("in-process kafka: empty %s: %w", cfg.ScratchDir, err)
+			}
+			opts = append(opts, kfake.DataDir(cfg.ScratchDir))
+			stops = append(stops, func() {
+				if err := os.RemoveAll(cfg.ScratchDir); err != nil {
+					log.Warn("in-process kafka: could not empty its scratch directory", "path", cfg.ScratchDir, "error", err)
+				}
+			})
 		}
 		cluster, err := kfake.NewCluster(opts...)
 		if err != nil {
+			stop()
 			return nil, nil, nil, fmt.Errorf("KAFKA_ADDR %s: in-process kafka: %w", cfg.Addr, err)
 		}
 		stops = append(stops, cluster.Close)

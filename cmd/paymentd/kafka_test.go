@@ -3,6 +3,8 @@ package main
 import (
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -33,6 +35,28 @@ var _ = Describe("paymentd downstream (embedded Kafka, ledger and wallet)", func
 			Expect(err).NotTo(HaveOccurred())
 			Expect(recs).To(HaveLen(1))
 			Expect(string(recs[0].Key)).To(Equal(orderID))
+		})
+	})
+
+	Context("with a data directory and no KAFKA_DATA_DIR", func() {
+		It("keeps the broker's records in a scratch directory for the run only", func(ctx SpecContext) {
+			dir := GinkgoT().TempDir()
+			scratch := filepath.Join(dir, kafkaScratchDir)
+			Expect(os.MkdirAll(filepath.Join(scratch, "left-by-a-crash"), 0o750)).To(Succeed())
+			inst := startPaymentd(map[string]string{"PAYSTREAM_DATA_DIR": dir})
+			Expect(filepath.Join(scratch, "left-by-a-crash")).NotTo(BeADirectory())
+			orderID, key, amount := checkoutAndAuthorise(inst)
+			res := call(http.MethodPost, inst.url+"/v1/payments/confirm", confirmBody(orderID, key, amount))
+			Expect(res.status).To(Equal(http.StatusOK), "%v", res.body)
+
+			Eventually(func() any {
+				return call(http.MethodGet, inst.url+"/v1/payments/"+orderID, nil).body["isPaymentDone"]
+			}).WithContext(ctx).WithTimeout(15 * time.Second).Should(BeTrue())
+			Expect(os.ReadDir(scratch)).NotTo(BeEmpty())
+
+			Expect(inst.stop()).To(Succeed())
+			Expect(scratch).NotTo(BeAnExistingFile())
+			Expect(filepath.Join(dir, "events.log")).To(BeARegularFile())
 		})
 	})
 

@@ -1,13 +1,16 @@
 package embedded_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
+	"github.com/google/uuid"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gbytes"
@@ -227,3 +230,55 @@ func appendToFile(path string, b []byte) {
 	Expect(err).NotTo(HaveOccurred())
 	Expect(f.Close()).To(Succeed())
 }
+
+var _ = Describe("A data directory read from its log", func() {
+	var (
+		dir string
+		s   *embedded.Store
+	)
+
+	BeforeEach(func() {
+		dir = GinkgoT().TempDir()
+		var err error
+		s, err = embedded.OpenUncached(dir)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(s.Close)
+	})
+
+	It("reads events larger than one read of a frame", func(ctx SpecContext) {
+		big := eventstore.Event{ID: uuid.New(), Type: "test.happened.v1",
+			Data: []byte(`"` + strings.Repeat("x", 100_000) + `"`), Metadata: []byte(`{"m":1}`)}
+		_, err := s.Append(ctx, "payment-1", eventstore.NoStream, []eventstore.Event{event(), big, event()})
+		Expect(err).NotTo(HaveOccurred())
+
+		events, err := s.ReadStream(ctx, "payment-1")
+
+		Expect(err).NotTo(HaveOccurred())
+		Expect(events).To(HaveLen(3))
+		Expect(events[1].ID).To(Equal(big.ID))
+		Expect(events[1].Data).To(Equal(big.Data))
+		Expect(events[1].Metadata).To(Equal(big.Metadata))
+		Expect(events[1].Revision).To(Equal(eventstore.Revision(1)))
+	})
+
+	It("fails reads and follows with ErrCorrupt when an acknowledged frame is damaged", func(ctx SpecContext) {
+		marked := eventstore.Event{ID: uuid.New(), Type: "test.happened.v1", Data: []byte(`{"mark":"damage-me"}`)}
+		_, err := s.Append(ctx, "payment-1", eventstore.NoStream, []eventstore.Event{marked})
+		Expect(err).NotTo(HaveOccurred())
+		logFile := filepath.Join(dir, "events.log")
+		content, err := os.ReadFile(logFile)
+		Expect(err).NotTo(HaveOccurred())
+		at := bytes.Index(content, []byte("damage-me"))
+		Expect(at).To(BeNumerically(">", 0))
+		f, err := os.OpenFile(logFile, os.O_WRONLY, 0)
+		Expect(err).NotTo(HaveOccurred())
+		_, err = f.WriteAt([]byte("D"), int64(at))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(f.Close()).To(Succeed())
+
+		_, err = s.ReadStream(ctx, "payment-1")
+		Expect(err).To(MatchError(eventstore.ErrCorrupt))
+		err = s.Follow(ctx, 0, "", func(context.Context, eventstore.RecordedEvent) error { return nil })
+		Expect(err).To(MatchError(eventstore.ErrCorrupt))
+	})
+})

@@ -38,7 +38,7 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // Open opens the store kept in dir, creating the directory and an empty log if needed, and
-// loads the log into memory. It truncates a torn tail left by a crash (and logs it) and
+// replays the log into its index (events stay in the log; recent ones are cached). It truncates a torn tail left by a crash (and logs it) and
 // fails with an error wrapping eventstore.ErrCorrupt if anything before the tail is
 // damaged, or ErrLocked if another open Store holds dir. Close releases dir.
 func Open(dir string, opts ...Option) (*Store, error) {
@@ -71,7 +71,10 @@ func open(dir string, o options) (*Store, error) {
 	if err != nil {
 		return nil, errors.Join(err, file.Close(), lock.Close())
 	}
-	s.durable = s.log.last()
+	s.durable = s.last()
+	s.file = file
+	s.cacheLimit = cacheLimit
+	s.cache.startAt(int(s.durable)) // the events replayed stay in the log
 	s.disk = &disk{
 		store: s,
 		path:  path,
@@ -132,6 +135,7 @@ type disk struct {
 
 	buf    []byte                     // the batch being written, reused
 	events []eventstore.RecordedEvent // the batch's events, reused
+	frames []int64                    // where each span's frame starts, reused
 }
 
 // span is one append's events: consecutive positions from first.
@@ -184,16 +188,17 @@ func (d *disk) take() ([]span, []eventstore.RecordedEvent) {
 	d.queue, d.spare = d.spare[:0], spans
 	// Every pending event is in a queued span, so the spans cover first..last exactly.
 	d.events = d.events[:0]
-	for p := spans[0].first; p <= s.log.last(); p++ {
-		d.events = append(d.events, *s.log.at(p))
+	for p := spans[0].first; p <= s.last(); p++ {
+		d.events = append(d.events, *s.cache.at(int(p - 1)))
 	}
 	return spans, d.events
 }
 
 func (d *disk) commit(spans []span, events []eventstore.RecordedEvent) {
 	batch := d.size
-	d.buf = d.buf[:0]
+	d.buf, d.frames = d.buf[:0], d.frames[:0]
 	for _, sp := range spans {
+		d.frames = append(d.frames, batch+int64(len(d.buf)))
 		d.buf = appendRecord(d.buf, batch, events[:sp.n])
 		events = events[sp.n:]
 	}
@@ -211,6 +216,11 @@ func (d *disk) commit(spans []span, events []eventstore.RecordedEvent) {
 		s.failed = fmt.Errorf("event log %s: %w", d.path, err)
 		s.wake()
 		return
+	}
+	for i, sp := range spans {
+		for range sp.n {
+			s.frames.add(d.frames[i])
+		}
 	}
 	last := spans[len(spans)-1]
 	s.advance(last.first + eventstore.Position(last.n) - 1)

@@ -1,7 +1,9 @@
 // Package embedded is the event store that runs inside the process: in memory
-// (OpenMemory), or backed by a data directory that survives restarts (Open). Both keep
-// every event in an in-memory index; a data directory adds an append-only log that is
-// replayed into the index on open.
+// (OpenMemory), or backed by a data directory that survives restarts (Open). Memory mode
+// keeps every event in memory. A data directory keeps its events in an append-only log and
+// in memory only an index (each stream's positions, each position's stream and frame
+// offset), replayed from the log on open, and a cache of the most recent events; reads of
+// older events read the log.
 //
 // Invariants, on top of those of package eventstore:
 //   - Positions are 1, 2, 3, … in commit order, with no gaps; revisions count per stream.
@@ -10,10 +12,16 @@
 //     followers never see an event that is not acknowledged.
 //   - Concurrent appends in a data directory are group-committed: one writer goroutine
 //     writes everything queued with one write and one fsync, then acknowledges it all.
-//   - Followers read the in-memory index and wait on a channel that is closed on each
-//     commit: they never block appenders, and a slow follower loses nothing.
-//   - Memory per event is its data plus a fixed overhead of about 150 bytes. Nothing is
+//   - Readers and followers take what they need from the index under a read lock and read
+//     the log after releasing it; followers wait on a channel that is closed on each
+//     commit. They never block appenders, and a slow follower loses nothing.
+//   - Memory per event: in memory mode its data plus about 160 bytes; in a data directory
+//     about 20 bytes of index (8 for its stream's position list, 4 for its stream, 8 for
+//     its frame offset), plus per stream its name and about 100 bytes, plus the cache of
+//     recent events (64 MiB at most, beyond events still waiting for the disk). Nothing is
 //     kept per follower, and no goroutine runs per event, stream or follower.
+//   - Every read from the log checks the frame's checksum: damage found there after Open
+//     fails the read or follow with ErrCorrupt.
 //   - A failed write or fsync breaks the store: appends fail with that error from then on
 //     (the file's state is unknown, so guessing is worse), reads still work. Reopen it.
 //   - A data directory is used by one open Store at a time (flock on LOCK); Open fails

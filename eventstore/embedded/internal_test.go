@@ -143,3 +143,35 @@ var _ = Describe("An append waiting for the disk", func() {
 		Eventually(ctx, done).Should(Receive(And(MatchError(context.Canceled), MatchError(ContainSubstring("may still commit")))))
 	})
 })
+
+var _ = Describe("A data directory's cache", func() {
+	It("keeps the most recent events within its limit and reads the others from the log", func(ctx SpecContext) {
+		s, err := Open(GinkgoT().TempDir())
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(s.Close)
+		s.mu.Lock()
+		s.cacheLimit = 100 << 10
+		s.mu.Unlock()
+		var ids []uuid.UUID
+		for i := range 3 * chunkLen {
+			e := eventstore.Event{ID: uuid.New(), Type: "test.happened.v1", Data: []byte(`{"n":1}`)}
+			_, err := s.Append(ctx, "payment-1", eventstore.Revision(i)-1, []eventstore.Event{e})
+			Expect(err).NotTo(HaveOccurred())
+			ids = append(ids, e.ID)
+		}
+
+		s.mu.RLock()
+		Expect(s.cacheBytes).To(BeNumerically("<=", s.cacheLimit))
+		Expect(s.cache.start).To(BeNumerically(">", chunkLen)) // a whole chunk was released
+		Expect(s.cache.chunks).To(HaveLen((s.cache.n - s.cache.base + chunkLen - 1) / chunkLen))
+		s.mu.RUnlock()
+		events, err := s.ReadStream(ctx, "payment-1")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(events).To(HaveLen(len(ids)))
+		for i, e := range events {
+			Expect(e.ID).To(Equal(ids[i]))
+			Expect(e.Position).To(Equal(eventstore.Position(i + 1)))
+			Expect(e.Data).To(MatchJSON(`{"n":1}`))
+		}
+	})
+})

@@ -140,7 +140,7 @@ func (s *Store) replay(r io.ReaderAt, size int64) (int64, error) {
 		if !ok {
 			break
 		}
-		if err := s.apply(body); err != nil {
+		if err := s.apply(off, body); err != nil {
 			return 0, fmt.Errorf("%w: record at offset %d: %v", eventstore.ErrCorrupt, off, err)
 		}
 		off += frameHeaderLen + int64(len(body))
@@ -172,64 +172,140 @@ func create(f *os.File) error {
 	return syncDir(filepath.Dir(f.Name()))
 }
 
-// apply adds one record's events to the index, checking that it continues the log.
-func (s *Store) apply(body []byte) error {
+// apply adds the events of the frame at offset off, whose body is body, to the index,
+// checking that it continues the log. The events themselves stay in the log.
+func (s *Store) apply(off int64, body []byte) error {
 	d := decoder{b: body}
-	d.u64() // the batch offset only matters when telling a torn tail from damage
-	first := eventstore.Position(d.u64())
-	rev := eventstore.Revision(d.u64())
-	at := time.Unix(0, int64(d.u64())).UTC()
-	name := d.field()
-	n := d.uvarint()
+	h := d.head()
 	switch {
 	case d.err != nil:
 		return d.err
-	case first != s.log.last()+1:
-		return fmt.Errorf("position %d, want %d", first, s.log.last()+1)
-	case len(name) == 0:
+	case h.first != s.last()+1:
+		return fmt.Errorf("position %d, want %d", h.first, s.last()+1)
+	case len(h.stream) == 0:
 		return errors.New("empty stream name")
-	case n == 0 || n > uint64(len(body)):
-		return fmt.Errorf("%d events", n)
+	case h.n == 0 || h.n > uint64(len(body)):
+		return fmt.Errorf("%d events", h.n)
 	}
-	st := s.streams[string(name)]
-	if st == nil {
-		st = &stream{name: string(name)}
-		s.streams[st.name] = st
+	st := s.streams[string(h.stream)]
+	want := eventstore.Revision(0)
+	if st != nil {
+		want = eventstore.Revision(len(st.positions))
 	}
-	if want := eventstore.Revision(len(st.positions)); rev != want {
-		return fmt.Errorf("stream %s at revision %d, want %d", st.name, rev, want)
+	if h.revision != want {
+		return fmt.Errorf("stream %s at revision %d, want %d", h.stream, h.revision, want)
 	}
-	for i := range eventstore.Position(n) {
-		e := eventstore.RecordedEvent{
-			Stream:     st.name,
-			Revision:   rev + eventstore.Revision(i),
-			Position:   first + i,
-			ID:         [16]byte(d.take(16)),
-			RecordedAt: at,
-		}
-		typ, data, meta := d.field(), d.field(), d.field()
+	for i := range eventstore.Position(h.n) {
+		d.take(16)
+		typ := d.field()
+		d.field()
+		d.field()
 		if d.err != nil {
 			return d.err
 		}
 		if len(typ) == 0 {
-			return fmt.Errorf("event at position %d has no type", e.Position)
+			return fmt.Errorf("event at position %d has no type", h.first+i)
 		}
-		e.Type = s.internBytes(typ)
-		e.Data, e.Metadata = copyPair(data, meta)
-		s.log.add(e)
-		st.positions = append(st.positions, e.Position)
 	}
 	if len(d.b) > 0 {
 		return fmt.Errorf("%d trailing bytes", len(d.b))
 	}
+	if st == nil {
+		st = s.newStream(string(h.stream))
+	}
+	for i := range eventstore.Position(h.n) {
+		s.streamOf.add(st.id)
+		s.frames.add(off)
+		st.positions = append(st.positions, h.first+i)
+	}
 	return nil
 }
 
-func (s *Store) internBytes(b []byte) string {
-	if t, ok := s.types[string(b)]; ok {
-		return t
+// eventIn decodes the event at position p of stream from a frame body, into bytes of its
+// own; the type is a new string, the stream name is stream's.
+func eventIn(body []byte, stream string, p eventstore.Position) (eventstore.RecordedEvent, error) {
+	d := decoder{b: body}
+	h := d.head()
+	switch {
+	case d.err != nil:
+		return eventstore.RecordedEvent{}, d.err
+	case string(h.stream) != stream || p < h.first || uint64(p-h.first) >= h.n:
+		return eventstore.RecordedEvent{}, fmt.Errorf("holds %q at positions %d+%d, not %q at %d", h.stream, h.first, h.n, stream, p)
 	}
-	return s.intern(string(b))
+	for i := h.first; ; i++ {
+		id := d.take(16)
+		typ, data, meta := d.field(), d.field(), d.field()
+		if d.err != nil {
+			return eventstore.RecordedEvent{}, d.err
+		}
+		if i == p {
+			e := eventstore.RecordedEvent{Stream: stream, Revision: h.revision + eventstore.Revision(p-h.first), Position: p,
+				ID: [16]byte(id), Type: string(typ), RecordedAt: h.at}
+			e.Data, e.Metadata = copyPair(data, meta)
+			return e, nil
+		}
+	}
+}
+
+// frameHead is what a frame body says before its events.
+type frameHead struct {
+	first    eventstore.Position
+	revision eventstore.Revision
+	at       time.Time
+	stream   []byte
+	n        uint64 // events
+}
+
+func (d *decoder) head() frameHead {
+	d.u64() // the batch offset only matters when telling a torn tail from damage
+	return frameHead{
+		first:    eventstore.Position(d.u64()),
+		revision: eventstore.Revision(d.u64()),
+		at:       time.Unix(0, int64(d.u64())).UTC(),
+		stream:   d.field(),
+		n:        d.uvarint(),
+	}
+}
+
+// readFrame returns the body of the acknowledged frame at off in r, checking its magic and
+// checksum (a mismatch is ErrCorrupt). The body is in buf, grown as needed and returned
+// for reuse.
+func readFrame(r io.ReaderAt, off int64, buf []byte) (body, _ []byte, err error) {
+	// One read usually gets the whole frame: appends are a few events of a few hundred bytes.
+	if cap(buf) < 2048 {
+		buf = make([]byte, 2048)
+	}
+	buf = buf[:cap(buf)]
+	n, err := r.ReadAt(buf, off)
+	if n < frameHeaderLen {
+		if err == nil || err == io.EOF {
+			err = fmt.Errorf("%w: frame at offset %d cut short", eventstore.ErrCorrupt, off)
+		}
+		return nil, buf, err
+	}
+	h := [frameHeaderLen]byte(buf)
+	length := le.Uint32(h[4:8])
+	if [4]byte(h[:4]) != frameMagic || length > maxAppendSize {
+		return nil, buf, fmt.Errorf("%w: no frame at offset %d", eventstore.ErrCorrupt, off)
+	}
+	size := frameHeaderLen + int(length)
+	if n < size {
+		if cap(buf) < size {
+			buf = make([]byte, size)
+		}
+		buf = buf[:size]
+		if _, err := r.ReadAt(buf[frameHeaderLen:], off+frameHeaderLen); err != nil {
+			if err == io.EOF {
+				err = fmt.Errorf("%w: frame at offset %d cut short", eventstore.ErrCorrupt, off)
+			}
+			return nil, buf, err
+		}
+	}
+	body = buf[frameHeaderLen:size]
+	if crc32.Update(crc32.Checksum(h[4:8], castagnoli), castagnoli, body) != le.Uint32(h[8:12]) {
+		return nil, buf, fmt.Errorf("%w: frame at offset %d fails its checksum", eventstore.ErrCorrupt, off)
+	}
+	return body, buf, nil
 }
 
 var errShort = errors.New("record shorter than its fields")

@@ -2,10 +2,15 @@ package embedded
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"math"
+	"os"
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/paystream/paystream/eventstore"
 )
@@ -20,9 +25,19 @@ const maxAppendSize = 64 << 20
 // for concurrent use. Open one with OpenMemory or Open; Close releases it.
 type Store struct {
 	mu      sync.RWMutex
-	log     eventLog
 	streams map[string]*stream
+	byID    []*stream         // streams by id, in the order they were created
 	types   map[string]string // interned event types: one string per type, not per event
+	// The $all order, indexed by position-1: each event's stream and, in a data directory,
+	// the log offset of the frame holding it (for acknowledged events only).
+	streamOf list[uint32]
+	frames   list[int64]
+	// cache holds events by position-1: every event in memory mode; in a data directory the
+	// most recent ones, within cacheLimit bytes, and always the pending ones.
+	cache      list[eventstore.RecordedEvent]
+	cacheBytes int
+	cacheLimit int
+	file       io.ReaderAt // the data directory's log, where events not cached are read
 	// durable is the last position that is acknowledged: readers and followers see
 	// positions up to here only. Events after it are pending, waiting for the disk.
 	durable eventstore.Position
@@ -35,35 +50,21 @@ type Store struct {
 	disk *disk // nil in memory mode
 }
 
-// stream is one stream's index into the log: 8 bytes per event.
+// stream is one stream's index into the $all order: 8 bytes per event.
 type stream struct {
 	name      string
+	id        uint32
 	positions []eventstore.Position // positions[r] is the position of revision r
 }
 
-// eventLog holds every event in position order, in fixed-size chunks so that growing it
-// never copies the events already there.
-type eventLog struct {
-	chunks [][]eventstore.RecordedEvent
-	n      int
-}
+// cacheLimit bounds the bytes of acknowledged events a data directory keeps in memory: a
+// few seconds of appends at full speed, so that followers and commands, which mostly read
+// what was just written, rarely read the log.
+const cacheLimit = 64 << 20
 
-const chunkLen = 1024
-
-func (l *eventLog) last() eventstore.Position { return eventstore.Position(l.n) }
-
-func (l *eventLog) at(p eventstore.Position) *eventstore.RecordedEvent {
-	i := int(p - 1)
-	return &l.chunks[i/chunkLen][i%chunkLen]
-}
-
-func (l *eventLog) add(e eventstore.RecordedEvent) {
-	if l.n%chunkLen == 0 {
-		l.chunks = append(l.chunks, make([]eventstore.RecordedEvent, 0, chunkLen))
-	}
-	c := &l.chunks[len(l.chunks)-1]
-	*c = append(*c, e)
-	l.n++
+// cost is what a cached event is counted as: its bytes and its struct.
+func cost(e *eventstore.RecordedEvent) int {
+	return int(unsafe.Sizeof(*e)) + len(e.Data) + len(e.Metadata)
 }
 
 // OpenMemory returns an empty store that keeps everything in memory.
@@ -73,15 +74,20 @@ func OpenMemory() *Store {
 
 func newStore() *Store {
 	return &Store{
-		streams: make(map[string]*stream),
-		types:   make(map[string]string),
-		changed: make(chan struct{}),
+		streams:    make(map[string]*stream),
+		types:      make(map[string]string),
+		changed:    make(chan struct{}),
+		cacheLimit: math.MaxInt,
 	}
 }
 
+// last is the position of the last event, pending or not. Callers hold s.mu.
+func (s *Store) last() eventstore.Position { return eventstore.Position(s.streamOf.n) }
+
 // ReadStream returns the acknowledged events of the stream in revision order, as copies
 // the caller may keep and modify. An unknown stream gives no events and no error. It fails
-// with ErrClosed after Close.
+// with ErrClosed after Close, or with an error wrapping ErrCorrupt if an event read from
+// the log fails its checksum.
 func (s *Store) ReadStream(ctx context.Context, name string) ([]eventstore.RecordedEvent, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
@@ -91,19 +97,20 @@ func (s *Store) ReadStream(ctx context.Context, name string) ([]eventstore.Recor
 		s.mu.RUnlock()
 		return nil, fmt.Errorf("read %s: %w", name, eventstore.ErrClosed)
 	}
-	var out []eventstore.RecordedEvent
+	var refs []ref
 	if st := s.streams[name]; st != nil {
-		out = make([]eventstore.RecordedEvent, 0, len(st.positions))
+		refs = make([]ref, 0, len(st.positions))
 		for _, p := range st.positions {
 			if p > s.durable {
 				break // pending events are always a stream's last ones
 			}
-			out = append(out, *s.log.at(p))
+			refs = append(refs, s.ref(p))
 		}
 	}
 	s.mu.RUnlock()
-	for i := range out {
-		out[i] = clone(out[i])
+	out, err := s.resolve(refs, nil)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	return out, nil
 }
@@ -169,16 +176,16 @@ func (s *Store) record(name string, expected eventstore.Revision, events []event
 		current = eventstore.Revision(len(st.positions) - 1)
 	}
 	if expected != current {
-		if res, ok := s.retried(st, expected, events); ok {
-			return res, nil
+		res, ok, err := s.retried(st, expected, events)
+		if err != nil || ok {
+			return res, err
 		}
 		return eventstore.AppendResult{}, fmt.Errorf("expected revision %d, stream is at %d: %w", expected, current, eventstore.ErrConcurrency)
 	}
 	if st == nil {
-		st = &stream{name: strings.Clone(name)}
-		s.streams[st.name] = st
+		st = s.newStream(strings.Clone(name))
 	}
-	first := s.log.last() + 1
+	first := s.last() + 1
 	now := time.Now().UTC()
 	for i, e := range events {
 		e.Stream = st.name
@@ -186,10 +193,12 @@ func (s *Store) record(name string, expected eventstore.Revision, events []event
 		e.Position = first + eventstore.Position(i)
 		e.Type = s.intern(e.Type)
 		e.RecordedAt = now
-		s.log.add(e)
+		s.cacheBytes += cost(&e)
+		s.cache.add(e)
+		s.streamOf.add(st.id)
 		st.positions = append(st.positions, e.Position)
 	}
-	last := s.log.last()
+	last := s.last()
 	if s.disk == nil {
 		s.advance(last)
 	} else {
@@ -200,20 +209,38 @@ func (s *Store) record(name string, expected eventstore.Revision, events []event
 
 // retried reports whether events were all written, with the same ids, right after
 // expected: then the append is a retry of one that succeeded, and gets its result.
-func (s *Store) retried(st *stream, expected eventstore.Revision, events []eventstore.RecordedEvent) (eventstore.AppendResult, bool) {
+func (s *Store) retried(st *stream, expected eventstore.Revision, events []eventstore.RecordedEvent) (eventstore.AppendResult, bool, error) {
 	if st == nil {
-		return eventstore.AppendResult{}, false
+		return eventstore.AppendResult{}, false, nil
 	}
 	last := expected + eventstore.Revision(len(events))
 	if last >= eventstore.Revision(len(st.positions)) {
-		return eventstore.AppendResult{}, false
+		return eventstore.AppendResult{}, false, nil
+	}
+	refs := make([]ref, len(events))
+	for i := range events {
+		refs[i] = s.ref(st.positions[expected+1+eventstore.Revision(i)])
+	}
+	// Reading the log under s.mu holds up appends, but only a conflicting append whose
+	// events may already be written gets here, and those are mostly recent, so cached.
+	written, err := s.resolve(refs, nil)
+	if err != nil {
+		return eventstore.AppendResult{}, false, err
 	}
 	for i, e := range events {
-		if s.log.at(st.positions[expected+1+eventstore.Revision(i)]).ID != e.ID {
-			return eventstore.AppendResult{}, false
+		if written[i].ID != e.ID {
+			return eventstore.AppendResult{}, false, nil
 		}
 	}
-	return eventstore.AppendResult{Revision: last, Position: st.positions[last]}, true
+	return eventstore.AppendResult{Revision: last, Position: st.positions[last]}, true, nil
+}
+
+// newStream adds a stream to the index. Callers hold s.mu.
+func (s *Store) newStream(name string) *stream {
+	st := &stream{name: name, id: uint32(len(s.byID))}
+	s.streams[name] = st
+	s.byID = append(s.byID, st)
+	return st
 }
 
 func (s *Store) intern(t string) string {
@@ -228,7 +255,17 @@ func (s *Store) intern(t string) string {
 // advance acknowledges every event up to p and wakes whoever waits. Callers hold s.mu.
 func (s *Store) advance(p eventstore.Position) {
 	s.durable = p
+	s.trim()
 	s.wake()
+}
+
+// trim drops the oldest cached events while the cache is over its limit. Pending events
+// stay: the writer takes them from the cache. Callers hold s.mu.
+func (s *Store) trim() {
+	for s.cacheBytes > s.cacheLimit && s.cache.start < int(s.durable) {
+		s.cacheBytes -= cost(s.cache.at(s.cache.start))
+		s.cache.dropFirst()
+	}
 }
 
 // wake tells waiters that something changed. Callers hold s.mu.
@@ -265,12 +302,16 @@ const (
 
 // Follow delivers, in position order, every acknowledged event after position after
 // whose stream starts with prefix: the stored ones, then live ones as they are
-// acknowledged. Events come from the in-memory index, so a slow follower delays no
-// appender and misses nothing. It returns ctx.Err() when ctx ends, the handler's error
-// wrapped, or ErrClosed when the store closes.
+// acknowledged. Events come from the cache or the log, read without holding up
+// appenders, so a slow follower delays no appender and misses nothing. It returns
+// ctx.Err() when ctx ends, the handler's error wrapped, ErrClosed when the store closes,
+// or an error wrapping ErrCorrupt if an event read from the log fails its checksum.
 func (s *Store) Follow(ctx context.Context, after eventstore.Position, prefix string, handle eventstore.Handler) error {
 	next := after + 1
-	batch := make([]eventstore.RecordedEvent, 0, followBatch)
+	var (
+		refs  = make([]ref, 0, followBatch)
+		batch = make([]eventstore.RecordedEvent, 0, followBatch)
+	)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -281,20 +322,24 @@ func (s *Store) Follow(ctx context.Context, after eventstore.Position, prefix st
 			return fmt.Errorf("follow %q: %w", prefix, eventstore.ErrClosed)
 		}
 		end, changed := s.durable, s.changed
-		batch = batch[:0]
-		for scanned := 0; next <= end && scanned < followScan && len(batch) < followBatch; scanned++ {
-			if e := s.log.at(next); strings.HasPrefix(e.Stream, prefix) {
-				batch = append(batch, *e)
+		refs = refs[:0]
+		for scanned := 0; next <= end && scanned < followScan && len(refs) < followBatch; scanned++ {
+			if prefix == "" || strings.HasPrefix(s.byID[*s.streamOf.at(int(next - 1))].name, prefix) {
+				refs = append(refs, s.ref(next))
 			}
 			next++
 		}
 		s.mu.RUnlock()
 
+		var err error
+		if batch, err = s.resolve(refs, batch[:0]); err != nil {
+			return fmt.Errorf("follow %q: %w", prefix, err)
+		}
 		for _, e := range batch {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if err := handle(ctx, clone(e)); err != nil {
+			if err := handle(ctx, e); err != nil {
 				return fmt.Errorf("follow %q: handle %s@%d at position %d: %w", prefix, e.Stream, e.Revision, e.Position, err)
 			}
 		}
@@ -337,10 +382,55 @@ func (s *Store) Close() error {
 	return err
 }
 
-// clone gives the caller its own copy of an event's bytes.
-func clone(e eventstore.RecordedEvent) eventstore.RecordedEvent {
-	e.Data, e.Metadata = copyPair(e.Data, e.Metadata)
-	return e
+// ref is an acknowledged event as found under s.mu: the cached event, or its stream and
+// position and the offset of its frame in the log, to be read once s.mu is released.
+type ref struct {
+	event eventstore.RecordedEvent
+	frame int64 // -1: event is the cached event
+}
+
+// ref finds the event at p, which is cached or acknowledged. Callers hold s.mu.
+func (s *Store) ref(p eventstore.Position) ref {
+	i := int(p - 1)
+	if s.cache.has(i) {
+		return ref{event: *s.cache.at(i), frame: -1}
+	}
+	return ref{event: eventstore.RecordedEvent{Stream: s.byID[*s.streamOf.at(i)].name, Position: p}, frame: *s.frames.at(i)}
+}
+
+// resolve appends refs' events to out as copies the caller owns, reading from the log those
+// that are not cached. Called without s.mu, except to check a retried append: the log's
+// acknowledged frames never change, and reading them must not hold up appenders. It fails
+// with ErrClosed if the store closed meanwhile, or ErrCorrupt for a damaged frame.
+func (s *Store) resolve(refs []ref, out []eventstore.RecordedEvent) ([]eventstore.RecordedEvent, error) {
+	var (
+		buf, body []byte
+		bodyAt    int64 = -1 // the frame body holds; consecutive events often share one
+	)
+	for _, r := range refs {
+		if r.frame < 0 {
+			e := r.event
+			e.Data, e.Metadata = copyPair(e.Data, e.Metadata)
+			out = append(out, e)
+			continue
+		}
+		if r.frame != bodyAt {
+			var err error
+			if body, buf, err = readFrame(s.file, r.frame, buf); err != nil {
+				if errors.Is(err, os.ErrClosed) {
+					err = eventstore.ErrClosed
+				}
+				return nil, fmt.Errorf("event at position %d: %w", r.event.Position, err)
+			}
+			bodyAt = r.frame
+		}
+		e, err := eventIn(body, r.event.Stream, r.event.Position)
+		if err != nil {
+			return nil, fmt.Errorf("%w: frame at offset %d: %v", eventstore.ErrCorrupt, r.frame, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }
 
 // copyPair copies two byte slices into one allocation; empty ones come back nil.

@@ -23,6 +23,12 @@ var _ = storetest.Describe("directory store", func(context.Context) (eventstore.
 	return s, func() { Expect(s.Close()).To(Succeed()) }
 })
 
+var _ = storetest.Describe("directory store reading from its log", func(context.Context) (eventstore.Store, func()) {
+	s, err := embedded.OpenUncached(GinkgoT().TempDir())
+	Expect(err).NotTo(HaveOccurred())
+	return s, func() { Expect(s.Close()).To(Succeed()) }
+})
+
 var _ = Describe("Store", func() {
 	modes := []struct {
 		name string

@@ -225,6 +225,7 @@ type idemEntry struct {
 // claim registers the first use of scope, or reports the answer to replay, or that the
 // first request is still in flight. Keys older than 15 days are forgotten.
 func (s *Simulator) claim(scope idemScope, now time.Time) (claimed *idemEntry, replay *answer, busy bool) {
+	s.sweepIdempotency(now)
 	fresh := &idemEntry{firstUsed: now}
 	for {
 		v, loaded := s.idem.LoadOrStore(scope, fresh)
@@ -241,6 +242,24 @@ func (s *Simulator) claim(scope idemScope, now time.Time) (claimed *idemEntry, r
 		}
 		return nil, nil, true
 	}
+}
+
+// idempotencySweep is how often claim drops the keys older than 15 days that nobody used
+// again: otherwise every key and its answer would be kept for ever.
+const idempotencySweep = time.Hour
+
+// sweepIdempotency forgets expired keys, at most once per idempotencySweep.
+func (s *Simulator) sweepIdempotency(now time.Time) {
+	last := s.idemSwept.Load()
+	if now.UnixNano()-last < int64(idempotencySweep) || !s.idemSwept.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	s.idem.Range(func(scope, v any) bool {
+		if e := v.(*idemEntry); now.Sub(e.firstUsed) >= idempotencyKeyTTL {
+			s.idem.CompareAndDelete(scope, e)
+		}
+		return true
+	})
 }
 
 // release frees a claimed key whose request was not executed.

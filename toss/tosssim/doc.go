@@ -135,7 +135,10 @@
 //     meanwhile. A timeout fault executes nothing and never answers.
 //   - No lock is held while sleeping; state is sharded per order (sync.Map plus a mutex per
 //     order), so confirms of different orders never wait for each other.
-//   - Everything lives in memory for the simulator's lifetime; nothing is evicted.
+//   - Everything lives in memory for the simulator's lifetime. Payments, their counters and
+//     transactions are never evicted: Toss answers lookups, cancels and transaction lists
+//     for old payments too. Idempotency keys and their answers are dropped once older than
+//     15 days (swept at most hourly), as Toss forgets them; about 2 KB per confirm until then.
 //
 // Transactions and settlements (transactions.go, settlements.go): every approval (a
 // confirm to DONE, a deposit), every cancel (API or console) and every withdrawn deposit is

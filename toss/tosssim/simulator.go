@@ -57,12 +57,13 @@ type Simulator struct {
 	depositWin time.Duration
 	hooks      *webhooks
 
-	orders   sync.Map // orderId → *order
-	byKey    sync.Map // paymentKey → *order
-	confirms sync.Map // orderId → *atomic.Int64
-	cancelsN sync.Map // orderId → *atomic.Int64: cancel requests
-	idem     sync.Map // idemScope → *idemEntry
-	txs      journal  // every approval and cancel, for transactions and settlements
+	orders    sync.Map     // orderId → *order
+	byKey     sync.Map     // paymentKey → *order
+	confirms  sync.Map     // orderId → *atomic.Int64
+	cancelsN  sync.Map     // orderId → *atomic.Int64: cancel requests
+	idem      sync.Map     // idemScope → *idemEntry
+	idemSwept atomic.Int64 // Unix nanoseconds of the last sweep of expired keys
+	txs       journal      // every approval and cancel, for transactions and settlements
 
 	stats counters
 }

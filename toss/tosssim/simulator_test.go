@@ -339,6 +339,17 @@ var _ = Describe("Simulator", func() {
 			Expect(sim.Approvals("order-1000")).To(Equal(1))
 		})
 
+		It("forgets keys nobody uses again once they are 15 days old", func(ctx SpecContext) {
+			Expect(send(ctx, "POST", "/v1/payments/confirm", confirmBody(paymentKey, "order-1000", 15000), "Idempotency-Key", "k1").status).To(Equal(http.StatusOK))
+			Expect(sim.IdempotencyKeysHeld()).To(Equal(1))
+			now.Advance(15*24*time.Hour + time.Hour)
+
+			later := session(ctx, "order-1001", 15000)
+			Expect(send(ctx, "POST", "/v1/payments/confirm", confirmBody(later, "order-1001", 15000), "Idempotency-Key", "k2").status).To(Equal(http.StatusOK))
+
+			Expect(sim.IdempotencyKeysHeld()).To(Equal(1)) // k2 only
+		})
+
 		It("counts every confirm naming the order: refused, test-coded and replayed ones too", func(ctx SpecContext) {
 			send(ctx, "POST", "/v1/payments/confirm", confirmBody(paymentKey, "order-1000", 1), "Idempotency-Key", "")
 			send(ctx, "POST", "/v1/payments/confirm", confirmBody(paymentKey, "order-1000", 15000), "TossPayments-Test-Code", "INVALID_STOPPED_CARD")
