@@ -126,21 +126,28 @@ func NewRefundBooked(by string, r Refunded) RefundBooked {
 // Marshal encodes the completion as JSON.
 func (b RefundBooked) Marshal() ([]byte, error) { return encode(SchemaRefundBooked, b) }
 
+// Validate reports what makes the completion malformed; errors wrap ErrMalformed.
+func (b RefundBooked) Validate() error {
+	return validBooked(SchemaRefundBooked, b.Schema, b.MessageID, b.OrderID, "refundId", b.RefundID, b.By)
+}
+
 // DecodeRefundBooked decodes and validates a refund completion. Errors wrap ErrMalformed.
 func DecodeRefundBooked(data []byte) (RefundBooked, error) {
-	var b RefundBooked
-	if err := json.Unmarshal(data, &b); err != nil {
-		return RefundBooked{}, fmt.Errorf("decode %s: %v: %w", SchemaRefundBooked, err, ErrMalformed)
-	}
+	return decodeValid[RefundBooked](SchemaRefundBooked, data)
+}
+
+// validBooked is the rule of a subscriber's completion of one refund or withdrawal: its
+// schema, its ids, and a subscriber that books ("ledger" or "wallet").
+func validBooked(want, schema, messageID, orderID, idName, id, by string) error {
 	switch {
-	case b.Schema != SchemaRefundBooked:
-		return RefundBooked{}, fmt.Errorf("%s: schema %q: %w", SchemaRefundBooked, b.Schema, ErrMalformed)
-	case b.MessageID == "" || b.OrderID == "" || b.RefundID == "":
-		return RefundBooked{}, fmt.Errorf("%s: messageId, orderId and refundId are required: %w", SchemaRefundBooked, ErrMalformed)
-	case b.By != "ledger" && b.By != "wallet":
-		return RefundBooked{}, fmt.Errorf("%s: by %q is not ledger or wallet: %w", SchemaRefundBooked, b.By, ErrMalformed)
+	case schema != want:
+		return fmt.Errorf("%s: schema %q: %w", want, schema, ErrMalformed)
+	case messageID == "" || orderID == "" || id == "":
+		return fmt.Errorf("%s: messageId, orderId and %s are required: %w", want, idName, ErrMalformed)
+	case by != "ledger" && by != "wallet":
+		return fmt.Errorf("%s: by %q is not ledger or wallet: %w", want, by, ErrMalformed)
 	}
-	return b, nil
+	return nil
 }
 
 // SchemaOf is the schema a JSON message names ("" when it names none or is not JSON):

@@ -1,7 +1,6 @@
 package kafkamsg
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -103,20 +102,13 @@ func NewWithdrawalBooked(by string, w Withdrawn) WithdrawalBooked {
 // Marshal encodes the completion as JSON.
 func (b WithdrawalBooked) Marshal() ([]byte, error) { return encode(SchemaWithdrawalBooked, b) }
 
+// Validate reports what makes the completion malformed; errors wrap ErrMalformed.
+func (b WithdrawalBooked) Validate() error {
+	return validBooked(SchemaWithdrawalBooked, b.Schema, b.MessageID, b.OrderID, "withdrawalId", b.WithdrawalID, b.By)
+}
+
 // DecodeWithdrawalBooked decodes and validates a withdrawal's completion. Errors wrap
 // ErrMalformed.
 func DecodeWithdrawalBooked(data []byte) (WithdrawalBooked, error) {
-	var b WithdrawalBooked
-	if err := json.Unmarshal(data, &b); err != nil {
-		return WithdrawalBooked{}, fmt.Errorf("decode %s: %v: %w", SchemaWithdrawalBooked, err, ErrMalformed)
-	}
-	switch {
-	case b.Schema != SchemaWithdrawalBooked:
-		return WithdrawalBooked{}, fmt.Errorf("%s: schema %q: %w", SchemaWithdrawalBooked, b.Schema, ErrMalformed)
-	case b.MessageID == "" || b.OrderID == "" || b.WithdrawalID == "":
-		return WithdrawalBooked{}, fmt.Errorf("%s: messageId, orderId and withdrawalId are required: %w", SchemaWithdrawalBooked, ErrMalformed)
-	case b.By != "ledger" && b.By != "wallet":
-		return WithdrawalBooked{}, fmt.Errorf("%s: by %q is not ledger or wallet: %w", SchemaWithdrawalBooked, b.By, ErrMalformed)
-	}
-	return b, nil
+	return decodeValid[WithdrawalBooked](SchemaWithdrawalBooked, data)
 }
