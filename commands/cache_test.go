@@ -2,7 +2,6 @@ package commands_test
 
 import (
 	"context"
-	"sync"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -13,37 +12,19 @@ import (
 	"github.com/paystream/paystream/commands"
 	"github.com/paystream/paystream/eventstore"
 	"github.com/paystream/paystream/eventstore/embedded"
+	"github.com/paystream/paystream/eventstore/storetest"
 )
-
-// readCountingStore is the embedded store, counting the reads of each stream.
-type readCountingStore struct {
-	*embedded.Store
-	mu    sync.Mutex
-	reads map[string]int
-}
-
-func (s *readCountingStore) ReadStream(ctx context.Context, stream string) ([]eventstore.RecordedEvent, error) {
-	s.mu.Lock()
-	s.reads[stream]++
-	s.mu.Unlock()
-	return s.Store.ReadStream(ctx, stream)
-}
-
-func (s *readCountingStore) readsOf(orderID string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.reads[aggregate.StreamName(orderID)]
-}
 
 var _ = Describe("the payments a service keeps folded", func() {
 	var (
-		store  *readCountingStore
+		store  *storetest.ReadCounter
 		config commands.Config
 		meta   = commands.Meta{CorrelationID: "req-1", Actor: "spec"}
 	)
 	BeforeEach(func() {
-		store = &readCountingStore{Store: embedded.OpenMemory(), reads: map[string]int{}}
-		DeferCleanup(store.Close)
+		es := embedded.OpenMemory()
+		DeferCleanup(es.Close)
+		store = storetest.CountReads(es)
 		products, err := catalog.Parse(paystream.SampleCatalog)
 		Expect(err).NotTo(HaveOccurred())
 		config = commands.Config{Store: store, PSP: approvingPSP{}, Catalog: products}
@@ -129,14 +110,14 @@ var _ = Describe("the payments a service keeps folded", func() {
 			ps = append(ps, p)
 		}
 		// Cached: the second and third. Recording the first reads it, and evicts the second.
-		before := []int{store.readsOf(ps[0].OrderID), store.readsOf(ps[1].OrderID), store.readsOf(ps[2].OrderID)}
+		before := []int{store.Reads(aggregate.StreamName(ps[0].OrderID)), store.Reads(aggregate.StreamName(ps[1].OrderID)), store.Reads(aggregate.StreamName(ps[2].OrderID))}
 		for _, i := range []int{0, 2, 1} {
 			_, err := svc.RecordLedgerUpdated(ctx, every(ps[i]), meta)
 			Expect(err).NotTo(HaveOccurred())
 		}
-		Expect(store.readsOf(ps[0].OrderID) - before[0]).To(Equal(1))
-		Expect(store.readsOf(ps[2].OrderID)-before[2]).To(Equal(0), "cached: not read")
-		Expect(store.readsOf(ps[1].OrderID)-before[1]).To(Equal(1), "evicted by the first")
+		Expect(store.Reads(aggregate.StreamName(ps[0].OrderID)) - before[0]).To(Equal(1))
+		Expect(store.Reads(aggregate.StreamName(ps[2].OrderID))-before[2]).To(Equal(0), "cached: not read")
+		Expect(store.Reads(aggregate.StreamName(ps[1].OrderID))-before[1]).To(Equal(1), "evicted by the first")
 	})
 })
 

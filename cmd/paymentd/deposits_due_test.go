@@ -14,8 +14,8 @@ import (
 	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/catalog"
 	"github.com/paystream/paystream/commands"
-	"github.com/paystream/paystream/eventstore"
 	"github.com/paystream/paystream/eventstore/embedded"
+	"github.com/paystream/paystream/eventstore/storetest"
 	"github.com/paystream/paystream/projections"
 	"github.com/paystream/paystream/projections/memory"
 	"github.com/paystream/paystream/toss"
@@ -35,32 +35,6 @@ func (c *movableClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// streamReads counts the streams read through it.
-type streamReads struct {
-	*embedded.Store
-	mu sync.Mutex
-	n  map[string]int
-}
-
-func (s *streamReads) ReadStream(ctx context.Context, stream string) ([]eventstore.RecordedEvent, error) {
-	s.mu.Lock()
-	s.n[stream]++
-	s.mu.Unlock()
-	return s.Store.ReadStream(ctx, stream)
-}
-
-func (s *streamReads) of(orderID string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.n[aggregate.StreamName(orderID)]
-}
-
-func (s *streamReads) reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.n = map[string]int{}
-}
-
 var _ = Describe("paymentd's recovery worker and virtual accounts", func() {
 	It("checks the accounts past their due date as the read models list them, and reads no stream of one not due", func(ctx SpecContext) {
 		clock := &movableClock{t: time.Now().UTC()}
@@ -74,7 +48,7 @@ var _ = Describe("paymentd's recovery worker and virtual accounts", func() {
 		pctx, stopProjector := context.WithCancel(context.WithoutCancel(ctx))
 		DeferCleanup(stopProjector)
 		go func() { _ = projections.NewProjector(es, rm, projections.Options{}).Run(pctx) }()
-		reads := &streamReads{Store: es, n: map[string]int{}}
+		reads := storetest.CountReads(es)
 		products, err := catalog.Parse(paystream.SampleCatalog)
 		Expect(err).NotTo(HaveOccurred())
 		log := slog.New(slog.NewTextHandler(GinkgoWriter, nil))
@@ -99,7 +73,7 @@ var _ = Describe("paymentd's recovery worker and virtual accounts", func() {
 		}).WithContext(ctx).Should(Equal([]string{soon, later, latest}), "projected with their due dates")
 
 		clock.Advance(2 * time.Hour) // past soon's due date: Toss marks its account expired
-		reads.reset()
+		reads.Reset()
 		workers := startWorkers(log, Config{Recovery: RecoveryConfig{Enabled: true, Interval: 20 * time.Millisecond,
 			ExecutingTimeout: time.Minute}}, svc, commands.NewWebhookInbox(svc, 0, 0), rm)
 		DeferCleanup(workers.stop)
@@ -111,7 +85,9 @@ var _ = Describe("paymentd's recovery worker and virtual accounts", func() {
 			ids, _, err := rm.DepositsDue(ctx, clock.Now(), 0, "")
 			return ids, err
 		}).WithContext(ctx).Should(BeEmpty(), "the expiry reached the read model")
-		Consistently(func() []int { return []int{reads.of(later), reads.of(latest)} }).WithContext(ctx).
+		Consistently(func() []int {
+			return []int{reads.Reads(aggregate.StreamName(later)), reads.Reads(aggregate.StreamName(latest))}
+		}).WithContext(ctx).
 			WithTimeout(200*time.Millisecond).Should(Equal([]int{0, 0}), "scans read no stream of an account not due")
 
 		clock.Advance(24 * time.Hour) // later's turn; latest waits on
