@@ -14,17 +14,7 @@ var _ = Describe("paymentd end to end: a deposit error (embedded default)", func
 		inst := startPaymentd(nil)
 		DeferCleanup(inst.stop)
 
-		co := call(http.MethodPost, inst.url+"/v1/checkout", map[string]any{"buyerId": "buyer-de",
-			"items": []map[string]any{{"productId": "book-kia", "quantity": 1}, {"productId": "mug-gopher", "quantity": 2}}})
-		Expect(co.status).To(Equal(http.StatusCreated), "%v", co.body)
-		orderID, amount := co.body["orderId"].(string), co.body["totalAmount"].(string)
-		sess := call(http.MethodPost, inst.simURL+"/sim/v1/sessions",
-			fmt.Sprintf(`{"orderId":%q,"amount":%s,"method":"VIRTUAL_ACCOUNT","customerName":"김토스"}`, orderID, amount))
-		Expect(sess.status).To(Equal(http.StatusCreated), "%v", sess.body)
-		paymentKey := sess.body["paymentKey"].(string)
-		conf := call(http.MethodPost, inst.url+"/v1/payments/confirm", confirmBody(orderID, paymentKey, amount))
-		Expect(conf.status).To(Equal(http.StatusOK), "%v", conf.body)
-		Expect(conf.body["status"]).To(Equal("WAITING_FOR_DEPOSIT"))
+		orderID, paymentKey, amount, conf := confirmVirtualAccount(inst, "buyer-de")
 
 		payment := func() map[string]any { return call(http.MethodGet, inst.url+"/v1/payments/"+orderID, nil).body }
 		// tiedOut expects the books to tie out with seller-1 (the book, 36000) and seller-2 (two

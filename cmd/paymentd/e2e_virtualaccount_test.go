@@ -45,23 +45,30 @@ func tossWebhook(inst instance, transmissionID, body string) {
 	Expect(resp.StatusCode).To(Equal(http.StatusOK), "Toss's webhooks are answered 200")
 }
 
+// confirmVirtualAccount checks out two lines for buyerID, has the buyer choose a virtual
+// account at the simulator and confirms: the payment waits for the deposit.
+func confirmVirtualAccount(inst instance, buyerID string) (orderID, paymentKey, amount string, conf answer) {
+	GinkgoHelper()
+	co := call(http.MethodPost, inst.url+"/v1/checkout", map[string]any{"buyerId": buyerID,
+		"items": []map[string]any{{"productId": "book-kia", "quantity": 1}, {"productId": "mug-gopher", "quantity": 2}}})
+	Expect(co.status).To(Equal(http.StatusCreated), "%v", co.body)
+	orderID, amount = co.body["orderId"].(string), co.body["totalAmount"].(string)
+	sess := call(http.MethodPost, inst.simURL+"/sim/v1/sessions",
+		fmt.Sprintf(`{"orderId":%q,"amount":%s,"method":"VIRTUAL_ACCOUNT","customerName":"김토스"}`, orderID, amount))
+	Expect(sess.status).To(Equal(http.StatusCreated), "%v", sess.body)
+	paymentKey = sess.body["paymentKey"].(string)
+	conf = call(http.MethodPost, inst.url+"/v1/payments/confirm", confirmBody(orderID, paymentKey, amount))
+	Expect(conf.status).To(Equal(http.StatusOK), "%v", conf.body)
+	Expect(conf.body["status"]).To(Equal("WAITING_FOR_DEPOSIT"))
+	return orderID, paymentKey, amount, conf
+}
+
 var _ = Describe("paymentd end to end: a virtual-account payment (embedded default)", func() {
 	It("waits for the deposit with the account shown, takes it from Toss's webhook, and ignores forged and duplicated webhooks", func(ctx SpecContext) {
 		inst := startPaymentd(nil)
 		DeferCleanup(inst.stop)
 
-		co := call(http.MethodPost, inst.url+"/v1/checkout", map[string]any{"buyerId": "buyer-1",
-			"items": []map[string]any{{"productId": "book-kia", "quantity": 1}, {"productId": "mug-gopher", "quantity": 2}}})
-		Expect(co.status).To(Equal(http.StatusCreated), "%v", co.body)
-		orderID, amount := co.body["orderId"].(string), co.body["totalAmount"].(string)
-		sess := call(http.MethodPost, inst.simURL+"/sim/v1/sessions",
-			fmt.Sprintf(`{"orderId":%q,"amount":%s,"method":"VIRTUAL_ACCOUNT","customerName":"김토스"}`, orderID, amount))
-		Expect(sess.status).To(Equal(http.StatusCreated), "%v", sess.body)
-		paymentKey := sess.body["paymentKey"].(string)
-
-		conf := call(http.MethodPost, inst.url+"/v1/payments/confirm", confirmBody(orderID, paymentKey, amount))
-		Expect(conf.status).To(Equal(http.StatusOK), "%v", conf.body)
-		Expect(conf.body["status"]).To(Equal("WAITING_FOR_DEPOSIT"))
+		orderID, paymentKey, amount, conf := confirmVirtualAccount(inst, "buyer-1")
 		Expect(conf.body["virtualAccount"]).To(And(HaveKeyWithValue("accountNumber", MatchRegexp(`^[0-9]{14}$`)),
 			HaveKeyWithValue("bankCode", "20"), HaveKeyWithValue("customerName", "김토스"), HaveKey("dueDate")))
 		Expect(conf.body["virtualAccount"]).NotTo(HaveKey("secret"))
