@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -216,15 +215,7 @@ var _ = func() bool {
 				DeferCleanup(cluster.Close)
 				inst := startPaymentd(map[string]string{"KAFKA_BROKERS": strings.Join(cluster.Brokers(), ",")})
 				DeferCleanup(inst.stop)
-				readyz := func() string {
-					resp, err := http.Get(inst.url + "/readyz")
-					if err != nil {
-						return err.Error()
-					}
-					defer resp.Body.Close()
-					body, _ := io.ReadAll(resp.Body)
-					return fmt.Sprintf("%d %s", resp.StatusCode, body)
-				}
+				readyz := readyzOf(inst)
 				Eventually(readyz).WithContext(ctx).WithTimeout(30 * time.Second).Should(HavePrefix("200"))
 
 				// From now on the broker holds every produce request of the forwarder (its

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -13,6 +14,19 @@ import (
 	"github.com/paystream/paystream/kafkamsg"
 	"github.com/paystream/paystream/kafkamsg/kafkatest"
 )
+
+// readyzOf polls GET /readyz of inst: "<status code> <body>", or the error.
+func readyzOf(inst instance) func() string {
+	return func() string {
+		resp, err := http.Get(inst.url + "/readyz")
+		if err != nil {
+			return err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return fmt.Sprintf("%d %s", resp.StatusCode, body)
+	}
+}
 
 // Two paymentd instances share one event store (the EventStoreDB emulator), one PostgreSQL
 // and one broker: one forwards while the other stands by, ready, and takes over when the
@@ -37,21 +51,10 @@ var _ = Describe("two paymentd instances sharing an event store, a database and 
 		second := startPaymentd(env)
 		DeferCleanup(func() { Expect(second.stop()).To(Succeed()) })
 
-		readyz := func(inst instance) func() string {
-			return func() string {
-				resp, err := http.Get(inst.url + "/readyz")
-				if err != nil {
-					return err.Error()
-				}
-				defer resp.Body.Close()
-				body, _ := io.ReadAll(resp.Body)
-				return resp.Status + " " + string(body)
-			}
-		}
 		// Past the stall time: the forwarder standing by is not a stalled follower.
 		for range 3 {
 			for _, inst := range []instance{first, second} {
-				Eventually(readyz(inst)).WithContext(ctx).WithTimeout(30 * time.Second).Should(HavePrefix("200"))
+				Eventually(readyzOf(inst)).WithContext(ctx).WithTimeout(30 * time.Second).Should(HavePrefix("200"))
 			}
 			time.Sleep(3 * time.Second)
 		}
@@ -85,6 +88,6 @@ var _ = Describe("two paymentd instances sharing an event store, a database and 
 		c := confirm(second)
 		forwarded(a, b, c)
 		Expect(scrape(second)).NotTo(standingBy, "the second took over")
-		Eventually(readyz(second)).WithContext(ctx).WithTimeout(30 * time.Second).Should(HavePrefix("200"))
+		Eventually(readyzOf(second)).WithContext(ctx).WithTimeout(30 * time.Second).Should(HavePrefix("200"))
 	}, SpecTimeout(3*time.Minute))
 })
