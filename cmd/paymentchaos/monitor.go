@@ -108,11 +108,12 @@ func (m *monitor) recorded(ctx context.Context, a ack) (bool, error) {
 	if a.eventType == "payment.psp-approved.v1" {
 		want = append(want, "payment.manually-resolved.v1") // an approval an operator settled
 	}
-	return slices.ContainsFunc(stream.Events, func(e struct {
-		Type string `json:"type"`
-	}) bool {
-		return slices.Contains(want, e.Type)
-	}), nil
+	for _, e := range stream.Events {
+		if slices.Contains(want, e.Type) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func (m *monitor) violated(p string) {
