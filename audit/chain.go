@@ -1,12 +1,15 @@
 package audit
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/paystream/paystream/eventstore"
 )
@@ -44,8 +47,13 @@ func Seal(stream string, revision eventstore.Revision, typ string, data, metadat
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// canonicalMetadata is metadata without its hash, keys sorted, compact.
+// canonicalMetadata is metadata without its hash, keys sorted, compact: what encoding/json
+// writes for it decoded into a map[string]json.RawMessage. Every append and every check
+// seals an event, so metadata of plain ASCII (what paystream writes) takes canonicalASCII.
 func canonicalMetadata(metadata []byte) ([]byte, error) {
+	if out, ok := canonicalASCII(metadata); ok {
+		return out, nil
+	}
 	var m map[string]json.RawMessage
 	if len(metadata) > 0 {
 		if err := json.Unmarshal(metadata, &m); err != nil {
@@ -67,4 +75,95 @@ func LinksOf(metadata []byte) Links {
 	var l Links
 	_ = json.Unmarshal(metadata, &l)
 	return l
+}
+
+// canonicalASCII is canonicalMetadata for a valid JSON object with no byte encoding/json
+// would write differently: nothing outside ASCII, no escapes, no <, > or &. With those out
+// of the way a string ends at the next quote, so it splits the members with a plain scan and
+// writes them sorted, without maps or reflection. ok is false for anything else (including
+// duplicate names and invalid JSON), which the general way decodes, or refuses, as before.
+func canonicalASCII(metadata []byte) (out []byte, ok bool) {
+	for _, c := range metadata {
+		if c == '\\' || c == '<' || c == '>' || c == '&' || c >= utf8.RuneSelf {
+			return nil, false
+		}
+	}
+	if !json.Valid(metadata) {
+		return nil, false
+	}
+	i := skipSpace(metadata, 0)
+	if metadata[i] != '{' {
+		return nil, false
+	}
+	type member struct{ name, value []byte } // name without its quotes
+	var members []member
+	for i = skipSpace(metadata, i+1); metadata[i] != '}'; i = skipSpace(metadata, i+1) {
+		end := i + 1 + bytes.IndexByte(metadata[i+1:], '"')
+		name := metadata[i+1 : end]
+		i = skipSpace(metadata, skipSpace(metadata, end+1)+1) // past the colon
+		start := i
+		i = valueEnd(metadata, i)
+		if string(name) != FieldHash {
+			members = append(members, member{name, metadata[start:i]})
+		}
+		if i = skipSpace(metadata, i); metadata[i] == '}' {
+			break
+		}
+	}
+	slices.SortFunc(members, func(a, b member) int { return bytes.Compare(a.name, b.name) })
+	out = append(make([]byte, 0, len(metadata)), '{')
+	for k, m := range members {
+		if k > 0 {
+			if bytes.Equal(m.name, members[k-1].name) {
+				return nil, false // a duplicate: the last one wins in a map
+			}
+			out = append(out, ',')
+		}
+		out = append(append(append(out, '"'), m.name...), '"', ':')
+		if bytes.ContainsAny(m.value, " \t\r\n") {
+			b := bytes.NewBuffer(out)
+			_ = json.Compact(b, m.value) // valid: json.Valid checked the whole
+			out = b.Bytes()
+		} else {
+			out = append(out, m.value...)
+		}
+	}
+	return append(out, '}'), true
+}
+
+// skipSpace returns the index of the first byte at or after i that is not JSON whitespace.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// valueEnd returns the index just past the valid JSON value starting at i, in JSON with no
+// escapes (so a string ends at its next quote).
+func valueEnd(b []byte, i int) int {
+	depth := 0
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			i += 1 + bytes.IndexByte(b[i+1:], '"')
+		case '{', '[':
+			depth++
+			continue
+		case '}', ']':
+			depth--
+		default:
+			if depth > 0 {
+				continue
+			}
+			for i < len(b) && !bytes.ContainsRune([]byte(",}] \t\r\n"), rune(b[i])) {
+				i++ // a number or a literal
+			}
+			return i
+		}
+		if depth == 0 {
+			return i + 1
+		}
+	}
+	return i
 }

@@ -1,7 +1,6 @@
 package toss
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -247,54 +246,4 @@ func parseTossTime(s string) (time.Time, error) {
 		return t, nil
 	}
 	return time.ParseInLocation("2006-01-02T15:04:05.999999999", s, kst)
-}
-
-// sensitiveKeys are Payment fields kept out of recorded evidence: the virtual-account
-// secret, buyer contact data and account/card numbers.
-var sensitiveKeys = map[string]bool{
-	"secret": true, "customerMobilePhone": true, "customerEmail": true, "customerName": true,
-	"accountNumber": true, "number": true, "customerKey": true,
-}
-
-// redact returns body with sensitive fields replaced, or a JSON string of the body when it
-// is not JSON (e.g. a proxy's HTML error page), truncated to keep events small.
-func redact(body []byte) json.RawMessage {
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 {
-		return nil
-	}
-	var v any
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber() // keep amounts exactly as Toss sent them
-	if err := dec.Decode(&v); err != nil {
-		const max = 512
-		if len(body) > max {
-			body = body[:max]
-		}
-		s, _ := json.Marshal(string(body))
-		return s
-	}
-	out, err := json.Marshal(redactValue(v))
-	if err != nil {
-		return nil
-	}
-	return out
-}
-
-func redactValue(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		for k, child := range v {
-			if sensitiveKeys[k] && child != nil {
-				v[k] = "[REDACTED]"
-			} else {
-				v[k] = redactValue(child)
-			}
-		}
-	case []any:
-		for i := range v {
-			v[i] = redactValue(v[i])
-		}
-	}
-	return v
 }

@@ -1,0 +1,181 @@
+package toss
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// sensitiveKeys are Payment fields kept out of recorded evidence: the virtual-account
+// secret, buyer contact data and account/card numbers.
+var sensitiveKeys = map[string]bool{
+	"secret": true, "customerMobilePhone": true, "customerEmail": true, "customerName": true,
+	"accountNumber": true, "number": true, "customerKey": true,
+}
+
+// redact returns body with sensitive fields replaced, or a JSON string of the body when it
+// is not JSON (e.g. a proxy's HTML error page), truncated to keep events small. The result
+// is compact with every object's keys sorted, as encoding/json writes a decoded map.
+//
+// Every confirm records one, so it has a fast path (redactPlain) for the bodies Toss sends;
+// a body it does not take (escaped or HTML-special strings, duplicate names, invalid
+// UTF-8, bad JSON) goes the general way, which gives the same bytes for what both take.
+func redact(body []byte) json.RawMessage {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil
+	}
+	if out, ok := redactPlain(body); ok {
+		return out
+	}
+	return redactGeneral(body)
+}
+
+// redactGeneral decodes body into maps and encodes it back: slow, but it takes any JSON.
+func redactGeneral(body []byte) json.RawMessage {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber() // keep amounts exactly as Toss sent them
+	if err := dec.Decode(&v); err != nil {
+		const max = 512
+		if len(body) > max {
+			body = body[:max]
+		}
+		s, _ := json.Marshal(string(body))
+		return s
+	}
+	out, err := json.Marshal(redactValue(v))
+	if err != nil {
+		return nil
+	}
+	return out
+}
+
+func redactValue(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, child := range v {
+			if sensitiveKeys[k] && child != nil {
+				v[k] = "[REDACTED]"
+			} else {
+				v[k] = redactValue(child)
+			}
+		}
+	case []any:
+		for i := range v {
+			v[i] = redactValue(v[i])
+		}
+	}
+	return v
+}
+
+// redactPlain is redact for bodies whose strings encoding/json would write back unchanged
+// (no escapes, no <, > or &, no U+2028/2029): it copies tokens through a streaming decoder,
+// sorting keys, without building maps. ok is false when body is not such a body; its first
+// JSON value is all it reads, as redactGeneral's decoder.
+func redactPlain(body []byte) (out []byte, ok bool) {
+	dec := decoders.Get().(*jsontext.Decoder)
+	defer decoders.Put(dec)
+	dec.Reset(bytes.NewReader(body))
+	return redactPlainValue(dec, make([]byte, 0, len(body)))
+}
+
+// decoders are reused: a jsontext.Decoder is large to allocate for one body.
+var decoders = sync.Pool{New: func() any { return jsontext.NewDecoder(bytes.NewReader(nil)) }}
+
+var redactedJSON = []byte(`"[REDACTED]"`)
+
+func redactPlainValue(dec *jsontext.Decoder, out []byte) ([]byte, bool) {
+	switch dec.PeekKind() {
+	case '{':
+		if _, err := dec.ReadToken(); err != nil {
+			return nil, false
+		}
+		type member struct {
+			name  string
+			value []byte
+		}
+		var members []member
+		for dec.PeekKind() != '}' {
+			raw, err := dec.ReadValue()
+			if err != nil || !plainString(raw) {
+				return nil, false
+			}
+			name := string(raw[1 : len(raw)-1])
+			var value []byte
+			if sensitiveKeys[name] && dec.PeekKind() != 'n' {
+				if dec.SkipValue() != nil {
+					return nil, false
+				}
+				value = redactedJSON
+			} else {
+				var ok bool
+				if value, ok = redactPlainValue(dec, nil); !ok {
+					return nil, false
+				}
+			}
+			members = append(members, member{name, value})
+		}
+		if _, err := dec.ReadToken(); err != nil {
+			return nil, false
+		}
+		slices.SortFunc(members, func(a, b member) int { return bytes.Compare([]byte(a.name), []byte(b.name)) })
+		out = append(out, '{')
+		for i, m := range members {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			out = append(out, '"')
+			out = append(out, m.name...)
+			out = append(out, '"', ':')
+			out = append(out, m.value...)
+		}
+		return append(out, '}'), true
+	case '[':
+		if _, err := dec.ReadToken(); err != nil {
+			return nil, false
+		}
+		out = append(out, '[')
+		for i := 0; dec.PeekKind() != ']'; i++ {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			var ok bool
+			if out, ok = redactPlainValue(dec, out); !ok {
+				return nil, false
+			}
+		}
+		if _, err := dec.ReadToken(); err != nil {
+			return nil, false
+		}
+		return append(out, ']'), true
+	case '"', '0', 't', 'f', 'n':
+		raw, err := dec.ReadValue()
+		if err != nil || (raw[0] == '"' && !plainString(raw)) {
+			return nil, false
+		}
+		return append(out, raw...), true // a number keeps its literal, as json.Number does
+	}
+	return nil, false // invalid JSON or a read error: PeekKind answers 0
+}
+
+// plainString reports whether the quoted JSON string raw is written back unchanged by
+// encoding/json: no escapes, nothing it escapes for HTML, no U+2028/2029. (The decoder has
+// already checked it is valid UTF-8 with no control characters.)
+func plainString(raw []byte) bool {
+	for i := 1; i < len(raw)-1; i++ {
+		switch c := raw[i]; {
+		case c == '\\' || c == '<' || c == '>' || c == '&':
+			return false
+		case c >= utf8.RuneSelf:
+			if r, _ := utf8.DecodeRune(raw[i:]); r == '\u2028' || r == '\u2029' {
+				return false
+			}
+		}
+	}
+	return true
+}
