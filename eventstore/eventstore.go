@@ -47,7 +47,10 @@ type Event struct {
 	Metadata []byte // JSON: correlation id, causation id, actor, schema version
 }
 
-// RecordedEvent is an event as the store recorded it.
+// RecordedEvent is an event as the store recorded it. Its Data and Metadata may be shared
+// with the store and with every other reader of the event (the embedded store hands out
+// its cached bytes, so that the several followers of a busy process do not each copy
+// them): read them, never write into them.
 type RecordedEvent struct {
 	Stream     string
 	Revision   Revision

@@ -398,7 +398,7 @@ func (s *Store) ref(p eventstore.Position) ref {
 	return ref{event: eventstore.RecordedEvent{Stream: s.byID[*s.streamOf.at(i)].name, Position: p}, frame: *s.frames.at(i)}
 }
 
-// resolve appends refs' events to out as copies the caller owns, reading from the log those
+// resolve appends refs' events to out, reading from the log those
 // that are not cached. Called without s.mu, except to check a retried append: the log's
 // acknowledged frames never change, and reading them must not hold up appenders. It fails
 // with ErrClosed if the store closed meanwhile, or ErrCorrupt for a damaged frame.
@@ -409,9 +409,7 @@ func (s *Store) resolve(refs []ref, out []eventstore.RecordedEvent) ([]eventstor
 	)
 	for _, r := range refs {
 		if r.frame < 0 {
-			e := r.event
-			e.Data, e.Metadata = copyPair(e.Data, e.Metadata)
-			out = append(out, e)
+			out = append(out, r.event) // shared bytes: readers never write into them
 			continue
 		}
 		if r.frame != bodyAt {

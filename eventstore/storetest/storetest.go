@@ -341,7 +341,9 @@ func Describe(name string, newStore Factory) bool {
 				}
 			})
 
-			ginkgo.It("share no bytes with the appender's or the reader's slices", func(ctx ginkgo.SpecContext) {
+			// Readers may share the recorded bytes (eventstore.RecordedEvent): they never
+			// write into them, so only the appender's slices are checked here.
+			ginkgo.It("share no bytes with the appender's slices", func(ctx ginkgo.SpecContext) {
 				stream := r.stream("payment")
 				e := newEvent("storetest.checkout-created.v1")
 				data, meta := string(e.Data), string(e.Metadata)
@@ -349,14 +351,11 @@ func Describe(name string, newStore Factory) bool {
 				clear(e.Data)
 				clear(e.Metadata)
 
-				first := read(ctx, stream)
-				Expect(string(first[0].Data)).To(Equal(data))
-				clear(first[0].Data)
-				clear(first[0].Metadata)
-
-				again := read(ctx, stream)
-				Expect(string(again[0].Data)).To(Equal(data))
-				Expect(string(again[0].Metadata)).To(Equal(meta))
+				for range 2 {
+					got := read(ctx, stream)
+					Expect(string(got[0].Data)).To(Equal(data))
+					Expect(string(got[0].Metadata)).To(Equal(meta))
+				}
 			})
 		})
 
