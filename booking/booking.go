@@ -208,7 +208,7 @@ func (c *Consumer) transact(ctx context.Context, sess *kgo.GroupTransactSession,
 // (none for a refund not allocated to orders yet), or the message parked on the DLQ when
 // it is malformed.
 func (c *Consumer) handle(ctx context.Context, r *kgo.Record) (*kgo.Record, error) {
-	switch kafkamsg.SchemaOf(r.Value) {
+	switch kafkamsg.RecordSchema(r) {
 	case kafkamsg.SchemaRefunded, kafkamsg.SchemaRefundAllocated:
 		return c.handleRefund(ctx, r)
 	case kafkamsg.SchemaDepositWithdrawn:

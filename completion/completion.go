@@ -211,7 +211,7 @@ func (c *Consumer) handle(ctx context.Context, cl *kgo.Client, r *kgo.Record) bo
 }
 
 func (c *Consumer) record(ctx context.Context, r *kgo.Record) error {
-	switch kafkamsg.SchemaOf(r.Value) {
+	switch kafkamsg.RecordSchema(r) {
 	case kafkamsg.SchemaWithdrawalBooked:
 		b, err := kafkamsg.DecodeWithdrawalBooked(r.Value)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Refund schemas. A refund travels on the approvals topic (TopicApproved), keyed by
@@ -148,6 +149,19 @@ func validBooked(want, schema, messageID, orderID, idName, id, by string) error 
 		return fmt.Errorf("%s: by %q is not ledger or wallet: %w", want, by, ErrMalformed)
 	}
 	return nil
+}
+
+// RecordSchema is the schema a record names: its schema header, which every paystream
+// producer sets, or else the one its value names (SchemaOf). Consumers dispatch on it
+// without decoding the value twice; each decoder checks the value's own schema field, so a
+// record whose header and value disagree is refused as malformed.
+func RecordSchema(r *kgo.Record) string {
+	for _, h := range r.Headers {
+		if h.Key == HeaderSchema {
+			return string(h.Value)
+		}
+	}
+	return SchemaOf(r.Value)
 }
 
 // SchemaOf is the schema a JSON message names ("" when it names none or is not JSON):

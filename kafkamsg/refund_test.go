@@ -4,6 +4,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/shopspring/decimal"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/paystream/paystream/kafkamsg"
 )
@@ -24,6 +25,15 @@ var _ = Describe("Refund messages", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(back.MessageID()).To(Equal("e9"))
 		Expect(back.Allocated()).To(BeTrue())
+	})
+
+	It("tells a record's schema by its header, or by its value when it has none", func() {
+		data, err := refunded().Marshal()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(kafkamsg.RecordSchema(&kgo.Record{Value: data})).To(Equal(kafkamsg.SchemaRefunded))
+		Expect(kafkamsg.RecordSchema(&kgo.Record{Value: data, Headers: []kgo.RecordHeader{{Key: "other", Value: []byte("x")},
+			{Key: kafkamsg.HeaderSchema, Value: []byte(kafkamsg.SchemaRefundAllocated)}}})).To(Equal(kafkamsg.SchemaRefundAllocated))
+		Expect(kafkamsg.RecordSchema(&kgo.Record{Value: []byte("not json")})).To(BeEmpty())
 	})
 
 	It("accepts an unallocated refund, but no unallocated allocation, and orders that do not add up", func() {
