@@ -191,6 +191,12 @@ func (s *Store) Commit(ctx context.Context, from eventstore.Position, events []e
 		if _, seen := rows[id]; seen {
 			continue
 		}
+		if e.Revision == 0 {
+			// The stream starts after the checkpoint, so it has no row: no lookup (a miss
+			// is the dearest one, it searches every level of the database).
+			rows[id] = nil
+			continue
+		}
 		p, ok, err := row(s.db, id)
 		if err != nil {
 			return projections.Batch{}, fmt.Errorf("commit: load %s: %w", id, err)
