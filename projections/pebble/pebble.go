@@ -18,7 +18,8 @@ import (
 var _ projections.Store = (*Store)(nil)
 
 // ErrIncompatible: the directory holds a database this version cannot read (another
-// layout, or not a read model). Its owner removes it and rebuilds from position 0.
+// layout, not a read model, or a checkpoint that does not decode). Its owner removes it and
+// rebuilds from position 0.
 var ErrIncompatible = errors.New("read model directory holds an incompatible database")
 
 // ErrClosed: the store was closed.
@@ -91,8 +92,10 @@ func (s *Store) init() error {
 	if err != nil || v == nil {
 		return err
 	}
-	s.checkpoint, err = decodeMark(v)
-	return err
+	if s.checkpoint, err = decodeMark(v); err != nil {
+		return fmt.Errorf("%w: %w", ErrIncompatible, err) // derived data: rebuilding it is the cure
+	}
+	return nil
 }
 
 func (s *Store) empty() (bool, error) {

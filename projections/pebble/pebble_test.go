@@ -197,6 +197,13 @@ var _ = Describe("pebble read model", func() {
 		Expect(s.Close()).To(Succeed())
 		_, err = pebble.Open(foreign)
 		Expect(err).To(MatchError(pebble.ErrIncompatible))
+
+		damaged := GinkgoT().TempDir()
+		s = open(damaged)
+		Expect(pebble.Put(s, []byte("k"), []byte{0x80})).To(Succeed())
+		Expect(s.Close()).To(Succeed())
+		_, err = pebble.Open(damaged)
+		Expect(err).To(MatchError(pebble.ErrIncompatible), "a checkpoint that does not decode")
 	})
 
 	Describe("its row encoding", func() {
