@@ -23,8 +23,8 @@ import (
 // ledger, wallet, completion) with 64 in flight as under paymentload -c 64, committed in
 // batches of a given size as the projector does (small: keeping up with a steady load; 2000:
 // its largest, catching up). It reports events/s, the process's CPU time per event (with
-// Pebble's background flushes and compactions, and the GC), bytes allocated per event and,
-// for Pebble, bytes on disk per payment. Run it once:
+// Pebble's background flushes and compactions, and the GC), bytes allocated per event, the
+// live heap the store keeps per payment and, for Pebble, bytes on disk per payment. Run it once:
 //
 //	go test -run '^$' -bench Commit -benchtime 1x ./projections/pebble/
 func BenchmarkCommit(b *testing.B) {
@@ -54,6 +54,7 @@ func benchCommit(b *testing.B, events []eventstore.RecordedEvent, size int, open
 	var (
 		elapsed, cpu time.Duration
 		alloc        uint64
+		heap         int64
 		ms           runtime.MemStats
 	)
 	for range b.N {
@@ -61,7 +62,7 @@ func benchCommit(b *testing.B, events []eventstore.RecordedEvent, size int, open
 		store := open(b.TempDir())
 		runtime.GC()
 		runtime.ReadMemStats(&ms)
-		before := ms.TotalAlloc
+		before, heapBefore := ms.TotalAlloc, int64(ms.HeapAlloc)
 		b.StartTimer()
 		start, cpuStart := time.Now(), cpuTime(b)
 		cp := eventstore.Position(0)
@@ -72,6 +73,11 @@ func benchCommit(b *testing.B, events []eventstore.RecordedEvent, size int, open
 			}
 			cp = batch.Checkpoint
 		}
+		b.StopTimer()
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		heap = int64(ms.HeapAlloc) - heapBefore // what the store keeps live
+		b.StartTimer()
 		if c, ok := store.(interface{ Close() error }); ok { // flushes what Pebble still holds: part of the cost
 			if err := c.Close(); err != nil {
 				b.Fatal(err)
@@ -86,6 +92,7 @@ func benchCommit(b *testing.B, events []eventstore.RecordedEvent, size int, open
 	b.ReportMetric(n/elapsed.Seconds(), "events/s")
 	b.ReportMetric(float64(cpu.Microseconds())/n, "cpu-µs/event")
 	b.ReportMetric(float64(alloc)/n, "alloc-B/event")
+	b.ReportMetric(float64(heap)/float64(len(events)/readmodeltest.LifeSteps), "heap-B/payment")
 }
 
 // cpuTime is the CPU time the process has used, user and system, on every thread: Pebble's
