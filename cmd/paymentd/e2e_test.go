@@ -254,8 +254,9 @@ var _ = Describe("paymentd end to end (embedded default)", func() {
 		defer func() { Expect(inst.stop()).To(Succeed()) }()
 		for _, orderID := range orders {
 			recorded := before[orderID]
-			// The restarted instance rebuilds its memory read model: it is asked, like any
-			// other instance, to wait for the last position seen (read-your-writes).
+			// The restarted instance's projector resumes from the read model's checkpoint,
+			// which may trail the store: it is asked, like any other instance, to wait for
+			// the last position seen (read-your-writes).
 			last := recorded[len(recorded)-1].(map[string]any)["position"]
 			state := call(http.MethodGet, fmt.Sprintf("%s/v1/payments/%s?wait=%v", inst.url, orderID, last), nil)
 			Expect(state.status).To(Equal(http.StatusOK))

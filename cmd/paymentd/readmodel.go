@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -16,14 +19,18 @@ import (
 	pgconfig "github.com/paystream/paystream/postgres"
 	"github.com/paystream/paystream/projections"
 	"github.com/paystream/paystream/projections/memory"
+	rmpebble "github.com/paystream/paystream/projections/pebble"
 	"github.com/paystream/paystream/projections/postgres"
 )
 
-// readModels are paymentd's read models: PostgreSQL when DATABASE_URL is set, memory
-// otherwise (rebuilt from position 0 at every start), kept up to date by a projector.
+// readModels are paymentd's read models, kept up to date by a projector: PostgreSQL when
+// DATABASE_URL is set; otherwise, with a data directory, a Pebble database in its readmodel
+// directory, which the projector resumes from its checkpoint; otherwise memory, rebuilt
+// from position 0 at every start.
 type readModels struct {
 	store      projections.Store
-	pg         *postgres.Store // nil in memory mode
+	pg         *postgres.Store // nil unless DATABASE_URL
+	disk       *rmpebble.Store // nil unless a data directory without DATABASE_URL
 	pool       *pgxpool.Pool
 	projector  *projections.Projector
 	events     eventStore
@@ -49,9 +56,16 @@ func databaseProblems(cfg Config) []string {
 // startReadModels opens the read models and starts their projector.
 func startReadModels(ctx context.Context, cfg Config, events eventStore, log *slog.Logger) (*readModels, error) {
 	rm := &readModels{events: events, log: log, done: make(chan struct{})}
-	if cfg.DatabaseURL == "" {
+	switch {
+	case cfg.DatabaseURL == "" && cfg.DataDir != "":
+		disk, err := openDiskReadModel(ctx, filepath.Join(cfg.DataDir, readModelDir), events, log)
+		if err != nil {
+			return nil, fmt.Errorf("PAYSTREAM_DATA_DIR %s: %w", cfg.DataDir, err)
+		}
+		rm.store, rm.disk = disk, disk
+	case cfg.DatabaseURL == "":
 		rm.store = memory.New()
-	} else {
+	default:
 		pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
 		if err != nil {
 			return nil, fmt.Errorf("DATABASE_URL: %w", err)
@@ -72,7 +86,65 @@ func startReadModels(ctx context.Context, cfg Config, events eventStore, log *sl
 	return rm, nil
 }
 
-// lease is the PostgreSQL read models' lease among instances (nil in memory mode: one
+// readModelDir is the directory, in the data directory, of the read models when
+// DATABASE_URL is not set.
+const readModelDir = "readmodel"
+
+// openDiskReadModel opens the Pebble read model in dir, so that the projector resumes from
+// its checkpoint. A read model that does not match the event store is removed and rebuilt
+// from position 0 (logged once): one this version cannot read, or one whose checkpoint is
+// not an event of the store, because the store is behind it (its files were replaced by an
+// older copy) or holds other events. Serving it would show payments the store does not have
+// and wait for positions it already passed.
+func openDiskReadModel(ctx context.Context, dir string, events eventstore.Store, log *slog.Logger) (*rmpebble.Store, error) {
+	s, err := rmpebble.Open(dir)
+	var reason string
+	switch {
+	case errors.Is(err, rmpebble.ErrIncompatible):
+		reason = err.Error()
+	case err != nil:
+		return nil, err
+	default:
+		mark := s.CheckpointMark()
+		held, err := holds(ctx, events, mark)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("check the read model's checkpoint against the event store: %w", err)
+		}
+		if held {
+			return s, nil
+		}
+		reason = fmt.Sprintf("its checkpoint, position %d (%s), is not an event of the event store", mark.Position, mark.Stream)
+		if err := s.Close(); err != nil {
+			return nil, err
+		}
+	}
+	log.Warn("read model does not match the event store: removing it and rebuilding it from position 0", "dir", dir, "reason", reason)
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, fmt.Errorf("remove the read model: %w", err)
+	}
+	return rmpebble.Open(dir)
+}
+
+// holds reports whether the event store holds the event a read model's checkpoint stands
+// at, at that position (a checkpoint of 0 stands at none).
+func holds(ctx context.Context, events eventstore.Store, m rmpebble.Mark) (bool, error) {
+	if m.Position == 0 {
+		return true, nil
+	}
+	stream, err := events.ReadStream(ctx, m.Stream)
+	if err != nil {
+		return false, err
+	}
+	for _, e := range stream {
+		if e.Position == m.Position {
+			return e.ID == m.EventID, nil
+		}
+	}
+	return false, nil
+}
+
+// lease is the PostgreSQL read models' lease among instances (nil otherwise: one
 // instance).
 func (rm *readModels) lease() leaseFunc {
 	if rm.pg == nil {
@@ -81,18 +153,26 @@ func (rm *readModels) lease() leaseFunc {
 	return rm.pg.Lease
 }
 
-// close stops the projector and closes the pool.
+// close stops the projector and closes the pool or the Pebble database.
 func (rm *readModels) close() {
 	rm.stop()
 	<-rm.done
 	if rm.pool != nil {
 		rm.pool.Close()
 	}
+	if rm.disk != nil {
+		if err := rm.disk.Close(); err != nil {
+			rm.log.Error("close the read model", "err", err)
+		}
+	}
 }
 
 func (rm *readModels) mode() string {
-	if rm.pg != nil {
+	switch {
+	case rm.pg != nil:
 		return "postgres"
+	case rm.disk != nil:
+		return "pebble"
 	}
 	return "memory"
 }
@@ -195,7 +275,12 @@ func (rm *readModels) verify(w http.ResponseWriter, r *http.Request) {
 // rebuild streams progress lines ("rebuilt <n> of <live>") and ends with "done <position>"
 // or "error: …".
 func (rm *readModels) rebuild(w http.ResponseWriter, r *http.Request) {
-	if rm.pg == nil {
+	switch {
+	case rm.disk != nil:
+		adminJSON(w, http.StatusConflict, map[string]string{"error": "the data directory's read models are rebuilt at start when they do not " +
+			"match the event store; to rebuild them anyway, stop paymentd and remove its " + readModelDir + " directory"})
+		return
+	case rm.pg == nil:
 		adminJSON(w, http.StatusConflict, map[string]string{"error": "memory read models are rebuilt at every start; nothing to do"})
 		return
 	}

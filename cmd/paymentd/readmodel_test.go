@@ -3,14 +3,19 @@ package main
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/paystream/paystream/eventstore/embedded"
+	"github.com/paystream/paystream/localkv"
 	"github.com/paystream/paystream/postgres/pgtest"
 )
 
@@ -98,6 +103,92 @@ var _ = Describe("paymentd read models", func() {
 			Expect(call(http.MethodGet, inst.url+"/readyz", nil).status).To(Equal(http.StatusOK))
 			Expect(call(http.MethodGet, inst.url+"/admin/v1/readmodel/status", nil).body["deadLetters"]).To(BeEmpty())
 		}, SpecTimeout(60*time.Second))
+	})
+
+	Context("with a data directory (Pebble read models)", func() {
+		// paid confirms n payments and returns their orderIds.
+		paid := func(inst instance, n int) []string {
+			GinkgoHelper()
+			var orders []string
+			for range n {
+				orderID, key, amount := checkoutAndAuthorise(inst)
+				Expect(call(http.MethodPost, inst.url+"/v1/payments/confirm", confirmBody(orderID, key, amount)).status).To(Equal(http.StatusOK))
+				orders = append(orders, orderID)
+			}
+			return orders
+		}
+
+		It("serves the stored rows right after a restart and projects new payments on top of them", func(ctx SpecContext) {
+			dir := GinkgoT().TempDir()
+			inst := startPaymentd(map[string]string{"PAYSTREAM_DATA_DIR": dir})
+			orders := paid(inst, 3)
+			for _, orderID := range orders {
+				Expect(call(http.MethodGet, inst.url+"/v1/payments/"+orderID, nil).body["status"]).To(Equal("SUCCESS"))
+			}
+			status := call(http.MethodGet, inst.url+"/admin/v1/readmodel/status", nil).body
+			Expect(status["mode"]).To(Equal("pebble"))
+			checkpoint := status["checkpoint"].(float64)
+			Expect(inst.stop()).To(Succeed())
+
+			inst = startPaymentd(map[string]string{"PAYSTREAM_DATA_DIR": dir})
+			DeferCleanup(inst.stop)
+			// No ?wait=: this instance appended nothing yet, so reads wait for nothing, and
+			// the rows are there before the projector has read a single event.
+			Expect(call(http.MethodGet, inst.url+"/admin/v1/readmodel/status", nil).body["checkpoint"]).To(BeNumerically(">=", checkpoint))
+			for _, orderID := range orders {
+				state := call(http.MethodGet, inst.url+"/v1/payments/"+orderID, nil)
+				Expect(state.status).To(Equal(http.StatusOK))
+				Expect(state.body["status"]).To(Equal("SUCCESS"))
+			}
+			page := call(http.MethodGet, inst.url+"/v1/payments?status=SUCCESS", nil)
+			Expect(page.body["items"]).To(HaveLen(3))
+
+			more := paid(inst, 1)[0]
+			Expect(call(http.MethodGet, inst.url+"/v1/payments/"+more, nil).body["status"]).To(Equal("SUCCESS"), "read-your-writes")
+			Expect(call(http.MethodGet, inst.url+"/v1/payments?status=SUCCESS", nil).body["items"]).To(HaveLen(4))
+			verified := call(http.MethodPost, inst.url+"/admin/v1/readmodel/verify", nil)
+			Expect(verified.status).To(Equal(http.StatusOK))
+			Expect(verified.body["drift"]).To(BeNil())
+			Expect(verified.body["payments"]).To(BeNumerically("==", 4))
+			Expect(call(http.MethodPost, inst.url+"/admin/v1/readmodel/rebuild", nil).status).To(Equal(http.StatusConflict))
+		}, SpecTimeout(60*time.Second))
+
+		It("rebuilds from position 0 a read model its event store does not hold the checkpoint of, saying so once", func(ctx SpecContext) {
+			dir := GinkgoT().TempDir()
+			inst := startPaymentd(map[string]string{"PAYSTREAM_DATA_DIR": dir})
+			old := paid(inst, 2)
+			Expect(inst.stop()).To(Succeed())
+			// Another data directory with that read model beside an empty event store: as if
+			// the event files had been replaced by an older copy.
+			other := GinkgoT().TempDir()
+			Expect(os.CopyFS(filepath.Join(other, "readmodel"), os.DirFS(filepath.Join(dir, "readmodel")))).To(Succeed())
+
+			inst, out := startPaymentdOut(map[string]string{"PAYSTREAM_DATA_DIR": other})
+			DeferCleanup(inst.stop)
+			Expect(strings.Count(out.String(), "read model does not match the event store")).To(Equal(1), out.String())
+			for _, orderID := range old {
+				Expect(call(http.MethodGet, inst.url+"/v1/payments/"+orderID, nil).status).To(Equal(http.StatusNotFound))
+			}
+			orderID := paid(inst, 1)[0]
+			Expect(call(http.MethodGet, inst.url+"/v1/payments/"+orderID, nil).body["status"]).To(Equal("SUCCESS"))
+			verified := call(http.MethodPost, inst.url+"/admin/v1/readmodel/verify", nil)
+			Expect(verified.body["drift"]).To(BeNil())
+			Expect(verified.body["payments"]).To(BeNumerically("==", 1))
+		}, SpecTimeout(60*time.Second))
+
+		It("replaces a database it cannot read with an empty read model, saying so", func(ctx SpecContext) {
+			dir := filepath.Join(GinkgoT().TempDir(), "readmodel")
+			db, err := localkv.Open(dir)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(db.Set([]byte("something"), []byte("else"), nil)).To(Succeed())
+			Expect(db.Close()).To(Succeed())
+			var logged strings.Builder
+			store, err := openDiskReadModel(ctx, dir, embedded.OpenMemory(), slog.New(slog.NewTextHandler(&logged, nil)))
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(store.Close)
+			Expect(store.Checkpoint(ctx)).To(BeZero())
+			Expect(logged.String()).To(ContainSubstring("incompatible"))
+		})
 	})
 
 	Context("in the embedded default (memory read models)", func() {
