@@ -1,0 +1,189 @@
+package tosssim
+
+import (
+	"bytes"
+	"hash/maphash"
+	"sync"
+)
+
+// orderTable holds the orders and their paymentKeys. In memory (db nil) it holds every
+// order for the simulator's lifetime. With a database (Open) it holds only the orders in
+// use and up to hotCap recently used ones; the others are read back from disk when asked
+// for, so Go memory does not grow with the payments.
+//
+// One *order stands for an orderId while anyone uses it: lock finds or loads it and pins
+// it, unlock unpins it, and only an unpinned order is dropped from memory. So every
+// request for an order takes the same o.mu, whether it found the order in memory or on
+// disk, and money is still captured at most once per orderId.
+type orderTable struct {
+	db     *diskState // nil: everything in memory
+	txs    journal
+	hotCap int // per shard, with db: unpinned orders kept in memory
+	keys   sync.Map
+	seed   maphash.Seed
+	shards [orderShards]orderShard
+}
+
+// orderShards spreads the orders over locks, so that requests for different orders rarely
+// wait for each other's lookups.
+const orderShards = 64
+
+// hotOrders is how many unpinned orders a simulator with a database keeps in memory: a
+// confirm or lookup soon after the session finds its order without reading it from disk.
+const hotOrders = 1024
+
+type orderShard struct {
+	mu  sync.Mutex
+	hot map[string]*order
+	// idle lists the unpinned orders of hot, most recently used first (with db only).
+	idle orderList
+}
+
+// orderList is a doubly linked list of orders through their prev and next fields.
+type orderList struct {
+	head, tail *order
+	n          int
+}
+
+func (l *orderList) pushFront(o *order) {
+	o.prev, o.next = nil, l.head
+	if l.head != nil {
+		l.head.prev = o
+	} else {
+		l.tail = o
+	}
+	l.head = o
+	l.n++
+}
+
+func (l *orderList) remove(o *order) {
+	if o.prev != nil {
+		o.prev.next = o.next
+	} else {
+		l.head = o.next
+	}
+	if o.next != nil {
+		o.next.prev = o.prev
+	} else {
+		l.tail = o.prev
+	}
+	o.prev, o.next = nil, nil
+	l.n--
+}
+
+func newOrderTable(db *diskState, txs journal, hotCap int) *orderTable {
+	t := &orderTable{db: db, txs: txs, hotCap: hotCap, seed: maphash.MakeSeed()}
+	for i := range t.shards {
+		t.shards[i].hot = map[string]*order{}
+	}
+	return t
+}
+
+func (t *orderTable) shard(orderID string) *orderShard {
+	return &t.shards[maphash.String(t.seed, orderID)%orderShards]
+}
+
+// lock returns orderID's order pinned and locked, creating it (with no session yet) when
+// create is set; nil when it does not exist and create is not set. The caller ends with
+// unlock.
+func (t *orderTable) lock(orderID string, create bool) *order {
+	o := t.pin(orderID, create)
+	if o != nil {
+		o.mu.Lock()
+	}
+	return o
+}
+
+// lockByKey is lock for the order whose session issued paymentKey. Callers re-check
+// o.paymentKey, because a newer session may have replaced it since.
+func (t *orderTable) lockByKey(paymentKey string) *order {
+	if t.db == nil {
+		v, ok := t.keys.Load(paymentKey)
+		if !ok {
+			return nil
+		}
+		o := v.(*order)
+		o.mu.Lock()
+		return o
+	}
+	orderID, ok := t.db.orderOfKey(paymentKey)
+	if !ok {
+		return nil
+	}
+	return t.lock(orderID, false)
+}
+
+func (t *orderTable) pin(orderID string, create bool) *order {
+	sh := t.shard(orderID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	o := sh.hot[orderID]
+	if o == nil {
+		if t.db != nil {
+			// Loaded under the shard's lock: nobody else can load a second copy meanwhile.
+			o = t.db.loadOrder(orderID)
+		}
+		if o == nil && !create {
+			return nil
+		}
+		if o == nil {
+			o = &order{id: orderID}
+		}
+		sh.hot[orderID] = o
+	} else if t.db != nil && o.pins == 0 {
+		sh.idle.remove(o)
+	}
+	if t.db != nil { // in memory nothing is dropped, so nothing needs pinning
+		o.pins++
+	}
+	return o
+}
+
+// unlock writes what changed in o since it was last written (with a database), keeps the
+// paymentKey index and the journal in step, then unlocks and unpins o. Every change to an
+// order is made between lock and unlock, so a change is on disk before anyone else can see
+// it, and an order dropped from memory has nothing unwritten.
+func (t *orderTable) unlock(o *order) {
+	if t.db == nil {
+		if o.indexedKey != o.paymentKey {
+			if o.indexedKey != "" {
+				t.keys.CompareAndDelete(o.indexedKey, o)
+			}
+			t.keys.Store(o.paymentKey, o)
+			o.indexedKey = o.paymentKey
+		}
+		o.mu.Unlock()
+		return
+	}
+	t.write(o)
+	o.mu.Unlock()
+	t.unpin(o)
+}
+
+// write puts o on disk if it changed, with a replaced paymentKey and its new transactions,
+// in one batch. Call with o.mu held.
+func (t *orderTable) write(o *order) {
+	enc := encodeOrder(o.encoded[:0:0], o)
+	if bytes.Equal(enc, o.encoded) && o.indexedKey == o.paymentKey && len(o.pending) == 0 {
+		return
+	}
+	t.db.writeOrder(o, enc)
+	o.encoded = enc
+	o.indexedKey = o.paymentKey
+	o.pending = o.pending[:0]
+}
+
+func (t *orderTable) unpin(o *order) {
+	sh := t.shard(o.id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if o.pins--; o.pins > 0 {
+		return
+	}
+	sh.idle.pushFront(o)
+	for sh.idle.n > t.hotCap {
+		old := sh.idle.tail
+		sh.idle.remove(old)
+		delete(sh.hot, old.id)
+	}
+}
