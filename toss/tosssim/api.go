@@ -25,6 +25,28 @@ type answer struct {
 	// unprocessed: refused before the request was processed (a guard such as the
 	// consecutive-request window), so its idempotency key stays free for a retry.
 	unprocessed bool
+	// payment: with a database, the order a Payment body was rendered from (paymentAnswer).
+	payment *paymentSnapshot
+}
+
+// paymentSnapshot is the order a Payment answer was rendered from, encoded, so that a
+// database keeps an idempotency key's answer as its order (a few hundred bytes) rather than
+// its body (about two kilobytes). render is a function of the encoded fields, the orderId
+// and the language, so rendering the snapshot again gives the body byte for byte.
+type paymentSnapshot struct {
+	orderID string
+	order   []byte
+	english bool
+}
+
+// paymentAnswer is 200 with o's Payment object, for a request whose answer an
+// Idempotency-Key keeps. Call with o.mu held.
+func (s *Simulator) paymentAnswer(o *order, english bool) answer {
+	a := answer{status: http.StatusOK, body: o.render(english)}
+	if s.disk != nil {
+		a.payment = &paymentSnapshot{orderID: o.id, order: encodeOrder(nil, o), english: english}
+	}
+	return a
 }
 
 func (a answer) write(w http.ResponseWriter) {

@@ -119,9 +119,9 @@ func present(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "
 func (s *Simulator) handleCancel(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("paymentKey")
 	s.stats.cancelRequests.Add(1)
-	if o := s.orders.lockByKey(key); o != nil {
-		o.cancelRequests++
-		s.orders.unlock(o)
+	// Counted now, written with what the request changes or once it is answered.
+	if o := s.orders.holdByKey(key, func(o *order) { o.cancelRequests++ }); o != nil {
+		defer s.orders.release(o)
 	}
 	req, bad := parseCancel(readBody(w, r))
 	s.serve(w, r, apiCall{movesMoney: true, invalid: bad, exec: func(now time.Time, english bool) answer {
@@ -248,7 +248,7 @@ func (s *Simulator) cancel(paymentKey string, req cancelRequest, now time.Time, 
 		}
 	}
 	s.notify(o, now, &o.cancels[len(o.cancels)-1])
-	return answer{status: http.StatusOK, body: o.render(english)}
+	return s.paymentAnswer(o, english)
 }
 
 // checkRefundAccount refuses a missing or malformed refundReceiveAccount, which Toss

@@ -190,17 +190,30 @@ func decodeTx(b []byte) (txRecord, error) {
 	return t, d.end()
 }
 
+// encodeKept encodes an idempotency key's first use and answer: a Payment answer as its
+// snapshot (paymentSnapshot), any other as its body.
 func encodeKept(b []byte, firstUsed time.Time, a answer) []byte {
-	return append(encoder(b).time(firstUsed).int(int64(a.status)), a.body...)
+	e := encoder(b).time(firstUsed).int(int64(a.status))
+	if p := a.payment; p != nil {
+		return append(e.bool(true).str(p.orderID).bool(p.english), p.order...)
+	}
+	return append(e.bool(false), a.body...)
 }
 
-// decodeKept reads an idempotency key's first use and answer; the answer's body is what
-// is left, copied.
+// decodeKept reads what encodeKept wrote, rendering a snapshot again.
 func decodeKept(b []byte) (time.Time, answer, error) {
 	d := &decoder{b: b}
-	first, status := d.time(), d.int()
+	first, status, snapshot := d.time(), int(d.int()), d.bool()
+	if !snapshot {
+		return first, answer{status: status, body: append([]byte(nil), d.b...)}, d.err
+	}
+	orderID, english := d.str(), d.bool()
 	if d.err != nil {
 		return time.Time{}, answer{}, d.err
 	}
-	return first, answer{status: int(status), body: append([]byte(nil), d.b...)}, nil
+	o, err := decodeOrder(orderID, d.b)
+	if err != nil {
+		return time.Time{}, answer{}, err
+	}
+	return first, answer{status: status, body: o.render(english)}, nil
 }

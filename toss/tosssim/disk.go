@@ -199,7 +199,9 @@ func txPlace(t txRecord) []byte {
 	return binary.BigEndian.AppendUint64(timeKey(make([]byte, 0, 20), t.at), uint64(t.seq))
 }
 
-// record adds t to o's pending transactions, which the orderTable writes with o.
+// record adds t to o's pending transactions, which the orderTable writes with o. Unlike
+// memJournal it does not look for t's key among those written: transaction keys are
+// random (rand.Text), and the look-up would read the disk for every transaction.
 func (j *diskJournal) record(o *order, t txRecord) {
 	if t.key == "" {
 		return
@@ -208,9 +210,6 @@ func (j *diskJournal) record(o *order, t txRecord) {
 		if p.key == t.key {
 			return
 		}
-	}
-	if _, ok := j.d.mustGet(prefixed('h', t.key), "read transaction"); ok {
-		return
 	}
 	t.seq = j.epoch<<40 | j.n.Add(1)
 	o.pending = append(o.pending, t)

@@ -113,6 +113,51 @@ func (t *orderTable) lockByKey(paymentKey string) *order {
 	return t.lock(orderID, false)
 }
 
+// hold applies change to orderID's order, creating it, and keeps the order pinned without
+// writing the change: it is written with the order's next change, or by release, which
+// ends the hold. Request counters use it so that a confirm writes its order once.
+func (t *orderTable) hold(orderID string, change func(*order)) *order {
+	o := t.lock(orderID, true)
+	change(o)
+	return t.keep(o)
+}
+
+// holdByKey is hold for the order whose current session issued paymentKey; nil when none
+// did.
+func (t *orderTable) holdByKey(paymentKey string, change func(*order)) *order {
+	o := t.lockByKey(paymentKey)
+	if o == nil {
+		return nil
+	}
+	if o.paymentKey != paymentKey {
+		t.unlock(o)
+		return nil
+	}
+	change(o)
+	return t.keep(o)
+}
+
+// keep ends a hold's locked part: in memory like unlock; with a database the order stays
+// pinned and its change unwritten until release.
+func (t *orderTable) keep(o *order) *order {
+	if t.db == nil {
+		t.unlock(o)
+		return o
+	}
+	o.mu.Unlock()
+	return o
+}
+
+// release writes what a hold left unwritten, if nothing wrote it since, and unpins the
+// order.
+func (t *orderTable) release(o *order) {
+	if t.db == nil {
+		return
+	}
+	o.mu.Lock()
+	t.unlock(o)
+}
+
 func (t *orderTable) pin(orderID string, create bool) *order {
 	sh := t.shard(orderID)
 	sh.mu.Lock()

@@ -337,9 +337,8 @@ func (s *Simulator) handleConfirm(w http.ResponseWriter, r *http.Request) {
 	s.stats.confirmRequests.Add(1)
 	req, bad := parseConfirm(readBody(w, r))
 	if req.orderID != "" {
-		o := s.orders.lock(req.orderID, true)
-		o.confirmRequests++
-		s.orders.unlock(o)
+		// Counted now, written with what the confirm changes or once it is answered.
+		defer s.orders.release(s.orders.hold(req.orderID, func(o *order) { o.confirmRequests++ }))
 	}
 	s.serve(w, r, apiCall{movesMoney: true, invalid: bad, exec: func(now time.Time, english bool) answer {
 		return s.confirm(req, now, english)
@@ -390,7 +389,7 @@ func (s *Simulator) confirm(req confirmRequest, now time.Time, english bool) ans
 		s.stats.approvals.Add(1)
 	}
 	s.notify(o, now, nil)
-	return answer{status: http.StatusOK, body: o.render(english)}
+	return s.paymentAnswer(o, english)
 }
 
 var errPaymentNotFound = errorAnswer(http.StatusNotFound, "NOT_FOUND_PAYMENT", "no such payment")
