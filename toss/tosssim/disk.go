@@ -24,12 +24,15 @@ import (
 //	t<at><seq>                  a transaction (encodeTx), in the order Toss lists them
 //	h<transactionKey>           that transaction's <at><seq>
 //	r<orderId>\x00<at><seq>     (empty) the transactions of an order
-//	i<scope hash>               an Idempotency-Key's first use and answer (encodeKept)
-//	x<firstUsed><scope hash>    (empty) the kept keys by first use, for the sweep
+//	i<scope hash>               an Idempotency-Key's first use (<firstUsed>)
+//	x<firstUsed><scope hash>    its first use and answer (encodeKept), in first-use order
 //
 // <at> and <firstUsed> are a time as 8 bytes of Unix seconds, sign bit flipped, and 4 of
 // nanoseconds, big-endian, so that byte order is time order; <seq> is 8 bytes big-endian.
 // The scope hash is SHA-256 of the scope: keys of any length, and no secret key on disk.
+// The answers are kept in first-use order rather than by hash so that the bulk of what a
+// payment writes lands at the end of the key space, where Pebble's compactions have little
+// to merge it with; only the small i entries are spread over it.
 // orderIds of sessions hold no \x00 (validOrderID), and only they have transactions.
 //
 // Every write is a batch committed with pebble.NoSync: an order's change, its paymentKey
@@ -340,12 +343,8 @@ func (m *diskIdempotency) claim(scope idemScope, now time.Time) (claimed *idemEn
 		}
 		return nil, nil, true
 	}
-	if v, ok := m.d.mustGet(append([]byte{'i'}, h[:]...), "read idempotency key"); ok {
-		first, a, err := decodeKept(v)
-		m.d.must(err, "decode idempotency key")
-		if now.Sub(first) < idempotencyKeyTTL {
-			return nil, &a, false
-		}
+	if a, first, ok := m.load(h); ok && now.Sub(first) < idempotencyKeyTTL {
+		return nil, a, false
 	}
 	e := &idemEntry{firstUsed: now}
 	sh.flight[h] = e
@@ -363,10 +362,26 @@ func (m *diskIdempotency) keep(scope idemScope, e *idemEntry, a answer) {
 	}
 	b := m.d.db.NewBatch()
 	defer b.Close()
-	_ = b.Set(append([]byte{'i'}, h[:]...), encodeKept(nil, e.firstUsed, a), nil)
-	_ = b.Set(append(timeKey([]byte{'x'}, e.firstUsed), h[:]...), nil, nil)
+	first := timeKey(nil, e.firstUsed)
+	_ = b.Set(append([]byte{'i'}, h[:]...), first, nil)
+	_ = b.Set(append(append([]byte{'x'}, first...), h[:]...), encodeKept(nil, e.firstUsed, a), nil)
 	m.d.must(b.Commit(pebble.NoSync), "keep idempotency key")
 	delete(sh.flight, h)
+}
+
+// load reads the answer kept for h and when h was first used, if it was kept.
+func (m *diskIdempotency) load(h [sha256.Size]byte) (*answer, time.Time, bool) {
+	first, ok := m.d.mustGet(append([]byte{'i'}, h[:]...), "read idempotency key")
+	if !ok {
+		return nil, time.Time{}, false
+	}
+	v, ok := m.d.mustGet(append(append([]byte{'x'}, first...), h[:]...), "read idempotency answer")
+	if !ok {
+		return nil, time.Time{}, false
+	}
+	_, a, err := decodeKept(v)
+	m.d.must(err, "decode idempotency answer")
+	return &a, timeOfKey(first), true
 }
 
 func (m *diskIdempotency) release(scope idemScope, e *idemEntry) {
@@ -419,12 +434,8 @@ func (m *diskIdempotency) forget(xkey []byte, h [sha256.Size]byte, first time.Ti
 	defer b.Close()
 	_ = b.Delete(xkey, nil)
 	ikey := append([]byte{'i'}, h[:]...)
-	if v, ok := m.d.mustGet(ikey, "read idempotency key"); ok {
-		kept, _, err := decodeKept(v)
-		m.d.must(err, "decode idempotency key")
-		if kept.Equal(first) {
-			_ = b.Delete(ikey, nil)
-		}
+	if kept, ok := m.d.mustGet(ikey, "read idempotency key"); ok && timeOfKey(kept).Equal(first) {
+		_ = b.Delete(ikey, nil)
 	}
 	m.d.must(b.Commit(pebble.NoSync), "forget idempotency key")
 }
