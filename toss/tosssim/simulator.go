@@ -46,8 +46,8 @@ type Options struct {
 // run meets first.
 const DefaultMaxAmount = 100_000_000
 
-// Simulator is a stateful, in-memory stand-in for the Toss Payments API. It is an
-// http.Handler and safe for concurrent use.
+// Simulator is a stateful stand-in for the Toss Payments API, in memory (New) or in a
+// database (Open). It is an http.Handler and safe for concurrent use.
 type Simulator struct {
 	keys       map[string]struct{} // nil: any test key
 	now        func() time.Time
