@@ -17,9 +17,8 @@ import (
 // disk, and money is still captured at most once per orderId.
 type orderTable struct {
 	db     *diskState // nil: everything in memory
-	txs    journal
-	hotCap int // per shard, with db: unpinned orders kept in memory
-	keys   sync.Map
+	hotCap int        // per shard, with db: unpinned orders kept in memory
+	keys   sync.Map   // in memory: paymentKey → *order (with db: on disk)
 	seed   maphash.Seed
 	shards [orderShards]orderShard
 }
@@ -71,8 +70,8 @@ func (l *orderList) remove(o *order) {
 	l.n--
 }
 
-func newOrderTable(db *diskState, txs journal, hotCap int) *orderTable {
-	t := &orderTable{db: db, txs: txs, hotCap: hotCap, seed: maphash.MakeSeed()}
+func newOrderTable(db *diskState, hotCap int) *orderTable {
+	t := &orderTable{db: db, hotCap: hotCap, seed: maphash.MakeSeed()}
 	for i := range t.shards {
 		t.shards[i].hot = map[string]*order{}
 	}

@@ -75,9 +75,8 @@ func New(opts Options) *Simulator {
 	if err := opts.Faults.Validate(); err != nil {
 		panic(fmt.Sprintf("tosssim: invalid faults: %v", err))
 	}
-	txs := &memJournal{}
 	s := newSimulator(opts)
-	s.txs, s.idem, s.orders = txs, &memIdempotency{}, newOrderTable(nil, txs, 0)
+	s.txs, s.idem, s.orders = &memJournal{}, &memIdempotency{}, newOrderTable(nil, 0)
 	return s
 }
 
@@ -102,7 +101,7 @@ func open(dir string, opts Options, hotPerShard int) (*Simulator, error) {
 		return nil, err
 	}
 	s := newSimulator(opts)
-	s.disk, s.txs, s.idem, s.orders = d, d.journal, d.idem, newOrderTable(d, d.journal, hotPerShard)
+	s.disk, s.txs, s.idem, s.orders = d, d.journal, d.idem, newOrderTable(d, hotPerShard)
 	return s, nil
 }
 
