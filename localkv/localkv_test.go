@@ -1,6 +1,8 @@
 package localkv_test
 
 import (
+	"fmt"
+
 	"github.com/cockroachdb/pebble"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -30,5 +32,22 @@ var _ = Describe("Open", func() {
 	It("names the directory when it cannot open it", func() {
 		_, err := localkv.Open("/proc/no-such-place/db")
 		Expect(err).To(MatchError(ContainSubstring("/proc/no-such-place/db")))
+	})
+})
+
+var _ = Describe("a read of an absent key", func() {
+	It("is answered by the tables' Bloom filters, not their blocks", func() {
+		db, err := localkv.Open(GinkgoT().TempDir())
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(db.Close)
+		for i := range 1000 {
+			Expect(db.Set([]byte(fmt.Sprintf("key-%04d", i)), []byte("v"), pebble.NoSync)).To(Succeed())
+		}
+		Expect(db.Flush()).To(Succeed())
+
+		before := db.Metrics().Filter.Hits
+		_, _, err = db.Get([]byte("key-0500x")) // among the table's keys, but not one of them
+		Expect(err).To(MatchError(pebble.ErrNotFound))
+		Expect(db.Metrics().Filter.Hits).To(Equal(before + 1))
 	})
 })

@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"runtime/pprof"
 	"strings"
@@ -267,6 +269,23 @@ var _ = Describe("paymentd end to end (embedded default)", func() {
 			Expect(after[:len(recorded)]).To(Equal(recorded), "every event recorded before the restart, unchanged")
 			expectApprovedThenDownstream(typesOf(after))
 		}
+	})
+
+	It("keeps the in-process simulator's payments in the data directory across a restart", func() {
+		dir := GinkgoT().TempDir()
+		inst := startPaymentd(map[string]string{"PAYSTREAM_DATA_DIR": dir})
+		orderID, paymentKey, amount := checkoutAndAuthorise(inst)
+		Expect(call(http.MethodPost, inst.url+"/v1/payments/confirm", confirmBody(orderID, paymentKey, amount)).status).To(Equal(http.StatusOK))
+		Expect(inst.stop()).To(Succeed())
+		Expect(filepath.Join(dir, simulatorDir)).To(BeADirectory())
+
+		inst = startPaymentd(map[string]string{"PAYSTREAM_DATA_DIR": dir})
+		defer func() { Expect(inst.stop()).To(Succeed()) }()
+		simKey := "Basic " + base64.StdEncoding.EncodeToString([]byte(string(simulatorKey)+":"))
+		p := call(http.MethodGet, inst.simURL+"/v1/payments/"+paymentKey, nil, "Authorization", simKey)
+		Expect(p.status).To(Equal(http.StatusOK), "%v", p.body)
+		Expect(p.body).To(HaveKeyWithValue("orderId", orderID))
+		Expect(p.body).To(HaveKeyWithValue("status", "DONE"))
 	})
 
 	It("finishes an in-flight confirm before shutting down", func() {

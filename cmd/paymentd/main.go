@@ -89,8 +89,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	tossURL, key := cfg.TossAPIURL, cfg.TossSecretKey
 	var sim *tosssim.Simulator // in-process, when no Toss API is configured
 	if tossURL == "" {
-		sim = tosssim.New(tosssim.Options{SecretKeys: []string{string(simulatorKey)}, Seed: time.Now().UnixNano()})
-		defer sim.Close() // its webhooks stop after paymentd's listener
+		if sim, err = startSimulator(cfg); err != nil {
+			return err
+		}
+		defer func() { // its webhooks stop after paymentd's listener, its database after its own
+			if err := sim.Close(); err != nil {
+				log.Error("close the toss simulator", "err", err)
+			}
+		}()
 		simSrv, simAddr, err := serve(sim, cfg.SimulatorAddr, serverTimeouts(cfg))
 		if err != nil {
 			return fmt.Errorf("TOSSSIM_ADDR %s: %w", cfg.SimulatorAddr, err)
@@ -251,6 +257,25 @@ func serve(h http.Handler, addr string, t timeouts) (*http.Server, string, error
 		}
 	}()
 	return srv, ln.Addr().String(), nil
+}
+
+// simulatorDir is where the in-process simulator keeps its payments inside
+// PAYSTREAM_DATA_DIR, so that its Go memory does not grow with them and Toss's side of the
+// payments survives a restart as the events do.
+const simulatorDir = "tosssim"
+
+// startSimulator makes the in-process Toss simulator: in memory, or with a data directory
+// in its simulatorDir.
+func startSimulator(cfg Config) (*tosssim.Simulator, error) {
+	opts := tosssim.Options{SecretKeys: []string{string(simulatorKey)}, Seed: time.Now().UnixNano()}
+	if cfg.DataDir == "" {
+		return tosssim.New(opts), nil
+	}
+	sim, err := tosssim.Open(filepath.Join(cfg.DataDir, simulatorDir), opts)
+	if err != nil {
+		return nil, fmt.Errorf("PAYSTREAM_DATA_DIR: toss simulator: %w", err)
+	}
+	return sim, nil
 }
 
 // healthcheck succeeds when url answers 200 within 2 s.

@@ -11,6 +11,9 @@
 //	                             e.g. http://127.0.0.1:8080/v1/webhooks/toss
 //	TOSSSIM_WEBHOOK_RETRY_SCALE  divides Toss's retry schedule (1 to 4096 minutes) for
 //	                             tests: 60 turns minutes into seconds (default 1)
+//	TOSSSIM_DATA_DIR     -data-dir  keeps the payments, transactions and idempotency keys
+//	                             in a database there, found again at the next start, with
+//	                             bounded memory (default: in memory, for the run only)
 //
 // Invalid values stop it at start with a message naming the variable or flag, never echoing
 // a key. It logs JSON to stdout, first the address it listens on, and shuts down gracefully

@@ -40,6 +40,8 @@ type config struct {
 	// Webhooks: the merchant's endpoint ("" sends none) and the retry schedule's compression.
 	webhookURL   string
 	webhookScale float64
+	// dataDir keeps the payments on disk ("" in memory).
+	dataDir string
 }
 
 // loadConfig reads the environment, then the flags, and reports every problem at once.
@@ -85,6 +87,8 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 		cfg.webhookScale = n
 	}
 
+	cfg.dataDir = getenv("TOSSSIM_DATA_DIR")
+
 	fs := flag.NewFlagSet("tosssim", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // the error is returned and printed once by main
 	fs.Func("addr", "listen address (env TOSSSIM_ADDR)", func(v string) error {
@@ -92,6 +96,7 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 		return checkAddr(v)
 	})
 	fs.Int64Var(&cfg.seed, "seed", cfg.seed, "seed of the fault decisions (env TOSSSIM_SEED)")
+	fs.StringVar(&cfg.dataDir, "data-dir", cfg.dataDir, "keep the payments in this directory (env TOSSSIM_DATA_DIR)")
 	if err := fs.Parse(args); err != nil {
 		errs = append(errs, err)
 	} else if fs.NArg() > 0 {
@@ -119,6 +124,21 @@ func checkAddr(addr string) error {
 	return nil
 }
 
+// newSimulator makes the simulator cfg describes: in memory, or keeping its payments in
+// cfg.dataDir.
+func newSimulator(cfg config) (*tosssim.Simulator, error) {
+	opts := tosssim.Options{SecretKeys: cfg.secretKeys, Seed: cfg.seed,
+		Webhooks: tosssim.WebhookOptions{URL: cfg.webhookURL, RetryScale: cfg.webhookScale}}
+	if cfg.dataDir == "" {
+		return tosssim.New(opts), nil
+	}
+	sim, err := tosssim.Open(cfg.dataDir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("TOSSSIM_DATA_DIR: %w", err)
+	}
+	return sim, nil
+}
+
 // run serves the simulator until ctx ends, then shuts down gracefully.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	cfg, err := loadConfig(args, getenv)
@@ -127,9 +147,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	log := slog.New(slog.NewJSONHandler(stdout, nil))
 
-	sim := tosssim.New(tosssim.Options{SecretKeys: cfg.secretKeys, Seed: cfg.seed,
-		Webhooks: tosssim.WebhookOptions{URL: cfg.webhookURL, RetryScale: cfg.webhookScale}})
-	defer sim.Close() // after the server: no request is left to emit a webhook
+	sim, err := newSimulator(cfg)
+	if err != nil {
+		return err
+	}
+	defer func() { // after the server: no request is left to emit a webhook or write
+		if err := sim.Close(); err != nil {
+			log.Error("close", "err", err)
+		}
+	}()
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
@@ -146,7 +172,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "seed", cfg.seed, "secret_keys", len(cfg.secretKeys),
-		"webhook_url", cfg.webhookURL)
+		"webhook_url", cfg.webhookURL, "data_dir", cfg.dataDir)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

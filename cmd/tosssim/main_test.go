@@ -111,6 +111,43 @@ var _ = Describe("run", func() {
 		})
 	})
 
+	Context("with a data directory", func() {
+		It("finds its payments there again after a restart", func(ctx SpecContext) {
+			dir := GinkgoT().TempDir()
+			start := func() (baseURL string, stop func()) {
+				runCtx, cancel := context.WithCancel(ctx)
+				out := gbytes.NewBuffer()
+				done := make(chan error, 1)
+				go func() {
+					done <- run(runCtx, []string{"-data-dir", dir}, env(map[string]string{"TOSSSIM_ADDR": "127.0.0.1:0"}), out)
+				}()
+				Eventually(out).WithContext(ctx).Should(gbytes.Say(`"msg":"listening"`))
+				Expect(string(out.Contents())).To(ContainSubstring(`"data_dir":"` + dir + `"`))
+				return "http://" + string(regexp.MustCompile(`"addr":"([^"]+)"`).FindSubmatch(out.Contents())[1]), func() {
+					cancel()
+					Eventually(done).WithContext(ctx).Should(Receive(BeNil()))
+				}
+			}
+
+			baseURL, stop := start()
+			resp, err := http.Post(baseURL+"/sim/v1/sessions", "application/json", strings.NewReader(`{"orderId":"order-cmd-3","amount":15000}`))
+			Expect(err).NotTo(HaveOccurred())
+			var session struct{ PaymentKey string }
+			Expect(decodeJSON(resp, &session)).To(Succeed())
+			_, err = toss.NewClient(baseURL, "test_sk_any").Confirm(ctx,
+				toss.ConfirmRequest{PaymentKey: session.PaymentKey, OrderID: "order-cmd-3", Amount: decimal.NewFromInt(15000)}, "")
+			Expect(err).NotTo(HaveOccurred())
+			stop()
+
+			baseURL, stop = start()
+			defer stop()
+			p, err := toss.NewClient(baseURL, "test_sk_any").PaymentByOrderID(ctx, "order-cmd-3")
+			Expect(err).NotTo(HaveOccurred())
+			Expect(p.PaymentKey).To(Equal(session.PaymentKey))
+			Expect(p.Status).To(Equal(toss.StatusDone))
+		})
+	})
+
 	Context("with an invalid configuration", func() {
 		DescribeTable("fails at start naming what is wrong",
 			func(ctx SpecContext, args []string, vars map[string]string, want []string) {
@@ -132,6 +169,8 @@ var _ = Describe("run", func() {
 			Entry("a retry scale that is not a number", nil, map[string]string{"TOSSSIM_WEBHOOK_RETRY_SCALE": "fast"}, []string{"TOSSSIM_WEBHOOK_RETRY_SCALE"}),
 			Entry("a bad flag value", []string{"-addr", "nowhere"}, nil, []string{"-addr"}),
 			Entry("an unknown flag", []string{"-port", "1"}, nil, []string{"-port"}),
+			Entry("a data directory that cannot be made", nil, map[string]string{"TOSSSIM_DATA_DIR": "/proc/no-such-place/tosssim"},
+				[]string{"TOSSSIM_DATA_DIR", "/proc/no-such-place/tosssim"}),
 		)
 
 		It("never echoes a secret key in the error", func(ctx SpecContext) {
@@ -154,6 +193,15 @@ var _ = Describe("loadConfig", func() {
 			env(map[string]string{"TOSSSIM_ADDR": "127.0.0.1:1234", "TOSSSIM_SEED": "4", "TOSSSIM_SECRET_KEYS": "test_sk_a"}))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(cfg).To(Equal(config{addr: "127.0.0.1:9999", seed: 5, secretKeys: []string{"test_sk_a"}}))
+	})
+
+	It("reads the data directory from TOSSSIM_DATA_DIR, which -data-dir overrides", func() {
+		cfg, err := loadConfig(nil, env(map[string]string{"TOSSSIM_DATA_DIR": "/var/lib/tosssim"}))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(cfg.dataDir).To(Equal("/var/lib/tosssim"))
+		cfg, err = loadConfig([]string{"-data-dir", "/tmp/sim"}, env(map[string]string{"TOSSSIM_DATA_DIR": "/var/lib/tosssim"}))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(cfg.dataDir).To(Equal("/tmp/sim"))
 	})
 
 	It("reads the webhook URL and retry scale", func() {

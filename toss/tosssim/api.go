@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -24,6 +25,28 @@ type answer struct {
 	// unprocessed: refused before the request was processed (a guard such as the
 	// consecutive-request window), so its idempotency key stays free for a retry.
 	unprocessed bool
+	// payment: with a database, the order a Payment body was rendered from (paymentAnswer).
+	payment *paymentSnapshot
+}
+
+// paymentSnapshot is the order a Payment answer was rendered from, encoded, so that a
+// database keeps an idempotency key's answer as its order (a few hundred bytes) rather than
+// its body (about two kilobytes). render is a function of the encoded fields, the orderId
+// and the language, so rendering the snapshot again gives the body byte for byte.
+type paymentSnapshot struct {
+	orderID string
+	order   []byte
+	english bool
+}
+
+// paymentAnswer is 200 with o's Payment object, for a request whose answer an
+// Idempotency-Key keeps. Call with o.mu held.
+func (s *Simulator) paymentAnswer(o *order, english bool) answer {
+	a := answer{status: http.StatusOK, body: o.render(english)}
+	if s.disk != nil {
+		a.payment = &paymentSnapshot{orderID: o.id, order: encodeOrder(nil, o), english: english}
+	}
+	return a
 }
 
 func (a answer) write(w http.ResponseWriter) {
@@ -86,7 +109,7 @@ func (s *Simulator) serve(w http.ResponseWriter, r *http.Request, c apiCall) {
 	scope := idemScope{key: idemKey, apiKey: apiKey, method: r.Method, path: r.URL.EscapedPath()}
 	var entry *idemEntry
 	if idemKey != "" {
-		claimed, replay, busy := s.claim(scope, s.now())
+		claimed, replay, busy := s.idem.claim(scope, s.now())
 		switch {
 		case busy:
 			s.stats.idempotencyConflicts.Add(1)
@@ -107,27 +130,27 @@ func (s *Simulator) serve(w http.ResponseWriter, r *http.Request, c apiCall) {
 	switch f {
 	case fault5xx:
 		s.stats.injected5xx.Add(1)
-		s.release(scope, entry)
+		s.idem.release(scope, entry)
 		errorAnswer(http.StatusInternalServerError, "FAILED_INTERNAL_SYSTEM_PROCESSING", "injected internal error").write(w)
 		return
 	case faultProviderError:
 		s.stats.injectedProviderErrors.Add(1)
-		s.release(scope, entry)
+		s.idem.release(scope, entry)
 		errorAnswer(http.StatusBadRequest, "PROVIDER_ERROR", "injected provider error").write(w)
 		return
 	case faultTimeout:
 		s.stats.injectedTimeouts.Add(1)
 		<-r.Context().Done()
-		s.release(scope, entry)
+		s.idem.release(scope, entry)
 		panic(http.ErrAbortHandler) // close the connection with no answer at all
 	}
 
 	a := c.exec(s.now(), isEnglish(r.Header.Get("Accept-Language")))
 	switch {
 	case a.unprocessed:
-		s.release(scope, entry)
+		s.idem.release(scope, entry)
 	case entry != nil:
-		entry.answer.Store(&a)
+		s.idem.keep(scope, entry, a)
 	}
 	if f == faultDropAfterApprove {
 		s.stats.injectedDrops.Add(1)
@@ -222,19 +245,43 @@ type idemEntry struct {
 	answer    atomic.Pointer[answer] // nil while the first request is in flight
 }
 
-// claim registers the first use of scope, or reports the answer to replay, or that the
-// first request is still in flight. Keys older than 15 days are forgotten.
-func (s *Simulator) claim(scope idemScope, now time.Time) (claimed *idemEntry, replay *answer, busy bool) {
-	s.sweepIdempotency(now)
+// idempotency keeps the answers to Idempotency-Keys for 15 days: memIdempotency in
+// memory, diskIdempotency in a database. Safe for concurrent use.
+type idempotency interface {
+	// claim registers the first use of scope, or reports the answer to replay, or that
+	// the first request is still in flight. Keys older than 15 days are forgotten.
+	claim(scope idemScope, now time.Time) (claimed *idemEntry, replay *answer, busy bool)
+	// keep records a, the answer of the claimed request, for its repeats.
+	keep(scope idemScope, e *idemEntry, a answer)
+	// release frees a claimed key whose request was not executed.
+	release(scope idemScope, e *idemEntry)
+	// held is how many keys are kept, in flight or answered.
+	held() int
+}
+
+// idempotencySweep is how often claim drops the keys older than 15 days that nobody used
+// again: otherwise every key and its answer would be kept for ever.
+const idempotencySweep = time.Hour
+
+// memIdempotency keeps the keys in memory.
+type memIdempotency struct {
+	entries sync.Map     // idemScope → *idemEntry
+	swept   atomic.Int64 // Unix nanoseconds of the last sweep of expired keys
+}
+
+var _ idempotency = (*memIdempotency)(nil)
+
+func (m *memIdempotency) claim(scope idemScope, now time.Time) (claimed *idemEntry, replay *answer, busy bool) {
+	m.sweep(now)
 	fresh := &idemEntry{firstUsed: now}
 	for {
-		v, loaded := s.idem.LoadOrStore(scope, fresh)
+		v, loaded := m.entries.LoadOrStore(scope, fresh)
 		e := v.(*idemEntry)
 		if !loaded {
 			return e, nil, false
 		}
 		if now.Sub(e.firstUsed) >= idempotencyKeyTTL {
-			s.idem.CompareAndDelete(scope, e)
+			m.entries.CompareAndDelete(scope, e)
 			continue
 		}
 		if a := e.answer.Load(); a != nil {
@@ -244,27 +291,30 @@ func (s *Simulator) claim(scope idemScope, now time.Time) (claimed *idemEntry, r
 	}
 }
 
-// idempotencySweep is how often claim drops the keys older than 15 days that nobody used
-// again: otherwise every key and its answer would be kept for ever.
-const idempotencySweep = time.Hour
-
-// sweepIdempotency forgets expired keys, at most once per idempotencySweep.
-func (s *Simulator) sweepIdempotency(now time.Time) {
-	last := s.idemSwept.Load()
-	if now.UnixNano()-last < int64(idempotencySweep) || !s.idemSwept.CompareAndSwap(last, now.UnixNano()) {
+// sweep forgets expired keys, at most once per idempotencySweep.
+func (m *memIdempotency) sweep(now time.Time) {
+	last := m.swept.Load()
+	if now.UnixNano()-last < int64(idempotencySweep) || !m.swept.CompareAndSwap(last, now.UnixNano()) {
 		return
 	}
-	s.idem.Range(func(scope, v any) bool {
+	m.entries.Range(func(scope, v any) bool {
 		if e := v.(*idemEntry); now.Sub(e.firstUsed) >= idempotencyKeyTTL {
-			s.idem.CompareAndDelete(scope, e)
+			m.entries.CompareAndDelete(scope, e)
 		}
 		return true
 	})
 }
 
-// release frees a claimed key whose request was not executed.
-func (s *Simulator) release(scope idemScope, e *idemEntry) {
+func (m *memIdempotency) keep(_ idemScope, e *idemEntry, a answer) { e.answer.Store(&a) }
+
+func (m *memIdempotency) release(scope idemScope, e *idemEntry) {
 	if e != nil {
-		s.idem.CompareAndDelete(scope, e)
+		m.entries.CompareAndDelete(scope, e)
 	}
+}
+
+func (m *memIdempotency) held() int {
+	n := 0
+	m.entries.Range(func(any, any) bool { n++; return true })
+	return n
 }

@@ -119,8 +119,9 @@ func present(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "
 func (s *Simulator) handleCancel(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("paymentKey")
 	s.stats.cancelRequests.Add(1)
-	if o := s.orderByKey(key); o != nil {
-		counter(&s.cancelsN, o.id).Add(1)
+	// Counted now, written with what the request changes or once it is answered.
+	if o := s.orders.holdByKey(key, func(o *order) { o.cancelRequests++ }); o != nil {
+		defer s.orders.release(o)
 	}
 	req, bad := parseCancel(readBody(w, r))
 	s.serve(w, r, apiCall{movesMoney: true, invalid: bad, exec: func(now time.Time, english bool) answer {
@@ -150,8 +151,13 @@ func (s *Simulator) handleConsoleCancel(w http.ResponseWriter, r *http.Request) 
 // ConsoleCancel cancels amount (nil: the whole balance) of the payment paymentKey names, as
 // an operator in Toss's console would, and returns the payment afterwards. The API rules
 // apply except the consecutive-request window and the refund account. Errors carry Toss's
-// code (NOT_FOUND_PAYMENT, ALREADY_CANCELED_PAYMENT, NOT_CANCELABLE_AMOUNT, …).
+// code (NOT_FOUND_PAYMENT, ALREADY_CANCELED_PAYMENT, NOT_CANCELABLE_AMOUNT, …), or are
+// ErrClosed.
 func (s *Simulator) ConsoleCancel(paymentKey string, amount *decimal.Decimal, reason string) (toss.Payment, error) {
+	if !s.enter() {
+		return toss.Payment{}, ErrClosed
+	}
+	defer s.exit()
 	if reason == "" || utf8.RuneCountInString(reason) > maxCancelReason {
 		return toss.Payment{}, &requestError{http.StatusBadRequest, "INVALID_REQUEST", "cancelReason must be 1 to 200 characters"}
 	}
@@ -177,12 +183,11 @@ func (s *Simulator) ConsoleCancel(paymentKey string, amount *decimal.Decimal, re
 // balance, isPartialCancelable, the tax-free part, the refund account of a virtual-account
 // payment (API only). Every request that reaches the payment opens the window.
 func (s *Simulator) cancel(paymentKey string, req cancelRequest, now time.Time, english, console bool) answer {
-	o := s.orderByKey(paymentKey)
+	o := s.orders.lockByKey(paymentKey)
 	if o == nil {
 		return errPaymentNotFound
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
+	defer s.orders.unlock(o)
 	if o.paymentKey != paymentKey || o.status == "" {
 		return errPaymentNotFound
 	}
@@ -243,7 +248,7 @@ func (s *Simulator) cancel(paymentKey string, req cancelRequest, now time.Time, 
 		}
 	}
 	s.notify(o, now, &o.cancels[len(o.cancels)-1])
-	return answer{status: http.StatusOK, body: o.render(english)}
+	return s.paymentAnswer(o, english)
 }
 
 // checkRefundAccount refuses a missing or malformed refundReceiveAccount, which Toss

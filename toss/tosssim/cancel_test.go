@@ -31,7 +31,7 @@ func newHarness(opts tosssim.Options) *harness {
 	if opts.SecretKeys == nil {
 		opts.SecretKeys = []string{testKey}
 	}
-	h.sim = tosssim.New(opts)
+	h.sim = newSimulator(opts)
 	h.server = httptest.NewServer(h.sim)
 	DeferCleanup(h.server.Close)
 	return h
@@ -96,7 +96,7 @@ func cancels(r reply) []map[string]any {
 
 const account = `"refundReceiveAccount":{"bank":"88","accountNumber":"11012345678","holderName":"홍길동"}`
 
-var _ = Describe("cancels at the simulator", func() {
+var _ = forEachStorage("cancels at the simulator", func(_ storage) {
 	var (
 		h   *harness
 		key string

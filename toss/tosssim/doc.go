@@ -1,6 +1,7 @@
-// Package tosssim is a stateful, in-memory simulator of the Toss Payments core API, with
-// fault injection, for tests (in-process, as an http.Handler) and for local runs
-// (cmd/tosssim).
+// Package tosssim is a stateful simulator of the Toss Payments core API, with fault
+// injection, for tests (in-process, as an http.Handler) and for local runs (cmd/tosssim).
+// New keeps its payments in memory; Open keeps them in a database in a directory, so that
+// its memory does not grow with them (see Storage below).
 //
 // Toss endpoints, with Toss's paths, JSON shapes and error codes:
 //
@@ -133,12 +134,38 @@
 //     isPartialCancelable false.
 //   - Latency is time Toss spends working: the request executes even if the caller gives up
 //     meanwhile. A timeout fault executes nothing and never answers.
-//   - No lock is held while sleeping; state is sharded per order (sync.Map plus a mutex per
-//     order), so confirms of different orders never wait for each other.
-//   - Everything lives in memory for the simulator's lifetime. Payments, their counters and
-//     transactions are never evicted: Toss answers lookups, cancels and transaction lists
-//     for old payments too. Idempotency keys and their answers are dropped once older than
-//     15 days (swept at most hourly), as Toss forgets them; about 2 KB per confirm until then.
+//   - No lock is held while sleeping; state is sharded per order (a table of orders under
+//     64 locks, plus a mutex per order), so confirms of different orders never wait for
+//     each other. One *order stands for an orderId while any request uses it: a request
+//     pins the order it locks, and only an unpinned order leaves memory (orders.go).
+//   - Toss keeps its payments, so the simulator does too: payments, their counters and
+//     transactions are never evicted, as Toss answers lookups, cancels and transaction
+//     lists for old payments too. Idempotency keys and their answers are dropped once
+//     older than 15 days (swept at most hourly), as Toss forgets them.
+//
+// Storage. New keeps everything in Go memory for the simulator's lifetime: about 3.5 KB
+// of heap per confirmed payment, 2 KB of it the answer kept for its confirm's
+// Idempotency-Key until the key expires. Open keeps the payments, transactions and kept
+// answers in a Pebble database (localkv: bounded cache and memtables; layout in disk.go)
+// and in Go memory only the orders requests are using, up to 1024 recently used ones and
+// the idempotency keys whose first request is in flight: a fixed amount, whatever the
+// number of payments. With a database:
+//   - Every change of an order is written, with its new paymentKey and its transaction,
+//     in one batch before the order's lock is released (request counters ride along with
+//     the request's own change, or are written when it is answered); an order in memory
+//     thus never holds a change that is not on disk once nobody uses it.
+//   - A kept Payment answer is stored as the order it was rendered from and rendered
+//     again on a replay: render depends only on what the order's encoding holds, so the
+//     replay is the same bytes.
+//   - Writes are not fsync'd (pebble.NoSync). After Close, Open on the same directory
+//     finds every payment, transaction, counter and kept answer, and lists later
+//     transactions after earlier ones; after a crash of the process the latest changes
+//     may be missing, each whole with its transaction or not at all. Stats, faults and
+//     the webhook URL are not kept: they start afresh with every Open.
+//   - Close waits for the requests and calls in progress, then closes the database;
+//     later requests are answered 503, later Go calls fail with ErrClosed or find
+//     nothing. A failure of the database (an I/O error, a record that does not decode)
+//     panics: the simulator cannot answer for payments it cannot read or write.
 //
 // Transactions and settlements (transactions.go, settlements.go): every approval (a
 // confirm to DONE, a deposit), every cancel (API or console) and every withdrawn deposit is

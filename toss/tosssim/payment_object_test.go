@@ -138,7 +138,7 @@ func object(m map[string]any, name string) map[string]any {
 	return o
 }
 
-var _ = Describe("the Payment object (Toss's version 2022-11-16)", func() {
+var _ = forEachStorage("the Payment object (Toss's version 2022-11-16)", func(_ storage) {
 	var payments []rendered
 
 	BeforeEach(func(ctx SpecContext) { payments = renderPayments(ctx) })

@@ -29,8 +29,13 @@ func tossTime(t time.Time) string { return t.In(kst).Format(tossTimeLayout) }
 type order struct {
 	id string
 
+	// Guarded by the orderTable's shard lock (with a database): how many callers hold the
+	// order, and its place among the unpinned ones.
+	pins       int
+	prev, next *order
+
 	mu sync.Mutex
-	// Guarded by mu. status "" means the session is still being created: not found.
+	// Guarded by mu. status "" means there is no session (yet): not found.
 	paymentKey         string
 	orderName          string
 	method             toss.Method
@@ -49,6 +54,14 @@ type order struct {
 	va                 *issuedAccount // the virtual account, once the confirm issued it
 	secret             string         // virtual accounts: repeated in DEPOSIT_CALLBACK
 	approveNo          string         // cards and gift certificates: the issuer's approval number
+	confirmRequests    int64          // confirm requests naming the orderId, whatever their outcome
+	cancelRequests     int64          // cancel requests naming one of its paymentKeys
+
+	// Bookkeeping of the orderTable, guarded by mu: the paymentKey its index holds, and
+	// (with a database) the order as last written and the transactions not written yet.
+	indexedKey string
+	encoded    []byte
+	pending    []txRecord
 }
 
 // expireIfDue turns an unconfirmed session past its deadline into EXPIRED, and marks a
@@ -214,16 +227,11 @@ func (s *Simulator) createSession(r SessionRequest) (session, *requestError) {
 		return session{}, &requestError{http.StatusBadRequest, "INVALID_REQUEST", "validHours must be 1 to 720 (30 days)"}
 	}
 	now := s.now()
-	v, _ := s.orders.LoadOrStore(orderID, &order{id: orderID})
-	o := v.(*order)
-	o.mu.Lock()
-	defer o.mu.Unlock()
+	o := s.orders.lock(orderID, true)
+	defer s.orders.unlock(o) // the new paymentKey replaces the old one in the index
 	switch o.status {
 	case toss.StatusDone, toss.StatusCanceled, toss.StatusPartialCanceled, toss.StatusWaitingForDeposit:
 		return session{}, &requestError{http.StatusConflict, "ALREADY_PROCESSED_PAYMENT", "order " + orderID + " is already paid"}
-	}
-	if o.paymentKey != "" {
-		s.byKey.CompareAndDelete(o.paymentKey, o)
 	}
 	o.paymentKey = "tgen_" + rand.Text()
 	o.orderName, o.method, o.status = r.OrderName, method, toss.StatusInProgress
@@ -232,7 +240,6 @@ func (s *Simulator) createSession(r SessionRequest) (session, *requestError) {
 	o.account = s.accountTerms(r)
 	o.total, o.balance = amount, amount
 	o.requestedAt, o.expiresAt = now, now.Add(s.sessionTTL)
-	s.byKey.Store(o.paymentKey, o)
 	s.stats.sessions.Add(1)
 	return session{o.paymentKey, orderID, json.Number(amount.String()), o.status, tossTime(o.expiresAt)}, nil
 }
@@ -272,24 +279,6 @@ func validOrderID(id string) bool {
 		}
 	}
 	return true
-}
-
-// orderByKey returns the order whose session issued paymentKey; callers re-check
-// o.paymentKey under o.mu because a newer session may have replaced it since.
-func (s *Simulator) orderByKey(paymentKey string) *order {
-	v, ok := s.byKey.Load(paymentKey)
-	if !ok {
-		return nil
-	}
-	return v.(*order)
-}
-
-func (s *Simulator) orderByID(orderID string) *order {
-	v, ok := s.orders.Load(orderID)
-	if !ok {
-		return nil
-	}
-	return v.(*order)
 }
 
 type confirmRequest struct {
@@ -348,7 +337,8 @@ func (s *Simulator) handleConfirm(w http.ResponseWriter, r *http.Request) {
 	s.stats.confirmRequests.Add(1)
 	req, bad := parseConfirm(readBody(w, r))
 	if req.orderID != "" {
-		counter(&s.confirms, req.orderID).Add(1)
+		// Counted now, written with what the confirm changes or once it is answered.
+		defer s.orders.release(s.orders.hold(req.orderID, func(o *order) { o.confirmRequests++ }))
 	}
 	s.serve(w, r, apiCall{movesMoney: true, invalid: bad, exec: func(now time.Time, english bool) answer {
 		return s.confirm(req, now, english)
@@ -365,12 +355,11 @@ func (s *Simulator) confirm(req confirmRequest, now time.Time, english bool) ans
 	if err := s.checkAmount(req.amount, toss.MethodCard); err != nil {
 		return err.answer()
 	}
-	o := s.orderByKey(req.paymentKey)
+	o := s.orders.lockByKey(req.paymentKey)
 	if o == nil {
 		return errSessionNotFound
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
+	defer s.orders.unlock(o)
 	if o.paymentKey != req.paymentKey {
 		return errSessionNotFound
 	}
@@ -400,7 +389,7 @@ func (s *Simulator) confirm(req confirmRequest, now time.Time, english bool) ans
 		s.stats.approvals.Add(1)
 	}
 	s.notify(o, now, nil)
-	return answer{status: http.StatusOK, body: o.render(english)}
+	return s.paymentAnswer(o, english)
 }
 
 var errPaymentNotFound = errorAnswer(http.StatusNotFound, "NOT_FOUND_PAYMENT", "no such payment")
@@ -408,24 +397,24 @@ var errPaymentNotFound = errorAnswer(http.StatusNotFound, "NOT_FOUND_PAYMENT", "
 func (s *Simulator) handleByKey(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("paymentKey")
 	s.serve(w, r, apiCall{exec: func(now time.Time, english bool) answer {
-		return s.lookup(s.orderByKey(key), key, now, english)
+		return s.lookup(s.orders.lockByKey(key), key, now, english)
 	}})
 }
 
 func (s *Simulator) handleByOrderID(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("orderId")
 	s.serve(w, r, apiCall{exec: func(now time.Time, english bool) answer {
-		return s.lookup(s.orderByID(id), "", now, english)
+		return s.lookup(s.orders.lock(id, false), "", now, english)
 	}})
 }
 
-// lookup answers the payment of o; a non-empty paymentKey must still be o's current one.
+// lookup answers the payment of o, locked by the orderTable; a non-empty paymentKey must
+// still be o's current one.
 func (s *Simulator) lookup(o *order, paymentKey string, now time.Time, english bool) answer {
 	if o == nil {
 		return errPaymentNotFound
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
+	defer s.orders.unlock(o)
 	if o.status == "" || paymentKey != "" && o.paymentKey != paymentKey {
 		return errPaymentNotFound
 	}

@@ -230,7 +230,7 @@ var olderSchema = map[string]string{
 	"/card: want object, got null":      "card is null unless a card paid: an easy-pay payment from the provider's balance, a session that expired unpaid",
 }
 
-var _ = Describe("the Payment object against toss-payments-server-api's schema", func() {
+var _ = forEachStorage("the Payment object against toss-payments-server-api's schema", func(_ storage) {
 	var (
 		schema   *jsonSchema
 		doc      map[string]any

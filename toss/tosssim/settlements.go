@@ -198,7 +198,13 @@ func (s *Simulator) handleSettlements(w http.ResponseWriter, r *http.Request) {
 	}
 	s.serve(w, r, apiCall{invalid: bad, exec: func(_ time.Time, english bool) answer {
 		rows := []settlementJSON{}
-		for _, t := range s.txs.visible(func(*txRecord) bool { return true }) {
+		// The sales to look at: those of the range, and for payouts in it the sales up to
+		// two months before it, as none is paid out later than the 15th of the next month.
+		lo, hi := start, end.AddDate(0, 0, 1).Add(-time.Nanosecond)
+		if dateType == "paidOutDate" {
+			lo = start.AddDate(0, -2, 0)
+		}
+		for _, t := range s.txs.visible(lo, hi, func(*txRecord) bool { return true }) {
 			day := soldDate(t.at)
 			if dateType == "paidOutDate" {
 				day = ruleFor(t.method).payoutDay(day)

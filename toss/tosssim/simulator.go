@@ -2,6 +2,7 @@ package tosssim
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -45,8 +46,8 @@ type Options struct {
 // run meets first.
 const DefaultMaxAmount = 100_000_000
 
-// Simulator is a stateful, in-memory stand-in for the Toss Payments API. It is an
-// http.Handler and safe for concurrent use.
+// Simulator is a stateful stand-in for the Toss Payments API, in memory (New) or in a
+// database (Open). It is an http.Handler and safe for concurrent use.
 type Simulator struct {
 	keys       map[string]struct{} // nil: any test key
 	now        func() time.Time
@@ -57,24 +58,55 @@ type Simulator struct {
 	depositWin time.Duration
 	hooks      *webhooks
 
-	orders    sync.Map     // orderId → *order
-	byKey     sync.Map     // paymentKey → *order
-	confirms  sync.Map     // orderId → *atomic.Int64
-	cancelsN  sync.Map     // orderId → *atomic.Int64: cancel requests
-	idem      sync.Map     // idemScope → *idemEntry
-	idemSwept atomic.Int64 // Unix nanoseconds of the last sweep of expired keys
-	txs       journal      // every approval and cancel, for transactions and settlements
+	orders *orderTable // every orderId named, with its session, payment and request counts
+	idem   idempotency // the answers kept for Idempotency-Keys
+	txs    journal     // every approval and cancel, for transactions and settlements
+	disk   *diskState  // the database of a simulator made by Open; nil in memory
+	gate   gate        // with a database: requests in progress, which Close waits for
 
 	stats counters
 }
 
 var _ http.Handler = (*Simulator)(nil)
 
-// New returns a Simulator with no sessions.
+// New returns a Simulator with no sessions that keeps everything in memory. It panics if
+// opts.Faults are invalid.
 func New(opts Options) *Simulator {
 	if err := opts.Faults.Validate(); err != nil {
 		panic(fmt.Sprintf("tosssim: invalid faults: %v", err))
 	}
+	s := newSimulator(opts)
+	s.txs, s.idem, s.orders = &memJournal{}, &memIdempotency{}, newOrderTable(nil, 0)
+	return s
+}
+
+// Open returns a Simulator that keeps its payments, transactions and idempotency keys in
+// a database in dir (created if absent), with the payments, transactions and keys dir
+// already holds; Go memory then holds only the payments in use and a bounded number of
+// recent ones. Writes are not fsync'd: after Close, opening dir again finds everything;
+// after a crash of the process the last changes may be missing, each change of a payment
+// whole with its transaction or not at all. The running totals (Stats) start from zero.
+// Errors: the database cannot be opened (they name dir) or holds another format. It
+// panics if opts.Faults are invalid. Close closes the database.
+func Open(dir string, opts Options) (*Simulator, error) {
+	return open(dir, opts, hotOrders/orderShards)
+}
+
+func open(dir string, opts Options, hotPerShard int) (*Simulator, error) {
+	if err := opts.Faults.Validate(); err != nil {
+		panic(fmt.Sprintf("tosssim: invalid faults: %v", err))
+	}
+	d, err := openDisk(dir)
+	if err != nil {
+		return nil, err
+	}
+	s := newSimulator(opts)
+	s.disk, s.txs, s.idem, s.orders = d, d.journal, d.idem, newOrderTable(d, hotPerShard)
+	return s, nil
+}
+
+// newSimulator is the Simulator of opts without its storage.
+func newSimulator(opts Options) *Simulator {
 	s := &Simulator{
 		now:        opts.Now,
 		sessionTTL: opts.SessionTTL,
@@ -119,8 +151,16 @@ func New(opts Options) *Simulator {
 	return s
 }
 
-// ServeHTTP implements http.Handler.
-func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. After Close, a simulator with a database answers
+// 503 FAILED_INTERNAL_SYSTEM_PROCESSING.
+func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.enter() {
+		errorAnswer(http.StatusServiceUnavailable, "FAILED_INTERNAL_SYSTEM_PROCESSING", "the simulator is closed").write(w)
+		return
+	}
+	defer s.exit()
+	s.mux.ServeHTTP(w, r)
+}
 
 // SetWebhookURL points webhook delivery at url, for events from now on; "" stops sending
 // new ones. Deliveries already queued keep the URL they were made for. Safe for concurrent
@@ -128,9 +168,85 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Se
 func (s *Simulator) SetWebhookURL(url string) { s.hooks.setURL(url) }
 
 // Close stops webhook delivery: queued deliveries and pending retries are abandoned and
-// in-flight ones cancelled; Close returns when the delivery goroutines have ended. The
-// API keeps answering; events after Close are not sent. Safe to call more than once.
-func (s *Simulator) Close() { s.hooks.close() }
+// in-flight ones cancelled; Close returns when the delivery goroutines have ended. In
+// memory the API keeps answering; events after Close are not sent. With a database (Open)
+// Close then waits for the requests and calls in progress, and closes the database: later
+// requests are answered 503, later calls find nothing or fail with ErrClosed. Errors: the
+// database's, on closing. Safe to call more than once.
+func (s *Simulator) Close() error {
+	s.hooks.close()
+	if s.disk == nil || !s.gate.close() {
+		return nil
+	}
+	return s.disk.close()
+}
+
+// ErrClosed: the simulator's database is closed (Close).
+var ErrClosed = errors.New("tosssim: simulator closed")
+
+// enter admits a request or call that uses the storage; false after Close (with a
+// database). A true enter is followed by exit.
+func (s *Simulator) enter() bool { return s.disk == nil || s.gate.enter() }
+
+func (s *Simulator) exit() {
+	if s.disk != nil {
+		s.gate.exit()
+	}
+}
+
+// gate counts the requests in progress so that Close can wait for them before it closes
+// the database. Atomics on the way in and out: every request passes through it.
+type gate struct {
+	inFlight atomic.Int64
+	closed   atomic.Bool
+	mu       sync.Mutex    // guards drained
+	drained  chan struct{} // made by close, closed once nothing is in flight
+}
+
+func (g *gate) enter() bool {
+	if g.closed.Load() {
+		return false
+	}
+	g.inFlight.Add(1)
+	if g.closed.Load() { // close may have seen nothing in flight: do not proceed
+		g.exit()
+		return false
+	}
+	return true
+}
+
+func (g *gate) exit() {
+	if g.inFlight.Add(-1) == 0 && g.closed.Load() {
+		g.wake()
+	}
+}
+
+// close stops admitting and waits for those admitted; true for the first call only.
+func (g *gate) close() bool {
+	g.mu.Lock()
+	if g.closed.Load() {
+		g.mu.Unlock()
+		return false
+	}
+	g.drained = make(chan struct{})
+	g.closed.Store(true)
+	g.mu.Unlock()
+	if g.inFlight.Load() == 0 {
+		g.wake()
+	}
+	<-g.drained
+	return true
+}
+
+func (g *gate) wake() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-g.drained:
+	default:
+		close(g.drained)
+	}
+}
 
 // CreateSession plays the buyer authorising amount for orderID in the widget (CARD) and
 // returns the paymentKey to confirm. It replaces an unconfirmed session of the same order
@@ -164,8 +280,12 @@ type SessionRequest struct {
 }
 
 // CreateSessionFor is CreateSession with the method, name and cancel rules chosen. Errors as
-// for CreateSession.
+// for CreateSession, and ErrClosed.
 func (s *Simulator) CreateSessionFor(r SessionRequest) (paymentKey string, err error) {
+	if !s.enter() {
+		return "", ErrClosed
+	}
+	defer s.exit()
 	sess, rerr := s.createSession(r)
 	if rerr != nil {
 		return "", rerr
@@ -175,60 +295,53 @@ func (s *Simulator) CreateSessionFor(r SessionRequest) (paymentKey string, err e
 
 // Approvals is how many times money was captured for orderID: 0 or 1, never more.
 func (s *Simulator) Approvals(orderID string) int {
-	o := s.orderByID(orderID)
-	if o == nil {
-		return 0
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.approvals
+	n, _ := readOrder(s, orderID, func(o *order) int { return o.approvals })
+	return n
 }
 
 // ConfirmRequests is how many confirm requests named orderID, whatever their outcome,
 // idempotent repeats included.
 func (s *Simulator) ConfirmRequests(orderID string) int {
-	v, ok := s.confirms.Load(orderID)
-	if !ok {
-		return 0
-	}
-	return int(v.(*atomic.Int64).Load())
+	n, _ := readOrder(s, orderID, func(o *order) int64 { return o.confirmRequests })
+	return int(n)
 }
 
 // CancelRequests is how many cancel requests (POST /v1/payments/{paymentKey}/cancel) named
 // a paymentKey of orderID, whatever their outcome, idempotent repeats included. Console
 // cancels are not requests to the API and are not counted.
 func (s *Simulator) CancelRequests(orderID string) int {
-	v, ok := s.cancelsN.Load(orderID)
-	if !ok {
-		return 0
-	}
-	return int(v.(*atomic.Int64).Load())
+	n, _ := readOrder(s, orderID, func(o *order) int64 { return o.cancelRequests })
+	return int(n)
 }
 
-// counter is orderID's counter in m, created at zero.
-func counter(m *sync.Map, orderID string) *atomic.Int64 {
-	if v, ok := m.Load(orderID); ok {
-		return v.(*atomic.Int64)
+// readOrder is read of orderID's order under its lock, and whether the order exists
+// (false, too, after Close).
+func readOrder[T any](s *Simulator, orderID string, read func(*order) T) (T, bool) {
+	var zero T
+	if !s.enter() {
+		return zero, false
 	}
-	v, _ := m.LoadOrStore(orderID, new(atomic.Int64))
-	return v.(*atomic.Int64)
+	defer s.exit()
+	o := s.orders.lock(orderID, false)
+	if o == nil {
+		return zero, false
+	}
+	defer s.orders.unlock(o)
+	return read(o), true
 }
 
 // Payment is the payment of orderID as a lookup would answer it, and whether it exists.
 func (s *Simulator) Payment(orderID string) (toss.Payment, bool) {
-	o := s.orderByID(orderID)
-	if o == nil {
+	body, _ := readOrder(s, orderID, func(o *order) []byte {
+		if o.status == "" {
+			return nil
+		}
+		o.expireIfDue(s.now())
+		return o.render(true)
+	})
+	if body == nil {
 		return toss.Payment{}, false
 	}
-	o.mu.Lock()
-	if o.status == "" {
-		o.mu.Unlock()
-		return toss.Payment{}, false
-	}
-	o.expireIfDue(s.now())
-	body := o.render(true)
-	o.mu.Unlock()
-
 	var p toss.Payment
 	if err := json.Unmarshal(body, &p); err != nil {
 		panic(fmt.Sprintf("tosssim: rendered payment does not decode: %v", err))

@@ -55,7 +55,7 @@ func (c *clock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-var _ = Describe("Simulator", func() {
+var _ = forEachStorage("Simulator", func(_ storage) {
 	var (
 		now    *clock
 		sim    *tosssim.Simulator
@@ -64,7 +64,7 @@ var _ = Describe("Simulator", func() {
 
 	start := func(opts tosssim.Options) {
 		opts.Now = now.Now
-		sim = tosssim.New(opts)
+		sim = newSimulator(opts)
 		server = httptest.NewServer(sim)
 		DeferCleanup(server.Close)
 	}

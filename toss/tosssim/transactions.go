@@ -23,7 +23,7 @@ import (
 // moves no money and is not one. Alterations make the journal disagree with what happened,
 // on purpose, for reconciliation tests and demos.
 
-// txRecord is one journal entry. Guarded by the journal's mutex.
+// txRecord is one journal entry.
 type txRecord struct {
 	seq                      int64
 	key, paymentKey, orderID string
@@ -38,15 +38,35 @@ type txRecord struct {
 	payOut *decimal.Decimal
 }
 
-type journal struct {
+// journal keeps the transactions: memJournal in memory, diskJournal in a database.
+type journal interface {
+	// record adds t, made by the change of o in progress (o.mu held), once by its key.
+	record(o *order, t txRecord)
+	// approvedNotWithdrawn reports whether o has more approvals than withdrawn deposits
+	// (o.mu held).
+	approvedNotWithdrawn(o *order) bool
+	// visible returns copies of the transactions from lo to hi (inclusive) that keep
+	// selects, hidden ones left out, in the order Toss lists them: by transactionAt, then
+	// as recorded.
+	visible(lo, hi time.Time, keep func(*txRecord) bool) []txRecord
+	// ofOrder is visible for every transaction of orderID.
+	ofOrder(orderID string) []txRecord
+	// alter applies a to the transaction key and returns it altered. Errors:
+	// ErrNoTransaction.
+	alter(key string, a Alteration) (txRecord, error)
+}
+
+// memJournal keeps every transaction in memory.
+type memJournal struct {
 	mu    sync.Mutex
 	txs   []*txRecord
 	byKey map[string]*txRecord
 	seq   int64
 }
 
-// record adds a transaction once by its key.
-func (j *journal) record(t txRecord) {
+var _ journal = (*memJournal)(nil)
+
+func (j *memJournal) record(_ *order, t txRecord) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.byKey == nil {
@@ -73,20 +93,25 @@ func (s *Simulator) journalChange(o *order, now time.Time, c *cancelRecord) {
 		}
 	case o.status == toss.StatusDone && o.approvedAt.Equal(now):
 		base.key, base.status, base.at, base.amount = o.lastTransactionKey, toss.StatusDone, now, o.total
-	case o.status == toss.StatusWaitingForDeposit && s.txs.approvedNotWithdrawn(o.id):
+	case o.status == toss.StatusWaitingForDeposit && s.txs.approvedNotWithdrawn(o):
 		base.key, base.status, base.at, base.amount = o.lastTransactionKey, toss.StatusWaitingForDeposit, now, o.total
 	default:
 		return
 	}
-	s.txs.record(base)
+	s.txs.record(o, base)
 }
 
-// approvedNotWithdrawn reports whether orderID has more approvals than withdrawn deposits.
-func (j *journal) approvedNotWithdrawn(orderID string) bool {
+func (j *memJournal) approvedNotWithdrawn(o *order) bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	return approvalsStanding(j.txs, o.id) > 0
+}
+
+// approvalsStanding is how many approvals of orderID among txs no withdrawn deposit took
+// back.
+func approvalsStanding(txs []*txRecord, orderID string) int {
 	n := 0
-	for _, t := range j.txs {
+	for _, t := range txs {
 		switch {
 		case t.orderID != orderID || t.cancel:
 		case t.status == toss.StatusDone:
@@ -95,7 +120,44 @@ func (j *journal) approvedNotWithdrawn(orderID string) bool {
 			n--
 		}
 	}
-	return n > 0
+	return n
+}
+
+func (j *memJournal) visible(lo, hi time.Time, keep func(*txRecord) bool) []txRecord {
+	return j.filtered(func(t *txRecord) bool { return !t.at.Before(lo) && !t.at.After(hi) && keep(t) })
+}
+
+func (j *memJournal) ofOrder(orderID string) []txRecord {
+	return j.filtered(func(t *txRecord) bool { return t.orderID == orderID })
+}
+
+func (j *memJournal) filtered(keep func(*txRecord) bool) []txRecord {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var out []txRecord
+	for _, t := range j.txs {
+		if !t.hidden && keep(t) {
+			out = append(out, *t)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b txRecord) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
+	return out
+}
+
+func (j *memJournal) alter(key string, a Alteration) (txRecord, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	t, ok := j.byKey[key]
+	if !ok {
+		return txRecord{}, fmt.Errorf("%w: %s", ErrNoTransaction, key)
+	}
+	t.apply(a)
+	return *t, nil
 }
 
 // transactionJSON is Toss's Transaction object.
@@ -124,26 +186,6 @@ func (t *txRecord) render(english bool) transactionJSON {
 		Currency: "KRW", Amount: json.Number(t.amount.String())}
 }
 
-// visible returns copies of the transactions keep selects, hidden ones left out, in the
-// order Toss lists them: by transactionAt, then as recorded.
-func (j *journal) visible(keep func(*txRecord) bool) []txRecord {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	var out []txRecord
-	for _, t := range j.txs {
-		if !t.hidden && keep(t) {
-			out = append(out, *t)
-		}
-	}
-	slices.SortStableFunc(out, func(a, b txRecord) int {
-		if c := a.at.Compare(b.at); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.seq, b.seq)
-	})
-	return out
-}
-
 // Limits of GET /v1/transactions.
 const (
 	defaultTransactionsLimit = 100
@@ -170,7 +212,7 @@ func (s *Simulator) handleTransactions(w http.ResponseWriter, r *http.Request) {
 	}
 	after := q.Get("startingAfter")
 	s.serve(w, r, apiCall{invalid: bad, exec: func(_ time.Time, english bool) answer {
-		txs := s.txs.visible(func(t *txRecord) bool { return !t.at.Before(start) && !t.at.After(end) })
+		txs := s.txs.visible(start, end, func(*txRecord) bool { return true })
 		if after != "" {
 			i := slices.IndexFunc(txs, func(t txRecord) bool { return t.key == after })
 			if i < 0 {
@@ -203,10 +245,15 @@ func parseQueryTime(s string, endOfDay bool) (time.Time, error) {
 }
 
 // Transactions are the transactions of orderID as GET /v1/transactions lists them (with
-// English methods), alterations applied and hidden ones left out.
+// English methods), alterations applied and hidden ones left out; none after Close (with
+// a database).
 func (s *Simulator) Transactions(orderID string) []toss.Transaction {
+	if !s.enter() {
+		return nil
+	}
+	defer s.exit()
 	var out []toss.Transaction
-	for _, t := range s.txs.visible(func(t *txRecord) bool { return t.orderID == orderID }) {
+	for _, t := range s.txs.ofOrder(orderID) {
 		tx := toss.Transaction{MID: "tosssim", TransactionKey: t.key, PaymentKey: t.paymentKey, OrderID: t.orderID,
 			ReceiptURL: receiptURL(t.paymentKey), Currency: "KRW", Method: t.method, Status: t.status,
 			TransactionAt: t.at, Amount: t.amount}
@@ -229,14 +276,19 @@ type Alteration struct {
 // ErrNoTransaction: no transaction has the transactionKey.
 var ErrNoTransaction = errors.New("tosssim: no such transaction")
 
-// AlterTransaction applies a to the transaction transactionKey. Errors: ErrNoTransaction.
+// AlterTransaction applies a to the transaction transactionKey. Errors: ErrNoTransaction,
+// ErrClosed.
 func (s *Simulator) AlterTransaction(transactionKey string, a Alteration) error {
-	s.txs.mu.Lock()
-	defer s.txs.mu.Unlock()
-	t, ok := s.txs.byKey[transactionKey]
-	if !ok {
-		return fmt.Errorf("%w: %s", ErrNoTransaction, transactionKey)
+	if !s.enter() {
+		return ErrClosed
 	}
+	defer s.exit()
+	_, err := s.txs.alter(transactionKey, a)
+	return err
+}
+
+// apply makes the changes a asks for.
+func (t *txRecord) apply(a Alteration) {
 	if a.Amount != nil {
 		t.amount = *a.Amount
 	}
@@ -250,7 +302,6 @@ func (s *Simulator) AlterTransaction(transactionKey string, a Alteration) error 
 		p := *a.PayOutAmount
 		t.payOut = &p
 	}
-	return nil
 }
 
 // handleAlterTransaction serves PATCH /sim/v1/transactions/{transactionKey}.
@@ -269,13 +320,10 @@ func (s *Simulator) handleAlterTransaction(w http.ResponseWriter, r *http.Reques
 		invalid("amount must be a non-negative integer").write(w)
 		return
 	}
-	key := r.PathValue("transactionKey")
-	if err := s.AlterTransaction(key, a); err != nil {
+	t, err := s.txs.alter(r.PathValue("transactionKey"), a)
+	if err != nil {
 		errorAnswer(http.StatusNotFound, "NOT_FOUND_TRANSACTION", err.Error()).write(w)
 		return
 	}
-	s.txs.mu.Lock()
-	t := *s.txs.byKey[key]
-	s.txs.mu.Unlock()
 	answer{status: http.StatusOK, body: mustJSON(t.render(true))}.write(w)
 }

@@ -115,8 +115,13 @@ func accountNumber() string {
 // than the payment's (400 DEPOSIT_AMOUNT_MISMATCH: Toss's accounts take exactly the
 // amount, in one transfer), after the due date (403 VIRTUAL_ACCOUNT_EXPIRED), a payment
 // not waiting for a deposit (409 NOT_WAITING_FOR_DEPOSIT), not a virtual account (400
-// INVALID_REQUEST), or no such payment (404 NOT_FOUND_PAYMENT). Safe for concurrent use.
+// INVALID_REQUEST), or no such payment (404 NOT_FOUND_PAYMENT); or ErrClosed. Safe for
+// concurrent use.
 func (s *Simulator) Deposit(paymentKey string, amount decimal.Decimal) (toss.Payment, error) {
+	if !s.enter() {
+		return toss.Payment{}, ErrClosed
+	}
+	defer s.exit()
 	return decodeAnswer(s.deposit(paymentKey, amount, s.now(), true))
 }
 
@@ -124,8 +129,13 @@ func (s *Simulator) Deposit(paymentKey string, amount decimal.Decimal) (toss.Pay
 // transfer limit, a bank's network): the payment goes back to WAITING_FOR_DEPOSIT with a
 // new transaction key and webhooks are sent, as at Toss; the buyer must deposit again
 // before the due date. Errors: 409 NOT_DEPOSITED when the payment is not DONE, 400
-// INVALID_REQUEST for another method, 404 NOT_FOUND_PAYMENT. Safe for concurrent use.
+// INVALID_REQUEST for another method, 404 NOT_FOUND_PAYMENT, ErrClosed. Safe for
+// concurrent use.
 func (s *Simulator) FailDeposit(paymentKey string) (toss.Payment, error) {
+	if !s.enter() {
+		return toss.Payment{}, ErrClosed
+	}
+	defer s.exit()
 	return decodeAnswer(s.failDeposit(paymentKey, s.now(), true))
 }
 
@@ -143,20 +153,19 @@ func decodeAnswer(a answer) (toss.Payment, error) {
 	return p, nil
 }
 
-// accountOrder finds the virtual-account payment of paymentKey and locks it; on failure
-// it returns the answer and nothing is locked.
+// accountOrder finds the virtual-account payment of paymentKey and locks it (the caller
+// ends with s.orders.unlock); on failure it returns the answer and nothing is locked.
 func (s *Simulator) accountOrder(paymentKey string) (*order, *answer) {
-	o := s.orderByKey(paymentKey)
+	o := s.orders.lockByKey(paymentKey)
 	if o == nil {
 		return nil, &errPaymentNotFound
 	}
-	o.mu.Lock()
 	if o.paymentKey != paymentKey || o.status == "" {
-		o.mu.Unlock()
+		s.orders.unlock(o)
 		return nil, &errPaymentNotFound
 	}
 	if o.method != toss.MethodVirtualAccount {
-		o.mu.Unlock()
+		s.orders.unlock(o)
 		return nil, invalid("payment %s is paid by %s, not by virtual account", paymentKey, o.method)
 	}
 	return o, nil
@@ -168,7 +177,7 @@ func (s *Simulator) deposit(paymentKey string, amount decimal.Decimal, now time.
 		s.stats.depositsRefused.Add(1)
 		return *bad
 	}
-	defer o.mu.Unlock()
+	defer s.orders.unlock(o)
 	o.expireIfDue(now)
 	var refusal *answer
 	switch {
@@ -202,7 +211,7 @@ func (s *Simulator) failDeposit(paymentKey string, now time.Time, english bool) 
 	if bad != nil {
 		return *bad
 	}
-	defer o.mu.Unlock()
+	defer s.orders.unlock(o)
 	if o.status != toss.StatusDone {
 		return errorAnswer(http.StatusConflict, "NOT_DEPOSITED", fmt.Sprintf("the payment is %s: only a DONE deposit can fail", o.status))
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/paystream/paystream/toss/tosssim"
 )
 
-var _ = Describe("virtual accounts (가상계좌)", func() {
+var _ = forEachStorage("virtual accounts (가상계좌)", func(_ storage) {
 	var h *harness
 
 	BeforeEach(func() { h = newHarness(tosssim.Options{}) })
