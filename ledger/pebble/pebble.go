@@ -21,8 +21,8 @@ var _ ledger.Store = (*Store)(nil)
 
 // Key prefixes (see the package documentation).
 const (
-	prefixTransaction = 't'
-	prefixOrder       = 'o'
+	prefixID          = 'i'
+	prefixTransaction = 's'
 	prefixReversed    = 'r'
 	prefixTaken       = 'k'
 	prefixBalance     = 'b'
@@ -30,14 +30,17 @@ const (
 
 func key(prefix byte, rest string) []byte { return append([]byte{prefix}, rest...) }
 
-func orderKey(seq uint64) []byte { return binary.BigEndian.AppendUint64([]byte{prefixOrder}, seq) }
+func seqKey(seq uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{prefixTransaction}, seq)
+}
 
 // Store is the ledger in a Pebble database. Safe for concurrent use.
 type Store struct {
-	db *pebble.DB
+	db  *pebble.DB
+	ids *localkv.Filter // every transaction id posted
 
 	mu       sync.Mutex // held by Post from its checks to its commit
-	posted   uint64     // transactions posted
+	posted   uint64     // transactions posted: the seq of the last
 	balances map[string]ledger.Balance
 }
 
@@ -48,7 +51,7 @@ func Open(dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ledger: %w", err)
 	}
-	s := &Store{db: db, balances: map[string]ledger.Balance{}}
+	s := &Store{db: db, ids: localkv.NewFilter(), balances: map[string]ledger.Balance{}}
 	if err := s.load(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("ledger: open %s: %w", dir, err)
@@ -56,24 +59,20 @@ func Open(dir string) (*Store, error) {
 	return s, nil
 }
 
-// load reads the balances and how many transactions were posted.
+// load reads the balances, the ids posted (into the filter) and the last seq.
 func (s *Store) load() error {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixBalance}, UpperBound: []byte{prefixBalance + 1}})
+	err := s.scan(prefixBalance, func(k, v []byte) error {
+		b, err := decodeBalance(string(k), v)
+		s.balances[b.Account] = b
+		return err
+	})
+	if err == nil {
+		err = s.scan(prefixID, func(k, _ []byte) error { s.ids.Add(string(k)); return nil })
+	}
 	if err != nil {
 		return err
 	}
-	for it.First(); it.Valid(); it.Next() {
-		b, err := decodeBalance(string(it.Key()[1:]), it.Value())
-		if err != nil {
-			_ = it.Close()
-			return err
-		}
-		s.balances[b.Account] = b
-	}
-	if err := it.Close(); err != nil {
-		return err
-	}
-	it, err = s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixOrder}, UpperBound: []byte{prefixOrder + 1}})
+	it, err := s.db.NewIter(prefixed(prefixTransaction))
 	if err != nil {
 		return err
 	}
@@ -83,10 +82,27 @@ func (s *Store) load() error {
 	return it.Close()
 }
 
+// prefixed bounds an iterator to the keys with prefix.
+func prefixed(prefix byte) *pebble.IterOptions {
+	return &pebble.IterOptions{LowerBound: []byte{prefix}, UpperBound: []byte{prefix + 1}}
+}
+
+// scan calls fn with each key with prefix (without it) and its value, in key order.
+func (s *Store) scan(prefix byte, fn func(k, v []byte) error) error {
+	it, err := s.db.NewIter(prefixed(prefix))
+	if err != nil {
+		return err
+	}
+	for it.First(); it.Valid() && err == nil; it.Next() {
+		err = fn(it.Key()[1:], it.Value())
+	}
+	return errors.Join(err, it.Close())
+}
+
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
-// get decodes the value at k into v; found is false when there is none.
+// get decodes the JSON value at k into v; found is false when there is none.
 func (s *Store) get(k []byte, v any) (found bool, err error) {
 	raw, closer, err := s.db.Get(k)
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -102,8 +118,35 @@ func (s *Store) get(k []byte, v any) (found bool, err error) {
 	return true, json.Unmarshal(raw, v)
 }
 
-// has reports whether there is a value at k.
-func (s *Store) has(k []byte) (bool, error) { return s.get(k, nil) }
+// seqOf is the seq transaction id was posted at, zero when it was not. It reads the
+// database only when the filter says id may have been posted: a new id, which is what Post
+// mostly sees, reads no file.
+func (s *Store) seqOf(id string) (uint64, error) {
+	if !s.ids.MayContain(id) {
+		return 0, nil
+	}
+	raw, closer, err := s.db.Get(key(prefixID, id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer closer.Close()
+	return binary.BigEndian.Uint64(raw), nil
+}
+
+// transaction is transaction id; found is false when it was not posted.
+func (s *Store) transaction(id string) (t ledger.Transaction, found bool, err error) {
+	seq, err := s.seqOf(id)
+	if err != nil || seq == 0 {
+		return ledger.Transaction{}, false, err
+	}
+	if found, err = s.get(seqKey(seq), &t); err == nil && !found {
+		err = fmt.Errorf("no transaction at %d: %w", seq, pebble.ErrNotFound)
+	}
+	return t, err == nil, err
+}
 
 // Post implements ledger.Store.
 func (s *Store) Post(_ context.Context, t ledger.Transaction) (bool, error) {
@@ -112,14 +155,13 @@ func (s *Store) Post(_ context.Context, t ledger.Transaction) (bool, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if found, err := s.has(key(prefixTransaction, t.ID)); err != nil || found {
+	if seq, err := s.seqOf(t.ID); err != nil || seq != 0 {
 		return false, wrap("post "+t.ID, err)
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
 	if t.Of != "" {
-		var booking ledger.Transaction
-		found, err := s.get(key(prefixTransaction, t.Of), &booking)
+		booking, found, err := s.transaction(t.Of)
 		if err != nil {
 			return false, wrap("post "+t.ID, err)
 		}
@@ -141,22 +183,18 @@ func (s *Store) Post(_ context.Context, t ledger.Transaction) (bool, error) {
 		}
 	}
 	if t.Reverses != "" {
-		if found, err := s.has(key(prefixTransaction, t.Reverses)); err != nil || !found {
+		if seq, err := s.seqOf(t.Reverses); err != nil || seq == 0 {
 			return false, wrap("post "+t.ID+": reverses "+t.Reverses, cmpErr(err, ledger.ErrNotFound))
 		}
-		if found, err := s.has(key(prefixReversed, t.Reverses)); err != nil || found {
+		if found, err := s.get(key(prefixReversed, t.Reverses), nil); err != nil || found {
 			return false, wrap("post "+t.ID, cmpErr(err, ledger.ErrAlreadyReversed))
 		}
 		if err := b.Set(key(prefixReversed, t.Reverses), nil, nil); err != nil {
 			return false, wrap("post "+t.ID, err)
 		}
 	}
-	if err := set(b, key(prefixTransaction, t.ID), t); err != nil {
-		return false, wrap("post "+t.ID, err)
-	}
-	if err := b.Set(orderKey(s.posted+1), []byte(t.ID), nil); err != nil {
-		return false, wrap("post "+t.ID, err)
-	}
+	seq := s.posted + 1
+	err := errors.Join(set(b, seqKey(seq), t), b.Set(key(prefixID, t.ID), binary.BigEndian.AppendUint64(nil, seq), nil))
 	moved := map[string]ledger.Balance{}
 	for _, e := range t.Entries {
 		bal, ok := moved[e.Account]
@@ -173,14 +211,16 @@ func (s *Store) Post(_ context.Context, t ledger.Transaction) (bool, error) {
 		moved[e.Account] = bal
 	}
 	for account, bal := range moved {
-		if err := b.Set(key(prefixBalance, account), encodeBalance(bal), nil); err != nil {
-			return false, wrap("post "+t.ID, err)
-		}
+		err = errors.Join(err, b.Set(key(prefixBalance, account), encodeBalance(bal), nil))
 	}
-	if err := b.Commit(pebble.NoSync); err != nil {
+	if err == nil {
+		err = b.Commit(pebble.NoSync)
+	}
+	if err != nil {
 		return false, wrap("post "+t.ID, err)
 	}
-	s.posted++
+	s.posted = seq
+	s.ids.Add(t.ID)
 	maps.Copy(s.balances, moved)
 	return true, nil
 }
@@ -237,8 +277,7 @@ func (s *Store) TakenBack(_ context.Context, booking string) (map[int]decimal.De
 
 // Transaction implements ledger.Store.
 func (s *Store) Transaction(_ context.Context, id string) (ledger.Transaction, error) {
-	var t ledger.Transaction
-	found, err := s.get(key(prefixTransaction, id), &t)
+	t, found, err := s.transaction(id)
 	switch {
 	case err != nil:
 		return ledger.Transaction{}, fmt.Errorf("transaction %s: %w", id, err)
@@ -250,19 +289,16 @@ func (s *Store) Transaction(_ context.Context, id string) (ledger.Transaction, e
 
 // Transactions implements ledger.Store. It reads the whole ledger into memory: for the
 // operators' occasional listing, not for every payment.
-func (s *Store) Transactions(ctx context.Context) ([]ledger.Transaction, error) {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixOrder}, UpperBound: []byte{prefixOrder + 1}})
+func (s *Store) Transactions(context.Context) ([]ledger.Transaction, error) {
+	out := []ledger.Transaction{}
+	err := s.scan(prefixTransaction, func(_, v []byte) error {
+		var t ledger.Transaction
+		err := json.Unmarshal(v, &t)
+		out = append(out, t)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("transactions: %w", err)
-	}
-	defer it.Close()
-	out := []ledger.Transaction{}
-	for it.First(); it.Valid(); it.Next() {
-		t, err := s.Transaction(ctx, string(it.Value()))
-		if err != nil {
-			return nil, fmt.Errorf("transactions: %w", err)
-		}
-		out = append(out, t)
 	}
 	return out, nil
 }
