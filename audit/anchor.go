@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"sort"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cockroachdb/pebble"
 	"github.com/google/uuid"
 
 	"github.com/paystream/paystream/aggregate"
@@ -90,12 +92,27 @@ func Digest(heads map[string]Head) string {
 		names = append(names, s)
 	}
 	sort.Strings(names)
-	h := sha256.New()
+	d := newDigester()
 	for _, s := range names {
-		fmt.Fprintf(h, "%s\n%d\n%s\n", s, heads[s].Revision, heads[s].Hash)
+		d.add(s, heads[s])
 	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+	return d.sum()
 }
+
+// digester computes Digest one head at a time, given in stream order.
+type digester struct {
+	h       hash.Hash
+	streams int
+}
+
+func newDigester() *digester { return &digester{h: sha256.New()} }
+
+func (d *digester) add(stream string, head Head) {
+	fmt.Fprintf(d.h, "%s\n%d\n%s\n", stream, head.Revision, head.Hash)
+	d.streams++
+}
+
+func (d *digester) sum() string { return "sha256:" + hex.EncodeToString(d.h.Sum(nil)) }
 
 // AnchorStore is what the Anchorer needs of the event store.
 type AnchorStore interface {
@@ -105,8 +122,8 @@ type AnchorStore interface {
 }
 
 // Anchorer follows every payment stream's head and records a signed anchor over them
-// when asked (Record; Run does so periodically). Memory: one head per stream. Safe for
-// concurrent use.
+// when asked (Record; Run does so periodically). Memory: one head per stream, or with
+// WithHeadsIn none (see there). Safe for concurrent use.
 type Anchorer struct {
 	store AnchorStore
 	key   ed25519.PrivateKey
@@ -114,29 +131,64 @@ type Anchorer struct {
 	now   func() time.Time
 
 	mu       sync.Mutex
-	heads    map[string]Head // followed, up to position
-	position eventstore.Position
-	changed  map[string]bool // since the latest anchor
-	anchored map[string]Head // each stream's head in the latest anchor listing it
+	book     headBook
+	position eventstore.Position // followed up to
 	latest   *Anchor
 	rev      eventstore.Revision // of the anchor stream
 	prevHash string
 	loaded   bool
+	closed   bool
+}
+
+// ErrAnchorerClosed: the Anchorer was closed.
+var ErrAnchorerClosed = errors.New("anchorer closed")
+
+// AnchorerOption configures an Anchorer.
+type AnchorerOption func(*Anchorer)
+
+// WithHeadsIn keeps the heads in db (a localkv database; the Anchorer closes it in Close)
+// rather than in memory, so that the Anchorer's memory does not grow
+// with the streams: only the heads that changed since the latest anchor are held. Each
+// anchor then reads every anchored head from db, and Follow starts at the latest anchor's
+// position instead of the start of the store (the anchors recorded so far give every head
+// up to there). That holds only while this Anchorer is the only one recording anchors in
+// the store, as with the embedded store's data directory (one process at a time).
+func WithHeadsIn(db *pebble.DB) AnchorerOption {
+	return func(a *Anchorer) { a.book = &diskHeads{db: db, changedSince: map[string]Head{}} }
 }
 
 // NewAnchorer returns an Anchorer signing with key.
-func NewAnchorer(store AnchorStore, key ed25519.PrivateKey, log *slog.Logger) *Anchorer {
+func NewAnchorer(store AnchorStore, key ed25519.PrivateKey, log *slog.Logger, opts ...AnchorerOption) *Anchorer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Anchorer{store: store, key: key, log: log, now: time.Now, heads: map[string]Head{}, changed: map[string]bool{},
-		anchored: map[string]Head{}, rev: eventstore.NoStream}
+	a := &Anchorer{store: store, key: key, log: log, now: time.Now, book: newMemoryHeads(), rev: eventstore.NoStream}
+	for _, o := range opts {
+		o(a)
+	}
+	return a
+}
+
+// Close ends the Anchorer's use of its heads, and closes their database (WithHeadsIn).
+// Call it once Run has returned; Record, Latest and HeadOf fail with ErrAnchorerClosed from
+// then on (a request still running at shutdown gets that rather than a closed database).
+func (a *Anchorer) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return nil
+	}
+	a.closed = true
+	return a.book.close()
 }
 
 // load reads the anchors recorded so far (once).
 func (a *Anchorer) load(ctx context.Context) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.closed {
+		return ErrAnchorerClosed
+	}
 	if a.loaded {
 		return nil
 	}
@@ -144,13 +196,16 @@ func (a *Anchorer) load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", AnchorStream, err)
 	}
+	if err := a.book.clearAnchored(); err != nil {
+		return fmt.Errorf("anchored heads: %w", err)
+	}
 	for _, e := range recorded {
 		var an Anchor
 		if err := json.Unmarshal(e.Data, &an); err != nil {
 			return fmt.Errorf("%s at %d: %w", AnchorStream, e.Revision, err)
 		}
-		for _, h := range an.Heads {
-			a.anchored[h.Stream] = Head{Revision: h.Revision, Hash: h.Hash}
+		if err := a.book.anchor(an.Heads); err != nil {
+			return fmt.Errorf("anchored heads: %w", err)
 		}
 		a.latest, a.rev, a.prevHash = &an, e.Revision, LinksOf(e.Metadata).Hash
 	}
@@ -158,25 +213,39 @@ func (a *Anchorer) load(ctx context.Context) error {
 	return nil
 }
 
-// Follow keeps the heads up to date until ctx ends.
+// Follow keeps the heads up to date until ctx ends: from the start of the store, or with
+// WithHeadsIn from the latest anchor's position.
 func (a *Anchorer) Follow(ctx context.Context) error {
-	return a.store.Follow(ctx, 0, aggregate.StreamPrefix, func(_ context.Context, e eventstore.RecordedEvent) error {
+	if err := a.load(ctx); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	if a.book.resumes() && a.latest != nil {
+		a.position = max(a.position, eventstore.Position(a.latest.Position))
+	}
+	from := a.position
+	a.mu.Unlock()
+	return a.store.Follow(ctx, from, aggregate.StreamPrefix, func(_ context.Context, e eventstore.RecordedEvent) error {
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		a.heads[e.Stream] = Head{Revision: e.Revision, Hash: LinksOf(e.Metadata).Hash}
+		a.book.follow(e.Stream, Head{Revision: e.Revision, Hash: LinksOf(e.Metadata).Hash})
 		a.position = e.Position
-		a.changed[e.Stream] = true
 		return nil
 	})
 }
 
 // Run follows the heads and records an anchor every interval (when something changed)
-// until ctx ends.
+// until ctx ends, and returns once its follow has stopped too.
 func (a *Anchorer) Run(ctx context.Context, interval time.Duration) error {
 	if err := a.load(ctx); err != nil {
 		return err
 	}
-	go func() { _ = a.Follow(ctx) }()
+	followed := make(chan struct{})
+	go func() {
+		defer close(followed)
+		_ = a.Follow(ctx)
+	}()
+	defer func() { <-followed }() // nothing runs on once Run returned
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -201,19 +270,23 @@ func (a *Anchorer) Record(ctx context.Context) (Anchor, bool, error) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if len(a.changed) == 0 {
+	if a.closed {
+		return Anchor{}, false, ErrAnchorerClosed
+	}
+	changed := a.book.changed()
+	if len(changed) == 0 {
 		if a.latest != nil {
 			return *a.latest, false, nil
 		}
 		return Anchor{}, false, nil
 	}
-	an := Anchor{Sequence: int64(a.rev) + 2, Position: uint64(a.position), At: a.now().UTC(), Streams: len(a.heads),
-		Digest: Digest(a.heads), Previous: a.prevHash, Algorithm: "ed25519",
-		PublicKey: base64.StdEncoding.EncodeToString(a.key.Public().(ed25519.PublicKey))}
-	for s := range a.changed {
-		an.Heads = append(an.Heads, StreamHead{Stream: s, Revision: a.heads[s].Revision, Hash: a.heads[s].Hash})
+	d, err := a.book.digest(changed)
+	if err != nil {
+		return Anchor{}, false, fmt.Errorf("anchor digest: %w", err)
 	}
-	sort.Slice(an.Heads, func(i, j int) bool { return an.Heads[i].Stream < an.Heads[j].Stream })
+	an := Anchor{Sequence: int64(a.rev) + 2, Position: uint64(a.position), At: a.now().UTC(), Streams: d.streams,
+		Digest: d.sum(), Heads: changed, Previous: a.prevHash, Algorithm: "ed25519",
+		PublicKey: base64.StdEncoding.EncodeToString(a.key.Public().(ed25519.PublicKey))}
 	an.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(a.key, an.signed()))
 	data, err := json.Marshal(an)
 	if err != nil {
@@ -236,10 +309,12 @@ func (a *Anchorer) Record(ctx context.Context) (Anchor, bool, error) {
 		a.loaded = false // another instance anchored: read again next time
 		return Anchor{}, false, fmt.Errorf("append %s at %d: %w", AnchorStream, a.rev, err)
 	}
-	for _, h := range an.Heads {
-		a.anchored[h.Stream] = Head{Revision: h.Revision, Hash: h.Hash}
+	a.latest, a.rev, a.prevHash = &an, next, hash
+	a.book.recorded()
+	if err := a.book.anchor(an.Heads); err != nil {
+		a.loaded = false // read the anchored heads again next time
+		return an, true, fmt.Errorf("anchor %d recorded; keeping its heads: %w", an.Sequence, err)
 	}
-	a.latest, a.rev, a.prevHash, a.changed = &an, next, hash, map[string]bool{}
 	return an, true, nil
 }
 
@@ -263,9 +338,12 @@ func (a *Anchorer) HeadOf(ctx context.Context, stream string) (*Head, error) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	h, ok := a.anchored[stream]
-	if !ok {
-		return nil, nil
+	if a.closed {
+		return nil, ErrAnchorerClosed
+	}
+	h, ok, err := a.book.anchored(stream)
+	if err != nil || !ok {
+		return nil, err
 	}
 	return &h, nil
 }

@@ -16,4 +16,11 @@
 //     store position, recorded in its own stream and printable for safekeeping outside.
 //   - Verification and export read streams one at a time; memory is bounded by the largest
 //     stream plus one small entry per stream.
+//   - The Anchorer keeps two heads per stream in memory, or with WithHeadsIn the anchored
+//     ones in a database and in memory only those changed since the latest anchor: an
+//     anchor's digest, over every head, is then the anchored heads with the changed ones in
+//     their place, which is the same digest as long as each anchor lists every head changed
+//     since the one before (one Anchorer recording, as the embedded store's data directory
+//     ensures). Its database is a copy of what the anchors list, read again from them at
+//     each start.
 package audit

@@ -18,5 +18,9 @@
 //   - The ledger and wallets follow the streams through Kafka, so a report taken while
 //     messages are in flight may show differences that disappear once they are booked;
 //     Tally's position says how far the stream side has read.
+//   - Tally's memory is bounded whatever the number of payments: running sums per seller
+//     and the states of the payments written to most recently (WithRecent, DefaultRecent);
+//     an event of any other payment reads its stream back and folds it up to that event.
+//     Its Totals are those of folding every payment it has read, in value and printed.
 //   - Tally and Books are safe for concurrent use.
 package books

@@ -31,9 +31,10 @@
 //     credited the seller (ErrOverReversed), however many refunds and allocations there
 //     are; the stores enforce it under a lock on the booking.
 //
-// Storage is behind Store; MemoryStore keeps it in memory (the embedded mode and tests),
-// ledger/postgres in PostgreSQL (the standalone ledger in production). ledgertest is the
-// conformance suite both run. The Kafka side (read-committed, exactly once per approval)
+// Storage is behind Store; MemoryStore keeps it in memory (the embedded mode without a data
+// directory, and tests; about 1 KB per payment), ledger/pebble in a Pebble database (the
+// embedded mode with a data directory; bounded memory), ledger/postgres in PostgreSQL (the
+// standalone ledger in production). ledgertest is the conformance suite all three run. The Kafka side (read-committed, exactly once per approval)
 // lives in the booking package.
 //
 // Durability across Kafka and PostgreSQL. An approval is committed twice, in this order:
@@ -48,5 +49,6 @@
 // nothing and redelivers; after 2 nothing is redelivered. So every approval is booked
 // exactly once and completed at least once with one message id — provided the store is
 // durable: with MemoryStore a restarted process forgets its bookings and books redelivered
-// approvals again. ledger/postgres has a spec for exactly this crash window.
+// approvals again; ledger/pebble does not fsync, so a machine crash (not a process crash)
+// may lose its last bookings. ledger/postgres has a spec for exactly this crash window.
 package ledger

@@ -111,6 +111,19 @@ func (t Transaction) Balanced() bool {
 	return len(t.Entries) > 0 && debits.Equal(credits)
 }
 
+// SellerAmounts sums t's seller_payable entries on side per order seq: a booking's credits
+// are what it owes each order's seller, a take-back's debits what it takes back. Stores use
+// it to enforce that no order is taken back beyond its booking (ErrOverReversed).
+func (t Transaction) SellerAmounts(side Side) map[int]decimal.Decimal {
+	out := map[int]decimal.Decimal{}
+	for _, e := range t.Entries {
+		if _, ok := SellerOf(e.Account); ok && e.Side == side {
+			out[e.OrderSeq] = out[e.OrderSeq].Add(e.Amount)
+		}
+	}
+	return out
+}
+
 // Balance is an account's totals.
 type Balance struct {
 	Account string          `json:"account"`

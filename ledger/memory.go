@@ -43,12 +43,12 @@ func (m *MemoryStore) Post(_ context.Context, t Transaction) (bool, error) {
 		if !ok {
 			return false, fmt.Errorf("post %s: part of %s: %w", t.ID, t.Of, ErrNotFound)
 		}
-		booked := sellerCredits(m.txs[i])
+		booked := m.txs[i].SellerAmounts(Credit)
 		taken = maps.Clone(m.taken[t.Of])
 		if taken == nil {
 			taken = map[int]decimal.Decimal{}
 		}
-		for seq, amount := range sellerDebits(t) {
+		for seq, amount := range t.SellerAmounts(Debit) {
 			if taken[seq] = taken[seq].Add(amount); taken[seq].GreaterThan(booked[seq]) {
 				return false, fmt.Errorf("post %s: order %d of %s: %s taken back of %s: %w", t.ID, seq, t.Of, taken[seq], booked[seq], ErrOverReversed)
 			}
@@ -93,20 +93,6 @@ func (m *MemoryStore) TakenBack(_ context.Context, booking string) (map[int]deci
 		out = map[int]decimal.Decimal{}
 	}
 	return out, nil
-}
-
-// sellerCredits sums t's seller_payable credits per order seq; sellerDebits its debits.
-func sellerCredits(t Transaction) map[int]decimal.Decimal { return sellerSide(t, Credit) }
-func sellerDebits(t Transaction) map[int]decimal.Decimal  { return sellerSide(t, Debit) }
-
-func sellerSide(t Transaction, side Side) map[int]decimal.Decimal {
-	out := map[int]decimal.Decimal{}
-	for _, e := range t.Entries {
-		if _, ok := SellerOf(e.Account); ok && e.Side == side {
-			out[e.OrderSeq] = out[e.OrderSeq].Add(e.Amount)
-		}
-	}
-	return out
 }
 
 // Transaction implements Store.

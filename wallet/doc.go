@@ -9,9 +9,10 @@
 //   - Applying an approval or a refund is atomic (every order's credit or none) and
 //     idempotent by message id: a redelivered message changes no balance.
 //
-// Storage is behind Store; MemoryStore keeps it in memory (the embedded mode and tests),
-// wallet/postgres in PostgreSQL (the standalone wallet in production); wallettest is the
-// conformance suite both run. The Kafka side lives in the booking package; the durability
+// Storage is behind Store; MemoryStore keeps it in memory (the embedded mode without a data
+// directory, and tests; about 0.1 KB per payment), wallet/pebble in a Pebble database (the
+// embedded mode with a data directory; bounded memory), wallet/postgres in PostgreSQL (the
+// standalone wallet in production); wallettest is the conformance suite all three run. The Kafka side lives in the booking package; the durability
 // argument across PostgreSQL and Kafka is the ledger's (see package ledger): the credit
 // commits first, deduplicated by message id, then the completion with the offsets.
 package wallet

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/paystream/paystream/audit"
+	"github.com/paystream/paystream/localkv"
 )
 
 func readAnchorKey(path string) (ed25519.PrivateKey, error) {
@@ -59,22 +60,41 @@ func anchorKey(cfg Config) (ed25519.PrivateKey, error) {
 	return k, nil
 }
 
-// startAnchors records anchors every PAYSTREAM_ANCHOR_INTERVAL until ctx ends; nil when
-// anchors are off.
-func startAnchors(ctx context.Context, cfg Config, store audit.AnchorStore, log *slog.Logger) (*audit.Anchorer, error) {
+// startAnchors records anchors every PAYSTREAM_ANCHOR_INTERVAL until stop; nil when anchors
+// are off. With the embedded store's data directory the anchored heads live in its anchors
+// database rather than in memory (the embedded store makes this the only process recording
+// anchors in it, which audit.WithHeadsIn needs).
+func startAnchors(cfg Config, store audit.AnchorStore, log *slog.Logger) (an *audit.Anchorer, stop func(), err error) {
 	key, err := anchorKey(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if key == nil || cfg.Access.AnchorInterval == 0 {
 		log.Warn("anchors off: set PAYSTREAM_ANCHOR_KEY_FILE and PAYSTREAM_ANCHOR_INTERVAL to record signed anchors")
-		return nil, nil
+		return nil, func() {}, nil
 	}
-	an := audit.NewAnchorer(store, key, log)
+	var opts []audit.AnchorerOption
+	if cfg.DataDir != "" && cfg.EventStoreURL == "" {
+		db, err := localkv.Open(filepath.Join(cfg.DataDir, "anchors"))
+		if err != nil {
+			return nil, nil, fmt.Errorf("PAYSTREAM_DATA_DIR: anchors: %w", err)
+		}
+		opts = append(opts, audit.WithHeadsIn(db))
+	}
+	an = audit.NewAnchorer(store, key, log, opts...)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		if err := an.Run(ctx, cfg.Access.AnchorInterval); err != nil && !errors.Is(err, context.Canceled) {
 			log.Error("anchorer stopped", "err", err)
 		}
 	}()
-	return an, nil
+	return an, func() {
+		cancel()
+		<-done
+		if err := an.Close(); err != nil {
+			log.Warn("closing the anchorer", "err", err)
+		}
+	}, nil
 }

@@ -240,6 +240,9 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	if len(cfg.Kafka.Brokers) == 0 && cfg.Kafka.DataDir == "" && cfg.DataDir != "" {
 		cfg.Kafka.ScratchDir = filepath.Join(cfg.DataDir, kafkaScratchDir)
 	}
+	if len(cfg.Kafka.Brokers) == 0 {
+		cfg.Kafka.BooksDir = cfg.DataDir
+	}
 	cfg.Access = accessConfig(cfg, *apiKeys, *apiKeysFile, *rateLimit, bad)
 	cfg.Access.AnchorKeyFile = *anchorKeyFile
 	if *anchorInterval != "off" {

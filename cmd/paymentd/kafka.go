@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,11 +26,13 @@ import (
 	"github.com/paystream/paystream/kafka"
 	"github.com/paystream/paystream/kafkamsg"
 	"github.com/paystream/paystream/ledger"
+	ledgerpebble "github.com/paystream/paystream/ledger/pebble"
 	ledgerpg "github.com/paystream/paystream/ledger/postgres"
 	"github.com/paystream/paystream/progress"
 	"github.com/paystream/paystream/projections/forwarder"
 	"github.com/paystream/paystream/reconcile"
 	"github.com/paystream/paystream/wallet"
+	walletpebble "github.com/paystream/paystream/wallet/pebble"
 	walletpg "github.com/paystream/paystream/wallet/postgres"
 )
 
@@ -42,6 +45,9 @@ type KafkaConfig struct {
 	// ScratchDir, with DataDir empty: where the in-process broker keeps its records for this
 	// run only, emptied at start and stop (PAYSTREAM_DATA_DIR/kafka-scratch); empty: memory.
 	ScratchDir string
+	// BooksDir, with the in-process broker: where the in-process ledger and wallet keep their
+	// books, in its ledger and wallet directories (PAYSTREAM_DATA_DIR); empty: memory.
+	BooksDir string
 }
 
 // kafkaFlags registers the Kafka flags on fs; validate reads them once fs is parsed.
@@ -84,7 +90,8 @@ const kafkaScratchDir = "kafka-scratch"
 type kafkaStore = forwarder.Store
 
 // startKafka starts the downstream loop: in embedded mode an in-process broker, the
-// forwarder, the reference ledger and wallet and the completion consumer; with external
+// forwarder, the reference ledger and wallet (with cfg.BooksDir in Pebble databases there,
+// kept across restarts; else in memory) and the completion consumer; with external
 // brokers only the forwarder and the completion consumer. Each reports its progress on
 // board (the forwarder against head, the newest event-store position). stop ends them in
 // reverse order. tieOut is the books (GET /admin/v1/books): the payment streams against the
@@ -106,6 +113,10 @@ func startKafka(ctx context.Context, cfg KafkaConfig, databaseURL string, store 
 	}
 	brokers := cfg.Brokers
 	embedded := len(brokers) == 0
+	var (
+		ldg *ledger.Ledger
+		wal *wallet.Wallet
+	)
 	if embedded {
 		opts := []kfake.Opt{kfake.NumBrokers(1), kfake.ListenFn(func(network, _ string) (net.Listener, error) {
 			return net.Listen(network, cfg.Addr)
@@ -140,6 +151,14 @@ func startKafka(ctx context.Context, cfg KafkaConfig, databaseURL string, store 
 			}
 		}
 		announce(brokers[0])
+		// Opened before the consumers start, so that stop closes them after they stopped.
+		ls, ws, closeBooks, err := openBooks(cfg.BooksDir, log)
+		if err != nil {
+			stop()
+			return nil, nil, nil, err
+		}
+		stops = append(stops, closeBooks)
+		ldg, wal = ledger.New(ls), wallet.New(ws)
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
@@ -178,12 +197,7 @@ func startKafka(ctx context.Context, cfg KafkaConfig, databaseURL string, store 
 		}
 	}
 	keep(fwdProgress, forward)
-	var (
-		ldg *ledger.Ledger
-		wal *wallet.Wallet
-	)
 	if embedded {
-		ldg, wal = ledger.New(ledger.NewMemoryStore()), wallet.New(wallet.NewMemoryStore())
 		for _, sub := range []struct {
 			name, schema string
 			booker       booking.Booker
@@ -227,6 +241,31 @@ func startKafka(ctx context.Context, cfg KafkaConfig, databaseURL string, store 
 	}
 	log.Info("downstream started", "brokers", brokers, "in_process", embedded, "topic", cfg.ApprovedTopic)
 	return stop, tieOut, settle, nil
+}
+
+// openBooks opens the in-process ledger's and wallet's stores: in Pebble databases in dir's
+// ledger and wallet directories, whose memory does not grow with the payments, or, without
+// dir, in memory. close closes them, logging a failure (nothing is left to return it to at
+// shutdown). Errors name PAYSTREAM_DATA_DIR.
+func openBooks(dir string, log *slog.Logger) (ledger.Store, wallet.Store, func(), error) {
+	if dir == "" {
+		return ledger.NewMemoryStore(), wallet.NewMemoryStore(), func() {}, nil
+	}
+	closeLogged := func(name string, c interface{ Close() error }) {
+		if err := c.Close(); err != nil {
+			log.Warn("closing the in-process "+name, "err", err)
+		}
+	}
+	ls, err := ledgerpebble.Open(filepath.Join(dir, "ledger"))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("PAYSTREAM_DATA_DIR: %w", err)
+	}
+	ws, err := walletpebble.Open(filepath.Join(dir, "wallet"))
+	if err != nil {
+		closeLogged("ledger", ls)
+		return nil, nil, nil, fmt.Errorf("PAYSTREAM_DATA_DIR: %w", err)
+	}
+	return ls, ws, func() { closeLogged("wallet", ws); closeLogged("ledger", ls) }, nil
 }
 
 // beating beats t every half second until the returned stop is called (more than once is

@@ -9,6 +9,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/paystream/paystream/kafkamsg"
 	"github.com/paystream/paystream/kafkamsg/kafkatest"
@@ -57,6 +58,56 @@ var _ = Describe("paymentd downstream (embedded Kafka, ledger and wallet)", func
 			Expect(inst.stop()).To(Succeed())
 			Expect(scratch).NotTo(BeAnExistingFile())
 			Expect(filepath.Join(dir, "events.log")).To(BeARegularFile())
+		})
+	})
+
+	Context("with a data directory, the in-process ledger and wallet", func() {
+		// books is each seller's line of GET /admin/v1/books: "expected ledger wallet", or
+		// with streams false "ledger wallet" (what the two stores hold, whatever the tally
+		// has read); and the count of differences.
+		books := func(g Gomega, inst instance, streams bool) (map[string]string, any) {
+			res := call(http.MethodGet, inst.url+"/admin/v1/books", nil)
+			g.Expect(res.status).To(Equal(http.StatusOK))
+			lines := map[string]string{}
+			for _, l := range res.body["sellers"].([]any) {
+				line := l.(map[string]any)
+				lines[line["sellerId"].(string)] = line["ledger"].(string) + " " + line["wallet"].(string)
+				if streams {
+					lines[line["sellerId"].(string)] = line["expected"].(string) + " " + lines[line["sellerId"].(string)]
+				}
+			}
+			return lines, res.body["differences"]
+		}
+
+		It("keep their books across a restart, and book the approval the emptied broker delivers again once", func(ctx SpecContext) {
+			dir, broker := GinkgoT().TempDir(), freeAddr()
+			env := map[string]string{"PAYSTREAM_DATA_DIR": dir, "KAFKA_ADDR": broker}
+			inst := startPaymentd(env)
+			orderID, key, amount := checkoutAndAuthorise(inst) // book 36000 (seller-1), 2 mugs 25000 (seller-2)
+			Expect(call(http.MethodPost, inst.url+"/v1/payments/confirm", confirmBody(orderID, key, amount)).status).To(Equal(http.StatusOK))
+			want := map[string]string{"seller-1": "36000 36000 36000", "seller-2": "25000 25000 25000"}
+			Eventually(func(g Gomega) {
+				lines, differences := books(g, inst, true)
+				g.Expect(lines).To(Equal(want))
+				g.Expect(differences).To(BeEquivalentTo(0))
+			}).WithContext(ctx).WithTimeout(20 * time.Second).Should(Succeed())
+			Expect(inst.stop()).To(Succeed())
+			Expect(filepath.Join(dir, "ledger")).To(BeADirectory())
+			Expect(filepath.Join(dir, "wallet")).To(BeADirectory())
+
+			inst = startPaymentd(env)
+			DeferCleanup(inst.stop)
+			lines, _ := books(Default, inst, false)
+			Expect(lines).To(Equal(map[string]string{"seller-1": "36000 36000", "seller-2": "25000 25000"}),
+				"booked before the restart, before the broker delivers anything")
+			Eventually(func() ([]*kgo.Record, error) {
+				return kafkatest.ReadCommitted(ctx, []string{broker}, kafkamsg.TopicLedgerUpdated)
+			}).WithContext(ctx).WithTimeout(20*time.Second).ShouldNot(BeEmpty(), "the ledger took the approval delivered again")
+			Eventually(func(g Gomega) {
+				lines, differences := books(g, inst, true)
+				g.Expect(lines).To(Equal(want), "booked once")
+				g.Expect(differences).To(BeEquivalentTo(0))
+			}).WithContext(ctx).WithTimeout(20 * time.Second).Should(Succeed())
 		})
 	})
 

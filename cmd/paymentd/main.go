@@ -164,12 +164,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if cfg.ReconcileInterval > 0 {
 		defer reconcileSchedule(log, reconciler, cfg.ReconcileInterval, time.Now)()
 	}
-	anchorCtx, stopAnchors := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopAnchors()
-	anchorer, err := startAnchors(anchorCtx, cfg, store, log)
+	anchorer, stopAnchors, err := startAnchors(cfg, store, log)
 	if err != nil {
 		return err
 	}
+	defer stopAnchors()
 	var anchors httpapi.Anchors
 	if anchorer != nil {
 		anchors = anchorer

@@ -1,6 +1,6 @@
 // Package ledgertest is the conformance suite for ledger.Store adapters: one set of Ginkgo
-// specs that the memory store and the PostgreSQL store run unchanged, through ledger.Ledger
-// and the Store directly.
+// specs that the memory, Pebble and PostgreSQL stores run unchanged, through ledger.Ledger
+// and the Store directly; and Benchmark, the heap and time a store takes per payment.
 //
 // Register it from an adapter's Ginkgo suite with a factory that opens a fresh, empty store
 // (each spec calls it once, in BeforeEach):
