@@ -73,10 +73,11 @@ func redactValue(v any) any {
 	return v
 }
 
-// redactPlain is redact for bodies whose strings encoding/json would write back unchanged
-// (no escapes, no <, > or &, no U+2028/2029): it copies tokens through a streaming decoder,
-// sorting keys, without building maps. ok is false when body is not such a body; its first
-// JSON value is all it reads, as redactGeneral's decoder.
+// redactPlain is redact for valid JSON without duplicate names or invalid UTF-8: it copies
+// tokens through a streaming decoder, sorting keys, without building maps. A string that
+// encoding/json would write differently (escapes, <, > or &, U+2028/2029) is written as it
+// would: unquoted and encoded again. ok is false for any other body; its first JSON value is
+// all it reads, as redactGeneral's decoder.
 func redactPlain(body []byte) (out []byte, ok bool) {
 	dec := decoders.Get().(*jsontext.Decoder)
 	defer decoders.Put(dec)
@@ -96,16 +97,20 @@ func redactPlainValue(dec *jsontext.Decoder, out []byte) ([]byte, bool) {
 			return nil, false
 		}
 		type member struct {
-			name  string
+			name  string // decoded: maps sort by it
+			quote []byte // as encoding/json writes it
 			value []byte
 		}
 		var members []member
 		for dec.PeekKind() != '}' {
 			raw, err := dec.ReadValue()
-			if err != nil || !plainString(raw) {
+			if err != nil {
 				return nil, false
 			}
-			name := string(raw[1 : len(raw)-1])
+			name, quote, ok := encodedName(raw)
+			if !ok {
+				return nil, false
+			}
 			var value []byte
 			if sensitiveKeys[name] && dec.PeekKind() != 'n' {
 				if dec.SkipValue() != nil {
@@ -118,7 +123,7 @@ func redactPlainValue(dec *jsontext.Decoder, out []byte) ([]byte, bool) {
 					return nil, false
 				}
 			}
-			members = append(members, member{name, value})
+			members = append(members, member{name, quote, value})
 		}
 		if _, err := dec.ReadToken(); err != nil {
 			return nil, false
@@ -129,9 +134,8 @@ func redactPlainValue(dec *jsontext.Decoder, out []byte) ([]byte, bool) {
 			if i > 0 {
 				out = append(out, ',')
 			}
-			out = append(out, '"')
-			out = append(out, m.name...)
-			out = append(out, '"', ':')
+			out = append(out, m.quote...)
+			out = append(out, ':')
 			out = append(out, m.value...)
 		}
 		return append(out, '}'), true
@@ -155,12 +159,32 @@ func redactPlainValue(dec *jsontext.Decoder, out []byte) ([]byte, bool) {
 		return append(out, ']'), true
 	case '"', '0', 't', 'f', 'n':
 		raw, err := dec.ReadValue()
-		if err != nil || (raw[0] == '"' && !plainString(raw)) {
+		if err != nil {
 			return nil, false
+		}
+		if raw[0] == '"' && !plainString(raw) {
+			_, quote, ok := encodedName(raw)
+			return append(out, quote...), ok
 		}
 		return append(out, raw...), true // a number keeps its literal, as json.Number does
 	}
 	return nil, false // invalid JSON or a read error: PeekKind answers 0
+}
+
+// encodedName is the quoted JSON string raw decoded, and as encoding/json writes it: raw
+// itself (copied: the decoder reuses its buffer) when it is plain (plainString), else the
+// decoded value encoded again. ok is false when raw does not unquote (the decoder has
+// checked it, so this is not expected).
+func encodedName(raw []byte) (name string, quote []byte, ok bool) {
+	if plainString(raw) {
+		return string(raw[1 : len(raw)-1]), slices.Clone(raw), true
+	}
+	unq, err := jsontext.AppendUnquote(nil, raw)
+	if err != nil {
+		return "", nil, false
+	}
+	quote, err = json.Marshal(string(unq))
+	return string(unq), quote, err == nil
 }
 
 // plainString reports whether the quoted JSON string raw is written back unchanged by

@@ -39,12 +39,17 @@ var _ = Describe("redact", func() {
 			ContainSubstring(`"balanceAmount":61000.0`), ContainSubstring(`"orderName":"토스 티셔츠 외 2건"`)))
 	})
 
-	It("hands HTML-special, escaped and duplicate-name bodies to the general way", func() {
-		for _, body := range redactBodies[3:8] {
+	It("writes HTML-special and escaped strings as encoding/json does, and hands duplicate names and invalid UTF-8 to the general way", func() {
+		for _, body := range redactBodies[3:6] {
+			_, ok := redactPlain([]byte(body))
+			Expect(ok).To(BeTrue(), body)
+		}
+		for _, body := range redactBodies[6:8] {
 			_, ok := redactPlain([]byte(body))
 			Expect(ok).To(BeFalse(), body)
 		}
-		Expect(string(redact([]byte(`{"message":"a <b> & c"}`)))).To(Equal(`{"message":"a \u003cb\u003e \u0026 c"}`))
+		Expect(string(redact([]byte(`{"message":"a <b> & c","\u0061\u0026":"https://x/?a=1\u0026b=2"}`)))).To(
+			Equal(`{"a\u0026":"https://x/?a=1\u0026b=2","message":"a \u003cb\u003e \u0026 c"}`))
 	})
 })
 
