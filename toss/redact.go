@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"slices"
+	"strings"
 	"sync"
 	"unicode/utf8"
 
@@ -107,7 +108,7 @@ func redactPlainValue(dec *jsontext.Decoder, out []byte) ([]byte, bool) {
 			if err != nil {
 				return nil, false
 			}
-			name, quote, ok := encodedName(raw)
+			name, quote, ok := encodedString(raw)
 			if !ok {
 				return nil, false
 			}
@@ -128,7 +129,7 @@ func redactPlainValue(dec *jsontext.Decoder, out []byte) ([]byte, bool) {
 		if _, err := dec.ReadToken(); err != nil {
 			return nil, false
 		}
-		slices.SortFunc(members, func(a, b member) int { return bytes.Compare([]byte(a.name), []byte(b.name)) })
+		slices.SortFunc(members, func(a, b member) int { return strings.Compare(a.name, b.name) })
 		out = append(out, '{')
 		for i, m := range members {
 			if i > 0 {
@@ -163,7 +164,7 @@ func redactPlainValue(dec *jsontext.Decoder, out []byte) ([]byte, bool) {
 			return nil, false
 		}
 		if raw[0] == '"' && !plainString(raw) {
-			_, quote, ok := encodedName(raw)
+			_, quote, ok := encodedString(raw)
 			return append(out, quote...), ok
 		}
 		return append(out, raw...), true // a number keeps its literal, as json.Number does
@@ -171,11 +172,11 @@ func redactPlainValue(dec *jsontext.Decoder, out []byte) ([]byte, bool) {
 	return nil, false // invalid JSON or a read error: PeekKind answers 0
 }
 
-// encodedName is the quoted JSON string raw decoded, and as encoding/json writes it: raw
+// encodedString is the quoted JSON string raw decoded, and as encoding/json writes it: raw
 // itself (copied: the decoder reuses its buffer) when it is plain (plainString), else the
 // decoded value encoded again. ok is false when raw does not unquote (the decoder has
 // checked it, so this is not expected).
-func encodedName(raw []byte) (name string, quote []byte, ok bool) {
+func encodedString(raw []byte) (value string, quote []byte, ok bool) {
 	if plainString(raw) {
 		return string(raw[1 : len(raw)-1]), slices.Clone(raw), true
 	}
