@@ -120,6 +120,20 @@ func DecodeDueCursor(s string) (DueCursor, error) {
 	return c, nil
 }
 
+// DuePage cuts a DepositsDue page from keys, the positions after the cursor in DueCursor
+// order (an adapter reads at most limit+1 of them): the first limit orderIds, and the cursor
+// of the next page when there are more ("" on the last page).
+func DuePage(keys []DueCursor, limit int) (ids []string, next string) {
+	ids = make([]string, 0, min(limit, len(keys)))
+	for i, k := range keys {
+		if i == limit {
+			return ids, keys[limit-1].Encode()
+		}
+		ids = append(ids, k.OrderID)
+	}
+	return ids, ""
+}
+
 // Before reports whether c comes before p in DepositsDue's order.
 func (c DueCursor) Before(p Payment) bool {
 	k := DueCursorOf(p)

@@ -192,14 +192,7 @@ func (s *Store) DepositsDue(ctx context.Context, dueBy time.Time, limit int, cur
 		}
 		return strings.Compare(a.OrderID, b.OrderID)
 	})
-	ids, next := make([]string, 0, min(limit, len(due))), ""
-	for i, k := range due {
-		if i == limit {
-			next = due[limit-1].Encode()
-			break
-		}
-		ids = append(ids, k.OrderID)
-	}
+	ids, next := projections.DuePage(due, limit)
 	return ids, next, nil
 }
 

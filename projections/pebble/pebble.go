@@ -503,14 +503,7 @@ func (s *Store) DepositsDue(ctx context.Context, dueBy time.Time, limit int, cur
 	if err != nil {
 		return nil, "", fmt.Errorf("deposits due: %w", err)
 	}
-	ids, next := make([]string, 0, min(limit, len(keys))), ""
-	for i, k := range keys {
-		if i == limit {
-			next = keys[limit-1].Encode()
-			break
-		}
-		ids = append(ids, k.OrderID)
-	}
+	ids, next := projections.DuePage(keys, limit)
 	return ids, next, nil
 }
 
