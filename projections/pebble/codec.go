@@ -2,7 +2,6 @@ package pebble
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/eventstore"
+	"github.com/paystream/paystream/localkv"
 	"github.com/paystream/paystream/projections"
 )
 
@@ -24,19 +24,13 @@ import (
 // refuses a database written with another (ErrIncompatible), so paymentd rebuilds it.
 const rowFormat = 1
 
-// errCorrupt: a stored value does not decode.
-var errCorrupt = errors.New("read model value does not decode")
-
 type writer struct{ b []byte }
 
 func (w *writer) uvarint(v uint64) { w.b = binary.AppendUvarint(w.b, v) }
 func (w *writer) varint(v int64)   { w.b = binary.AppendVarint(w.b, v) }
 func (w *writer) int(v int)        { w.varint(int64(v)) }
 
-func (w *writer) str(s string) {
-	w.uvarint(uint64(len(s)))
-	w.b = append(w.b, s...)
-}
+func (w *writer) str(s string) { w.b = localkv.AppendString(w.b, s) }
 
 // bytes keeps nil apart from empty: 0 is nil, n+1 is n bytes.
 func (w *writer) bytes(b []byte) {
@@ -48,13 +42,7 @@ func (w *writer) bytes(b []byte) {
 	w.b = append(w.b, b...)
 }
 
-func (w *writer) bool(v bool) {
-	if v {
-		w.b = append(w.b, 1)
-	} else {
-		w.b = append(w.b, 0)
-	}
-}
+func (w *writer) bool(v bool) { w.b = localkv.AppendBool(w.b, v) }
 
 // time writes Unix microseconds: the read models hold times truncated to microseconds (the
 // projections invariant), in UTC.
@@ -85,72 +73,32 @@ func (w *writer) decimal(d decimal.Decimal) {
 	w.bytes(b)
 }
 
-// reader decodes what writer wrote; the first error sticks and every later read returns
-// zero values.
-type reader struct {
-	b   []byte
-	err error
-}
+// reader decodes what writer wrote (localkv.Reader: the first error sticks and every later
+// read returns zero values).
+type reader struct{ localkv.Reader }
 
-func (r *reader) fail() {
-	if r.err == nil {
-		r.err = errCorrupt
-	}
-	r.b = nil
-}
+func newReader(b []byte) *reader { return &reader{localkv.ReaderOf(b)} }
 
-func (r *reader) uvarint() uint64 {
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.fail()
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
+func (r *reader) int() int { return int(r.Varint()) }
 
-func (r *reader) varint() int64 {
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.fail()
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *reader) int() int { return int(r.varint()) }
-
-func (r *reader) take(n uint64) []byte {
-	if n > uint64(len(r.b)) {
-		r.fail()
-		return nil
-	}
-	b := r.b[:n]
-	r.b = r.b[n:]
-	return b
-}
-
-func (r *reader) str() string { return string(r.take(r.uvarint())) }
-
-func (r *reader) status() aggregate.Status { return aggregate.Status(r.str()) }
+func (r *reader) status() aggregate.Status { return aggregate.Status(r.Str()) }
 
 // bytes returns a copy: the value's buffer belongs to Pebble.
 func (r *reader) bytes() []byte {
-	n := r.uvarint()
+	n := r.Uvarint()
 	if n == 0 {
 		return nil
 	}
-	return append([]byte{}, r.take(n-1)...)
+	return append([]byte{}, r.Take(n-1)...)
 }
 
 func (r *reader) bool() bool {
-	b := r.take(1)
+	b := r.Take(1)
 	return len(b) == 1 && b[0] == 1
 }
 
 func (r *reader) time() time.Time {
-	us := r.varint()
+	us := r.Varint()
 	if us == zeroMicros {
 		return time.Time{}
 	}
@@ -158,7 +106,7 @@ func (r *reader) time() time.Time {
 }
 
 func (r *reader) optTime() *time.Time {
-	if !r.bool() {
+	if !r.Bool() {
 		return nil
 	}
 	t := r.time()
@@ -166,18 +114,18 @@ func (r *reader) optTime() *time.Time {
 }
 
 func (r *reader) decimal() decimal.Decimal {
-	switch tag := r.take(1); {
+	switch tag := r.Take(1); {
 	case len(tag) == 0:
 		return decimal.Decimal{}
 	case tag[0] == 0:
-		exp, c := r.varint(), r.varint()
+		exp, c := r.Varint(), r.Varint()
 		return decimal.New(c, int32(exp))
 	case tag[0] == 2:
 		return decimal.Decimal{}
 	default:
 		var d decimal.Decimal
 		if err := d.UnmarshalBinary(r.bytes()); err != nil {
-			r.fail()
+			r.Fail()
 		}
 		return d
 	}
@@ -279,60 +227,60 @@ func encodeRefund(w *writer, r *projections.Refund) {
 // count reads a length and checks it against what is left (each element takes at least a
 // byte), so that a damaged length cannot make a huge allocation.
 func (r *reader) count() int {
-	n := r.uvarint()
-	if n > uint64(len(r.b)) {
-		r.fail()
+	n := r.Uvarint()
+	if n > uint64(len(r.Rest())) {
+		r.Fail()
 		return 0
 	}
 	return int(n)
 }
 
-// decodePayment reads a row encodePayment wrote; errCorrupt when it does not decode.
+// decodePayment reads a row encodePayment wrote; localkv.ErrCorrupt when it does not decode.
 func decodePayment(b []byte) (projections.Payment, error) {
 	if len(b) == 0 || b[0] != rowFormat {
-		return projections.Payment{}, fmt.Errorf("payment row: %w", errCorrupt)
+		return projections.Payment{}, fmt.Errorf("payment row: %w", localkv.ErrCorrupt)
 	}
-	r := reader{b: b[1:]}
+	r := newReader(b[1:])
 	var p projections.Payment
-	p.OrderID = r.str()
-	p.PaymentKey = r.str()
-	p.BuyerID = r.str()
-	p.OrderName = r.str()
+	p.OrderID = r.Str()
+	p.PaymentKey = r.Str()
+	p.BuyerID = r.Str()
+	p.OrderName = r.Str()
 	p.TotalAmount = r.decimal()
 	p.Status = r.status()
-	p.IsPaymentDone = r.bool()
+	p.IsPaymentDone = r.Bool()
 	p.ApprovedAt = r.optTime()
-	p.Method = r.str()
+	p.Method = r.Str()
 	p.OutcomeStatus = r.status()
-	p.OutcomeRule = r.str()
-	p.OutcomeCode = r.str()
-	p.OutcomeMessage = r.str()
+	p.OutcomeRule = r.Str()
+	p.OutcomeCode = r.Str()
+	p.OutcomeMessage = r.Str()
 	p.Evidence = r.bytes()
-	p.OperatorAlert = r.bool()
-	p.Escalated = r.bool()
-	p.Expired = r.bool()
+	p.OperatorAlert = r.Bool()
+	p.Escalated = r.Bool()
+	p.Expired = r.Bool()
 	p.CompletedAt = r.optTime()
 	p.Executions = r.int()
 	p.CreatedAt = r.time()
 	p.UpdatedAt = r.time()
-	p.Revision = eventstore.Revision(r.varint())
-	p.Position = eventstore.Position(r.uvarint())
+	p.Revision = eventstore.Revision(r.Varint())
+	p.Position = eventstore.Position(r.Uvarint())
 	if n := r.count(); n > 0 {
 		p.Orders = make([]projections.Order, n)
 	}
 	for i := range p.Orders {
 		o := &p.Orders[i]
-		o.OrderID = r.str()
+		o.OrderID = r.Str()
 		o.Seq = r.int()
-		o.BuyerID = r.str()
-		o.SellerID = r.str()
-		o.ProductID = r.str()
-		o.Quantity = r.varint()
+		o.BuyerID = r.Str()
+		o.SellerID = r.Str()
+		o.ProductID = r.Str()
+		o.Quantity = r.Varint()
 		o.UnitPrice = r.decimal()
 		o.Amount = r.decimal()
 		o.Status = r.status()
-		o.LedgerUpdated = r.bool()
-		o.WalletUpdated = r.bool()
+		o.LedgerUpdated = r.Bool()
+		o.WalletUpdated = r.Bool()
 		o.Refunded = r.decimal()
 		o.FailedCount = r.int()
 		o.Threshold = r.int()
@@ -341,48 +289,48 @@ func decodePayment(b []byte) (projections.Payment, error) {
 	if n := r.count(); n > 0 {
 		p.Refunds = make([]projections.Refund, n)
 		for i := range p.Refunds {
-			decodeRefund(&r, &p.Refunds[i])
+			decodeRefund(r, &p.Refunds[i])
 		}
 	}
-	if r.bool() {
-		p.VirtualAccount = &projections.VirtualAccount{AccountType: r.str(), BankCode: r.str(), AccountNumber: r.str(),
-			HolderName: r.str(), DueDate: r.time()}
+	if r.Bool() {
+		p.VirtualAccount = &projections.VirtualAccount{AccountType: r.Str(), BankCode: r.Str(), AccountNumber: r.Str(),
+			HolderName: r.Str(), DueDate: r.time()}
 	}
-	if r.err != nil || len(r.b) != 0 {
-		return projections.Payment{}, fmt.Errorf("payment row: %w", errCorrupt)
+	if r.End() != nil {
+		return projections.Payment{}, fmt.Errorf("payment row: %w", localkv.ErrCorrupt)
 	}
 	return p, nil
 }
 
 func decodeRefund(r *reader, f *projections.Refund) {
-	f.OrderID = r.str()
-	f.RefundID = r.str()
+	f.OrderID = r.Str()
+	f.RefundID = r.Str()
 	f.Seq = r.int()
 	f.Amount = r.decimal()
-	allocated, n := r.bool(), r.count()
+	allocated, n := r.Bool(), r.count()
 	if allocated {
 		f.Orders = make([]aggregate.RefundSplit, n)
 		for i := range f.Orders {
 			f.Orders[i] = aggregate.RefundSplit{Seq: r.int(), Amount: r.decimal()}
 		}
 	}
-	f.Reason = r.str()
+	f.Reason = r.Str()
 	f.TaxFreeAmount = r.decimal()
 	f.Status = r.status()
 	f.OutcomeStatus = r.status()
-	f.OutcomeRule = r.str()
-	f.OutcomeCode = r.str()
-	f.OutcomeMessage = r.str()
-	f.TransactionKey = r.str()
+	f.OutcomeRule = r.Str()
+	f.OutcomeCode = r.Str()
+	f.OutcomeMessage = r.Str()
+	f.TransactionKey = r.Str()
 	f.CanceledAt = r.optTime()
-	f.External = r.bool()
-	f.FoundBy = r.str()
+	f.External = r.Bool()
+	f.FoundBy = r.Str()
 	f.FailedCount = r.int()
 	f.Threshold = r.int()
-	f.Escalated = r.bool()
-	f.LedgerBooked = r.bool()
-	f.WalletBooked = r.bool()
-	f.PspIdempotencyKey = r.str()
+	f.Escalated = r.Bool()
+	f.LedgerBooked = r.Bool()
+	f.WalletBooked = r.Bool()
+	f.PspIdempotencyKey = r.Str()
 	f.RequestedAt = r.time()
 	f.UpdatedAt = r.time()
 }
@@ -400,12 +348,12 @@ func encodeHistory(b []byte, h projections.History) []byte {
 }
 
 func decodeHistory(orderID string, key, value []byte) (projections.History, error) {
-	r := reader{b: value}
-	h := projections.History{OrderID: orderID, Previous: r.status(), New: r.status(), Reason: r.str(), Actor: r.str(), At: r.time()}
-	copy(h.EventID[:], r.take(16))
+	r := newReader(value)
+	h := projections.History{OrderID: orderID, Previous: r.status(), New: r.status(), Reason: r.Str(), Actor: r.Str(), At: r.time()}
+	copy(h.EventID[:], r.Take(16))
 	h.Position, h.Seq = historyKeyTail(key)
-	if r.err != nil || len(r.b) != 0 {
-		return projections.History{}, fmt.Errorf("history row: %w", errCorrupt)
+	if r.End() != nil {
+		return projections.History{}, fmt.Errorf("history row: %w", localkv.ErrCorrupt)
 	}
 	return h, nil
 }
@@ -424,12 +372,12 @@ func encodeDeadLetter(d projections.DeadLetter) []byte {
 }
 
 func decodeDeadLetter(b []byte) (projections.DeadLetter, error) {
-	r := reader{b: b}
-	d := projections.DeadLetter{Position: eventstore.Position(r.uvarint()), Stream: r.str(), Revision: eventstore.Revision(r.varint())}
-	copy(d.EventID[:], r.take(16))
-	d.Type, d.Data, d.Error, d.At = r.str(), r.bytes(), r.str(), r.time()
-	if r.err != nil || len(r.b) != 0 {
-		return projections.DeadLetter{}, fmt.Errorf("dead letter: %w", errCorrupt)
+	r := newReader(b)
+	d := projections.DeadLetter{Position: eventstore.Position(r.Uvarint()), Stream: r.Str(), Revision: eventstore.Revision(r.Varint())}
+	copy(d.EventID[:], r.Take(16))
+	d.Type, d.Data, d.Error, d.At = r.Str(), r.bytes(), r.Str(), r.time()
+	if r.End() != nil {
+		return projections.DeadLetter{}, fmt.Errorf("dead letter: %w", localkv.ErrCorrupt)
 	}
 	return d, nil
 }
@@ -450,12 +398,12 @@ func encodeMark(m Mark) []byte {
 }
 
 func decodeMark(b []byte) (Mark, error) {
-	r := reader{b: b}
-	m := Mark{Position: eventstore.Position(r.uvarint())}
-	copy(m.EventID[:], r.take(16))
-	m.Stream = r.str()
-	if r.err != nil || len(r.b) != 0 {
-		return Mark{}, fmt.Errorf("checkpoint: %w", errCorrupt)
+	r := newReader(b)
+	m := Mark{Position: eventstore.Position(r.Uvarint())}
+	copy(m.EventID[:], r.Take(16))
+	m.Stream = r.Str()
+	if r.End() != nil {
+		return Mark{}, fmt.Errorf("checkpoint: %w", localkv.ErrCorrupt)
 	}
 	return m, nil
 }

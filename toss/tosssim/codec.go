@@ -2,11 +2,11 @@ package tosssim
 
 import (
 	"encoding/binary"
-	"errors"
 	"time"
 
 	"github.com/shopspring/decimal"
 
+	"github.com/paystream/paystream/localkv"
 	"github.com/paystream/paystream/toss"
 )
 
@@ -17,19 +17,11 @@ import (
 
 type encoder []byte
 
-func (e encoder) str(s string) encoder {
-	e = binary.AppendUvarint(e, uint64(len(s)))
-	return append(e, s...)
-}
+func (e encoder) str(s string) encoder { return localkv.AppendString(e, s) }
 
 func (e encoder) int(n int64) encoder { return binary.AppendVarint(e, n) }
 
-func (e encoder) bool(v bool) encoder {
-	if v {
-		return append(e, 1)
-	}
-	return append(e, 0)
-}
+func (e encoder) bool(v bool) encoder { return localkv.AppendBool(e, v) }
 
 // time keeps the instant, not the location: the simulator shows times in KST and compares
 // them, nothing else.
@@ -37,81 +29,26 @@ func (e encoder) time(t time.Time) encoder { return e.int(t.Unix()).int(int64(t.
 
 func (e encoder) dec(d decimal.Decimal) encoder { return e.str(d.String()) }
 
-var errCorrupt = errors.New("corrupt record")
+// decoder reads what encoder wrote (localkv.Reader: the first error sticks).
+type decoder struct{ localkv.Reader }
 
-// decoder reads what encoder wrote; the first error sticks and later reads return zero
-// values.
-type decoder struct {
-	b   []byte
-	err error
-}
-
-func (d *decoder) fail() { d.err, d.b = errCorrupt, nil }
-
-func (d *decoder) uint() uint64 {
-	n, k := binary.Uvarint(d.b)
-	if k <= 0 {
-		d.fail()
-		return 0
-	}
-	d.b = d.b[k:]
-	return n
-}
-
-func (d *decoder) int() int64 {
-	n, k := binary.Varint(d.b)
-	if k <= 0 {
-		d.fail()
-		return 0
-	}
-	d.b = d.b[k:]
-	return n
-}
-
-func (d *decoder) str() string {
-	n := d.uint()
-	if n > uint64(len(d.b)) {
-		d.fail()
-		return ""
-	}
-	s := string(d.b[:n])
-	d.b = d.b[n:]
-	return s
-}
-
-func (d *decoder) bool() bool {
-	if len(d.b) == 0 {
-		d.fail()
-		return false
-	}
-	v := d.b[0] == 1
-	d.b = d.b[1:]
-	return v
-}
+func newDecoder(b []byte) *decoder { return &decoder{localkv.ReaderOf(b)} }
 
 func (d *decoder) time() time.Time {
-	sec := d.int()
-	return time.Unix(sec, d.int()).UTC()
+	sec := d.Varint()
+	return time.Unix(sec, d.Varint()).UTC()
 }
 
 func (d *decoder) dec() decimal.Decimal {
-	s := d.str()
-	if d.err != nil {
+	s := d.Str()
+	if d.Err() != nil {
 		return decimal.Decimal{}
 	}
 	v, err := decimal.NewFromString(s)
 	if err != nil {
-		d.fail()
+		d.Fail()
 	}
 	return v
-}
-
-// end reports the first error, or that bytes were left over.
-func (d *decoder) end() error {
-	if d.err == nil && len(d.b) > 0 {
-		return errCorrupt
-	}
-	return d.err
 }
 
 func encodeOrder(b []byte, o *order) []byte {
@@ -134,35 +71,35 @@ func encodeOrder(b []byte, o *order) []byte {
 }
 
 func decodeOrder(id string, b []byte) (*order, error) {
-	d := &decoder{b: b}
-	o := &order{id: id, paymentKey: d.str(), orderName: d.str(), method: toss.Method(d.str()),
-		status: toss.Status(d.str()), total: d.dec(), balance: d.dec(), requestedAt: d.time(),
-		expiresAt: d.time(), approvedAt: d.time(), lastTransactionKey: d.str(), partialCancelable: d.bool()}
+	d := newDecoder(b)
+	o := &order{id: id, paymentKey: d.Str(), orderName: d.Str(), method: toss.Method(d.Str()),
+		status: toss.Status(d.Str()), total: d.dec(), balance: d.dec(), requestedAt: d.time(),
+		expiresAt: d.time(), approvedAt: d.time(), lastTransactionKey: d.Str(), partialCancelable: d.Bool()}
 	n := d.count()
 	for range n {
 		o.cancels = append(o.cancels, cancelRecord{amount: d.dec(), taxFree: d.dec(), refundable: d.dec(),
-			reason: d.str(), at: d.time(), transactionKey: d.str()})
+			reason: d.Str(), at: d.time(), transactionKey: d.Str()})
 	}
-	o.lastCancel, o.approvals, o.overseas = d.time(), int(d.int()), d.bool()
-	o.account = accountTerms{dueIn: time.Duration(d.int()), customerName: d.str(), bankCode: d.str()}
-	if d.bool() {
-		a := &issuedAccount{number: d.str(), bankCode: d.str(), customerName: d.str(), dueDate: d.time(),
-			expired: d.bool(), refundStatus: d.str()}
-		if d.bool() {
-			a.refundAccount = &refundAccount{Bank: d.str(), AccountNumber: d.str(), HolderName: d.str()}
+	o.lastCancel, o.approvals, o.overseas = d.time(), int(d.Varint()), d.Bool()
+	o.account = accountTerms{dueIn: time.Duration(d.Varint()), customerName: d.Str(), bankCode: d.Str()}
+	if d.Bool() {
+		a := &issuedAccount{number: d.Str(), bankCode: d.Str(), customerName: d.Str(), dueDate: d.time(),
+			expired: d.Bool(), refundStatus: d.Str()}
+		if d.Bool() {
+			a.refundAccount = &refundAccount{Bank: d.Str(), AccountNumber: d.Str(), HolderName: d.Str()}
 		}
 		o.va = a
 	}
-	o.secret, o.approveNo, o.confirmRequests, o.cancelRequests = d.str(), d.str(), d.int(), d.int()
-	return o, d.end()
+	o.secret, o.approveNo, o.confirmRequests, o.cancelRequests = d.Str(), d.Str(), d.Varint(), d.Varint()
+	return o, d.End()
 }
 
 // count reads a count written by int, refusing one larger than the bytes left
 // could hold, so that a corrupt count cannot make a decode loop for ever.
 func (d *decoder) count() int {
-	n := d.int()
-	if n < 0 || n > int64(len(d.b)) {
-		d.fail()
+	n := d.Varint()
+	if n < 0 || n > int64(len(d.Rest())) {
+		d.Fail()
 		return 0
 	}
 	return int(n)
@@ -179,15 +116,15 @@ func encodeTx(b []byte, t txRecord) []byte {
 }
 
 func decodeTx(b []byte) (txRecord, error) {
-	d := &decoder{b: b}
-	t := txRecord{seq: d.int(), key: d.str(), paymentKey: d.str(), orderID: d.str(), method: toss.Method(d.str()),
-		status: toss.Status(d.str()), at: d.time(), approvedAt: d.time(), amount: d.dec(), cancel: d.bool(),
-		hidden: d.bool()}
-	if d.bool() {
+	d := newDecoder(b)
+	t := txRecord{seq: d.Varint(), key: d.Str(), paymentKey: d.Str(), orderID: d.Str(), method: toss.Method(d.Str()),
+		status: toss.Status(d.Str()), at: d.time(), approvedAt: d.time(), amount: d.dec(), cancel: d.Bool(),
+		hidden: d.Bool()}
+	if d.Bool() {
 		p := d.dec()
 		t.payOut = &p
 	}
-	return t, d.end()
+	return t, d.End()
 }
 
 // encodeKept encodes an idempotency key's first use and answer: a Payment answer as its
@@ -202,16 +139,16 @@ func encodeKept(b []byte, firstUsed time.Time, a answer) []byte {
 
 // decodeKept reads what encodeKept wrote, rendering a snapshot again.
 func decodeKept(b []byte) (time.Time, answer, error) {
-	d := &decoder{b: b}
-	first, status, snapshot := d.time(), int(d.int()), d.bool()
+	d := newDecoder(b)
+	first, status, snapshot := d.time(), int(d.Varint()), d.Bool()
 	if !snapshot {
-		return first, answer{status: status, body: append([]byte(nil), d.b...)}, d.err
+		return first, answer{status: status, body: append([]byte(nil), d.Rest()...)}, d.Err()
 	}
-	orderID, english := d.str(), d.bool()
-	if d.err != nil {
-		return time.Time{}, answer{}, d.err
+	orderID, english := d.Str(), d.Bool()
+	if err := d.Err(); err != nil {
+		return time.Time{}, answer{}, err
 	}
-	o, err := decodeOrder(orderID, d.b)
+	o, err := decodeOrder(orderID, d.Rest())
 	if err != nil {
 		return time.Time{}, answer{}, err
 	}
