@@ -10,6 +10,7 @@ import (
 	"github.com/paystream/paystream/audit"
 	"github.com/paystream/paystream/eventstore"
 	"github.com/paystream/paystream/eventstore/embedded"
+	"github.com/paystream/paystream/eventstore/storetest"
 	"github.com/paystream/paystream/localkv"
 )
 
@@ -50,7 +51,7 @@ func benchmarkAnchorer(b *testing.B, heads func(*testing.B) []audit.AnchorerOpti
 	b.ResetTimer()
 	an := audit.NewAnchorer(written{Store: store, last: &last}, key, nil, opts...)
 	record := func() {
-		if err := an.Follow(ctx); !errors.Is(err, errCaughtUp) {
+		if err := an.Follow(ctx); !errors.Is(err, storetest.ErrCaughtUp) {
 			b.Fatal(err)
 		}
 		if _, ok, err := an.Record(ctx); err != nil || !ok {

@@ -12,6 +12,7 @@ import (
 	"github.com/paystream/paystream/audit"
 	"github.com/paystream/paystream/eventstore"
 	"github.com/paystream/paystream/eventstore/embedded"
+	"github.com/paystream/paystream/eventstore/storetest"
 	"github.com/paystream/paystream/localkv"
 )
 
@@ -60,7 +61,7 @@ var _ = Describe("Anchorer", func() {
 			// record follows what was written and records an anchor.
 			record := func(ctx context.Context, an *audit.Anchorer) audit.Anchor {
 				GinkgoHelper()
-				Expect(an.Follow(ctx)).To(MatchError(errCaughtUp))
+				Expect(an.Follow(ctx)).To(MatchError(storetest.ErrCaughtUp))
 				got, ok, err := an.Record(ctx)
 				Expect(err).NotTo(HaveOccurred())
 				Expect(ok).To(BeTrue())
@@ -139,21 +140,21 @@ var _ = Describe("Anchorer", func() {
 		for i := range 3 {
 			last = must(appendChained(ctx, store, fmt.Sprintf("order-%04d", i), eventstore.NoStream, 2)).Position
 		}
-		an := audit.NewAnchorer(upTo{Store: store, last: last}, key, nil)
-		Expect(an.Follow(ctx)).To(MatchError(errCaughtUp))
+		an := audit.NewAnchorer(storetest.UpTo{Store: store, Last: last}, key, nil)
+		Expect(an.Follow(ctx)).To(MatchError(storetest.ErrCaughtUp))
 		Expect(an.Record(ctx)).Error().NotTo(HaveOccurred())
 
 		db, err := localkv.Open(GinkgoT().TempDir())
 		Expect(err).NotTo(HaveOccurred())
 		Expect(db.Set([]byte("hpayment-order-0009"), []byte("not a head"), pebble.NoSync)).To(Succeed())
-		an = audit.NewAnchorer(upTo{Store: store, last: last}, key, nil, audit.WithHeadsIn(db))
+		an = audit.NewAnchorer(storetest.UpTo{Store: store, Last: last}, key, nil, audit.WithHeadsIn(db))
 		DeferCleanup(an.Close)
 		Expect(must(an.HeadOf(ctx, "payment-order-0001")).Revision).To(BeEquivalentTo(1))
 		Expect(must(an.HeadOf(ctx, "payment-order-0009"))).To(BeNil(), "what the anchors do not list is gone")
 	})
 })
 
-// written is a store whose Follow ends with errCaughtUp at *last: whatever was written when
+// written is a store whose Follow ends with storetest.ErrCaughtUp at *last: whatever was written when
 // it is called.
 type written struct {
 	eventstore.Store
@@ -161,7 +162,7 @@ type written struct {
 }
 
 func (w written) Follow(ctx context.Context, after eventstore.Position, prefix string, handle eventstore.Handler) error {
-	return upTo{Store: w.Store, last: *w.last}.Follow(ctx, after, prefix, handle)
+	return storetest.UpTo{Store: w.Store, Last: *w.last}.Follow(ctx, after, prefix, handle)
 }
 
 // must fails the spec on err and returns v.

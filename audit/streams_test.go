@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -48,31 +47,6 @@ func appendChained(ctx context.Context, store eventstore.Store, order string, fr
 			Data: data, Metadata: meta}
 	}
 	return store.Append(ctx, stream, from, events)
-}
-
-// errCaughtUp ends a follow at the store's last event.
-var errCaughtUp = errors.New("caught up")
-
-// upTo is a store whose Follow ends with errCaughtUp once it has handled the event at
-// position last.
-type upTo struct {
-	eventstore.Store
-	last eventstore.Position
-}
-
-func (u upTo) Follow(ctx context.Context, after eventstore.Position, prefix string, handle eventstore.Handler) error {
-	if after >= u.last {
-		return errCaughtUp
-	}
-	return u.Store.Follow(ctx, after, prefix, func(ctx context.Context, e eventstore.RecordedEvent) error {
-		if err := handle(ctx, e); err != nil {
-			return err
-		}
-		if e.Position >= u.last {
-			return errCaughtUp
-		}
-		return nil
-	})
 }
 
 // heads is every payment stream's head in store, read stream by stream: what an anchor's

@@ -2,7 +2,6 @@ package books_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -112,26 +111,4 @@ func (p *payments) flush(ctx context.Context, keepDone, keepRefunds int) error {
 		}
 	}
 	return nil
-}
-
-// errCaughtUp ends a follow at the store's last event.
-var errCaughtUp = errors.New("caught up")
-
-// upTo is a store whose Follow ends with errCaughtUp once it has handled the event at
-// position last.
-type upTo struct {
-	eventstore.Store
-	last eventstore.Position
-}
-
-func (u upTo) Follow(ctx context.Context, after eventstore.Position, prefix string, handle eventstore.Handler) error {
-	return u.Store.Follow(ctx, after, prefix, func(ctx context.Context, e eventstore.RecordedEvent) error {
-		if err := handle(ctx, e); err != nil {
-			return err
-		}
-		if e.Position >= u.last {
-			return errCaughtUp
-		}
-		return nil
-	})
 }

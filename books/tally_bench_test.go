@@ -8,6 +8,7 @@ import (
 
 	"github.com/paystream/paystream/books"
 	"github.com/paystream/paystream/eventstore/embedded"
+	"github.com/paystream/paystream/eventstore/storetest"
 )
 
 // BenchmarkTally follows b.N payments' streams (a card approval, its completion 100
@@ -26,7 +27,7 @@ func BenchmarkTally(b *testing.B) {
 	}
 	b.ResetTimer()
 	t := books.NewTally()
-	if err := t.Run(ctx, upTo{Store: store, last: p.last}); !errors.Is(err, errCaughtUp) {
+	if err := t.Run(ctx, storetest.UpTo{Store: store, Last: p.last}); !errors.Is(err, storetest.ErrCaughtUp) {
 		b.Fatal(err)
 	}
 	if _, err := t.Totals(ctx); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/paystream/paystream/books"
 	"github.com/paystream/paystream/eventstore"
 	"github.com/paystream/paystream/eventstore/embedded"
+	"github.com/paystream/paystream/eventstore/storetest"
 )
 
 var _ = Describe("Tally", func() {
@@ -29,7 +30,7 @@ var _ = Describe("Tally", func() {
 	// run follows the store into t until it has read everything written so far.
 	run := func(ctx context.Context, t *books.Tally) {
 		GinkgoHelper()
-		Expect(t.Run(ctx, upTo{Store: store, last: p.last})).To(MatchError(errCaughtUp))
+		Expect(t.Run(ctx, storetest.UpTo{Store: store, Last: p.last})).To(MatchError(storetest.ErrCaughtUp))
 	}
 
 	It("totals what folding every payment whole totals: approvals, refunds allocated or not, withdrawals", func(ctx SpecContext) {
@@ -71,7 +72,7 @@ var _ = Describe("Tally", func() {
 		Expect(p.write(ctx, 10)).To(Succeed())
 		t := books.NewTally(books.WithRecent(1))
 		failing := errors.New("disk on fire")
-		err := t.Run(ctx, unreadable{upTo: upTo{Store: store, last: p.last}, err: failing})
+		err := t.Run(ctx, unreadable{UpTo: storetest.UpTo{Store: store, Last: p.last}, err: failing})
 		Expect(err).To(MatchError(failing))
 		Expect(err).To(MatchError(ContainSubstring("payment-order-")))
 		stopped := must(t.Totals(ctx))
@@ -83,7 +84,7 @@ var _ = Describe("Tally", func() {
 
 // unreadable is a store whose streams cannot be read back.
 type unreadable struct {
-	upTo
+	storetest.UpTo
 	err error
 }
 
