@@ -9,6 +9,7 @@ import (
 	"github.com/cockroachdb/pebble"
 
 	"github.com/paystream/paystream/eventstore"
+	"github.com/paystream/paystream/localkv"
 )
 
 // headBook is where an Anchorer keeps the heads it follows and those anchors listed. Its
@@ -118,31 +119,30 @@ func (d *diskHeads) changed() []StreamHead {
 // digest merges the anchored heads, read in key order (bytewise, as sort.Strings orders),
 // with the changed ones, which replace theirs.
 func (d *diskHeads) digest(changed []StreamHead) (*digester, error) {
-	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixHead}, UpperBound: []byte{prefixHead + 1}})
-	if err != nil {
-		return nil, err
-	}
 	dg := newDigester()
 	next := 0
-	for it.First(); it.Valid(); it.Next() {
-		stream := string(it.Key()[1:])
+	err := localkv.Scan(d.db, prefixHead, func(k, v []byte) error {
+		stream := string(k)
 		for ; next < len(changed) && changed[next].Stream < stream; next++ {
 			dg.add(changed[next].Stream, Head{Revision: changed[next].Revision, Hash: changed[next].Hash})
 		}
 		if next < len(changed) && changed[next].Stream == stream {
-			continue // added with the changed ones, next
+			return nil // added with the changed ones, next
 		}
-		h, err := decodeHead(it.Value())
+		h, err := decodeHead(v)
 		if err != nil {
-			_ = it.Close()
-			return nil, fmt.Errorf("head of %s: %w", stream, err)
+			return fmt.Errorf("head of %s: %w", stream, err)
 		}
 		dg.add(stream, h)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	for ; next < len(changed); next++ {
 		dg.add(changed[next].Stream, Head{Revision: changed[next].Revision, Hash: changed[next].Hash})
 	}
-	return dg, it.Close()
+	return dg, nil
 }
 
 func (d *diskHeads) resumes() bool { return true }

@@ -1,6 +1,7 @@
 package localkv
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -53,4 +54,18 @@ func (quiet) Errorf(format string, args ...interface{}) {
 func (quiet) Fatalf(format string, args ...interface{}) {
 	fmt.Fprintf(os.Stderr, "localkv: "+format+"\n", args...)
 	os.Exit(2)
+}
+
+// Scan calls fn with each key that starts with the byte prefix (the key without it) and its
+// value, in key order, until fn fails. The slices are valid only during the call. Errors:
+// fn's, or the database's.
+func Scan(r pebble.Reader, prefix byte, fn func(key, value []byte) error) error {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: []byte{prefix}, UpperBound: []byte{prefix + 1}})
+	if err != nil {
+		return err
+	}
+	for it.First(); it.Valid() && err == nil; it.Next() {
+		err = fn(it.Key()[1:], it.Value())
+	}
+	return errors.Join(err, it.Close())
 }

@@ -1,6 +1,8 @@
 package localkv_test
 
 import (
+	"errors"
+
 	"fmt"
 
 	"github.com/cockroachdb/pebble"
@@ -27,6 +29,25 @@ var _ = Describe("Open", func() {
 		Expect(err).NotTo(HaveOccurred())
 		defer closer.Close()
 		Expect(string(v)).To(Equal("v"))
+	})
+
+	It("scans the keys of one prefix byte in order, without their prefix, and stops at fn's error", func() {
+		db, err := localkv.Open(GinkgoT().TempDir())
+		Expect(err).NotTo(HaveOccurred())
+		defer db.Close()
+		for _, k := range []string{"a1", "b2", "b1", "c1"} {
+			Expect(db.Set([]byte(k), []byte("v"+k), pebble.NoSync)).To(Succeed())
+		}
+		var seen []string
+		Expect(localkv.Scan(db, 'b', func(k, v []byte) error {
+			seen = append(seen, string(k)+"="+string(v))
+			return nil
+		})).To(Succeed())
+		Expect(seen).To(Equal([]string{"1=vb1", "2=vb2"}))
+		stop := errors.New("stop")
+		n := 0
+		Expect(localkv.Scan(db, 'b', func(k, v []byte) error { n++; return stop })).To(MatchError(stop))
+		Expect(n).To(Equal(1))
 	})
 
 	It("names the directory when it cannot open it", func() {

@@ -61,13 +61,13 @@ func Open(dir string) (*Store, error) {
 
 // load reads the balances, the ids posted (into the filter) and the last seq.
 func (s *Store) load() error {
-	err := s.scan(prefixBalance, func(k, v []byte) error {
+	err := localkv.Scan(s.db, prefixBalance, func(k, v []byte) error {
 		b, err := decodeBalance(string(k), v)
 		s.balances[b.Account] = b
 		return err
 	})
 	if err == nil {
-		err = s.scan(prefixID, func(k, _ []byte) error { s.ids.Add(string(k)); return nil })
+		err = localkv.Scan(s.db, prefixID, func(k, _ []byte) error { s.ids.Add(string(k)); return nil })
 	}
 	if err != nil {
 		return err
@@ -85,18 +85,6 @@ func (s *Store) load() error {
 // prefixed bounds an iterator to the keys with prefix.
 func prefixed(prefix byte) *pebble.IterOptions {
 	return &pebble.IterOptions{LowerBound: []byte{prefix}, UpperBound: []byte{prefix + 1}}
-}
-
-// scan calls fn with each key with prefix (without it) and its value, in key order.
-func (s *Store) scan(prefix byte, fn func(k, v []byte) error) error {
-	it, err := s.db.NewIter(prefixed(prefix))
-	if err != nil {
-		return err
-	}
-	for it.First(); it.Valid() && err == nil; it.Next() {
-		err = fn(it.Key()[1:], it.Value())
-	}
-	return errors.Join(err, it.Close())
 }
 
 // Close closes the database.
@@ -291,7 +279,7 @@ func (s *Store) Transaction(_ context.Context, id string) (ledger.Transaction, e
 // operators' occasional listing, not for every payment.
 func (s *Store) Transactions(context.Context) ([]ledger.Transaction, error) {
 	out := []ledger.Transaction{}
-	err := s.scan(prefixTransaction, func(_, v []byte) error {
+	err := localkv.Scan(s.db, prefixTransaction, func(_, v []byte) error {
 		var t ledger.Transaction
 		err := json.Unmarshal(v, &t)
 		out = append(out, t)

@@ -54,29 +54,18 @@ func Open(dir string) (*Store, error) {
 
 // load reads the balances, the message ids applied into the filter, and their count.
 func (s *Store) load() error {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixBalance}, UpperBound: []byte{prefixBalance + 1}})
-	if err != nil {
-		return err
-	}
-	for it.First(); it.Valid(); it.Next() {
-		seller := string(it.Key()[1:])
-		amount, err := decimal.NewFromString(string(it.Value()))
+	err := localkv.Scan(s.db, prefixBalance, func(k, v []byte) error {
+		amount, err := decimal.NewFromString(string(v))
 		if err != nil {
-			_ = it.Close()
-			return fmt.Errorf("balance of %s: %w", seller, err)
+			return fmt.Errorf("balance of %s: %w", k, err)
 		}
-		s.balances[seller] = amount
+		s.balances[string(k)] = amount
+		return nil
+	})
+	if err == nil {
+		err = localkv.Scan(s.db, prefixMessage, func(k, _ []byte) error { s.messages.Add(string(k)); return nil })
 	}
-	if err := it.Close(); err != nil {
-		return err
-	}
-	if it, err = s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixMessage}, UpperBound: []byte{prefixMessage + 1}}); err != nil {
-		return err
-	}
-	for it.First(); it.Valid(); it.Next() {
-		s.messages.Add(string(it.Key()[1:]))
-	}
-	if err := it.Close(); err != nil {
+	if err != nil {
 		return err
 	}
 	raw, closer, err := s.db.Get(keyApplied)
