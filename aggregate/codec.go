@@ -1,9 +1,10 @@
 package aggregate
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/go-json-experiment/json/v1"
 )
 
 // ErrUnknownEvent: a stored event name this version of the code cannot decode.

@@ -1,8 +1,9 @@
 package aggregate
 
 import (
-	"encoding/json"
 	"time"
+
+	"github.com/go-json-experiment/json/v1"
 
 	"github.com/shopspring/decimal"
 )

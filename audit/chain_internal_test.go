@@ -1,8 +1,9 @@
 package audit
 
 import (
-	"encoding/json"
 	"testing"
+
+	"github.com/go-json-experiment/json/v1"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"

@@ -3,8 +3,9 @@ package audit_test
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/json"
 	"fmt"
+
+	"github.com/go-json-experiment/json/v1"
 
 	"github.com/google/uuid"
 

@@ -2,10 +2,11 @@ package audit_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
+
+	"github.com/go-json-experiment/json/v1"
 
 	"github.com/google/uuid"
 	. "github.com/onsi/ginkgo/v2"

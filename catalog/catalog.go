@@ -5,9 +5,10 @@ package catalog
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
+
+	"github.com/go-json-experiment/json/v1"
 
 	"github.com/shopspring/decimal"
 

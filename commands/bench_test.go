@@ -2,10 +2,11 @@ package commands_test
 
 import (
 	"context"
-	"encoding/json"
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/go-json-experiment/json/v1"
 
 	"github.com/paystream/paystream"
 	"github.com/paystream/paystream/aggregate"

@@ -2,8 +2,9 @@ package commands_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
+
+	"github.com/go-json-experiment/json/v1"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"

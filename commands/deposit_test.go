@@ -2,12 +2,13 @@ package commands_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
 	"sync"
 	"time"
+
+	"github.com/go-json-experiment/json/v1"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"

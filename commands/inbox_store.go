@@ -2,11 +2,12 @@ package commands
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/go-json-experiment/json/v1"
 
 	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/audit"

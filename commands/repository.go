@@ -2,10 +2,11 @@ package commands
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/go-json-experiment/json/v1"
 
 	"github.com/google/uuid"
 

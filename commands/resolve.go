@@ -2,7 +2,8 @@ package commands
 
 import (
 	"context"
-	"encoding/json"
+
+	"github.com/go-json-experiment/json/v1"
 
 	"github.com/paystream/paystream/aggregate"
 )

@@ -3,7 +3,6 @@ package console
 import (
 	"crypto/subtle"
 	"embed"
-	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
@@ -12,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/go-json-experiment/json/v1"
 
 	"github.com/paystream/paystream/access"
 )

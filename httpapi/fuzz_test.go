@@ -1,12 +1,13 @@
 package httpapi_test
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/v1"
 
 	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/commands"

@@ -4,12 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/go-json-experiment/json/v1"
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"

@@ -1,10 +1,11 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
+
+	"github.com/go-json-experiment/json/v1"
 
 	"github.com/paystream/paystream/access"
 	"github.com/paystream/paystream/aggregate"

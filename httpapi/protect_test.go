@@ -2,11 +2,12 @@ package httpapi_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
+
+	"github.com/go-json-experiment/json/v1"
 
 	"github.com/gorilla/mux"
 	. "github.com/onsi/ginkgo/v2"

@@ -2,10 +2,11 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/go-json-experiment/json/v1"
 
 	"github.com/prometheus/client_golang/prometheus"
 

@@ -1,8 +1,9 @@
 package kafkamsg
 
 import (
-	"encoding/json"
 	"fmt"
+
+	"github.com/go-json-experiment/json/v1"
 )
 
 // encode is every message's Marshal: JSON, errors naming the schema.

@@ -1,10 +1,11 @@
 package kafkamsg
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/go-json-experiment/json/v1"
 
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"

@@ -1,9 +1,10 @@
 package kafkamsg
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/go-json-experiment/json/v1"
 
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"

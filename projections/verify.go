@@ -3,11 +3,12 @@ package projections
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/go-json-experiment/json/v1"
 
 	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/eventstore"

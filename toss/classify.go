@@ -1,12 +1,13 @@
 package toss
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"net/http"
 	"time"
+
+	"github.com/go-json-experiment/json/v1"
 
 	"github.com/paystream/paystream/aggregate"
 	"github.com/paystream/paystream/commands"

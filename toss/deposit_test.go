@@ -1,8 +1,9 @@
 package toss
 
 import (
-	"encoding/json"
 	"time"
+
+	"github.com/go-json-experiment/json/v1"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"

@@ -1,9 +1,10 @@
 package toss
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/go-json-experiment/json/v1"
 )
 
 // ErrMalformedResponse is wrapped by the error returned when a 2xx answer cannot be decoded

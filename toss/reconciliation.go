@@ -3,12 +3,13 @@ package toss
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/go-json-experiment/json/v1"
 
 	"github.com/shopspring/decimal"
 )

@@ -2,11 +2,12 @@ package toss
 
 import (
 	"bytes"
-	"encoding/json"
 	"slices"
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/v1"
 
 	"github.com/go-json-experiment/json/jsontext"
 )

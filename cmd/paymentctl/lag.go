@@ -2,12 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/go-json-experiment/json/v1"
 )
 
 // lagSample is the part of GET /admin/v1/readmodel/status that lag reads.

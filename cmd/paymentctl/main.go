@@ -31,7 +31,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -41,6 +40,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/go-json-experiment/json/v1"
 )
 
 func main() {

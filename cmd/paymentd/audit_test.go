@@ -6,13 +6,14 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/csv"
-	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/go-json-experiment/json/v1"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"

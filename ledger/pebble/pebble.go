@@ -3,12 +3,13 @@ package pebble
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"strings"
 	"sync"
+
+	"github.com/go-json-experiment/json/v1"
 
 	"github.com/cockroachdb/pebble"
 	"github.com/shopspring/decimal"

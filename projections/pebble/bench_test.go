@@ -2,7 +2,6 @@ package pebble_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/go-json-experiment/json/v1"
 
 	"github.com/paystream/paystream/eventstore"
 	"github.com/paystream/paystream/projections"

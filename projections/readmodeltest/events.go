@@ -1,10 +1,11 @@
 package readmodeltest
 
 import (
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/go-json-experiment/json/v1"
 
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"

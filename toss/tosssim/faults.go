@@ -2,13 +2,14 @@ package tosssim
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/go-json-experiment/json/v1"
 )
 
 // Faults are the failures the simulator injects into Toss API calls (/v1/…) and, through

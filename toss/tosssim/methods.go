@@ -2,10 +2,11 @@ package tosssim
 
 import (
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"math/big"
 	"strings"
+
+	"github.com/go-json-experiment/json/v1"
 
 	"github.com/paystream/paystream/toss"
 )

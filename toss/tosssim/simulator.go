@@ -1,13 +1,14 @@
 package tosssim
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/go-json-experiment/json/v1"
 
 	"github.com/shopspring/decimal"
 

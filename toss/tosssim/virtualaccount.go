@@ -2,11 +2,12 @@ package tosssim
 
 import (
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"math/big"
 	"net/http"
 	"time"
+
+	"github.com/go-json-experiment/json/v1"
 
 	"github.com/shopspring/decimal"
 

@@ -2,10 +2,11 @@ package tosssim_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/go-json-experiment/json/v1"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
