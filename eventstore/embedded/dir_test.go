@@ -37,17 +37,17 @@ var _ = Describe("A data directory", func() {
 		return s
 	}
 
-	// appendEach appends n events to stream one append at a time and returns the log's
-	// size before each append and after the last.
+	// appendEach appends n events to stream one append at a time and returns where the log
+	// ended before each append and after the last.
 	appendEach := func(ctx context.Context, s *embedded.Store, stream string, n int) []int64 {
 		GinkgoHelper()
 		var sizes []int64
 		for i := range n {
-			sizes = append(sizes, fileSize(logFile))
+			sizes = append(sizes, embedded.LogEnd(s))
 			_, err := s.Append(ctx, stream, eventstore.Revision(i)-1, []eventstore.Event{event()})
 			Expect(err).NotTo(HaveOccurred())
 		}
-		return append(sizes, fileSize(logFile))
+		return append(sizes, embedded.LogEnd(s))
 	}
 
 	readAll := func(ctx context.Context, s *embedded.Store, streams ...string) []eventstore.RecordedEvent {
@@ -111,10 +111,32 @@ var _ = Describe("A data directory", func() {
 				Expect(readAll(ctx, s, "payment-1")).To(HaveLen(6))
 			},
 			Entry("garbage", func([]byte) []byte { return []byte("\x00\x17 not a frame \xff\xfe") }),
-			Entry("zeros, as from blocks allocated but never written", func([]byte) []byte { return make([]byte, 8192) }),
 			Entry("the first half of a frame", func(frame []byte) []byte { return frame[:len(frame)/2] }),
 			Entry("a whole frame but its last byte", func(frame []byte) []byte { return frame[:len(frame)-1] }),
 		)
+
+		It("cuts off a tail of zeros without calling it torn: the space a killed process wrote ahead of its log", func(ctx SpecContext) {
+			s := open()
+			sizes := appendEach(ctx, s, "payment-1", 5)
+			Expect(fileSize(logFile)).To(BeNumerically(">=", sizes[5]+512<<10), "appends grow into zeros written ahead")
+			acked := readAll(ctx, s, "payment-1")
+			Expect(s.Close()).To(Succeed())
+			Expect(fileSize(logFile)).To(Equal(sizes[5]), "Close cuts the zeros off")
+			appendToFile(logFile, make([]byte, 1<<20+3)) // as a killed process leaves them
+			logs := gbytes.NewBuffer()
+
+			s = open(embedded.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+
+			Expect(logs).To(gbytes.Say("zeros written ahead"))
+			Expect(string(logs.Contents())).NotTo(ContainSubstring("torn"))
+			Expect(readAll(ctx, s, "payment-1")).To(Equal(acked))
+			_, err := s.Append(ctx, "payment-1", 4, []eventstore.Event{event()})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(s.Close()).To(Succeed())
+			s = open()
+			DeferCleanup(s.Close)
+			Expect(readAll(ctx, s, "payment-1")).To(HaveLen(6))
+		})
 
 		It("drops a final record that was cut short and keeps the ones before it", func(ctx SpecContext) {
 			s := open()

@@ -76,14 +76,15 @@ func open(dir string, o options) (*Store, error) {
 	s.cacheLimit = cacheLimit
 	s.cache.startAt(int(s.durable)) // the events replayed stay in the log
 	s.disk = &disk{
-		store: s,
-		path:  path,
-		file:  file,
-		lock:  lock,
-		size:  end,
-		kick:  make(chan struct{}, 1),
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
+		store:     s,
+		path:      path,
+		file:      file,
+		lock:      lock,
+		size:      end,
+		allocated: end,
+		kick:      make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
 	}
 	go s.disk.run()
 	return s, nil
@@ -126,6 +127,9 @@ type disk struct {
 	file  *os.File
 	lock  *os.File
 	size  int64 // end of the log; only the writer touches it once running
+	// allocated is the file's size: the log, then zeros written ahead of it (write). Only
+	// the writer touches it once running.
+	allocated int64
 
 	queue []span // guarded by store.mu
 	spare []span // the writer's previous queue, reused
@@ -226,20 +230,53 @@ func (d *disk) commit(spans []span, events []eventstore.RecordedEvent) {
 	s.advance(last.first + eventstore.Position(last.n) - 1)
 }
 
+// preallocChunk is how far ahead of the log write fills the file with zeros.
+const preallocChunk = 1 << 20
+
+// zeros is what write fills the file ahead of the log with, a piece at a time.
+var zeros [64 << 10]byte
+
+// write appends b to the log and makes it durable. The log grows into space written with
+// zeros ahead of it, a chunk at a time: overwriting blocks the file already has allocates
+// nothing and leaves its size, so the fsync after most writes has no block allocation or
+// size change to commit. On ext4 here, one appender's append takes 175 µs instead of
+// 255 and 98 µs of CPU instead of 140 (BenchmarkAppend/dir/appenders=1). The zeros after
+// the log's end read as no frame, and Open and Close cut them off.
 func (d *disk) write(b []byte) error {
+	end := d.size + int64(len(b))
+	if d.allocated < end {
+		for ahead := (end/preallocChunk + 1) * preallocChunk; d.allocated < ahead; {
+			n := min(int64(len(zeros)), ahead-d.allocated)
+			if _, err := d.file.WriteAt(zeros[:n], d.allocated); err != nil {
+				return err
+			}
+			d.allocated += n
+		}
+	}
 	if _, err := d.file.WriteAt(b, d.size); err != nil {
 		return err
 	}
 	if err := d.file.Sync(); err != nil {
 		return err
 	}
-	d.size += int64(len(b))
+	d.size = end
 	return nil
 }
 
-// close waits for the writer to drain the queue, then closes the log and the lock.
+// close waits for the writer to drain the queue, cuts off the zeros written ahead of the
+// log (unless a write failed: then the file stays as the failure left it), and closes the
+// log and the lock.
 func (d *disk) close() error {
 	close(d.stop)
 	<-d.done
-	return errors.Join(d.file.Close(), d.lock.Close())
+	var err error
+	d.store.mu.Lock()
+	failed := d.store.failed != nil
+	d.store.mu.Unlock()
+	if !failed && d.allocated > d.size {
+		if err = d.file.Truncate(d.size); err == nil {
+			err = d.file.Sync()
+		}
+	}
+	return errors.Join(err, d.file.Close(), d.lock.Close())
 }

@@ -56,4 +56,10 @@
 // acknowledged data is damaged and Open fails with an error wrapping ErrCorrupt, leaving
 // the file untouched. A damaged frame in the last batch is indistinguishable from a torn
 // one and is truncated (and logged) too.
+//
+// While open, the file runs ahead of the log: the writer fills it with zeros a MiB at a
+// time before appending into them, so that most fsyncs have no block allocation or size
+// change to commit (a third less time and CPU on ext4). Zeros read as no frame. Close cuts
+// them off; Open cuts off a tail that is all zeros (left by a killed process) at info
+// level, not as a torn tail.
 package embedded

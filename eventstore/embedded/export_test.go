@@ -12,3 +12,11 @@ func OpenUncached(dir string) (*Store, error) {
 	s.cacheLimit = 0
 	return s, nil
 }
+
+// LogEnd is where the log ends: the file is longer while the store is open, by the zeros
+// written ahead of it. Read it between appends.
+func LogEnd(s *Store) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.disk.size
+}

@@ -104,15 +104,44 @@ func (s *Store) load(f *os.File, logger *slog.Logger) (int64, error) {
 	if err != nil || end == size {
 		return end, err
 	}
+	blank, err := zeroFrom(f, end, size)
+	if err != nil {
+		return 0, err
+	}
 	if err := f.Truncate(end); err != nil {
 		return 0, err
 	}
 	if err := f.Sync(); err != nil {
 		return 0, err
 	}
+	if blank {
+		// The zeros a process wrote ahead of its log before it was killed (disk.write):
+		// nothing was torn. (An interrupted write whose blocks never reached the disk
+		// leaves zeros too; it was not acknowledged either.)
+		logger.Info("event log: cut off the zeros written ahead of its end", "path", f.Name(), "offset", end, "bytes", size-end)
+		return end, nil
+	}
 	logger.Warn("event log: truncated a torn tail left by an interrupted write",
 		"path", f.Name(), "offset", end, "dropped_bytes", size-end)
 	return end, nil
+}
+
+// zeroFrom reports whether every byte of r from off to size is zero.
+func zeroFrom(r io.ReaderAt, off, size int64) (bool, error) {
+	buf := make([]byte, min(windowLen, size-off))
+	for off < size {
+		b := buf[:min(int64(len(buf)), size-off)]
+		if _, err := r.ReadAt(b, off); err != nil {
+			return false, err
+		}
+		for _, c := range b {
+			if c != 0 {
+				return false, nil
+			}
+		}
+		off += int64(len(b))
+	}
+	return true, nil
 }
 
 // replay reads a log of size bytes (at least a header) from r into s and returns where its
