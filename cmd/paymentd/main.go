@@ -52,8 +52,8 @@ func main() {
 		return
 	}
 	// Here and not in run: the scheduler is the process's, and the specs start run many
-	// times in theirs. run reports a bad configuration.
-	if cfg, err := LoadConfig(os.Args[1:], os.Getenv); err == nil && cfg.DataDir != "" && os.Getenv("GOMAXPROCS") == "" {
+	// times in theirs.
+	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(schedulerWidth * runtime.GOMAXPROCS(0))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -64,17 +64,19 @@ func main() {
 	}
 }
 
-// schedulerWidth is how many goroutines paymentd with a data directory lets run Go code at
-// once per CPU that Go would use (GOMAXPROCS, unless that variable is set). There a
-// payment's path waits on blocking system calls: the event log's fsyncs, Pebble's writes.
-// A goroutine returning from one needs a P; with one P per core it queues behind CPU-bound
-// work (JSON, Pebble's compactions) for up to Go's 10 ms time slice, once per call, and the
-// waits add up along the pipeline. With more Ps than cores the kernel schedules the
-// threads, and it runs a thread woken from I/O promptly. On two cores: approved→done p99 at
-// half the maximum rate went from about 250 ms (2 Ps) to 78 ms (4) and 57 ms (8), and
-// confirms/s at full rate rose by a quarter, at the same CPU per payment. In memory nothing
-// on the path blocks the thread, and 8 Ps cost 45 % more CPU per payment, so it keeps one P
-// per CPU. docs/performance.md has the runs.
+// schedulerWidth is how many goroutines paymentd lets run Go code at once per CPU that Go
+// would use (GOMAXPROCS, unless that variable is set). A payment's path is a pipeline of
+// goroutines woken one by the next: by fsyncs and Pebble's writes with a data directory,
+// by channels and sockets in both modes. With one P per core a goroutine woken or back
+// from a system call queues behind CPU-bound work (JSON; the garbage collector's marking,
+// which grows with the heap that memory mode keeps; Pebble's compactions) for up to Go's
+// 10 ms time slice, at every step, and the waits add up. With more Ps than cores the
+// kernel schedules the threads, and it runs a woken thread promptly. On two cores,
+// approved→done p99 at half the maximum rate, after 22,000 payments: data directory about
+// 250 ms with 2 Ps, 65–98 ms with 4, 50–86 ms with 8; memory 210–300 ms, 50–68 ms, 33–50
+// ms. The price is CPU when the machine is saturated, in memory mode (about 45 % more per
+// payment, 15 % fewer confirms/s at full rate); with a data directory confirms/s rose by
+// about a quarter at the same CPU per payment. docs/performance.md has the runs.
 const schedulerWidth = 4
 
 // simulatorKey is the secret key paymentd and its in-process simulator share. It opens
