@@ -23,6 +23,9 @@
 #   done        confirmed payments of the measured run that reached PaymentCompleted
 #   bare req/s  the bare handler's requests per second (measured just before this paymentd)
 #   ratio       1 : bare req/s ÷ pay/s
+#               (the bare handler moves with the machine by a third within an hour, so the
+#               run ends with each row's ratio against the mean of all its bare measurements
+#               too: one yardstick for every row of the run)
 #   half        the rate asked for and reached at half of pay/s, and approved→done p99 there
 # "settle" waits (at most SETTLE_MAX seconds) until the ledger, the wallet and the completion
 # consumer have handled every confirmed payment (their positions on /metrics) and paymentd
@@ -94,6 +97,7 @@ bare() {
 	kill -INT "$pid"
 	wait "$pid" || true
 	bare_rps=$(field "$tmp/bare.run" 'requests:')
+	echo "$bare_rps" >>"$tmp/bares"
 }
 
 # paymentd_row runs one paymentd binary ($1) in mode $2 (memory | data-dir) and prints the
@@ -150,6 +154,7 @@ paymentd_row() {
 		"$(echo "($rss1 - $rss0) * 1024 / $confirmed" | bc -l)" "$drain" \
 		"$ndone/$confirmed" "$bare_rps" "$(echo "$bare_rps / $pps" | bc -l)" \
 		"$half" "$half_pps" "$half_p99" "$( ((half_done == 0)) || echo "  ($half_done of the half-rate run not done)")"
+	echo "$label $mode $pps" >>"$tmp/rows"
 	log "$label $mode: $(grep -E '^(flow|confirm) ' "$dir/run" | tr -s ' ' | paste -sd ';')"
 }
 
@@ -166,3 +171,10 @@ for b in "${builds[@]}"; do
 		paymentd_row "$bin" "$mode" "${label// /-}" "$bare_rps"
 	done
 done
+
+mean=$(awk '{s += $1} END {printf "%.0f", s / NR}' "$tmp/bares")
+echo
+echo "ratio against the run's mean bare handler ($mean requests/s, $(wc -l <"$tmp/bares") measurements):"
+while read -r label mode pps; do
+	printf '%-20s %-9s 1 : %.1f\n' "$label" "$mode" "$(echo "$mean / $pps" | bc -l)"
+done <"$tmp/rows"
