@@ -72,11 +72,11 @@ func main() {
 // which grows with the heap that memory mode keeps; Pebble's compactions) for up to Go's
 // 10 ms time slice, at every step, and the waits add up. With more Ps than cores the
 // kernel schedules the threads, and it runs a woken thread promptly. On two cores,
-// approved→done p99 at half the maximum rate, after 22,000 payments: data directory about
-// 250 ms with 2 Ps, 65–98 ms with 4, 50–86 ms with 8; memory 210–300 ms, 50–68 ms, 33–50
-// ms. The price is CPU when the machine is saturated, in memory mode (about 45 % more per
-// payment, 15 % fewer confirms/s at full rate); with a data directory confirms/s rose by
-// about a quarter at the same CPU per payment. docs/performance.md has the runs.
+// approved→done p99 at half the maximum rate, after 22,000 payments: data directory
+// 155–345 ms with 2 Ps, 65–98 ms with 4, 50–86 ms with 8; memory 213–304 ms, 50–68 ms,
+// 33–50 ms. The price is CPU when the machine is saturated, in memory mode: 20–45 % more
+// per payment at full rate, and some confirms/s; with a data directory confirms/s did not
+// fall. docs/performance.md has the runs.
 const schedulerWidth = 4
 
 // simulatorKey is the secret key paymentd and its in-process simulator share. It opens
