@@ -328,6 +328,19 @@ func DecodeCursor(s string) (Cursor, error) {
 	return c, nil
 }
 
+// After is the filter's cursor decoded: nil for the first page. A malformed one fails with
+// ErrBadCursor.
+func (f Filter) After() (*Cursor, error) {
+	if f.Cursor == "" {
+		return nil, nil
+	}
+	c, err := DecodeCursor(f.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
 // After reports whether p comes after the cursor in (CreatedAt, OrderID) order.
 func (c Cursor) After(p Payment) bool {
 	return p.CreatedAt.After(c.CreatedAt) || (p.CreatedAt.Equal(c.CreatedAt) && p.OrderID > c.OrderID)

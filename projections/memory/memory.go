@@ -105,13 +105,9 @@ func (s *Store) History(ctx context.Context, orderID string) ([]projections.Hist
 
 // List returns one page; see projections.ReadModel.
 func (s *Store) List(ctx context.Context, f projections.Filter) (projections.Page, error) {
-	var after *projections.Cursor
-	if f.Cursor != "" {
-		c, err := projections.DecodeCursor(f.Cursor)
-		if err != nil {
-			return projections.Page{}, fmt.Errorf("list: %w", err)
-		}
-		after = &c
+	after, err := f.After()
+	if err != nil {
+		return projections.Page{}, fmt.Errorf("list: %w", err)
 	}
 	limit := projections.NormLimit(f.Limit)
 	s.mu.RLock()

@@ -382,13 +382,9 @@ func scan(ctx context.Context, r kv.Reader, lower, upper []byte, fn func(k, v []
 // index otherwise. The other conditions (seller, buyer) are checked on each row read, so a
 // filter that matches few rows reads more of them to fill a page.
 func (s *Store) List(ctx context.Context, f projections.Filter) (projections.Page, error) {
-	var after *projections.Cursor
-	if f.Cursor != "" {
-		c, err := projections.DecodeCursor(f.Cursor)
-		if err != nil {
-			return projections.Page{}, fmt.Errorf("list: %w", err)
-		}
-		after = &c
+	after, err := f.After()
+	if err != nil {
+		return projections.Page{}, fmt.Errorf("list: %w", err)
 	}
 	limit := projections.NormLimit(f.Limit)
 	if err := s.open("list"); err != nil {
@@ -417,7 +413,7 @@ func (s *Store) List(ctx context.Context, f projections.Filter) (projections.Pag
 	defer snap.Close()
 	var page projections.Page
 	skip := 1 + len(tag) + timeLen
-	err := scan(ctx, snap, lower, upper, func(k, _ []byte) (bool, error) {
+	err = scan(ctx, snap, lower, upper, func(k, _ []byte) (bool, error) {
 		id := string(k[skip:])
 		p, ok, err := row(snap, id)
 		if err != nil {

@@ -603,12 +603,12 @@ func (s *Store) List(ctx context.Context, f projections.Filter) (projections.Pag
 	if !f.CreatedTo.IsZero() {
 		where = append(where, "p.created_at < "+arg(f.CreatedTo))
 	}
-	if f.Cursor != "" {
-		c, err := projections.DecodeCursor(f.Cursor)
-		if err != nil {
-			return projections.Page{}, fmt.Errorf("list: %w", err)
-		}
-		where = append(where, "(p.created_at, p.order_id) > ("+arg(c.CreatedAt)+"::timestamptz, "+arg(c.OrderID)+"::text)")
+	after, err := f.After()
+	if err != nil {
+		return projections.Page{}, fmt.Errorf("list: %w", err)
+	}
+	if after != nil {
+		where = append(where, "(p.created_at, p.order_id) > ("+arg(after.CreatedAt)+"::timestamptz, "+arg(after.OrderID)+"::text)")
 	}
 	sql := "SELECT " + paymentCols + " FROM __S__.payment_events p"
 	if len(where) > 0 {
