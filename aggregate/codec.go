@@ -93,9 +93,10 @@ func EventNames() []string {
 
 // EvolveStored decodes one stored event (upcasting older versions) and applies it to s: the
 // one step with which the command side and every follower fold a recorded stream. It
-// returns the decoded event too, for followers that record what changed.
+// returns the decoded event too, for followers that record what changed. The latest events'
+// decodes are shared by every caller in the process (shared.go): the event is read-only.
 func EvolveStored(s State, name string, data []byte) (State, Event, error) {
-	e, err := Decode(name, data)
+	e, err := sharedDecodes.get(name, data)
 	if err != nil {
 		return s, nil, err
 	}

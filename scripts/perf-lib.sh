@@ -16,18 +16,21 @@ position() {
 }
 
 # settle waits (at most SETTLE_MAX s) until paymentd $1 (pid $2, operator key $3) has booked
-# $4 payments in the ledger and the wallet and recorded both completions of each, then until
-# it uses under 10 % of a core over half a second.
+# $4 payments in the ledger and the wallet and recorded both completions of each (it sets
+# done_at to that moment, in seconds since the epoch, to a fifth of a second), then until it
+# uses under 10 % of a core over half a second.
 settle() {
 	local t0 t1 deadline=$((SECONDS + SETTLE_MAX))
 	until (($(position "$1" "$3" ledger) >= $4 && $(position "$1" "$3" wallet) >= $4 &&
 		$(position "$1" "$3" completion) >= 2 * $4)); do
 		if ((SECONDS > deadline)); then
 			log "pid $2 did not settle within $SETTLE_MAX s: its CPU and RSS figures miss what it still had to do"
+			done_at=$(date +%s.%N)
 			return 0
 		fi
-		sleep 0.5
+		sleep 0.2
 	done
+	done_at=$(date +%s.%N)
 	while ((SECONDS <= deadline)); do
 		t0=$(ticks "$2")
 		sleep 0.5

@@ -15,6 +15,9 @@
 # PaymentCompleted p99. The bare handler gets the same flows (three JSON requests each) at the
 # same concurrency. Printed per row:
 #   pay/s       confirmed payments per second of the measured run
+#   done/s      the same payments per second from the start of the measured run until the
+#               last of them was done downstream (booked in the ledger and the wallet, both
+#               completions recorded): the rate the whole pipeline keeps up, not only confirm
 #   cpu-µs/pay  paymentd's utime+stime (/proc/PID/stat) over the measured run and the
 #               downstream work it leaves, per confirmed payment
 #   rss-B/pay   paymentd's VmRSS growth (/proc/PID/status) over the same window, per payment
@@ -22,9 +25,9 @@
 #               downstream work (Kafka, ledger, wallet, completion) it still had to do
 #   done        confirmed payments of the measured run that reached PaymentCompleted
 #   bare req/s  the bare handler's requests per second (measured just before this paymentd)
-#   ratio       1 : bare req/s ÷ pay/s
+#   ratio       1 : bare req/s ÷ pay/s, and 1 : bare req/s ÷ done/s
 #               (the bare handler moves with the machine by a third within an hour, so the
-#               run ends with each row's ratio against the mean of all its bare measurements
+#               run ends with each row's ratios against the mean of all its bare measurements
 #               too: one yardstick for every row of the run)
 #   half        the rate asked for and reached at half of pay/s, and approved→done p99 there
 # "settle" waits (at most SETTLE_MAX seconds) until the ledger, the wallet and the completion
@@ -120,14 +123,16 @@ paymentd_row() {
 	local warm confirmed
 	warm=$(field "$dir/warmup" 'confirmed:')
 	settle "$url" "$pid" "$op" "$warm"
-	local cpu0 rss0 cpu1 rss1 ended drain
+	local cpu0 rss0 cpu1 rss1 started ended drain done_ps
 	cpu0=$(ticks "$pid") rss0=$(rss_kb "$pid")
+	started=$(date +%s.%N)
 	"$load" "${to[@]}" -n "$N" -ids "$dir/ids" >"$dir/run"
 	ended=$(date +%s.%N)
 	confirmed=$(field "$dir/run" 'confirmed:')
 	settle "$url" "$pid" "$op" $((warm + confirmed))
 	cpu1=$(ticks "$pid") rss1=$(rss_kb "$pid")
 	drain=$(echo "$(date +%s.%N) - $ended" | bc -l)
+	done_ps=$(echo "$confirmed / ($done_at - $started)" | bc -l)
 	"$load" "${to[@]}" -check-done "$dir/ids" >"$dir/check"
 
 	local pps ndone half
@@ -148,19 +153,19 @@ paymentd_row() {
 		cat "$dir/run" >&2
 		return 1
 	fi
-	printf '%-20s %-9s %7d %10.0f %10.0f %7.1f %11s %10.0f  1 : %-5.1f %6d/%-6d %8s%s\n' \
-		"$label" "$mode" "$pps" \
+	printf '%-20s %-9s %7d %7.0f %10.0f %10.0f %7.1f %11s %10.0f  1 : %-5.1f 1 : %-5.1f %6d/%-6d %8s%s\n' \
+		"$label" "$mode" "$pps" "$done_ps" \
 		"$(echo "($cpu1 - $cpu0) * 1000000 / $hz / $confirmed" | bc -l)" \
 		"$(echo "($rss1 - $rss0) * 1024 / $confirmed" | bc -l)" "$drain" \
-		"$ndone/$confirmed" "$bare_rps" "$(echo "$bare_rps / $pps" | bc -l)" \
+		"$ndone/$confirmed" "$bare_rps" "$(echo "$bare_rps / $pps" | bc -l)" "$(echo "$bare_rps / $done_ps" | bc -l)" \
 		"$half" "$half_pps" "$half_p99" "$( ((half_done == 0)) || echo "  ($half_done of the half-rate run not done)")"
-	echo "$label $mode $pps" >>"$tmp/rows"
+	echo "$label $mode $pps $done_ps" >>"$tmp/rows"
 	log "$label $mode: $(grep -E '^(flow|confirm) ' "$dir/run" | tr -s ' ' | paste -sd ';')"
 }
 
 echo "paystream perf: N=$N C=$C WARMUP=$WARMUP HALF_N=$HALF_N on $(nproc) cores, $(date -u +%FT%TZ)"
-printf '%-20s %-9s %7s %10s %10s %7s %11s %10s  %-9s %13s %8s\n' \
-	build mode pay/s cpu-µs/pay rss-B/pay drain-s done 'bare req/s' ratio 'half ask/got' 'p99'
+printf '%-20s %-9s %7s %7s %10s %10s %7s %11s %10s  %-9s %-9s %13s %8s\n' \
+	build mode pay/s done/s cpu-µs/pay rss-B/pay drain-s done 'bare req/s' ratio 'ratio done' 'half ask/got' 'p99'
 for b in "${builds[@]}"; do
 	label=${b/:/ }
 	bin=$tmp/${b%%:*}/paymentd
@@ -174,7 +179,7 @@ done
 
 mean=$(awk '{s += $1} END {printf "%.0f", s / NR}' "$tmp/bares")
 echo
-echo "ratio against the run's mean bare handler ($mean requests/s, $(wc -l <"$tmp/bares") measurements):"
-while read -r label mode pps; do
-	printf '%-20s %-9s 1 : %.1f\n' "$label" "$mode" "$(echo "$mean / $pps" | bc -l)"
+echo "ratios against the run's mean bare handler ($mean requests/s, $(wc -l <"$tmp/bares") measurements), pay/s and done/s:"
+while read -r label mode pps done_ps; do
+	printf '%-20s %-9s 1 : %-5.1f 1 : %.1f\n' "$label" "$mode" "$(echo "$mean / $pps" | bc -l)" "$(echo "$mean / $done_ps" | bc -l)"
 done <"$tmp/rows"
