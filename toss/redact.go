@@ -3,7 +3,6 @@ package toss
 import (
 	"bytes"
 	"slices"
-	"strings"
 	"sync"
 	"unicode/utf8"
 
@@ -81,96 +80,148 @@ func redactValue(v any) any {
 // would: unquoted and encoded again. ok is false for any other body; its first JSON value is
 // all it reads, as redactGeneral's decoder.
 func redactPlain(body []byte) (out []byte, ok bool) {
-	dec := decoders.Get().(*jsontext.Decoder)
-	defer decoders.Put(dec)
-	dec.Reset(bytes.NewReader(body))
-	return redactPlainValue(dec, make([]byte, 0, len(body)))
+	r := redactors.Get().(*redactor)
+	defer r.release()
+	r.dec.Reset(bytes.NewReader(body))
+	v, ok := r.value()
+	if !ok {
+		return nil, false
+	}
+	return bytes.Clone(v), true
 }
 
-// decoders are reused: a jsontext.Decoder is large to allocate for one body.
-var decoders = sync.Pool{New: func() any { return jsontext.NewDecoder(bytes.NewReader(nil)) }}
+// redactor is one redactPlain's working memory, reused: every value it copies goes into
+// one arena instead of a slice of its own, and every object's members onto one stack.
+// Slices into the arena stay valid when it grows (the bytes they see are never written
+// again); a member stack entry lives until its object is written.
+type redactor struct {
+	dec     *jsontext.Decoder // large to allocate for one body
+	arena   []byte
+	members []member
+}
+
+type member struct {
+	name  []byte // decoded: objects sort by it, as encoding/json sorts a map
+	quote []byte // the name as encoding/json writes it
+	value []byte
+}
 
 var redactedJSON = []byte(`"[REDACTED]"`)
 
-func redactPlainValue(dec *jsontext.Decoder, out []byte) ([]byte, bool) {
-	switch dec.PeekKind() {
+var redactors = sync.Pool{New: func() any { return &redactor{dec: jsontext.NewDecoder(bytes.NewReader(nil))} }}
+
+// release returns r to the pool unless one large body made it large.
+func (r *redactor) release() {
+	if cap(r.arena) > 1<<16 {
+		return
+	}
+	r.arena, r.members = r.arena[:0], r.members[:0]
+	clear(r.members[:cap(r.members)]) // drop the references into the arena
+	redactors.Put(r)
+}
+
+// copied appends parts to the arena and returns them as one slice that cannot be appended
+// to in place.
+func (r *redactor) copied(parts ...[]byte) []byte {
+	start := len(r.arena)
+	for _, p := range parts {
+		r.arena = append(r.arena, p...)
+	}
+	return r.arena[start:len(r.arena):len(r.arena)]
+}
+
+// value reads the next JSON value and returns it redacted, in the arena.
+func (r *redactor) value() ([]byte, bool) {
+	switch r.dec.PeekKind() {
 	case '{':
-		if _, err := dec.ReadToken(); err != nil {
+		if _, err := r.dec.ReadToken(); err != nil {
 			return nil, false
 		}
-		type member struct {
-			name  string // decoded: maps sort by it
-			quote []byte // as encoding/json writes it
-			value []byte
-		}
-		var members []member
-		for dec.PeekKind() != '}' {
-			raw, err := dec.ReadValue()
+		first := len(r.members) // this object's members; a nested one's go above and are gone when it returns
+		for r.dec.PeekKind() != '}' {
+			raw, err := r.dec.ReadValue()
 			if err != nil {
 				return nil, false
 			}
-			name, quote, ok := encodedString(raw)
+			m, ok := r.name(raw)
 			if !ok {
 				return nil, false
 			}
-			var value []byte
-			if sensitiveKeys[name] && dec.PeekKind() != 'n' {
-				if dec.SkipValue() != nil {
+			if sensitiveKeys[string(m.name)] && r.dec.PeekKind() != 'n' {
+				if r.dec.SkipValue() != nil {
 					return nil, false
 				}
-				value = redactedJSON
-			} else {
-				var ok bool
-				if value, ok = redactPlainValue(dec, nil); !ok {
-					return nil, false
-				}
-			}
-			members = append(members, member{name, quote, value})
-		}
-		if _, err := dec.ReadToken(); err != nil {
-			return nil, false
-		}
-		slices.SortFunc(members, func(a, b member) int { return strings.Compare(a.name, b.name) })
-		out = append(out, '{')
-		for i, m := range members {
-			if i > 0 {
-				out = append(out, ',')
-			}
-			out = append(out, m.quote...)
-			out = append(out, ':')
-			out = append(out, m.value...)
-		}
-		return append(out, '}'), true
-	case '[':
-		if _, err := dec.ReadToken(); err != nil {
-			return nil, false
-		}
-		out = append(out, '[')
-		for i := 0; dec.PeekKind() != ']'; i++ {
-			if i > 0 {
-				out = append(out, ',')
-			}
-			var ok bool
-			if out, ok = redactPlainValue(dec, out); !ok {
+				m.value = redactedJSON
+			} else if m.value, ok = r.value(); !ok {
 				return nil, false
 			}
+			r.members = append(r.members, m)
 		}
-		if _, err := dec.ReadToken(); err != nil {
+		if _, err := r.dec.ReadToken(); err != nil {
 			return nil, false
 		}
-		return append(out, ']'), true
+		members := r.members[first:]
+		slices.SortFunc(members, func(a, b member) int { return bytes.Compare(a.name, b.name) })
+		start := len(r.arena)
+		r.arena = append(r.arena, '{')
+		for i, m := range members {
+			if i > 0 {
+				r.arena = append(r.arena, ',')
+			}
+			r.arena = append(append(append(r.arena, m.quote...), ':'), m.value...)
+		}
+		r.arena = append(r.arena, '}')
+		r.members = r.members[:first]
+		return r.arena[start:len(r.arena):len(r.arena)], true
+	case '[':
+		if _, err := r.dec.ReadToken(); err != nil {
+			return nil, false
+		}
+		first := len(r.members) // the elements, as nameless members: written once all are read
+		for r.dec.PeekKind() != ']' {
+			v, ok := r.value()
+			if !ok {
+				return nil, false
+			}
+			r.members = append(r.members, member{value: v})
+		}
+		if _, err := r.dec.ReadToken(); err != nil {
+			return nil, false
+		}
+		start := len(r.arena)
+		r.arena = append(r.arena, '[')
+		for i, m := range r.members[first:] {
+			if i > 0 {
+				r.arena = append(r.arena, ',')
+			}
+			r.arena = append(r.arena, m.value...)
+		}
+		r.arena = append(r.arena, ']')
+		r.members = r.members[:first]
+		return r.arena[start:len(r.arena):len(r.arena)], true
 	case '"', '0', 't', 'f', 'n':
-		raw, err := dec.ReadValue()
+		raw, err := r.dec.ReadValue()
 		if err != nil {
 			return nil, false
 		}
 		if raw[0] == '"' && !plainString(raw) {
 			_, quote, ok := encodedString(raw)
-			return append(out, quote...), ok
+			return quote, ok
 		}
-		return append(out, raw...), true // a number keeps its literal, as json.Number does
+		return r.copied(raw), true // a number keeps its literal, as json.Number does
 	}
 	return nil, false // invalid JSON or a read error: PeekKind answers 0
+}
+
+// name is an object member's name raw (a quoted JSON string) copied into the arena: its
+// decoded value and its quote as encoding/json writes it.
+func (r *redactor) name(raw []byte) (member, bool) {
+	if plainString(raw) {
+		q := r.copied(raw)
+		return member{name: q[1 : len(q)-1], quote: q}, true
+	}
+	name, quote, ok := encodedString(raw)
+	return member{name: []byte(name), quote: quote}, ok
 }
 
 // encodedString is the quoted JSON string raw decoded, and as encoding/json writes it: raw
