@@ -29,6 +29,20 @@ var _ = Describe("LoadConfig", func() {
 		Expect(cfg.OperatorAddr).To(BeEmpty(), "no operator listener unless asked for")
 	})
 
+	It("widens Go's scheduler most where fsyncs hold threads: with a data directory", func() {
+		inMemory, err := LoadConfig(nil, envOf(nil))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(schedulerWidth(inMemory)).To(Equal(2))
+		for _, cfg := range []struct {
+			args []string
+			env  map[string]string
+		}{{args: []string{"-data-dir", "/var/lib/paystream"}}, {env: map[string]string{"PAYSTREAM_DATA_DIR": "/var/lib/paystream"}}} {
+			onDisk, err := LoadConfig(cfg.args, envOf(cfg.env))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(schedulerWidth(onDisk)).To(Equal(4))
+		}
+	})
+
 	It("lets flags override variables", func() {
 		cfg, err := LoadConfig([]string{"-addr", "127.0.0.1:9999"}, envOf(map[string]string{"PAYSTREAM_ADDR": "127.0.0.1:1111"}))
 		Expect(err).NotTo(HaveOccurred())

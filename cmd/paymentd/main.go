@@ -52,9 +52,9 @@ func main() {
 		return
 	}
 	// Here and not in run: the scheduler is the process's, and the specs start run many
-	// times in theirs.
-	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(schedulerWidth * runtime.GOMAXPROCS(0))
+	// times in theirs. A configuration that does not load is run's to report.
+	if cfg, err := LoadConfig(os.Args[1:], os.Getenv); err == nil && os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(schedulerWidth(cfg) * runtime.GOMAXPROCS(0))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -69,15 +69,22 @@ func main() {
 // goroutines woken one by the next: by fsyncs and Pebble's writes with a data directory,
 // by channels and sockets in both modes. With one P per core a goroutine woken or back
 // from a system call queues behind CPU-bound work (JSON; the garbage collector's marking,
-// which grows with the heap that memory mode keeps; Pebble's compactions) for up to Go's
-// 10 ms time slice, at every step, and the waits add up. With more Ps than cores the
-// kernel schedules the threads, and it runs a woken thread promptly. On two cores,
-// approved→done p99 at half the maximum rate, after 22,000 payments: data directory
-// 155–345 ms with 2 Ps, 65–98 ms with 4, 50–86 ms with 8; memory 213–304 ms, 50–68 ms,
-// 33–50 ms. The price is CPU when the machine is saturated, in memory mode: 20–45 % more
-// per payment at full rate, and some confirms/s; with a data directory confirms/s did not
-// fall. docs/performance.md has the runs.
-const schedulerWidth = 4
+// which takes a whole P of two while it runs; Pebble's compactions) for up to Go's 10 ms
+// time slice, at every step, and the waits add up. With more Ps than cores the kernel
+// schedules the threads, and it runs a woken thread promptly; every P more also costs CPU
+// (threads woken and put back to sleep, idle Ps marking for the collector). On two cores,
+// approved→done p99 at half the maximum rate, after 22,000 payments, with 1, 2 and 4 Ps
+// per CPU: data directory 155–345, 65–100 and 50–86 ms; memory 213–304, 50–68 and
+// 33–50 ms. A data directory, whose fsyncs and Pebble writes hold threads in system
+// calls, needs the 4; in memory 2 are enough, and 4 cost a third more CPU per payment at
+// full rate (1,426 against 957 µs, 1,303 confirms/s against 1,829). docs/performance.md
+// has the runs.
+func schedulerWidth(cfg Config) int {
+	if cfg.DataDir != "" {
+		return 4
+	}
+	return 2
+}
 
 // simulatorKey is the secret key paymentd and its in-process simulator share. It opens
 // nothing but that simulator.
