@@ -32,7 +32,7 @@ var _ = Describe("LoadConfig", func() {
 	It("widens Go's scheduler most where fsyncs hold threads: with a data directory", func() {
 		inMemory, err := LoadConfig(nil, envOf(nil))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(schedulerWidth(inMemory)).To(Equal(2))
+		Expect(schedulerWidth(inMemory)).To(Equal(3))
 		for _, cfg := range []struct {
 			args []string
 			env  map[string]string

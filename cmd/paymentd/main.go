@@ -73,17 +73,22 @@ func main() {
 // time slice, at every step, and the waits add up. With more Ps than cores the kernel
 // schedules the threads, and it runs a woken thread promptly; every P more also costs CPU
 // (threads woken and put back to sleep, idle Ps marking for the collector). On two cores,
-// approved→done p99 at half the maximum rate, after 22,000 payments, with 1, 2 and 4 Ps
-// per CPU: data directory 155–345, 65–100 and 50–86 ms; memory 213–304, 50–68 and
-// 33–50 ms. A data directory, whose fsyncs and Pebble writes hold threads in system
-// calls, needs the 4; in memory 2 are enough, and 4 cost a third more CPU per payment at
-// full rate (1,426 against 957 µs, 1,303 confirms/s against 1,829). docs/performance.md
-// has the runs.
+// approved→done p99 at half the maximum rate after 22,000 payments, and CPU per payment at
+// full rate, by Ps per CPU (docs/performance.md has the runs):
+//
+//	              p99, data directory   p99, memory    CPU per payment, memory
+//	1 per CPU     155–345 ms            213–304 ms     1,109–1,326 µs
+//	2 per CPU      65–100 ms             50–106 ms     1,217–1,256 µs
+//	3 per CPU           —                35–55 ms      1,369–1,487 µs
+//	4 per CPU      50–93 ms              33–69 ms      1,665–1,820 µs
+//
+// A data directory, whose fsyncs and Pebble writes hold threads in system calls, gets 4
+// (its CPU per payment did not grow with them); memory mode 3.
 func schedulerWidth(cfg Config) int {
 	if cfg.DataDir != "" {
 		return 4
 	}
-	return 2
+	return 3
 }
 
 // simulatorKey is the secret key paymentd and its in-process simulator share. It opens
