@@ -97,7 +97,8 @@ func canonicalASCII(metadata []byte) (out []byte, ok bool) {
 		return nil, false
 	}
 	type member struct{ name, value []byte } // name without its quotes
-	var members []member
+	var held [8]member                       // paystream's metadata has 7 fields: no allocation
+	members := held[:0]
 	for i = skipSpace(metadata, i+1); metadata[i] != '}'; i = skipSpace(metadata, i+1) {
 		end := i + 1 + bytes.IndexByte(metadata[i+1:], '"')
 		name := metadata[i+1 : end]
