@@ -205,7 +205,7 @@ func (r *redactor) value() ([]byte, bool) {
 			return nil, false
 		}
 		if raw[0] == '"' && !plainString(raw) {
-			_, quote, ok := encodedString(raw)
+			_, quote, ok := reencoded(raw)
 			return quote, ok
 		}
 		return r.copied(raw), true // a number keeps its literal, as json.Number does
@@ -220,24 +220,20 @@ func (r *redactor) name(raw []byte) (member, bool) {
 		q := r.copied(raw)
 		return member{name: q[1 : len(q)-1], quote: q}, true
 	}
-	name, quote, ok := encodedString(raw)
-	return member{name: []byte(name), quote: quote}, ok
+	name, quote, ok := reencoded(raw)
+	return member{name: name, quote: quote}, ok
 }
 
-// encodedString is the quoted JSON string raw decoded, and as encoding/json writes it: raw
-// itself (copied: the decoder reuses its buffer) when it is plain (plainString), else the
-// decoded value encoded again. ok is false when raw does not unquote (the decoder has
-// checked it, so this is not expected).
-func encodedString(raw []byte) (value string, quote []byte, ok bool) {
-	if plainString(raw) {
-		return string(raw[1 : len(raw)-1]), slices.Clone(raw), true
-	}
-	unq, err := jsontext.AppendUnquote(nil, raw)
+// reencoded is the quoted JSON string raw, which is not plain (plainString), decoded and
+// as encoding/json writes it. ok is false when raw does not unquote (the decoder has checked
+// it, so this is not expected).
+func reencoded(raw []byte) (value, quote []byte, ok bool) {
+	value, err := jsontext.AppendUnquote(nil, raw)
 	if err != nil {
-		return "", nil, false
+		return nil, nil, false
 	}
-	quote, err = json.Marshal(string(unq))
-	return string(unq), quote, err == nil
+	quote, err = json.Marshal(string(value))
+	return value, quote, err == nil
 }
 
 // plainString reports whether the quoted JSON string raw is written back unchanged by
