@@ -51,14 +51,19 @@ func main() {
 		}
 		return
 	}
-	// Here and not in run: the scheduler is the process's, and the specs start run many
-	// times in theirs. A configuration that does not load is run's to report.
-	if cfg, err := LoadConfig(os.Args[1:], os.Getenv); err == nil && os.Getenv("GOMAXPROCS") == "" {
+	cfg, err := LoadConfig(os.Args[1:], os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	// Here and not in runConfig: the scheduler is the process's, and the specs start paymentd
+	// many times in theirs.
+	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(schedulerWidth(cfg) * runtime.GOMAXPROCS(0))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+	if err := runConfig(ctx, cfg, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -95,13 +100,18 @@ func schedulerWidth(cfg Config) int {
 // nothing but that simulator.
 const simulatorKey = toss.SecretKey("test_sk_paystream_embedded_simulator")
 
-// run starts paymentd and serves until ctx ends, then shuts down gracefully: in-flight
-// requests (confirms included) finish, then the event store closes. Logs go to stdout.
+// run loads the configuration from args and getenv, then runs it (runConfig).
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	cfg, err := LoadConfig(args, getenv)
 	if err != nil {
 		return err
 	}
+	return runConfig(ctx, cfg, stdout)
+}
+
+// runConfig starts paymentd and serves until ctx ends, then shuts down gracefully: in-flight
+// requests (confirms included) finish, then the event store closes. Logs go to stdout.
+func runConfig(ctx context.Context, cfg Config, stdout io.Writer) error {
 	log := newLogger(cfg, stdout)
 	keys, err := startKeys(ctx, cfg, stdout, log)
 	if err != nil {
