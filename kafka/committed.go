@@ -2,7 +2,9 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -31,6 +33,13 @@ func ReadCommitted(ctx context.Context, cl *kgo.Client, topic string, partition 
 	return readRange(ctx, cl, topic, partition, from, to, kgo.ProcessFetchPartitionOpts{IsolationLevel: kgo.ReadCommitted()}, each)
 }
 
+// maxFetchRetries bounds readRange's retries of one fetch that the broker answers with a
+// retriable error, waiting fetchRetryWait longer each time (about 2 s in all).
+const (
+	maxFetchRetries = 8
+	fetchRetryWait  = 50 * time.Millisecond
+)
+
 // readRange reads [from, to) of one partition by position with opts' isolation level and
 // control-record choice.
 func readRange(ctx context.Context, cl *kgo.Client, topic string, partition int32, from, to int64, opts kgo.ProcessFetchPartitionOpts, each func(*kgo.Record)) error {
@@ -53,6 +62,7 @@ func readRange(ctx context.Context, cl *kgo.Client, topic string, partition int3
 		return fail("metadata: partition has no leader: %v", pd.Err)
 	}
 	leader := cl.Broker(int(pd.Leader))
+	retries := 0
 	for next := from; next < to; {
 		req := kmsg.NewPtrFetchRequest()
 		req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 500, 1, 8<<20
@@ -69,17 +79,32 @@ func readRange(ctx context.Context, cl *kgo.Client, topic string, partition int3
 		if err == nil {
 			err = kerr.ErrorForCode(resp.ErrorCode)
 		}
+		var fp kgo.FetchPartition
+		var after int64
+		if err == nil {
+			if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+				return fail("fetch at %d: the broker answered for %d topics", next, len(resp.Topics))
+			}
+			opts.Offset, opts.Topic, opts.Partition = next, topic, partition
+			fp, after = kgo.ProcessFetchPartition(opts, &resp.Topics[0].Partitions[0], kgo.DefaultDecompressor(), nil)
+			err = fp.Err
+		}
 		if err != nil {
+			// A broker that has just created the topic may not serve it by id yet
+			// (UNKNOWN_TOPIC_ID), or be moving its leadership: it says so, and asking again
+			// shortly answers.
+			if kerr.IsRetriable(err) && retries < maxFetchRetries {
+				retries++
+				select {
+				case <-ctx.Done():
+					return fail("fetch at %d: %w", next, errors.Join(err, ctx.Err()))
+				case <-time.After(time.Duration(retries) * fetchRetryWait):
+				}
+				continue
+			}
 			return fail("fetch at %d: %w", next, err)
 		}
-		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
-			return fail("fetch at %d: the broker answered for %d topics", next, len(resp.Topics))
-		}
-		opts.Offset, opts.Topic, opts.Partition = next, topic, partition
-		fp, after := kgo.ProcessFetchPartition(opts, &resp.Topics[0].Partitions[0], kgo.DefaultDecompressor(), nil)
-		if fp.Err != nil {
-			return fail("fetch at %d: %w", next, fp.Err)
-		}
+		retries = 0
 		for _, r := range fp.Records {
 			if r.Offset < to {
 				each(r)
