@@ -72,20 +72,60 @@ type Links struct {
 }
 
 // LinksOf reads the chain fields of recorded metadata (zero when absent or unreadable).
+// Every follower of the chain reads them from every event, so paystream's metadata takes
+// StringMembers rather than a decode.
 func LinksOf(metadata []byte) Links {
+	var v [2]string
+	if StringMembers(metadata, linkNames[:], v[:]) {
+		return Links{Hash: v[0], PrevHash: v[1]}
+	}
 	var l Links
 	_ = json.Unmarshal(metadata, &l)
 	return l
 }
 
-// canonicalASCII is canonicalMetadata for a valid JSON object with no byte encoding/json
-// would write differently: nothing outside ASCII, no escapes, no <, > or &. With those out
-// of the way a string ends at the next quote, so it splits the members with a plain scan and
-// writes them sorted, without maps or reflection. ok is false for anything else (including
-// duplicate names and invalid JSON), which the general way decodes, or refuses, as before.
-func canonicalASCII(metadata []byte) (out []byte, ok bool) {
+var linkNames = [2]string{FieldHash, FieldPrevHash}
+
+// StringMembers reads the top-level string members names[i] of metadata into values[i]
+// without decoding it, as json.Unmarshal into a struct with those fields would: an absent
+// or null member leaves its value alone, and the last of duplicate names wins. ok is false
+// for metadata StringMembers does not read (see plainMembers), for a named member that is
+// not a string, and for a name in other case (json.Unmarshal matches case-insensitively):
+// decode those the general way (values may then be partly written).
+func StringMembers(metadata []byte, names, values []string) (ok bool) {
+	var held [8]member
+	members, ok := plainMembers(metadata, held[:0])
+	if !ok {
+		return false
+	}
+	for _, m := range members {
+		for i, name := range names {
+			if !bytes.EqualFold(m.name, []byte(name)) {
+				continue
+			}
+			switch {
+			case string(m.name) != name:
+				return false
+			case m.value[0] == '"':
+				values[i] = string(m.value[1 : len(m.value)-1])
+			case string(m.value) != "null":
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// member is one name and value of a JSON object; the name without its quotes.
+type member struct{ name, value []byte }
+
+// plainMembers appends the members of metadata to members, in order and duplicates
+// included, when metadata is a valid JSON object of plain ASCII without escapes, as
+// paystream writes it. There a string ends at its next quote, so a plain scan splits the
+// members, without maps or reflection. ok is false for anything else.
+func plainMembers(metadata []byte, members []member) (_ []member, ok bool) {
 	for _, c := range metadata {
-		if c == '\\' || c == '<' || c == '>' || c == '&' || c >= utf8.RuneSelf {
+		if c == '\\' || c >= utf8.RuneSelf {
 			return nil, false
 		}
 	}
@@ -96,22 +136,34 @@ func canonicalASCII(metadata []byte) (out []byte, ok bool) {
 	if metadata[i] != '{' {
 		return nil, false
 	}
-	type member struct{ name, value []byte } // name without its quotes
-	var held [8]member                       // paystream's metadata has 7 fields: no allocation
-	members := held[:0]
 	for i = skipSpace(metadata, i+1); metadata[i] != '}'; i = skipSpace(metadata, i+1) {
 		end := i + 1 + bytes.IndexByte(metadata[i+1:], '"')
 		name := metadata[i+1 : end]
 		i = skipSpace(metadata, skipSpace(metadata, end+1)+1) // past the colon
 		start := i
 		i = valueEnd(metadata, i)
-		if string(name) != FieldHash {
-			members = append(members, member{name, metadata[start:i]})
-		}
+		members = append(members, member{name, metadata[start:i]})
 		if i = skipSpace(metadata, i); metadata[i] == '}' {
 			break
 		}
 	}
+	return members, true
+}
+
+// canonicalASCII is canonicalMetadata for metadata plainMembers splits that has no byte
+// encoding/json would write differently (<, > or &): its members but the hash, sorted, and
+// written without maps or reflection. ok is false for anything else (including duplicate
+// names and invalid JSON), which the general way decodes, or refuses, as before.
+func canonicalASCII(metadata []byte) (out []byte, ok bool) {
+	if bytes.ContainsAny(metadata, "<>&") {
+		return nil, false
+	}
+	var held [8]member // paystream's metadata has 7 fields: no allocation
+	members, ok := plainMembers(metadata, held[:0])
+	if !ok {
+		return nil, false
+	}
+	members = slices.DeleteFunc(members, func(m member) bool { return string(m.name) == FieldHash })
 	slices.SortFunc(members, func(a, b member) int { return bytes.Compare(a.name, b.name) })
 	out = append(make([]byte, 0, len(metadata)), '{')
 	for k, m := range members {

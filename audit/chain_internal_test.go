@@ -17,6 +17,14 @@ var metadataSamples = []string{
 	`{"actor":"운영자"}`, `{"actor":"a<b"}`, `{"actor":"a\"b"}`, // non-ASCII, HTML-special, escaped
 	`{"a":1,"a":2}`, `{"a":1} {}`, `{"a":1} x`, `{"a":`, `[]`, `null`, ``, `{}`, `{"hash":"only"}`,
 	`{"n":1e400,"m":-0.50}`,
+	`{"hash":"a","hash":"b","prevHash":null}`, `{"Hash":"a"}`, `{"hash":1}`, `{"hash":"a","prevHash":{"x":"y"}}`,
+	`{"actor":"a&b","hash":"x y"}`,
+}
+
+// generalLinks is LinksOf without its fast path.
+func generalLinks(metadata []byte) (l Links) {
+	_ = json.Unmarshal(metadata, &l)
+	return l
 }
 
 // generalCanonical is canonicalMetadata without its fast path.
@@ -48,6 +56,19 @@ var _ = Describe("canonical metadata", func() {
 		Expect(string(out)).To(Equal(`{"a":null,"a!":true,"b":[1,{"z":2,"a":"x y"}]}`))
 	})
 
+	It("reads the chain fields as json.Unmarshal does, and leaves other case and other types to it", func() {
+		for _, md := range metadataSamples {
+			Expect(LinksOf([]byte(md))).To(Equal(generalLinks([]byte(md))), md)
+		}
+		Expect(LinksOf([]byte(metadataSamples[0]))).To(Equal(Links{Hash: "sha256:cd", PrevHash: "sha256:ab"}))
+		Expect(LinksOf([]byte(`{"hash":"a","hash":"b","prevHash":null}`))).To(Equal(Links{Hash: "b"}))
+		Expect(LinksOf([]byte(`{"Hash":"a"}`))).To(Equal(Links{Hash: "a"}))
+		for _, md := range []string{`{"Hash":"a"}`, `{"hash":1}`, `{"prevHash":{"x":"y"}}`, `{"hash":"운영자"}`, `[]`, `{"a":1} x`} {
+			var v [2]string
+			Expect(StringMembers([]byte(md), linkNames[:], v[:])).To(BeFalse(), md)
+		}
+	})
+
 	It("hands anything else to the general way, which refuses what json.Unmarshal refuses", func() {
 		for _, md := range []string{`{"actor":"운영자"}`, `{"actor":"a<b"}`, `{"a":1,"a":2}`, `{"a":1} x`, `[]`, `null`, ``} {
 			_, ok := canonicalASCII([]byte(md))
@@ -58,12 +79,16 @@ var _ = Describe("canonical metadata", func() {
 	})
 })
 
-// FuzzCanonicalMetadata: whatever the fast path takes, it writes exactly as the general way.
+// FuzzCanonicalMetadata: whatever the fast paths take, they give exactly what the general
+// ways give: canonicalASCII's bytes, and LinksOf's fields (StringMembers).
 func FuzzCanonicalMetadata(f *testing.F) {
 	for _, md := range metadataSamples {
 		f.Add([]byte(md))
 	}
 	f.Fuzz(func(t *testing.T, md []byte) {
+		if got, want := LinksOf(md), generalLinks(md); got != want {
+			t.Fatalf("LinksOf(%q) = %+v, general = %+v", md, got, want)
+		}
 		out, ok := canonicalASCII(md)
 		if !ok {
 			return
@@ -86,6 +111,21 @@ func BenchmarkCanonicalMetadata(b *testing.B) {
 	b.Run("general", func(b *testing.B) {
 		for b.Loop() {
 			_, _ = generalCanonical(md)
+		}
+	})
+}
+
+// BenchmarkLinksOf: an event's chain fields, the fast path and the general way.
+func BenchmarkLinksOf(b *testing.B) {
+	md := []byte(metadataSamples[0])
+	b.Run("ascii", func(b *testing.B) {
+		for b.Loop() {
+			_ = LinksOf(md)
+		}
+	})
+	b.Run("general", func(b *testing.B) {
+		for b.Loop() {
+			_ = generalLinks(md)
 		}
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/go-json-experiment/json/v1"
 
 	"github.com/paystream/paystream/aggregate"
+	"github.com/paystream/paystream/audit"
 	"github.com/paystream/paystream/eventstore"
 )
 
@@ -118,13 +119,21 @@ func evidence(e, old json.RawMessage) json.RawMessage {
 	return e
 }
 
+// actorOf is who the event's metadata names ("" when none). Every event is projected, so
+// paystream's metadata takes audit.StringMembers rather than a decode.
 func actorOf(meta []byte) string {
+	var v [1]string
+	if audit.StringMembers(meta, actorName[:], v[:]) {
+		return v[0]
+	}
 	var m struct {
 		Actor string `json:"actor"`
 	}
 	_ = json.Unmarshal(meta, &m) // metadata without an actor projects as ""
 	return m.Actor
 }
+
+var actorName = [1]string{"actor"}
 
 // StateOf is the aggregate State the rows describe. Every field Evolve reads and every field
 // the API shows is a column (the virtual account included); write-side bookkeeping
