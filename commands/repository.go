@@ -222,14 +222,20 @@ func storedEvent(stream string, revision eventstore.Revision, prev, name string,
 	if err != nil {
 		return eventstore.Event{}, "", err
 	}
-	if md.Hash, err = audit.Seal(stream, revision, name, data, unsealed); err != nil {
-		return eventstore.Event{}, "", err
-	}
-	sealed, err := json.Marshal(md)
+	hash, err := audit.Seal(stream, revision, name, data, unsealed)
 	if err != nil {
 		return eventstore.Event{}, "", err
 	}
-	return eventstore.Event{ID: eventID(stream, revision, name, meta.commandID), Type: name, Data: data, Metadata: sealed}, md.Hash, nil
+	return eventstore.Event{ID: eventID(stream, revision, name, meta.commandID), Type: name, Data: data, Metadata: withHash(unsealed, hash)}, hash, nil
+}
+
+// withHash is what json.Marshal writes for the metadata encoded as unsealed with its Hash set
+// to hash, without encoding it again: Hash is EventMetadata's last field, and a sealed hash
+// ("sha256:" and hex digits) is written as it is.
+func withHash(unsealed []byte, hash string) []byte {
+	sealed := make([]byte, 0, len(unsealed)+len(`,"hash":""`)+len(hash))
+	sealed = append(sealed, unsealed[:len(unsealed)-1]...) // without its closing brace
+	return append(append(append(sealed, `,"hash":"`...), hash...), `"}`...)
 }
 
 // eventNamespace scopes paystream's deterministic event ids.

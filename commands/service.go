@@ -50,7 +50,8 @@ type EventMetadata struct {
 	SchemaVersion int    `json:"schemaVersion"`
 	// PrevHash and Hash chain the stream (audit.Seal): the hash of the event before this
 	// one (absent on the first, and on the first hashed event after pre-chain ones), and
-	// this event's own over its type, data, this metadata without Hash, and revision.
+	// this event's own over its type, data, this metadata without Hash, and revision. Hash
+	// stays the last field: storedEvent writes it after the rest, encoded once (withHash).
 	PrevHash string `json:"prevHash,omitempty"`
 	Hash     string `json:"hash,omitempty"`
 }
