@@ -3,6 +3,7 @@ package commands_test
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"sync"
 	"sync/atomic"
@@ -81,11 +82,18 @@ var _ = Describe("Recovery", func() {
 		svc      *commands.Service
 		known    *knownPayments
 		meta     = commands.Meta{CorrelationID: "req-r", Actor: "spec"}
+		lookups  atomic.Int64 // GET requests to the simulator: lookups of Toss's record
 	)
 
 	BeforeEach(func() {
 		sim = tosssim.New(tosssim.Options{SecretKeys: []string{simKey}, Seed: 11})
-		srv := httptest.NewServer(sim)
+		lookups.Store(0)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet {
+				lookups.Add(1)
+			}
+			sim.ServeHTTP(w, r)
+		}))
 		DeferCleanup(srv.Close)
 		simURL = srv.URL
 		store = embedded.OpenMemory()
@@ -298,6 +306,35 @@ var _ = Describe("Recovery", func() {
 			did, err = svc.Reconcile(ctx, p.OrderID, meta)
 			Expect(err).NotTo(HaveOccurred())
 			Expect(did).To(Equal("recorded 0 external refunds"), "deduplicated by transactionKey")
+		})
+
+		It("looks Toss up for a hint of a change, not for one that repeats the recorded approval", func(ctx SpecContext) {
+			p := openPayments(ctx, 1, tosssim.Faults{})[0]
+			hint := func(status string) commands.WebhookReceived {
+				return commands.WebhookReceived{TransmissionID: "wh-" + status, EventType: "PAYMENT_STATUS_CHANGED", OrderID: p.OrderID, Status: status}
+			}
+			before := lookups.Load()
+			did, err := svc.ReconcileWebhook(ctx, hint("DONE"), meta)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(did).To(Equal("already recorded: the hint repeats it"))
+			Expect(lookups.Load()).To(Equal(before), "no lookup")
+
+			got, err := svc.Load(ctx, p.OrderID)
+			Expect(err).NotTo(HaveOccurred())
+			_, err = toss.NewClient(simURL, simKey).Cancel(ctx, got.PaymentKey, toss.CancelRequest{Reason: "refunded from the console"}, "cancel-1")
+			Expect(err).NotTo(HaveOccurred())
+			did, err = svc.ReconcileWebhook(ctx, hint("CANCELED"), meta)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(did).To(Equal("recorded 1 external refunds"))
+			Expect(lookups.Load()).To(BeNumerically(">", before))
+			Expect(status(ctx, p.OrderID).Status).To(Equal(aggregate.StatusCanceled))
+
+			// A DONE that arrives late, or forged, for a payment no longer SUCCESS is looked up.
+			before = lookups.Load()
+			did, err = svc.ReconcileWebhook(ctx, hint("DONE"), meta)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(did).To(Equal("recorded 0 external refunds"))
+			Expect(lookups.Load()).To(BeNumerically(">", before))
 		})
 
 		It("drops duplicated transmissions", func(ctx SpecContext) {
