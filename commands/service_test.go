@@ -132,6 +132,9 @@ var _ = Describe("Service against the Toss simulator", func() {
 				Expect(md.PrevHash).To(Equal(prev))
 				Expect(md.Hash).To(HavePrefix("sha256:"))
 				prev = md.Hash
+				again, err := json.Marshal(md)
+				Expect(err).NotTo(HaveOccurred())
+				Expect(string(e.Metadata)).To(Equal(string(again)), "sealed metadata is what one encoding writes")
 			}
 			rep := audit.VerifyStream(history[0].Stream, history, nil)
 			Expect(rep.Intact).To(BeTrue(), "%+v", rep.Findings)
