@@ -38,6 +38,15 @@ func Seal(stream string, revision eventstore.Revision, typ string, data, metadat
 	if err != nil {
 		return "", err
 	}
+	return SealCanonical(stream, revision, typ, data, md), nil
+}
+
+// SealCanonical is Seal for a writer that already has its metadata's canonical encoding:
+// without its hash, keys sorted, compact, as json.Marshal writes it decoded into a
+// map[string]json.RawMessage. Every append seals an event, and the writer that encoded the
+// metadata knows that form without parsing it again.
+func SealCanonical(stream string, revision eventstore.Revision, typ string, data, canonical []byte) string {
+	md := canonical
 	h := sha256.New()
 	var n [binary.MaxVarintLen64]byte
 	for _, part := range [][]byte{[]byte(chainDomain), []byte(stream), []byte(strconv.FormatInt(int64(revision), 10)),
@@ -45,7 +54,7 @@ func Seal(stream string, revision eventstore.Revision, typ string, data, metadat
 		h.Write(n[:binary.PutUvarint(n[:], uint64(len(part)))])
 		h.Write(part)
 	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
 // canonicalMetadata is metadata without its hash, keys sorted, compact: what encoding/json

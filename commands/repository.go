@@ -218,15 +218,78 @@ func storedEvent(stream string, revision eventstore.Revision, prev, name string,
 	}
 	md := EventMetadata{CorrelationID: meta.CorrelationID, CausationID: causation,
 		CommandID: meta.commandID, Actor: meta.Actor, SchemaVersion: SchemaVersion, PrevHash: prev}
-	unsealed, err := json.Marshal(md)
-	if err != nil {
-		return eventstore.Event{}, "", err
-	}
-	hash, err := audit.Seal(stream, revision, name, data, unsealed)
-	if err != nil {
-		return eventstore.Event{}, "", err
+	unsealed, canonical, plain := md.encode()
+	var hash string
+	if plain {
+		hash = audit.SealCanonical(stream, revision, name, data, canonical)
+	} else {
+		var err error
+		if unsealed, err = json.Marshal(md); err != nil {
+			return eventstore.Event{}, "", err
+		}
+		if hash, err = audit.Seal(stream, revision, name, data, unsealed); err != nil {
+			return eventstore.Event{}, "", err
+		}
 	}
 	return eventstore.Event{ID: eventID(stream, revision, name, meta.commandID), Type: name, Data: data, Metadata: withHash(unsealed, hash)}, hash, nil
+}
+
+// encode writes md (its Hash empty) as json.Marshal does, and its canonical encoding for
+// audit.SealCanonical (without the hash, keys sorted), without reflection, when every string
+// in it is plain: printable ASCII that JSON writes as it is, which is what paystream's
+// request ids, command ids, actors and hashes are. plain is false otherwise: use
+// json.Marshal and audit.Seal.
+func (md EventMetadata) encode() (stored, canonical []byte, plain bool) {
+	for _, s := range [...]string{md.CorrelationID, md.CausationID, md.CommandID, md.Actor, md.PrevHash} {
+		if !plainJSON(s) {
+			return nil, nil, false
+		}
+	}
+	version := strconv.AppendInt(nil, int64(md.SchemaVersion), 10)
+	n := len(`{"correlationId":"","causationId":"","commandId":"","actor":"","schemaVersion":,"prevHash":""}`) +
+		len(md.CorrelationID) + len(md.CausationID) + len(md.CommandID) + len(md.Actor) + len(version) + len(md.PrevHash)
+	buf := make([]byte, 0, 2*n)
+	member := func(b []byte, name, value string) []byte {
+		if value == "" {
+			return b // omitempty
+		}
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		return append(append(append(append(append(b, '"'), name...), `":"`...), value...), '"')
+	}
+	stored = append(buf, '{')
+	stored = member(stored, "correlationId", md.CorrelationID)
+	stored = member(stored, "causationId", md.CausationID)
+	stored = member(stored, "commandId", md.CommandID)
+	stored = member(stored, "actor", md.Actor)
+	if len(stored) > 1 {
+		stored = append(stored, ',')
+	}
+	stored = append(append(stored, `"schemaVersion":`...), version...)
+	stored = member(stored, "prevHash", md.PrevHash)
+	stored = append(stored, '}')
+	canonical = append(stored[len(stored):], '{') // the rest of buf
+	canonical = member(canonical, "actor", md.Actor)
+	canonical = member(canonical, "causationId", md.CausationID)
+	canonical = member(canonical, "commandId", md.CommandID)
+	canonical = member(canonical, "correlationId", md.CorrelationID)
+	canonical = member(canonical, "prevHash", md.PrevHash)
+	if len(canonical) > 1 {
+		canonical = append(canonical, ',')
+	}
+	canonical = append(append(append(canonical, `"schemaVersion":`...), version...), '}')
+	return stored[:len(stored):len(stored)], canonical, true
+}
+
+// plainJSON: s is printable ASCII without a byte json.Marshal escapes (", \, <, > and &).
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 // withHash is what json.Marshal writes for the metadata encoded as unsealed with its Hash set
