@@ -1,11 +1,15 @@
 package commands
 
 import (
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/go-json-experiment/json/v1"
+	"github.com/google/uuid"
 
 	"github.com/paystream/paystream/audit"
+	"github.com/paystream/paystream/eventstore"
 )
 
 // FuzzEventMetadata: whatever metadata encode takes, it writes exactly what json.Marshal
@@ -60,6 +64,28 @@ func BenchmarkStoredEvent(b *testing.B) {
 		if _, _, err := storedEvent("payment-ord_1", 4, "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
 			"payment.ledger-updated.v1", data, meta, ""); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// eventID is uuid.NewSHA1 of "stream@revision/name/commandID" in paystream's namespace:
+// recorded ids depend on it, so it must never change.
+func TestEventIDIsNamespacedSHA1(t *testing.T) {
+	long := strings.Repeat("s", 300) // past the stack buffer
+	for _, c := range []struct {
+		stream   string
+		revision eventstore.Revision
+		name     string
+		command  string
+	}{
+		{"payment-ord_1", 0, "payment.checkout-created.v1", "0193b8c0-7d2e-7c4e-9a51-2f0c3e1d4b5a"},
+		{"payment-ord_1", 12345678901, "payment.completed.v1", ""},
+		{long, 7, "payment.psp-approved.v1", long},
+		{"", 0, "", ""},
+	} {
+		want := uuid.NewSHA1(eventNamespace, []byte(c.stream+"@"+strconv.FormatInt(int64(c.revision), 10)+"/"+c.name+"/"+c.command))
+		if got := eventID(c.stream, c.revision, c.name, c.command); got != want {
+			t.Errorf("eventID(%.20q, %d, %q, %.20q) = %s, want %s", c.stream, c.revision, c.name, c.command, got, want)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"crypto/sha1"
 	"errors"
 	"fmt"
 	"strconv"
@@ -309,5 +310,16 @@ var eventNamespace = uuid.MustParse("6f1c9a52-3b0e-4d7a-9c41-8e2f5d0b7a13")
 // command id keeps two concurrent commands that decide alike (two confirms of one payment)
 // from both looking like that retry — one must fail with ErrConcurrency.
 func eventID(stream string, revision eventstore.Revision, name, commandID string) uuid.UUID {
-	return uuid.NewSHA1(eventNamespace, []byte(stream+"@"+strconv.FormatInt(int64(revision), 10)+"/"+name+"/"+commandID))
+	// uuid.NewSHA1(eventNamespace, "stream@revision/name/commandID"), built on the stack:
+	// every event of every command takes one.
+	var held [256]byte
+	b := append(held[:0], eventNamespace[:]...)
+	b = strconv.AppendInt(append(append(b, stream...), '@'), int64(revision), 10)
+	b = append(append(append(append(b, '/'), name...), '/'), commandID...)
+	sum := sha1.Sum(b)
+	var id uuid.UUID
+	copy(id[:], sum[:])
+	id[6] = id[6]&0x0f | 5<<4 // version 5: SHA-1 of a name in a namespace
+	id[8] = id[8]&0x3f | 0x80 // the RFC 4122 variant
+	return id
 }
