@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -36,6 +37,17 @@ var _ = Describe("the bare handler (-serve-bare)", func() {
 		Expect(strings.Fields(string(data))).To(HaveLen(50))
 	})
 
+	It("keeps to -rate: flow i starts i/rate after the run's start, never sooner", func(ctx SpecContext) {
+		out := gbytes.NewBuffer()
+		Expect(run(ctx, []string{"-url", url, "-sim", url, "-n", "101", "-c", "8", "-rate", "400"}, envOf(nil), out)).To(Succeed())
+		Expect(out).To(gbytes.Say(`confirmed: 101 `))
+		elapsed := regexp.MustCompile(`elapsed: (\S+)`).FindStringSubmatch(string(out.Contents()))
+		Expect(elapsed).To(HaveLen(2))
+		d, err := time.ParseDuration(elapsed[1])
+		Expect(err).NotTo(HaveOccurred())
+		Expect(d).To(BeNumerically(">=", 250*time.Millisecond), "the 101st flow starts 100/400 s after the first")
+	})
+
 	It("decodes the body: one that is not JSON is refused", func() {
 		resp, err := http.Post(url+"/v1/checkout", "application/json", strings.NewReader("{not json"))
 		Expect(err).NotTo(HaveOccurred())
@@ -45,3 +57,17 @@ var _ = Describe("the bare handler (-serve-bare)", func() {
 })
 
 func envOf(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+
+var _ = Describe("schedule", func() {
+	start := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	It("gives flow i the time i/rate after the start", func() {
+		due := schedule(start, 950)
+		Expect(due(0)).To(Equal(start))
+		Expect(due(1)).To(Equal(start.Add(time.Second / 950)))
+		Expect(due(950)).To(Equal(start.Add(time.Second)))
+		Expect(due(4750)).To(Equal(start.Add(5 * time.Second)))
+	})
+	It("lets every flow start at once without a rate", func() {
+		Expect(schedule(start, 0)(12345)).To(Equal(start))
+	})
+})
