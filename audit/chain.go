@@ -46,11 +46,10 @@ func Seal(stream string, revision eventstore.Revision, typ string, data, metadat
 // map[string]json.RawMessage. Every append seals an event, and the writer that encoded the
 // metadata knows that form without parsing it again.
 func SealCanonical(stream string, revision eventstore.Revision, typ string, data, canonical []byte) string {
-	md := canonical
 	h := sha256.New()
 	var n [binary.MaxVarintLen64]byte
 	for _, part := range [][]byte{[]byte(chainDomain), []byte(stream), []byte(strconv.FormatInt(int64(revision), 10)),
-		[]byte(typ), data, md} {
+		[]byte(typ), data, canonical} {
 		h.Write(n[:binary.PutUvarint(n[:], uint64(len(part)))])
 		h.Write(part)
 	}
