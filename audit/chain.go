@@ -44,16 +44,21 @@ func Seal(stream string, revision eventstore.Revision, typ string, data, metadat
 // SealCanonical is Seal for a writer that already has its metadata's canonical encoding:
 // without its hash, keys sorted, compact, as json.Marshal writes it decoded into a
 // map[string]json.RawMessage. Every append seals an event, and the writer that encoded the
-// metadata knows that form without parsing it again.
+// metadata knows that form without parsing it again. The parts are hashed from one buffer
+// on the stack (a larger event's spills to the heap).
 func SealCanonical(stream string, revision eventstore.Revision, typ string, data, canonical []byte) string {
-	h := sha256.New()
-	var n [binary.MaxVarintLen64]byte
-	for _, part := range [][]byte{[]byte(chainDomain), []byte(stream), []byte(strconv.FormatInt(int64(revision), 10)),
+	var held [2048]byte
+	var rev [20]byte
+	b := held[:0]
+	for _, part := range [...][]byte{[]byte(chainDomain), []byte(stream), strconv.AppendInt(rev[:0], int64(revision), 10),
 		[]byte(typ), data, canonical} {
-		h.Write(n[:binary.PutUvarint(n[:], uint64(len(part)))])
-		h.Write(part)
+		b = append(binary.AppendUvarint(b, uint64(len(part))), part...)
 	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+	sum := sha256.Sum256(b)
+	var out [len("sha256:") + 2*sha256.Size]byte
+	copy(out[:], "sha256:")
+	hex.Encode(out[len("sha256:"):], sum[:])
+	return string(out[:])
 }
 
 // canonicalMetadata is metadata without its hash, keys sorted, compact: what encoding/json

@@ -12,33 +12,56 @@ import (
 	"github.com/paystream/paystream/eventstore"
 )
 
-// FuzzEventMetadata: whatever metadata encode takes, it writes exactly what json.Marshal
-// writes, and its canonical form seals to the hash audit.Seal gives that encoding.
+// FuzzEventMetadata: the metadata storedEvent writes, and the hash it returns, are exactly
+// what json.Marshal and audit.Seal give, whichever way it takes; and for whatever metadata
+// canonical takes, appendJSON writes what json.Marshal writes and canonical seals as the
+// marshalled metadata does.
 func FuzzEventMetadata(f *testing.F) {
-	f.Add("req_1", "req_1", "0193b8c0-7d2e-7c4e-9a51-2f0c3e1d4b5a", "merchant:key_1", 1, "sha256:ab")
-	f.Add("", "", "", "", 0, "")
-	f.Add("a<b", "운영자", "c\"d", "e\\f", -7, "g&h")
-	f.Add("tab\there", "", "", "operator:ops", 1, "")
-	f.Fuzz(func(t *testing.T, correlation, causation, command, actor string, version int, prev string) {
+	f.Add("req_1", "req_1", "0193b8c0-7d2e-7c4e-9a51-2f0c3e1d4b5a", "merchant:key_1", 1, "sha256:ab", "sha256:cd")
+	f.Add("", "", "", "", 0, "", "")
+	f.Add("a<b", "운영자", "c\"d", "e\\f", -7, "g&h", "")
+	f.Add("tab\there", "", "", "operator:ops", 1, "", "x\x7f")
+	f.Fuzz(func(t *testing.T, correlation, causation, command, actor string, version int, prev, hash string) {
+		meta := Meta{CorrelationID: correlation, Actor: actor, commandID: command}
+		data := []byte(`{"at":"2026-11-25T01:01:01Z"}`)
+		e, sealed, err := storedEvent("payment-1", 3, prev, "payment.completed.v1", data, meta, causation)
 		md := EventMetadata{CorrelationID: correlation, CausationID: causation, CommandID: command, Actor: actor,
-			SchemaVersion: version, PrevHash: prev}
-		stored, canonical, plain := md.encode()
-		if !plain {
+			SchemaVersion: SchemaVersion, PrevHash: prev}
+		if causation == "" {
+			md.CausationID = correlation
+		}
+		unsealed, _ := json.Marshal(md)
+		want, werr := audit.Seal("payment-1", 3, "payment.completed.v1", data, unsealed)
+		md.Hash = want
+		whole, _ := json.Marshal(md)
+		if err != nil || werr != nil || sealed != want || string(e.Metadata) != string(whole) {
+			t.Fatalf("storedEvent: %s sealed %s (%v), the general way %s sealed %s (%v)", e.Metadata, sealed, err, whole, want, werr)
+		}
+
+		md = EventMetadata{CorrelationID: correlation, CausationID: causation, CommandID: command, Actor: actor,
+			SchemaVersion: version, PrevHash: prev, Hash: hash}
+		if _, plain := md.canonical(nil); !plain {
 			return
 		}
-		want, err := json.Marshal(md)
-		if err != nil || string(stored) != string(want) {
-			t.Fatalf("encode(%+v) = %s, json.Marshal = %s (%v)", md, stored, want, err)
+		if got, want := md.appendJSON(nil), mustMarshal(t, md); string(got) != string(want) {
+			t.Fatalf("appendJSON = %s, json.Marshal = %s", got, want)
 		}
-		sealed, err := audit.Seal("payment-1", 3, "payment.completed.v1", []byte(`{}`), want)
-		if err != nil || audit.SealCanonical("payment-1", 3, "payment.completed.v1", []byte(`{}`), canonical) != sealed {
-			t.Fatalf("canonical %s of %s does not seal as it (%v)", canonical, want, err)
-		}
-		md.Hash = sealed
-		if whole, _ := json.Marshal(md); string(withHash(stored, sealed)) != string(whole) {
-			t.Fatalf("withHash = %s, json.Marshal = %s", withHash(stored, sealed), whole)
+		md.Hash = ""
+		canonical, _ := md.canonical(nil)
+		want, err = audit.Seal("payment-1", 3, "payment.completed.v1", data, mustMarshal(t, md))
+		if err != nil || audit.SealCanonical("payment-1", 3, "payment.completed.v1", data, canonical) != want {
+			t.Fatalf("canonical %s does not seal as %s does (%v)", canonical, mustMarshal(t, md), err)
 		}
 	})
+}
+
+func mustMarshal(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func TestEventMetadataTakesPaystreamsOwn(t *testing.T) {
@@ -47,11 +70,11 @@ func TestEventMetadataTakesPaystreamsOwn(t *testing.T) {
 			Actor: "merchant:key_1", SchemaVersion: SchemaVersion, PrevHash: "sha256:0123456789abcdef"},
 		{SchemaVersion: SchemaVersion},
 	} {
-		if _, _, plain := md.encode(); !plain {
-			t.Errorf("encode(%+v) is not plain", md)
+		if _, plain := md.canonical(nil); !plain {
+			t.Errorf("canonical(%+v) is not plain", md)
 		}
 	}
-	if _, _, plain := (EventMetadata{Actor: "a<b"}).encode(); plain {
+	if _, plain := (EventMetadata{Actor: "a<b"}).canonical(nil); plain {
 		t.Error("an actor with < must take json.Marshal, which escapes it")
 	}
 }

@@ -219,68 +219,76 @@ func storedEvent(stream string, revision eventstore.Revision, prev, name string,
 	}
 	md := EventMetadata{CorrelationID: meta.CorrelationID, CausationID: causation,
 		CommandID: meta.commandID, Actor: meta.Actor, SchemaVersion: SchemaVersion, PrevHash: prev}
-	unsealed, canonical, plain := md.encode()
-	var hash string
-	if plain {
-		hash = audit.SealCanonical(stream, revision, name, data, canonical)
+	var metadata []byte
+	var held [512]byte
+	if canonical, plain := md.canonical(held[:0]); plain {
+		md.Hash = audit.SealCanonical(stream, revision, name, data, canonical)
+		// The same members as canonical, and the hash: one allocation of the exact size.
+		metadata = md.appendJSON(make([]byte, 0, len(canonical)+len(`,"hash":""`)+len(md.Hash)))
 	} else {
-		var err error
-		if unsealed, err = json.Marshal(md); err != nil {
+		unsealed, err := json.Marshal(md)
+		if err != nil {
 			return eventstore.Event{}, "", err
 		}
-		if hash, err = audit.Seal(stream, revision, name, data, unsealed); err != nil {
+		if md.Hash, err = audit.Seal(stream, revision, name, data, unsealed); err != nil {
 			return eventstore.Event{}, "", err
 		}
+		metadata = withHash(unsealed, md.Hash)
 	}
-	return eventstore.Event{ID: eventID(stream, revision, name, meta.commandID), Type: name, Data: data, Metadata: withHash(unsealed, hash)}, hash, nil
+	return eventstore.Event{ID: eventID(stream, revision, name, meta.commandID), Type: name, Data: data, Metadata: metadata}, md.Hash, nil
 }
 
-// encode writes md (its Hash empty) as json.Marshal does, and its canonical encoding for
-// audit.SealCanonical (without the hash, keys sorted), without reflection, when every string
-// in it is plain: printable ASCII that JSON writes as it is, which is what paystream's
-// request ids, command ids, actors and hashes are. plain is false otherwise: use
-// json.Marshal and audit.Seal.
-func (md EventMetadata) encode() (stored, canonical []byte, plain bool) {
-	for _, s := range [...]string{md.CorrelationID, md.CausationID, md.CommandID, md.Actor, md.PrevHash} {
+// canonical appends md's canonical encoding for audit.SealCanonical to b: its members but
+// the hash, keys sorted, compact. It does so only when every string in md is plain:
+// printable ASCII that JSON writes as it is, which is what paystream's request ids, command
+// ids, actors and hashes are (appendJSON then writes what json.Marshal writes); plain is
+// false otherwise, and md takes json.Marshal and audit.Seal.
+func (md EventMetadata) canonical(b []byte) (_ []byte, plain bool) {
+	for _, s := range [...]string{md.CorrelationID, md.CausationID, md.CommandID, md.Actor, md.PrevHash, md.Hash} {
 		if !plainJSON(s) {
-			return nil, nil, false
+			return nil, false
 		}
 	}
-	version := strconv.AppendInt(nil, int64(md.SchemaVersion), 10)
-	n := len(`{"correlationId":"","causationId":"","commandId":"","actor":"","schemaVersion":,"prevHash":""}`) +
-		len(md.CorrelationID) + len(md.CausationID) + len(md.CommandID) + len(md.Actor) + len(version) + len(md.PrevHash)
-	buf := make([]byte, 0, 2*n)
-	member := func(b []byte, name, value string) []byte {
-		if value == "" {
-			return b // omitempty
-		}
-		if len(b) > 1 {
-			b = append(b, ',')
-		}
-		return append(append(append(append(append(b, '"'), name...), `":"`...), value...), '"')
+	b = append(b, '{')
+	b = appendMember(b, "actor", md.Actor)
+	b = appendMember(b, "causationId", md.CausationID)
+	b = appendMember(b, "commandId", md.CommandID)
+	b = appendMember(b, "correlationId", md.CorrelationID)
+	b = appendMember(b, "prevHash", md.PrevHash)
+	return append(appendVersion(b, md.SchemaVersion), '}'), true
+}
+
+// appendJSON appends what json.Marshal writes for md, whose strings canonical found plain.
+func (md EventMetadata) appendJSON(b []byte) []byte {
+	b = append(b, '{')
+	b = appendMember(b, "correlationId", md.CorrelationID)
+	b = appendMember(b, "causationId", md.CausationID)
+	b = appendMember(b, "commandId", md.CommandID)
+	b = appendMember(b, "actor", md.Actor)
+	b = appendVersion(b, md.SchemaVersion)
+	b = appendMember(b, "prevHash", md.PrevHash)
+	b = appendMember(b, "hash", md.Hash)
+	return append(b, '}')
+}
+
+// appendMember appends a plain string member to an object being written from its opening
+// brace on; an empty value is left out (omitempty).
+func appendMember(b []byte, name, value string) []byte {
+	if value == "" {
+		return b
 	}
-	stored = append(buf, '{')
-	stored = member(stored, "correlationId", md.CorrelationID)
-	stored = member(stored, "causationId", md.CausationID)
-	stored = member(stored, "commandId", md.CommandID)
-	stored = member(stored, "actor", md.Actor)
-	if len(stored) > 1 {
-		stored = append(stored, ',')
+	if b[len(b)-1] != '{' {
+		b = append(b, ',')
 	}
-	stored = append(append(stored, `"schemaVersion":`...), version...)
-	stored = member(stored, "prevHash", md.PrevHash)
-	stored = append(stored, '}')
-	canonical = append(stored[len(stored):], '{') // the rest of buf
-	canonical = member(canonical, "actor", md.Actor)
-	canonical = member(canonical, "causationId", md.CausationID)
-	canonical = member(canonical, "commandId", md.CommandID)
-	canonical = member(canonical, "correlationId", md.CorrelationID)
-	canonical = member(canonical, "prevHash", md.PrevHash)
-	if len(canonical) > 1 {
-		canonical = append(canonical, ',')
+	return append(append(append(append(append(b, '"'), name...), `":"`...), value...), '"')
+}
+
+// appendVersion appends the schemaVersion member, which is always written.
+func appendVersion(b []byte, version int) []byte {
+	if b[len(b)-1] != '{' {
+		b = append(b, ',')
 	}
-	canonical = append(append(append(canonical, `"schemaVersion":`...), version...), '}')
-	return stored[:len(stored):len(stored)], canonical, true
+	return strconv.AppendInt(append(b, `"schemaVersion":`...), int64(version), 10)
 }
 
 // plainJSON: s is printable ASCII without a byte json.Marshal escapes (", \, <, > and &).
