@@ -286,13 +286,17 @@ func ApplyBatch(rows map[string]*Payment, checkpoint eventstore.Position, events
 			break
 		}
 		if i, ok := at[id]; ok {
-			b.Changed[i] = &next
+			// rows[id] is the batch's own copy, which Apply has read: the payment's next
+			// event goes into it rather than into a copy of its own.
+			*b.Changed[i] = next
 		} else {
+			own := new(Payment) // the one allocation per payment and batch
+			*own = next
 			at[id] = len(b.Changed)
-			b.Changed = append(b.Changed, &next)
+			b.Changed = append(b.Changed, own)
 			b.Before = append(b.Before, rows[id]) // Apply never modifies its cur
+			rows[id] = own
 		}
-		rows[id] = &next
 		b.History = append(b.History, h...)
 		b.Checkpoint = e.Position
 		b.Applied++

@@ -1,6 +1,7 @@
 package projections_test
 
 import (
+	"testing"
 	"time"
 
 	"github.com/go-json-experiment/json/v1"
@@ -312,3 +313,11 @@ var _ = Describe("Apply", func() {
 		})
 	})
 })
+
+// BenchmarkApplyBatch: one batch of 64 payments whole lives, 16 at a time.
+func BenchmarkApplyBatch(b *testing.B) {
+	events := readmodeltest.NewLog().Interleaved(64, 16, 1)
+	for b.Loop() {
+		projections.ApplyBatch(map[string]*projections.Payment{}, 0, events)
+	}
+}
