@@ -225,7 +225,7 @@ func storedEvent(stream string, revision eventstore.Revision, prev, name string,
 		md.Hash = audit.SealCanonical(stream, revision, name, data, canonical)
 		// The same members as canonical, and the hash: one allocation of the exact size.
 		metadata = md.appendJSON(make([]byte, 0, len(canonical)+len(`,"hash":""`)+len(md.Hash)))
-	} else {
+	} else { // rare: a string JSON escapes (an actor's name, say)
 		unsealed, err := json.Marshal(md)
 		if err != nil {
 			return eventstore.Event{}, "", err
@@ -233,7 +233,9 @@ func storedEvent(stream string, revision eventstore.Revision, prev, name string,
 		if md.Hash, err = audit.Seal(stream, revision, name, data, unsealed); err != nil {
 			return eventstore.Event{}, "", err
 		}
-		metadata = withHash(unsealed, md.Hash)
+		if metadata, err = json.Marshal(md); err != nil {
+			return eventstore.Event{}, "", err
+		}
 	}
 	return eventstore.Event{ID: eventID(stream, revision, name, meta.commandID), Type: name, Data: data, Metadata: metadata}, md.Hash, nil
 }
@@ -299,15 +301,6 @@ func plainJSON(s string) bool {
 		}
 	}
 	return true
-}
-
-// withHash is what json.Marshal writes for the metadata encoded as unsealed with its Hash set
-// to hash, without encoding it again: Hash is EventMetadata's last field, and a sealed hash
-// ("sha256:" and hex digits) is written as it is.
-func withHash(unsealed []byte, hash string) []byte {
-	sealed := make([]byte, 0, len(unsealed)+len(`,"hash":""`)+len(hash))
-	sealed = append(sealed, unsealed[:len(unsealed)-1]...) // without its closing brace
-	return append(append(append(sealed, `,"hash":"`...), hash...), `"}`...)
 }
 
 // eventNamespace scopes paystream's deterministic event ids.

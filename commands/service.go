@@ -50,8 +50,9 @@ type EventMetadata struct {
 	SchemaVersion int    `json:"schemaVersion"`
 	// PrevHash and Hash chain the stream (audit.Seal): the hash of the event before this
 	// one (absent on the first, and on the first hashed event after pre-chain ones), and
-	// this event's own over its type, data, this metadata without Hash, and revision. Hash
-	// stays the last field: storedEvent writes it after the rest, encoded once (withHash).
+	// this event's own over its type, data, this metadata without Hash, and revision.
+	// storedEvent writes these fields in this order without json.Marshal (appendJSON): a
+	// field added or moved here goes there too (FuzzEventMetadata compares the two).
 	PrevHash string `json:"prevHash,omitempty"`
 	Hash     string `json:"hash,omitempty"`
 }
