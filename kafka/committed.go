@@ -95,10 +95,8 @@ func readRange(ctx context.Context, cl *kgo.Client, topic string, partition int3
 			// shortly answers.
 			if kerr.IsRetriable(err) && retries < maxFetchRetries {
 				retries++
-				select {
-				case <-ctx.Done():
+				if !Sleep(ctx, time.Duration(retries)*fetchRetryWait) {
 					return fail("fetch at %d: %w", next, errors.Join(err, ctx.Err()))
-				case <-time.After(time.Duration(retries) * fetchRetryWait):
 				}
 				continue
 			}
