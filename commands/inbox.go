@@ -214,27 +214,25 @@ const statusDone = "DONE"
 // match the one recorded with the payment's virtual account is refused (counted, alerted,
 // nothing recorded); a hint that Toss's record is DONE, for a payment recorded SUCCESS,
 // repeats what is recorded (the approval's own webhook); everything else is a hint for
-// Reconcile, which looks the payment up.
+// Reconcile, which looks the payment up (on the payment loaded here: one read of its stream).
 //
 // The repeated approval is not looked up: that would double the calls to Toss of every
 // payment, and a change of Toss's record after the approval (a cancel made there, a deposit
 // error) comes with a hint of its own status. Trusting the hint this far can only skip
 // a lookup, never record anything: a forged DONE finds nothing to do either.
 func (s *Service) ReconcileWebhook(ctx context.Context, r WebhookReceived, meta Meta) (string, error) {
-	if r.SecretHash != "" || r.Status == statusDone {
-		p, err := s.Load(ctx, r.OrderID)
-		if errors.Is(err, aggregate.ErrNotFound) {
-			return "unknown payment", nil
-		}
-		if err != nil {
-			return "", err
-		}
-		if r.SecretHash != "" && !s.checkDepositCallback(p, r.SecretHash) {
-			return "refused: secret mismatch", nil
-		}
-		if r.Status == statusDone && p.Status == aggregate.StatusSuccess {
-			return "already recorded: the hint repeats it", nil
-		}
+	p, err := s.Load(ctx, r.OrderID)
+	if errors.Is(err, aggregate.ErrNotFound) {
+		return "unknown payment", nil
 	}
-	return s.Reconcile(ctx, r.OrderID, meta)
+	if err != nil {
+		return "", err
+	}
+	if r.SecretHash != "" && !s.checkDepositCallback(p, r.SecretHash) {
+		return "refused: secret mismatch", nil
+	}
+	if r.Status == statusDone && p.Status == aggregate.StatusSuccess {
+		return "already recorded: the hint repeats it", nil
+	}
+	return s.reconcile(ctx, p, meta)
 }

@@ -17,7 +17,6 @@ import (
 // alerted, never booked. An approved virtual-account payment whose record waits for a deposit
 // again (a deposit error) records the withdrawal and alerts. It returns what it did, for logs.
 func (s *Service) Reconcile(ctx context.Context, orderID string, meta Meta) (string, error) {
-	meta = meta.forCommand()
 	p, err := s.Load(ctx, orderID)
 	if errors.Is(err, aggregate.ErrNotFound) {
 		return "unknown payment", nil
@@ -25,6 +24,13 @@ func (s *Service) Reconcile(ctx context.Context, orderID string, meta Meta) (str
 	if err != nil {
 		return "", err
 	}
+	return s.reconcile(ctx, p, meta)
+}
+
+// reconcile is Reconcile for the payment as just loaded.
+func (s *Service) reconcile(ctx context.Context, p Payment, meta Meta) (string, error) {
+	meta = meta.forCommand()
+	orderID := p.OrderID
 	now := s.cfg.Now().UTC()
 	open := p.OutcomeOpen(now.Add(-s.cfg.Recovery.ExecutingTimeout))
 	switch {
