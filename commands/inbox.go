@@ -26,11 +26,16 @@ type WebhookInbox struct {
 	maxBacklog int
 	wake       chan struct{}
 
+	// writeMu is held by the one goroutine writing to the inbox's streams (inbox_store.go),
+	// taken before mu.
+	writeMu sync.Mutex
+
 	mu      sync.Mutex
 	seen    map[string]string // transmission id → day stream
 	heads   map[string]streamHead
 	pending *list.List // of *inboxItem, oldest first
 	inQueue map[string]*list.Element
+	queued  []*inboxWrite // waiting for the writer, oldest first
 }
 
 type inboxItem struct {
@@ -68,30 +73,27 @@ func (in *WebhookInbox) Accept(ctx context.Context, w Webhook) error {
 	if w.Secret != "" {
 		rec.SecretHash = in.svc.secretHash(w.Secret)
 	}
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if _, dup := in.seen[rec.TransmissionID]; dup {
-		return nil
-	}
-	if in.pending.Len() >= in.maxBacklog {
-		return ErrInboxFull
-	}
-	stream := inboxStream(now)
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
-	stored, err := in.appendLocked(ctx, stream, NameWebhookReceived, rec.TransmissionID, data)
-	if err != nil {
+	in.mu.Lock()
+	if _, dup := in.seen[rec.TransmissionID]; dup {
+		in.mu.Unlock()
+		return nil
+	}
+	if in.pending.Len()+len(in.queued) >= in.maxBacklog {
+		in.mu.Unlock()
+		return ErrInboxFull
+	}
+	write := &inboxWrite{stream: inboxStream(now), name: NameWebhookReceived, transmissionID: rec.TransmissionID, data: data,
+		received: &rec}
+	in.queued = append(in.queued, write)
+	in.mu.Unlock()
+	if err := in.commit(ctx, write); err != nil {
 		return fmt.Errorf("store webhook %s: %w", rec.TransmissionID, err)
 	}
-	if !stored {
-		return nil // another instance stored it meanwhile; it works it off
-	}
-	in.svc.sig.webhooksStored.Add(1)
-	in.seen[rec.TransmissionID] = stream
-	in.enqueueLocked(stream, rec)
-	return nil
+	return nil // stored now and queued, or stored before (here or by another instance, which works it off)
 }
 
 // Ignore counts and logs a well-formed webhook that names no payment we act on (e.g.
@@ -139,8 +141,8 @@ func (in *WebhookInbox) Run(ctx context.Context) error {
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
 	for ctx.Err() == nil {
-		item, wait := in.next()
-		if item == nil {
+		items, wait := in.due()
+		if len(items) == 0 {
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
@@ -153,56 +155,77 @@ func (in *WebhookInbox) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		in.work(ctx, item) // when ctx ended mid-work, the item stays due and the loop ends
+		in.work(ctx, items) // when ctx ended mid-work, the items left stay due and the loop ends
 	}
 	return ctx.Err()
 }
 
-// next is the oldest webhook due now, or how long to wait for one.
-func (in *WebhookInbox) next() (*inboxItem, time.Duration) {
+// workBatch bounds the webhooks worked off between two writes of their WebhookProcessed.
+const workBatch = 256
+
+// due is the oldest webhooks due now (at most workBatch), or how long to wait for one.
+func (in *WebhookInbox) due() ([]*inboxItem, time.Duration) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	now := time.Now()
 	wait := time.Minute
-	for e := in.pending.Front(); e != nil; e = e.Next() {
+	var items []*inboxItem
+	for e := in.pending.Front(); e != nil && len(items) < workBatch; e = e.Next() {
 		it := e.Value.(*inboxItem)
 		if !now.Before(it.notUntil) {
-			return it, 0
+			items = append(items, it)
+			continue
 		}
 		wait = min(wait, it.notUntil.Sub(now))
 	}
-	return nil, wait
+	return items, wait
 }
 
-// work reconciles one webhook and marks it processed.
-func (in *WebhookInbox) work(ctx context.Context, it *inboxItem) {
-	r := it.received
-	did, err := in.svc.ReconcileWebhook(ctx, r, Meta{CorrelationID: r.TransmissionID, Actor: "toss-webhook"})
-	if err != nil {
+// work reconciles webhooks one by one, then marks those worked off processed, in one write.
+func (in *WebhookInbox) work(ctx context.Context, items []*inboxItem) {
+	var done []*inboxItem
+	var marks []*inboxWrite
+	for _, it := range items {
+		r := it.received
+		did, err := in.svc.ReconcileWebhook(ctx, r, Meta{CorrelationID: r.TransmissionID, Actor: "toss-webhook"})
 		if ctx.Err() != nil {
-			return
+			break
 		}
-		it.failures++
-		backoff := min(time.Minute, time.Second<<min(it.failures, 6))
-		it.notUntil = time.Now().Add(backoff)
-		in.log.Error("reconciling webhook", "order_id", r.OrderID, "transmission_id", r.TransmissionID,
-			"event_type", r.EventType, "attempt", it.failures, "retry_in", backoff, "err", err)
-		return
+		if err != nil {
+			in.mu.Lock()
+			it.failures++
+			backoff := min(time.Minute, time.Second<<min(it.failures, 6))
+			it.notUntil = time.Now().Add(backoff)
+			in.mu.Unlock()
+			in.log.Error("reconciling webhook", "order_id", r.OrderID, "transmission_id", r.TransmissionID,
+				"event_type", r.EventType, "attempt", it.failures, "retry_in", backoff, "err", err)
+			continue
+		}
+		in.log.Info("webhook worked off", "order_id", r.OrderID, "transmission_id", r.TransmissionID, "event_type", r.EventType, "did", did)
+		data, err := json.Marshal(WebhookProcessed{TransmissionID: r.TransmissionID, Did: did, At: in.svc.cfg.Now().UTC()})
+		if err != nil {
+			in.log.Warn("webhook worked off but not marked processed", "transmission_id", r.TransmissionID, "err", err)
+		} else {
+			marks = append(marks, &inboxWrite{stream: it.stream, name: NameWebhookProcessed, transmissionID: r.TransmissionID, data: data})
+		}
+		done = append(done, it)
 	}
-	in.log.Info("webhook worked off", "order_id", r.OrderID, "transmission_id", r.TransmissionID, "event_type", r.EventType, "did", did)
-	data, err := json.Marshal(WebhookProcessed{TransmissionID: r.TransmissionID, Did: did, At: in.svc.cfg.Now().UTC()})
+	if len(marks) > 0 {
+		in.mu.Lock()
+		in.queued = append(in.queued, marks...)
+		in.mu.Unlock()
+		if err := in.commit(ctx, marks...); err != nil {
+			// Worked off, but a restart will work them off again: harmless, reconciling is idempotent.
+			in.log.Warn("webhooks worked off but not marked processed", "webhooks", len(marks), "err", err)
+		}
+	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if err == nil {
-		_, err = in.appendLocked(ctx, it.stream, NameWebhookProcessed, r.TransmissionID, data)
-	}
-	if err != nil {
-		// Worked off, but a restart will work it off again: harmless, reconciling is idempotent.
-		in.log.Warn("webhook worked off but not marked processed", "transmission_id", r.TransmissionID, "err", err)
-	}
-	if e, ok := in.inQueue[r.TransmissionID]; ok {
-		in.pending.Remove(e)
-		delete(in.inQueue, r.TransmissionID)
+	for _, it := range done {
+		if e, ok := in.inQueue[it.received.TransmissionID]; ok {
+			in.pending.Remove(e)
+			delete(in.inQueue, it.received.TransmissionID)
+		}
 	}
 	in.svc.sig.webhookBacklog.Store(int64(in.pending.Len()))
 }

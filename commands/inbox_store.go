@@ -77,33 +77,120 @@ type streamHead struct {
 	hash     string
 }
 
-// appendLocked appends one inbox event with an id derived from the transmission, at the
-// stream's known head, re-reading the stream when another instance wrote to it. It
-// reports false when the stream already holds that transmission's event (a duplicate stored
-// by another instance, or a retried append that landed).
-func (in *WebhookInbox) appendLocked(ctx context.Context, stream, name, transmissionID string, data []byte) (appended bool, err error) {
-	err = retryConflicts(stream, func() error {
+// inboxWrite is one inbox event waiting to be written.
+type inboxWrite struct {
+	stream         string
+	name           string // NameWebhookReceived or NameWebhookProcessed
+	transmissionID string // the event's key and correlation id
+	data           []byte
+	received       *WebhookReceived // a received webhook, queued for work once written
+	err            error            // the write's outcome, set by the writer
+}
+
+// inboxWriteTimeout bounds one write of the inbox, which no single caller's context ends.
+const inboxWriteTimeout = 10 * time.Second
+
+// commit returns once ws, which the caller added to in.queued, are written, or why they
+// are not. Webhooks arrive concurrently, and every write to a day's stream must follow the
+// last one: so the caller that gets writeMu writes everything queued by then, one append
+// per day stream, and concurrent webhooks share that append and its fsync (group commit)
+// instead of waiting for each other's.
+func (in *WebhookInbox) commit(ctx context.Context, ws ...*inboxWrite) error {
+	in.writeMu.Lock()
+	in.mu.Lock()
+	batch := in.queued
+	in.queued = nil
+	in.mu.Unlock()
+	if len(batch) > 0 { // else an earlier writer took ws along
+		in.flush(ctx, batch)
+	}
+	in.writeMu.Unlock()
+	var err error
+	for _, w := range ws {
+		err = errors.Join(err, w.err)
+	}
+	return err
+}
+
+// flush writes batch, in order, and sets each write's outcome. Callers hold writeMu.
+func (in *WebhookInbox) flush(ctx context.Context, batch []*inboxWrite) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), inboxWriteTimeout)
+	defer cancel()
+	for len(batch) > 0 {
+		stream := batch[0].stream // mostly all of them: a batch spans midnight UTC at most
+		var same, rest []*inboxWrite
+		for _, w := range batch {
+			if w.stream == stream {
+				same = append(same, w)
+			} else {
+				rest = append(rest, w)
+			}
+		}
+		err := in.appendWrites(ctx, stream, same)
+		for _, w := range same {
+			w.err = err
+		}
+		batch = rest
+	}
+}
+
+// appendWrites appends ws to stream in one append, at the stream's known head, re-reading
+// the stream when another instance wrote to it. A received webhook whose transmission the
+// stream already holds (stored earlier in the batch, or by another instance) is not written
+// again. Event ids derive from the transmission, so a retried append that landed is
+// recognised. Callers hold writeMu.
+func (in *WebhookInbox) appendWrites(ctx context.Context, stream string, ws []*inboxWrite) error {
+	return retryConflicts(stream, func() error {
+		in.mu.Lock()
 		head, known := in.heads[stream]
 		if !known {
 			var err error
 			if head, err = in.readLocked(ctx, stream, false); err != nil {
+				in.mu.Unlock()
 				return err
 			}
 		}
-		if name == NameWebhookReceived && in.seen[transmissionID] != "" {
-			appended = false
+		todo := make([]*inboxWrite, 0, len(ws))
+		inBatch := map[string]bool{}
+		for _, w := range ws {
+			if w.received != nil {
+				if in.seen[w.transmissionID] != "" || inBatch[w.transmissionID] {
+					continue
+				}
+				inBatch[w.transmissionID] = true
+			}
+			todo = append(todo, w)
+		}
+		in.mu.Unlock()
+		if len(todo) == 0 {
 			return nil
 		}
-		res, hash, err := in.svc.appendRecords(ctx, stream, head.revision, head.hash, []Record{{Name: name, Data: data}},
-			transmissionID, Meta{CorrelationID: transmissionID, Actor: "toss-webhook"})
+		events := make([]eventstore.Event, len(todo))
+		hash := head.hash
+		for i, w := range todo {
+			meta := Meta{CorrelationID: w.transmissionID, Actor: "toss-webhook", commandID: w.transmissionID}
+			var err error
+			if events[i], hash, err = storedEvent(stream, head.revision+eventstore.Revision(i)+1, hash, w.name, w.data, meta, ""); err != nil {
+				return err
+			}
+		}
+		res, err := in.svc.appendStored(ctx, stream, head.revision, events)
+		in.mu.Lock()
+		defer in.mu.Unlock()
 		if err != nil {
 			delete(in.heads, stream) // someone else wrote, or in doubt: read again
 			return err
 		}
-		in.heads[stream], appended = streamHead{res.Revision, hash}, true
+		in.heads[stream] = streamHead{res.Revision, hash}
+		for _, w := range todo {
+			if w.received != nil {
+				in.seen[w.transmissionID] = stream
+				in.enqueueLocked(stream, *w.received)
+				in.svc.sig.webhooksStored.Add(1)
+			}
+		}
 		return nil
 	})
-	return appended, err
 }
 
 // readLocked reads an inbox stream, marks its transmissions seen, and — when queue is set —
@@ -150,6 +237,8 @@ func (in *WebhookInbox) readLocked(ctx context.Context, stream string, queue boo
 // Restore reads the last InboxRetentionDays days of the inbox and queues what was received
 // and not worked off (webhooks answered before a crash). Run calls it first.
 func (in *WebhookInbox) Restore(ctx context.Context) error {
+	in.writeMu.Lock()
+	defer in.writeMu.Unlock()
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	now := in.svc.cfg.Now()

@@ -306,10 +306,16 @@ func serve(h http.Handler, addr string, t timeouts) (*http.Server, string, error
 // payments survives a restart as the events do.
 const simulatorDir = "tosssim"
 
+// simulatorWebhookWorkers is how many webhooks the in-process simulator has in flight.
+const simulatorWebhookWorkers = 64
+
 // startSimulator makes the in-process Toss simulator: in memory, or with a data directory
 // in its simulatorDir.
 func startSimulator(cfg Config) (*tosssim.Simulator, error) {
-	opts := tosssim.Options{SecretKeys: []string{string(simulatorKey)}, Seed: time.Now().UnixNano()}
+	// Toss delivers webhooks in parallel; the simulator's default of two attempts in flight
+	// falls behind the payments a 2-core machine confirms, and its queue would drop them.
+	opts := tosssim.Options{SecretKeys: []string{string(simulatorKey)}, Seed: time.Now().UnixNano(),
+		Webhooks: tosssim.WebhookOptions{Workers: simulatorWebhookWorkers}}
 	if cfg.DataDir == "" {
 		return tosssim.New(opts), nil
 	}
