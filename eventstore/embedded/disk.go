@@ -73,7 +73,6 @@ func open(dir string, o options) (*Store, error) {
 	}
 	s.durable = s.last()
 	s.file = file
-	s.cacheLimit = cacheLimit
 	s.cache.startAt(int(s.durable)) // the events replayed stay in the log
 	s.disk = &disk{
 		store:     s,

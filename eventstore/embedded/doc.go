@@ -1,9 +1,12 @@
 // Package embedded is the event store that runs inside the process: in memory
-// (OpenMemory), or backed by a data directory that survives restarts (Open). Memory mode
-// keeps every event in memory. A data directory keeps its events in an append-only log and
-// in memory only an index (each stream's positions, each position's stream and frame
-// offset), replayed from the log on open, and a cache of the most recent events; reads of
-// older events read the log.
+// (OpenMemory), or backed by a data directory that survives restarts (Open). Both keep
+// their events in an append-only log of frames (below) — memory mode in chunks of bytes in
+// memory, a data directory in a file — and as Go values only an index (each stream's
+// positions, each position's stream and frame offset) and a cache of the most recent
+// events; reads of older events read the log. A chunk of bytes costs the garbage collector
+// one object to mark however many events it holds; as structs of their own, each with its
+// own bytes, a memory-mode process's events were a fifth of its marking
+// (docs/performance.md).
 //
 // Invariants, on top of those of package eventstore:
 //   - Positions are 1, 2, 3, … in commit order, with no gaps; revisions count per stream.
@@ -15,11 +18,12 @@
 //   - Readers and followers take what they need from the index under a read lock and read
 //     the log after releasing it; followers wait on a channel that is closed on each
 //     commit. They never block appenders, and a slow follower loses nothing.
-//   - Memory per event: in memory mode its data plus about 160 bytes; in a data directory
-//     about 20 bytes of index (8 for its stream's position list, 4 for its stream, 8 for
-//     its frame offset), plus per stream its name and about 100 bytes, plus the cache of
-//     recent events (64 MiB at most, beyond events still waiting for the disk). Nothing is
-//     kept per follower, and no goroutine runs per event, stream or follower.
+//   - Memory per event: about 20 bytes of index (8 for its stream's position list, 4 for
+//     its stream, 8 for its frame offset), plus per stream its name and about 100 bytes,
+//     plus the cache of recent events (64 MiB at most, beyond events still waiting for the
+//     disk); in memory mode its frame in the log too (its data, metadata, type and id, and
+//     about 10 bytes). Nothing is kept per follower, and no goroutine runs per event,
+//     stream or follower.
 //   - Every read from the log checks the frame's checksum: damage found there after Open
 //     fails the read or follow with ErrCorrupt.
 //   - A failed write or fsync breaks the store: appends fail with that error from then on
@@ -47,6 +51,9 @@
 // One frame per append makes appends atomic on disk: a frame is intact or it is not.
 // Replay checks that each frame continues the log (next position, next revision of its
 // stream); a frame that passes its checksum but does not is ErrCorrupt.
+//
+// Memory mode writes the same frames, one per append, each its own batch, into memory (no
+// header: offsets start at 0), and acknowledges an append once its frame is there.
 //
 // Recovery on open: replay stops at the first frame that is incomplete or fails its
 // checksum. A batch is written only after the previous one was synced, so a crash can tear

@@ -20,3 +20,11 @@ func LogEnd(s *Store) int64 {
 	defer s.mu.Unlock()
 	return s.disk.size
 }
+
+// OpenMemoryUncached opens a memory store that keeps no acknowledged event as a struct:
+// every read and every follow reads its log of bytes.
+func OpenMemoryUncached() *Store {
+	s := OpenMemory()
+	s.cacheLimit = 0
+	return s
+}

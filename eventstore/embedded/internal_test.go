@@ -1,7 +1,9 @@
 package embedded
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -173,5 +175,32 @@ var _ = Describe("A data directory's cache", func() {
 			Expect(e.Position).To(Equal(eventstore.Position(i + 1)))
 			Expect(e.Data).To(MatchJSON(`{"n":1}`))
 		}
+	})
+})
+
+var _ = Describe("memory mode's log", func() {
+	It("reads back every frame, those across two chunks too", func() {
+		var l memLog
+		var offsets []int64
+		var frames [][]byte
+		// Sizes that land frames on, just before and just after chunk boundaries.
+		for i, n := range []int{10, memChunk - 20, 10, 5, memChunk, 3, memChunk + 7, 1} {
+			b := bytes.Repeat([]byte{byte(i + 1)}, n)
+			offsets = append(offsets, l.append(b))
+			frames = append(frames, b)
+		}
+		for i, b := range frames {
+			got := make([]byte, len(b))
+			n, err := l.ReadAt(got, offsets[i])
+			Expect(err).NotTo(HaveOccurred())
+			Expect(n).To(Equal(len(b)))
+			Expect(got).To(Equal(b), "frame %d", i)
+		}
+		// A read running past the end gets what there is, and io.EOF.
+		got := make([]byte, 4)
+		n, err := l.ReadAt(got, l.size-1)
+		Expect(err).To(MatchError(io.EOF))
+		Expect(n).To(Equal(1))
+		Expect(got[0]).To(Equal(byte(8)))
 	})
 })

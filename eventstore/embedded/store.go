@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"strings"
 	"sync"
@@ -28,16 +27,19 @@ type Store struct {
 	streams map[string]*stream
 	byID    []*stream         // streams by id, in the order they were created
 	types   map[string]string // interned event types: one string per type, not per event
-	// The $all order, indexed by position-1: each event's stream and, in a data directory,
-	// the log offset of the frame holding it (for acknowledged events only).
+	// The $all order, indexed by position-1: each event's stream and the log offset of the
+	// frame holding it (for acknowledged events only).
 	streamOf list[uint32]
 	frames   list[int64]
-	// cache holds events by position-1: every event in memory mode; in a data directory the
-	// most recent ones, within cacheLimit bytes, and always the pending ones.
+	// cache holds events by position-1: the most recent ones, within cacheLimit bytes, and
+	// in a data directory always the pending ones.
 	cache      list[eventstore.RecordedEvent]
 	cacheBytes int
 	cacheLimit int
-	file       io.ReaderAt // the data directory's log, where events not cached are read
+	file       io.ReaderAt // the log, where events not cached are read: the data directory's, or mem
+	// mem is memory mode's log (nil in a data directory), appended to under mu.
+	mem     *memLog
+	encoded []byte // the frame being added to mem, reused
 	// durable is the last position that is acknowledged: readers and followers see
 	// positions up to here only. Events after it are pending, waiting for the disk.
 	durable eventstore.Position
@@ -57,7 +59,7 @@ type stream struct {
 	positions []eventstore.Position // positions[r] is the position of revision r
 }
 
-// cacheLimit bounds the bytes of acknowledged events a data directory keeps in memory: a
+// cacheLimit bounds the bytes of acknowledged events kept as structs in memory: a
 // few seconds of appends at full speed, so that followers and commands, which mostly read
 // what was just written, rarely read the log.
 const cacheLimit = 64 << 20
@@ -67,9 +69,14 @@ func cost(e *eventstore.RecordedEvent) int {
 	return int(unsafe.Sizeof(*e)) + len(e.Data) + len(e.Metadata)
 }
 
-// OpenMemory returns an empty store that keeps everything in memory.
+// OpenMemory returns an empty store that keeps everything in memory: each append as the
+// frame a data directory would write, in a log of bytes, and the most recent events in
+// the cache as a data directory does.
 func OpenMemory() *Store {
-	return newStore()
+	s := newStore()
+	s.mem = &memLog{}
+	s.file = s.mem
+	return s
 }
 
 func newStore() *Store {
@@ -77,7 +84,7 @@ func newStore() *Store {
 		streams:    make(map[string]*stream),
 		types:      make(map[string]string),
 		changed:    make(chan struct{}),
-		cacheLimit: math.MaxInt,
+		cacheLimit: cacheLimit,
 	}
 }
 
@@ -187,19 +194,28 @@ func (s *Store) record(name string, expected eventstore.Revision, events []event
 	}
 	first := s.last() + 1
 	now := time.Now().UTC()
-	for i, e := range events {
+	for i := range events {
+		e := &events[i]
 		e.Stream = st.name
 		e.Revision = expected + 1 + eventstore.Revision(i)
 		e.Position = first + eventstore.Position(i)
 		e.Type = s.intern(e.Type)
 		e.RecordedAt = now
-		s.cacheBytes += cost(&e)
-		s.cache.add(e)
+		s.cacheBytes += cost(e)
+		s.cache.add(*e)
 		s.streamOf.add(st.id)
 		st.positions = append(st.positions, e.Position)
 	}
 	last := s.last()
 	if s.disk == nil {
+		s.encoded = appendRecord(s.encoded[:0], s.mem.size, events)
+		frame := s.mem.append(s.encoded)
+		if cap(s.encoded) > maxKeptBuffer {
+			s.encoded = nil
+		}
+		for range events {
+			s.frames.add(frame)
+		}
 		s.advance(last)
 	} else {
 		s.disk.enqueue(first, len(events))

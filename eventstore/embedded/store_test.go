@@ -17,6 +17,11 @@ var _ = storetest.Describe("memory store", func(context.Context) (eventstore.Sto
 	return s, func() { Expect(s.Close()).To(Succeed()) }
 })
 
+var _ = storetest.Describe("memory store reading from its log", func(context.Context) (eventstore.Store, func()) {
+	s := embedded.OpenMemoryUncached()
+	return s, func() { Expect(s.Close()).To(Succeed()) }
+})
+
 var _ = storetest.Describe("directory store", func(context.Context) (eventstore.Store, func()) {
 	s, err := embedded.Open(GinkgoT().TempDir())
 	Expect(err).NotTo(HaveOccurred())
