@@ -24,6 +24,9 @@
 #   drain-s     seconds from the end of the measured run until paymentd had settled: the
 #               downstream work (Kafka, ledger, wallet, completion) it still had to do
 #   done        confirmed payments of the measured run that reached PaymentCompleted
+#   lost        webhooks the in-process simulator did not send because its queue was full
+#               (warm-up and measured run): each is work paymentd was spared, so a row with
+#               lost webhooks measured less than a payment's whole life
 #   bare req/s  the bare handler's requests per second (measured just before this paymentd)
 #   ratio       1 : bare req/s ÷ pay/s, and 1 : bare req/s ÷ done/s
 #               (the bare handler moves with the machine by a third within an hour, so the
@@ -134,6 +137,8 @@ paymentd_row() {
 	drain=$(echo "$(date +%s.%N) - $ended" | bc -l)
 	done_ps=$(echo "$confirmed / ($done_at - $started)" | bc -l)
 	"$load" "${to[@]}" -check-done "$dir/ids" >"$dir/check"
+	local lost
+	lost=$(curl -s "$sim/sim/v1/stats" | grep -oE '"overflowed": *[0-9]+' | head -1 | grep -oE '[0-9]+$')
 
 	local pps ndone half
 	pps=$(grep -oE '\([0-9]+ confirmed payments/s' "$dir/run" | grep -oE '[0-9]+')
@@ -153,19 +158,19 @@ paymentd_row() {
 		cat "$dir/run" >&2
 		return 1
 	fi
-	printf '%-20s %-9s %7d %7.0f %10.0f %10.0f %7.1f %11s %10.0f  1 : %-5.1f 1 : %-5.1f %6d/%-6d %8s%s\n' \
+	printf '%-20s %-9s %7d %7.0f %10.0f %10.0f %7.1f %11s %6s %10.0f  1 : %-5.1f 1 : %-5.1f %6d/%-6d %8s%s\n' \
 		"$label" "$mode" "$pps" "$done_ps" \
 		"$(echo "($cpu1 - $cpu0) * 1000000 / $hz / $confirmed" | bc -l)" \
 		"$(echo "($rss1 - $rss0) * 1024 / $confirmed" | bc -l)" "$drain" \
-		"$ndone/$confirmed" "$bare_rps" "$(echo "$bare_rps / $pps" | bc -l)" "$(echo "$bare_rps / $done_ps" | bc -l)" \
+		"$ndone/$confirmed" "${lost:-?}" "$bare_rps" "$(echo "$bare_rps / $pps" | bc -l)" "$(echo "$bare_rps / $done_ps" | bc -l)" \
 		"$half" "$half_pps" "$half_p99" "$( ((half_done == 0)) || echo "  ($half_done of the half-rate run not done)")"
 	echo "$label $mode $pps $done_ps" >>"$tmp/rows"
 	log "$label $mode: $(grep -E '^(flow|confirm) ' "$dir/run" | tr -s ' ' | paste -sd ';')"
 }
 
 echo "paystream perf: N=$N C=$C WARMUP=$WARMUP HALF_N=$HALF_N on $(nproc) cores, $(date -u +%FT%TZ)"
-printf '%-20s %-9s %7s %7s %10s %10s %7s %11s %10s  %-9s %-9s %13s %8s\n' \
-	build mode pay/s done/s cpu-µs/pay rss-B/pay drain-s done 'bare req/s' ratio 'ratio done' 'half ask/got' 'p99'
+printf '%-20s %-9s %7s %7s %10s %10s %7s %11s %6s %10s  %-9s %-9s %13s %8s\n' \
+	build mode pay/s done/s cpu-µs/pay rss-B/pay drain-s done lost 'bare req/s' ratio 'ratio done' 'half ask/got' 'p99'
 for b in "${builds[@]}"; do
 	label=${b/:/ }
 	bin=$tmp/${b%%:*}/paymentd
