@@ -165,16 +165,12 @@ func (in *WebhookInbox) appendWrites(ctx context.Context, stream string, ws []*i
 		if len(todo) == 0 {
 			return nil
 		}
-		events := make([]eventstore.Event, len(todo))
-		hash := head.hash
+		records, metas := make([]Record, len(todo)), make([]Meta, len(todo))
 		for i, w := range todo {
-			meta := Meta{CorrelationID: w.transmissionID, Actor: "toss-webhook", commandID: w.transmissionID}
-			var err error
-			if events[i], hash, err = storedEvent(stream, head.revision+eventstore.Revision(i)+1, hash, w.name, w.data, meta, ""); err != nil {
-				return err
-			}
+			records[i] = Record{Name: w.name, Data: w.data}
+			metas[i] = Meta{CorrelationID: w.transmissionID, Actor: "toss-webhook", commandID: w.transmissionID}
 		}
-		res, err := in.svc.appendStored(ctx, stream, head.revision, events)
+		res, hash, err := in.svc.appendRecords(ctx, stream, head.revision, head.hash, records, metas)
 		in.mu.Lock()
 		defer in.mu.Unlock()
 		if err != nil {

@@ -40,20 +40,26 @@ func (s *Service) AppendRecords(ctx context.Context, stream string, expected eve
 			prev = audit.LinksOf(recorded[n-1].Metadata).Hash
 		}
 	}
-	res, _, err := s.appendRecords(ctx, stream, expected, prev, records, key, meta)
+	meta.commandID = key
+	metas := make([]Meta, len(records))
+	for i := range metas {
+		metas[i] = meta
+	}
+	res, _, err := s.appendRecords(ctx, stream, expected, prev, records, metas)
 	return res, err
 }
 
 // appendRecords is AppendRecords for a writer that knows prev, the hash of the stream's
 // event at expected ("" for none), so nothing is read (the webhook inbox: its day's stream
-// grows with every webhook). It returns the hash of the last record appended.
+// grows with every webhook), and whose records may have metadata of their own: metas[i]
+// is record i's, its commandID the key record i's id derives from. It returns the hash of
+// the last record appended.
 func (s *Service) appendRecords(ctx context.Context, stream string, expected eventstore.Revision, prev string, records []Record,
-	key string, meta Meta) (eventstore.AppendResult, string, error) {
-	meta.commandID = key
+	metas []Meta) (eventstore.AppendResult, string, error) {
 	out := make([]eventstore.Event, len(records))
 	for i, r := range records {
 		var err error
-		if out[i], prev, err = storedEvent(stream, expected+eventstore.Revision(i)+1, prev, r.Name, r.Data, meta, ""); err != nil {
+		if out[i], prev, err = storedEvent(stream, expected+eventstore.Revision(i)+1, prev, r.Name, r.Data, metas[i], ""); err != nil {
 			return eventstore.AppendResult{}, "", err
 		}
 	}
