@@ -6,8 +6,12 @@ import (
 )
 
 // DefaultCachedPayments is how many payments' folded states a Service keeps unless
-// Config.CachedPayments says otherwise.
-const DefaultCachedPayments = 20_000
+// Config.CachedPayments says otherwise. A payment's commands (confirm, its webhook, the
+// ledger's and the wallet's completions) come within a second or two of its checkout, so
+// 4,096 covers two seconds at the fastest rate measured (docs/performance.md). More costs
+// the garbage collector: every cached state is a dozen small objects it marks on every
+// cycle (20,000 doubled the mark of a data directory's heap).
+const DefaultCachedPayments = 4096
 
 // paymentCache keeps the folded payments of the streams used last, each at the revision it
 // was folded at, so that the next command on one of them neither reads nor decodes the
