@@ -306,8 +306,16 @@ func serve(h http.Handler, addr string, t timeouts) (*http.Server, string, error
 // payments survives a restart as the events do.
 const simulatorDir = "tosssim"
 
-// simulatorWebhookWorkers is how many webhooks the in-process simulator has in flight.
-const simulatorWebhookWorkers = 64
+// simulatorWebhookWorkers is how many webhooks the in-process simulator has in flight, and
+// simulatorWebhookQueue how many it holds for delivery. Toss does not drop a webhook
+// because the merchant is slow, so the queue is sized for what a burst backs up: at full
+// rate with a data directory on a slower 2-core machine, the default of 1,024 overflowed
+// (390–908 of 22,000 webhooks dropped at ~740 payments/s). A full queue holds ~2 KB per
+// webhook: 128 MiB if paymentd stopped taking them altogether.
+const (
+	simulatorWebhookWorkers = 64
+	simulatorWebhookQueue   = 1 << 16
+)
 
 // startSimulator makes the in-process Toss simulator: in memory, or with a data directory
 // in its simulatorDir.
@@ -315,7 +323,7 @@ func startSimulator(cfg Config) (*tosssim.Simulator, error) {
 	// Toss delivers webhooks in parallel; the simulator's default of two attempts in flight
 	// falls behind the payments a 2-core machine confirms, and its queue would drop them.
 	opts := tosssim.Options{SecretKeys: []string{string(simulatorKey)}, Seed: time.Now().UnixNano(),
-		Webhooks: tosssim.WebhookOptions{Workers: simulatorWebhookWorkers}}
+		Webhooks: tosssim.WebhookOptions{Workers: simulatorWebhookWorkers, QueueSize: simulatorWebhookQueue}}
 	if cfg.DataDir == "" {
 		return tosssim.New(opts), nil
 	}
