@@ -307,7 +307,10 @@ func (f *Forwarder) readCheckpoint(ctx context.Context, cl *kgo.Client) (lastChe
 	if err != nil {
 		return last, fmt.Errorf("read checkpoint: %w", err)
 	}
-	r0 := ranges[0] // absent from a topic just created, whose offsets are not listed yet: empty
+	r0, ok := ranges[0]
+	if !ok {
+		return last, fmt.Errorf("read checkpoint: %s has no partition 0", f.cfg.checkpointTopic)
+	}
 	err = kafka.ReadCommitted(ctx, cl, f.cfg.checkpointTopic, 0, r0.start, r0.end, func(r *kgo.Record) {
 		if string(r.Key) != f.cfg.name {
 			return
