@@ -21,11 +21,6 @@
 //     both; on start the forwarder first fences any previous producer with its transactional
 //     id (which aborts that producer's open transaction) and then reads the last committed
 //     checkpoint, read-committed. Readers of payments.approved must read committed.
-//   - A checkpoint names how many approvals its transaction published and the checkpoint
-//     before it. On start the forwarder checks that those approvals are in the topic; if a
-//     broker crash kept the checkpoint and lost them (seen with kfake's data directory), it
-//     starts from the checkpoint before and publishes them again, which subscribers
-//     deduplicate by message id. Otherwise a restart publishes nothing twice.
 //   - Several approvals share one transaction (up to the batch size): whatever arrived while
 //     the previous transaction committed.
 //   - One active forwarder per name: a second instance with the same transactional id fences

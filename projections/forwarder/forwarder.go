@@ -173,12 +173,8 @@ func (f *Forwarder) start(ctx context.Context, cl *kgo.Client) (eventstore.Posit
 		return 0, err
 	}
 	var from eventstore.Position
-	err := step(ctx, "reading the checkpoint", func(ctx context.Context) error {
-		last, err := f.readCheckpoint(ctx, cl)
-		if err != nil {
-			return err
-		}
-		from, err = f.verifyCheckpoint(ctx, cl, last)
+	err := step(ctx, "reading the checkpoint", func(ctx context.Context) (err error) {
+		from, err = f.readCheckpoint(ctx, cl)
 		return err
 	})
 	return from, err
@@ -214,7 +210,7 @@ func (f *Forwarder) publish(ctx context.Context, cl *kgo.Client, committed event
 			pending, batch = f.take(it, pending, batch)
 		case <-idle.C:
 			if pending > committed {
-				if err := f.commit(ctx, cl, nil, committed, pending); err != nil {
+				if err := f.commit(ctx, cl, nil, pending); err != nil {
 					return err
 				}
 				committed = pending
@@ -237,7 +233,7 @@ func (f *Forwarder) publish(ctx context.Context, cl *kgo.Client, committed event
 		if len(batch) == 0 {
 			continue // only non-approvals: the idle timer will checkpoint them
 		}
-		if err := f.commit(ctx, cl, batch, committed, pending); err != nil {
+		if err := f.commit(ctx, cl, batch, pending); err != nil {
 			return err
 		}
 		committed, batch = pending, batch[:0]
@@ -253,21 +249,16 @@ func (f *Forwarder) take(it item, pending eventstore.Position, batch []*kgo.Reco
 	return max(pending, it.pos), batch
 }
 
-// checkpoint is the value of a checkpoint record. From and Approvals (absent in records
-// written before they were added) let a start check that the approvals committed with it
-// are there (see verifyCheckpoint).
+// checkpoint is the value of a checkpoint record.
 type checkpoint struct {
 	Forwarder string    `json:"forwarder"`
 	Position  uint64    `json:"position"`
-	From      uint64    `json:"from,omitempty"`      // the checkpoint before this one
-	Approvals int       `json:"approvals,omitempty"` // records published in its transaction
 	At        time.Time `json:"at"`
 }
 
-// commit publishes batch and the checkpoint pos, which follows from, in one transaction.
-func (f *Forwarder) commit(ctx context.Context, cl *kgo.Client, batch []*kgo.Record, from, pos eventstore.Position) error {
-	value, err := json.Marshal(checkpoint{Forwarder: f.cfg.name, Position: uint64(pos), From: uint64(from),
-		Approvals: len(batch), At: time.Now().UTC()})
+// commit publishes batch and the checkpoint pos in one transaction.
+func (f *Forwarder) commit(ctx context.Context, cl *kgo.Client, batch []*kgo.Record, pos eventstore.Position) error {
+	value, err := json.Marshal(checkpoint{Forwarder: f.cfg.name, Position: uint64(pos), At: time.Now().UTC()})
 	if err != nil {
 		return err
 	}
@@ -301,107 +292,35 @@ func (f *Forwarder) commit(ctx context.Context, cl *kgo.Client, batch []*kgo.Rec
 // It reads the checkpoint partition up to its last stable offset by position
 // (kafka.ReadCommitted), never by waiting to see the last record: after a broker crash
 // that record may be an aborted one that read_committed never delivers.
-func (f *Forwarder) readCheckpoint(ctx context.Context, cl *kgo.Client) (lastCheckpoint, error) {
-	var last lastCheckpoint
-	ranges, err := committedRanges(ctx, cl, f.cfg.checkpointTopic)
+func (f *Forwarder) readCheckpoint(ctx context.Context, cl *kgo.Client) (eventstore.Position, error) {
+	adm := kadm.NewClient(cl)
+	starts, err := adm.ListStartOffsets(ctx, f.cfg.checkpointTopic)
 	if err != nil {
-		return last, fmt.Errorf("read checkpoint: %w", err)
+		return 0, fmt.Errorf("read checkpoint: list start offsets: %w", err)
 	}
-	r0, ok := ranges[0]
-	if !ok {
-		return last, fmt.Errorf("read checkpoint: %s has no partition 0", f.cfg.checkpointTopic)
+	ends, err := adm.ListCommittedOffsets(ctx, f.cfg.checkpointTopic)
+	if err != nil {
+		return 0, fmt.Errorf("read checkpoint: list committed offsets: %w", err)
 	}
-	err = kafka.ReadCommitted(ctx, cl, f.cfg.checkpointTopic, 0, r0.start, r0.end, func(r *kgo.Record) {
+	start, _ := starts.Lookup(f.cfg.checkpointTopic, 0)
+	end, _ := ends.Lookup(f.cfg.checkpointTopic, 0)
+	if start.Err != nil || end.Err != nil {
+		return 0, fmt.Errorf("read checkpoint: offsets of %s: %w", f.cfg.checkpointTopic, errors.Join(start.Err, end.Err))
+	}
+	var pos eventstore.Position
+	err = kafka.ReadCommitted(ctx, cl, f.cfg.checkpointTopic, 0, start.Offset, end.Offset, func(r *kgo.Record) {
 		if string(r.Key) != f.cfg.name {
 			return
 		}
 		var c checkpoint
 		if err := json.Unmarshal(r.Value, &c); err == nil {
-			last = lastCheckpoint{checkpoint: c, producerID: r.ProducerID, producerEpoch: r.ProducerEpoch}
+			pos = eventstore.Position(c.Position)
 		}
 	})
 	if err != nil {
-		return last, fmt.Errorf("read checkpoint: %w", err)
+		return 0, fmt.Errorf("read checkpoint: %w", err)
 	}
-	return last, nil
-}
-
-// lastCheckpoint is the forwarder's latest committed checkpoint and the transaction that
-// committed it.
-type lastCheckpoint struct {
-	checkpoint
-	producerID    int64
-	producerEpoch int16
-}
-
-// verifyCheckpoint returns the position to start from: last's, unless the approvals its
-// transaction published are not all in the approvals topic; then the checkpoint before it,
-// so that they are published again (subscribers deduplicate by message id).
-//
-// Why: the in-process broker (kfake) killed while it committed a transaction has been
-// seen to keep the checkpoint record and its commit marker and lose the transaction's
-// approval records, which kafka.RecoverCrashed then cannot see either (the seeded kill -9
-// spec in cmd/paymentd lost a few payments' approvals about once in 15-40 runs with a busy
-// disk). A transaction's records are the newest of their producer id and epoch at the end
-// of each partition; aborted ones after them (at most a batch and its markers) are read
-// past.
-func (f *Forwarder) verifyCheckpoint(ctx context.Context, cl *kgo.Client, last lastCheckpoint) (eventstore.Position, error) {
-	pos := eventstore.Position(last.Position)
-	if last.Approvals == 0 {
-		return pos, nil // nothing published with it, or written before Approvals was
-	}
-	ranges, err := committedRanges(ctx, cl, f.cfg.topic)
-	if err != nil {
-		return 0, fmt.Errorf("verify checkpoint: %w", err)
-	}
-	found := 0
-	for p, r := range ranges {
-		start := max(r.start, r.end-int64(last.Approvals+2*f.cfg.maxBatch+16))
-		err = kafka.ReadCommitted(ctx, cl, f.cfg.topic, p, start, r.end, func(r *kgo.Record) {
-			if r.ProducerID == last.producerID && r.ProducerEpoch == last.producerEpoch {
-				found++
-			}
-		})
-		if err != nil {
-			return 0, fmt.Errorf("verify checkpoint: %w", err)
-		}
-	}
-	if found >= last.Approvals {
-		return pos, nil
-	}
-	f.log.Warn("the approvals committed with the last checkpoint are missing from the topic; publishing them again from the checkpoint before it",
-		"checkpoint", last.Position, "from", last.From, "approvals", last.Approvals, "found", found)
-	return eventstore.Position(last.From), nil
-}
-
-// offsetRange is a partition's start offset and last stable offset.
-type offsetRange struct{ start, end int64 }
-
-// committedRanges returns the offset range of each of topic's partitions.
-func committedRanges(ctx context.Context, cl *kgo.Client, topic string) (map[int32]offsetRange, error) {
-	adm := kadm.NewClient(cl)
-	starts, err := adm.ListStartOffsets(ctx, topic)
-	if err != nil {
-		return nil, fmt.Errorf("list start offsets of %s: %w", topic, err)
-	}
-	ends, err := adm.ListCommittedOffsets(ctx, topic)
-	if err != nil {
-		return nil, fmt.Errorf("list committed offsets of %s: %w", topic, err)
-	}
-	out := map[int32]offsetRange{}
-	var errs []error
-	ends.Each(func(end kadm.ListedOffset) {
-		start, _ := starts.Lookup(topic, end.Partition)
-		if end.Topic != topic {
-			return
-		}
-		if start.Err != nil || end.Err != nil {
-			errs = append(errs, fmt.Errorf("offsets of %s/%d: %w", topic, end.Partition, errors.Join(start.Err, end.Err)))
-			return
-		}
-		out[end.Partition] = offsetRange{start.Offset, end.Offset}
-	})
-	return out, errors.Join(errs...)
+	return pos, nil
 }
 
 // forwarded are the event types that may give a message: PspApproved and a resolution as
