@@ -320,8 +320,8 @@ const (
 // startSimulator makes the in-process Toss simulator: in memory, or with a data directory
 // in its simulatorDir.
 func startSimulator(cfg Config) (*tosssim.Simulator, error) {
-	// Toss delivers webhooks in parallel; the simulator's default of two attempts in flight
-	// falls behind the payments a 2-core machine confirms, and its queue would drop them.
+	// The simulator's defaults (two attempts in flight, a queue of 1,024) fall behind what a
+	// 2-core machine confirms and drop webhooks; see simulatorWebhookWorkers.
 	opts := tosssim.Options{SecretKeys: []string{string(simulatorKey)}, Seed: time.Now().UnixNano(),
 		Webhooks: tosssim.WebhookOptions{Workers: simulatorWebhookWorkers, QueueSize: simulatorWebhookQueue}}
 	if cfg.DataDir == "" {
