@@ -2,8 +2,9 @@
 // (Config: brokers, client options, logger, start-up bound), how a transactional producer
 // learns it was replaced (ErrFenced, Fenced), the topics they create (EnsureTopics), how
 // they report progress (Progress), how they wait (Sleep, interruptible by the context),
-// and two tools for reading and repairing a partition by position (ReadCommitted,
-// RecoverCrashed for the in-process broker after a crash).
+// a tool for reading a partition by position (ReadCommitted), and two for the in-process
+// broker's data directory after a crash (RepairIndexes before it opens the directory,
+// RecoverCrashed after).
 //
 // The Kafka side at a glance — one package per role, this one for what they share:
 //

@@ -123,6 +123,16 @@ func startKafka(ctx context.Context, cfg KafkaConfig, databaseURL string, store 
 		})}
 		switch {
 		case cfg.DataDir != "":
+			// Before kfake reads it: a kill -9 may have left a segment index short
+			// (kafka.RepairIndexes says why that matters).
+			repaired, err := kafka.RepairIndexes(cfg.DataDir)
+			if err != nil {
+				stop()
+				return nil, nil, nil, fmt.Errorf("KAFKA_DATA_DIR %s: %w", cfg.DataDir, err)
+			}
+			for _, idx := range repaired {
+				log.Warn("in-process kafka: rebuilt a segment index a crash left short", "file", idx)
+			}
 			opts = append(opts, kfake.DataDir(cfg.DataDir), kfake.SyncWrites())
 		case cfg.ScratchDir != "":
 			// As in memory, nothing survives a restart; but the records wait in files (the page

@@ -1,0 +1,191 @@
+package kafka
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// RepairIndexes rebuilds, in the in-process broker's data directory dir, every segment
+// index that does not describe its segment batch for batch. Call it before kfake.NewCluster
+// opens dir. It returns the index files it rewrote; a directory kfake never wrote to
+// (no partitions) gives none.
+//
+// Why: kfake (github.com/twmb/franz-go/pkg/kfake, persist.go, persistBatchToSegment) writes
+// each batch to its segment file (N.dat) and then a 15-byte entry to the segment's index
+// (N.idx): the partition leader epoch and whether the batch is part of a transaction. A
+// kill -9 between the two writes leaves a batch with no entry, and its crash recovery
+// (loadSegmentBatches) then reads the batch as outside any transaction and every later
+// entry of the segment one batch off. A transaction the kill left open is then not aborted
+// for consumers: its records read as committed, though RecoverCrashed writes its abort
+// marker. For the forwarder that was a checkpoint whose transaction never committed,
+// read back as committed while its approvals were aborted: approvals never booked,
+// payments never completed (the seeded kill -9 spec in cmd/paymentd, about once in 15-40
+// runs with a busy disk). Both facts are in the segment itself (the batch header's leader
+// epoch and transactional attribute, from which kfake took them), so the index is rebuilt
+// from it.
+//
+// The index format is kfake's, at the version go.mod pins; a spec (kfakeindex_test.go)
+// checks that what RepairIndexes derives is byte for byte the index kfake writes, so an
+// upgrade that changes it fails there. An index of another format version is left alone
+// with an error.
+func RepairIndexes(dir string) ([]string, error) {
+	parts, err := os.ReadDir(filepath.Join(dir, "partitions"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("repair kfake indexes: %w", err)
+	}
+	var repaired []string
+	for _, p := range parts {
+		if !p.IsDir() {
+			continue
+		}
+		done, err := repairPartition(filepath.Join(dir, "partitions", p.Name()))
+		repaired = append(repaired, done...)
+		if err != nil {
+			return repaired, fmt.Errorf("repair kfake indexes: %w", err)
+		}
+	}
+	return repaired, nil
+}
+
+// kfake's index entry: version (1) | low byte of the CRC-32C of the rest | leader epoch
+// (int32 LE) | max timestamp of this and earlier batches (int64 LE) | flags (bit 0: in a
+// transaction).
+const (
+	kfakeIndexEntrySize = 15
+	kfakeIndexVersion   = 1
+)
+
+var crc32c = crc32.MakeTable(crc32.Castagnoli)
+
+// repairPartition rebuilds the indexes of one partition's segments, oldest first (an
+// entry's max timestamp runs over the partition).
+func repairPartition(pdir string) ([]string, error) {
+	entries, err := os.ReadDir(pdir)
+	if err != nil {
+		return nil, err
+	}
+	var bases []int64
+	for _, e := range entries {
+		if base, ok := strings.CutSuffix(e.Name(), ".dat"); ok {
+			if n, err := strconv.ParseInt(base, 10, 64); err == nil {
+				bases = append(bases, n)
+			}
+		}
+	}
+	slices.Sort(bases)
+	var repaired []string
+	maxTimestamp := int64(math.MinInt64)
+	for _, base := range bases {
+		seg, err := os.ReadFile(filepath.Join(pdir, strconv.FormatInt(base, 10)+".dat"))
+		if err != nil {
+			return repaired, err
+		}
+		idxPath := filepath.Join(pdir, strconv.FormatInt(base, 10)+".idx")
+		idx, err := os.ReadFile(idxPath)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return repaired, err
+		}
+		var want []byte
+		want, maxTimestamp = segmentIndex(seg, maxTimestamp)
+		if len(idx) >= kfakeIndexEntrySize && idx[0] != kfakeIndexVersion {
+			return repaired, fmt.Errorf("%s: index format version %d, not %d: not repaired", idxPath, idx[0], kfakeIndexVersion)
+		}
+		if describes(idx, want) {
+			continue
+		}
+		if err := replaceFile(idxPath, want); err != nil {
+			return repaired, err
+		}
+		repaired = append(repaired, idxPath)
+	}
+	return repaired, nil
+}
+
+// segmentIndex is the index kfake writes for the batches of seg, up to the first that is
+// incomplete or fails its CRC (kfake truncates the segment there when it loads it), and
+// the partition's max timestamp after them.
+func segmentIndex(seg []byte, maxTimestamp int64) ([]byte, int64) {
+	var idx []byte
+	for pos := 0; pos+61 <= len(seg); {
+		// RecordBatch v2: baseOffset int64 | batchLength int32 | partitionLeaderEpoch int32 |
+		// magic int8 | crc uint32 (CRC-32C of the rest) | attributes int16 |
+		// lastOffsetDelta int32 | baseTimestamp int64 | maxTimestamp int64 | ...
+		length := int(int32(binary.BigEndian.Uint32(seg[pos+8 : pos+12])))
+		end := pos + 12 + length
+		if length < 49 || end > len(seg) || crc32.Checksum(seg[pos+21:end], crc32c) != binary.BigEndian.Uint32(seg[pos+17:pos+21]) {
+			break
+		}
+		epoch := binary.BigEndian.Uint32(seg[pos+12 : pos+16])
+		attrs := binary.BigEndian.Uint16(seg[pos+21 : pos+23])
+		maxTimestamp = max(maxTimestamp, int64(binary.BigEndian.Uint64(seg[pos+35:pos+43])))
+		var entry [kfakeIndexEntrySize]byte
+		entry[0] = kfakeIndexVersion
+		binary.LittleEndian.PutUint32(entry[2:6], epoch)
+		binary.LittleEndian.PutUint64(entry[6:14], uint64(maxTimestamp))
+		if attrs&0x10 != 0 && attrs&0x20 == 0 { // transactional, not a control batch
+			entry[14] = 1
+		}
+		entry[1] = byte(crc32.Checksum(entry[2:], crc32c))
+		idx = append(idx, entry[:]...)
+		pos = end
+	}
+	return idx, maxTimestamp
+}
+
+// describes reports whether idx has want's entries, epoch and transaction flag alike. The
+// stored max timestamps may differ (kfake recomputes them on load; a partition whose first
+// batches were deleted kept its earlier maximum).
+func describes(idx, want []byte) bool {
+	if len(idx) != len(want) {
+		return false
+	}
+	for i := 0; i < len(want); i += kfakeIndexEntrySize {
+		a, b := idx[i:i+kfakeIndexEntrySize], want[i:i+kfakeIndexEntrySize]
+		if byte(crc32.Checksum(a[2:], crc32c)) != a[1] || !bytes.Equal(a[2:6], b[2:6]) || a[14] != b[14] {
+			return false
+		}
+	}
+	return true
+}
+
+// replaceFile writes b to path through a temporary file renamed over it, both synced.
+func replaceFile(path string, b []byte) error {
+	tmp := path + ".repair"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
