@@ -1,6 +1,7 @@
 package tosssim
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -26,7 +27,8 @@ type answer struct {
 	// unprocessed: refused before the request was processed (a guard such as the
 	// consecutive-request window), so its idempotency key stays free for a retry.
 	unprocessed bool
-	// payment: with a database, the order a Payment body was rendered from (paymentAnswer).
+	// payment: the order a Payment body was rendered from (paymentAnswer), which the
+	// idempotency keys keep instead of the body.
 	payment *paymentSnapshot
 }
 
@@ -43,11 +45,8 @@ type paymentSnapshot struct {
 // paymentAnswer is 200 with o's Payment object, for a request whose answer an
 // Idempotency-Key keeps. Call with o.mu held.
 func (s *Simulator) paymentAnswer(o *order, english bool) answer {
-	a := answer{status: http.StatusOK, body: o.render(english)}
-	if s.disk != nil {
-		a.payment = &paymentSnapshot{orderID: o.id, order: encodeOrder(nil, o), english: english}
-	}
-	return a
+	return answer{status: http.StatusOK, body: o.render(english),
+		payment: &paymentSnapshot{orderID: o.id, order: encodeOrder(nil, o), english: english}}
 }
 
 func (a answer) write(w http.ResponseWriter) {
@@ -264,58 +263,120 @@ type idempotency interface {
 // again: otherwise every key and its answer would be kept for ever.
 const idempotencySweep = time.Hour
 
-// memIdempotency keeps the keys in memory.
+// memIdempotency keeps the keys in memory: an answered key as its answer encoded by
+// encodeKept (a Payment answer as its order's snapshot, a few hundred bytes) under the
+// scope's hash, one pointer-free object per key. A struct per key holding the request's
+// strings and the rendered body (two kilobytes) cost the garbage collector a dozen objects
+// per confirm to mark, kept for 15 days: a third of memory mode's heap objects
+// (docs/performance.md, eighth stop).
 type memIdempotency struct {
-	entries sync.Map     // idemScope → *idemEntry
-	swept   atomic.Int64 // Unix nanoseconds of the last sweep of expired keys
+	swept  atomic.Int64 // Unix nanoseconds of the last sweep of expired keys
+	shards [idemShards]memIdemShard
+}
+
+// memIdemShard holds the scopes hashing to it: in flight (claimed, not yet answered) and
+// answered.
+type memIdemShard struct {
+	mu     sync.Mutex
+	flight map[[sha256.Size]byte]*idemEntry
+	kept   map[[sha256.Size]byte]keptAnswer
+}
+
+// keptAnswer is an answered key: when it was first used, and encodeKept's bytes.
+type keptAnswer struct {
+	firstUsed int64 // Unix nanoseconds
+	encoded   []byte
 }
 
 var _ idempotency = (*memIdempotency)(nil)
 
+func newMemIdempotency() *memIdempotency {
+	m := &memIdempotency{}
+	for i := range m.shards {
+		m.shards[i].flight = map[[sha256.Size]byte]*idemEntry{}
+		m.shards[i].kept = map[[sha256.Size]byte]keptAnswer{}
+	}
+	return m
+}
+
 func (m *memIdempotency) claim(scope idemScope, now time.Time) (claimed *idemEntry, replay *answer, busy bool) {
 	m.sweep(now)
-	fresh := &idemEntry{firstUsed: now}
-	for {
-		v, loaded := m.entries.LoadOrStore(scope, fresh)
-		e := v.(*idemEntry)
-		if !loaded {
-			return e, nil, false
-		}
-		if now.Sub(e.firstUsed) >= idempotencyKeyTTL {
-			m.entries.CompareAndDelete(scope, e)
-			continue
-		}
+	h := scope.hash()
+	sh := &m.shards[idemShardOf(h)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if e := sh.flight[h]; e != nil && now.Sub(e.firstUsed) < idempotencyKeyTTL {
 		if a := e.answer.Load(); a != nil {
 			return nil, a, false
 		}
 		return nil, nil, true
 	}
+	if k, ok := sh.kept[h]; ok {
+		if now.Sub(time.Unix(0, k.firstUsed)) < idempotencyKeyTTL {
+			_, a, err := decodeKept(k.encoded)
+			if err != nil {
+				panic(fmt.Sprintf("tosssim: decode a kept idempotency answer: %v", err)) // written by encodeKept in this process
+			}
+			return nil, &a, false
+		}
+		delete(sh.kept, h)
+	}
+	e := &idemEntry{firstUsed: now}
+	sh.flight[h] = e
+	return e, nil, false
 }
 
-// sweep forgets expired keys, at most once per idempotencySweep.
+func (m *memIdempotency) keep(scope idemScope, e *idemEntry, a answer) {
+	e.answer.Store(&a)
+	h := scope.hash()
+	sh := &m.shards[idemShardOf(h)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.flight[h] != e {
+		return // a later claim took the key over once this one was 15 days old
+	}
+	sh.kept[h] = keptAnswer{firstUsed: e.firstUsed.UnixNano(), encoded: encodeKept(nil, e.firstUsed, a)}
+	delete(sh.flight, h)
+}
+
+func (m *memIdempotency) release(scope idemScope, e *idemEntry) {
+	if e == nil {
+		return
+	}
+	h := scope.hash()
+	sh := &m.shards[idemShardOf(h)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.flight[h] == e {
+		delete(sh.flight, h)
+	}
+}
+
+// sweep forgets the answered keys first used 15 days ago, at most once per
+// idempotencySweep.
 func (m *memIdempotency) sweep(now time.Time) {
 	last := m.swept.Load()
 	if now.UnixNano()-last < int64(idempotencySweep) || !m.swept.CompareAndSwap(last, now.UnixNano()) {
 		return
 	}
-	m.entries.Range(func(scope, v any) bool {
-		if e := v.(*idemEntry); now.Sub(e.firstUsed) >= idempotencyKeyTTL {
-			m.entries.CompareAndDelete(scope, e)
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.Lock()
+		for h, k := range sh.kept {
+			if now.Sub(time.Unix(0, k.firstUsed)) >= idempotencyKeyTTL {
+				delete(sh.kept, h)
+			}
 		}
-		return true
-	})
-}
-
-func (m *memIdempotency) keep(_ idemScope, e *idemEntry, a answer) { e.answer.Store(&a) }
-
-func (m *memIdempotency) release(scope idemScope, e *idemEntry) {
-	if e != nil {
-		m.entries.CompareAndDelete(scope, e)
+		sh.mu.Unlock()
 	}
 }
 
 func (m *memIdempotency) held() int {
 	n := 0
-	m.entries.Range(func(any, any) bool { n++; return true })
+	for i := range m.shards {
+		m.shards[i].mu.Lock()
+		n += len(m.shards[i].flight) + len(m.shards[i].kept)
+		m.shards[i].mu.Unlock()
+	}
 	return n
 }

@@ -309,7 +309,7 @@ func (j *diskJournal) alter(key string, a Alteration) (txRecord, error) {
 type diskIdempotency struct {
 	d      *diskState
 	swept  atomic.Int64 // Unix nanoseconds of the last sweep of expired keys
-	shards [64]idemShard
+	shards [idemShards]idemShard
 }
 
 var _ idempotency = (*diskIdempotency)(nil)
@@ -328,8 +328,13 @@ func (s idemScope) hash() [sha256.Size]byte {
 }
 
 func (m *diskIdempotency) shard(h [sha256.Size]byte) *idemShard {
-	return &m.shards[int(h[0])%len(m.shards)]
+	return &m.shards[idemShardOf(h)]
 }
+
+// idemShards spreads the idempotency keys over locks by their hash (idemShardOf).
+const idemShards = 64
+
+func idemShardOf(h [sha256.Size]byte) int { return int(h[0]) % idemShards }
 
 func (m *diskIdempotency) claim(scope idemScope, now time.Time) (claimed *idemEntry, replay *answer, busy bool) {
 	m.sweep(now)

@@ -77,7 +77,7 @@ func New(opts Options) *Simulator {
 		panic(fmt.Sprintf("tosssim: invalid faults: %v", err))
 	}
 	s := newSimulator(opts)
-	s.txs, s.idem, s.orders = &memJournal{}, &memIdempotency{}, newOrderTable(nil, 0)
+	s.txs, s.idem, s.orders = &memJournal{}, newMemIdempotency(), newOrderTable(nil, 0)
 	return s
 }
 
