@@ -2,6 +2,7 @@ package kafka_test
 
 import (
 	"context"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 
@@ -79,6 +80,16 @@ var _ = Describe("RepairIndexes, on the in-process broker's data directory", fun
 		Expect(kafka.SegmentIndex(seg)).To(Equal(idx), "kfake's index format changed: see RepairIndexes")
 		Expect(kafka.RepairIndexes(dir)).To(BeEmpty())
 		Expect(kafka.RepairIndexes(GinkgoT().TempDir())).To(BeEmpty(), "a directory kfake never wrote")
+
+		// As kfake's compaction writes it: the transaction flags of ended transactions
+		// cleared. An entry per batch: left alone.
+		for i := 0; i < len(idx); i += 15 {
+			idx[i+14] = 0
+			idx[i+1] = byte(crc32.Checksum(idx[i+2:i+15], crc32.MakeTable(crc32.Castagnoli)))
+		}
+		Expect(os.WriteFile(filepath.Join(dir, index), idx, 0o644)).To(Succeed())
+		Expect(kafka.RepairIndexes(dir)).To(BeEmpty())
+		Expect(os.ReadFile(filepath.Join(dir, index))).To(Equal(idx))
 	})
 
 	It("rebuilds an index a kill cut short after a batch of an open transaction, so that it stays aborted", func(ctx SpecContext) {
