@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/go-json-experiment/json/v1"
@@ -124,13 +125,39 @@ func evidence(e, old json.RawMessage) json.RawMessage {
 func actorOf(meta []byte) string {
 	var v [1]string
 	if audit.StringMembers(meta, actorName[:], v[:]) {
-		return v[0]
+		return actors.intern(v[0])
 	}
 	var m struct {
 		Actor string `json:"actor"`
 	}
 	_ = json.Unmarshal(meta, &m) // metadata without an actor projects as ""
-	return m.Actor
+	return actors.intern(m.Actor)
+}
+
+// actors interns the actors of projected events: a handful of names (the system, each API
+// key, each operator) that every history entry a read model keeps in memory would
+// otherwise hold a copy of, one object per event for the garbage collector to mark.
+var actors = internTable{m: map[string]string{}}
+
+// internTable hands out one copy of each string it was given, for up to maxInterned of
+// them (the rest are returned as they are).
+type internTable struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+const maxInterned = 1024
+
+func (t *internTable) intern(s string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if kept, ok := t.m[s]; ok {
+		return kept
+	}
+	if len(t.m) < maxInterned {
+		t.m[s] = s
+	}
+	return s
 }
 
 var actorName = [1]string{"actor"}
