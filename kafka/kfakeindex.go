@@ -29,7 +29,7 @@ import (
 // for consumers: its records read as committed, though RecoverCrashed writes its abort
 // marker. For the forwarder that was a checkpoint whose transaction never committed,
 // read back as committed while its approvals were aborted: approvals never booked,
-// payments never completed (the seeded kill -9 spec in cmd/paymentd, about once in 15-40
+// payments never completed (the seeded kill -9 spec in cmd/paymentd, about once in 20-80
 // runs with a busy disk). Both facts are in the segment itself (the batch header's leader
 // epoch and transactional attribute, from which kfake took them), so the index is rebuilt
 // from it. An index with an entry per batch is left as it is: after compaction kfake

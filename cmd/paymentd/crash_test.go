@@ -60,7 +60,7 @@ var _ = Describe("paymentd killed under load (KAFKA_DATA_DIR and PAYSTREAM_DATA_
 	// then reads an open transaction as committed). kafka.RepairIndexes and
 	// kafka.RecoverCrashed, run at start-up, settle all three; without the commit markers'
 	// part this lost approvals in about one run of four, without the index's about once in
-	// 15-40 runs with a busy disk.
+	// 20-80 runs with a busy disk.
 	It("completes every approval after each of many kill -9 and restarts", func(ctx SpecContext) {
 		const simKey = "test_sk_crash_spec"
 		sim := httptest.NewServer(tosssim.New(tosssim.Options{SecretKeys: []string{simKey}, Seed: GinkgoRandomSeed()}))
