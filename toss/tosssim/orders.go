@@ -16,11 +16,19 @@ import (
 // request for an order takes the same o.mu, whether it found the order in memory or on
 // disk, and money is still captured at most once per orderId.
 type orderTable struct {
-	db     *diskState // nil: everything in memory
-	hotCap int        // per shard, with db: unpinned orders kept in memory
-	keys   sync.Map   // in memory: paymentKey → *order (with db: on disk)
+	db     *diskState            // nil: everything in memory
+	hotCap int                   // per shard, with db: unpinned orders kept in memory
+	keys   [orderShards]keyShard // in memory: paymentKey → order (with db: on disk)
 	seed   maphash.Seed
 	shards [orderShards]orderShard
+}
+
+// keyShard is the in-memory index of the payment keys hashing to it. A map per shard rather
+// than a sync.Map: a sync.Map entry is two or three objects of its own, for the garbage
+// collector to mark for every payment memory mode keeps.
+type keyShard struct {
+	mu sync.Mutex
+	m  map[string]*order
 }
 
 // orderShards spreads the orders over locks, so that requests for different orders rarely
@@ -74,8 +82,13 @@ func newOrderTable(db *diskState, hotCap int) *orderTable {
 	t := &orderTable{db: db, hotCap: hotCap, seed: maphash.MakeSeed()}
 	for i := range t.shards {
 		t.shards[i].hot = map[string]*order{}
+		t.keys[i].m = map[string]*order{}
 	}
 	return t
+}
+
+func (t *orderTable) keyShard(paymentKey string) *keyShard {
+	return &t.keys[maphash.String(t.seed, paymentKey)%orderShards]
 }
 
 func (t *orderTable) shard(orderID string) *orderShard {
@@ -97,11 +110,13 @@ func (t *orderTable) lock(orderID string, create bool) *order {
 // o.paymentKey, because a newer session may have replaced it since.
 func (t *orderTable) lockByKey(paymentKey string) *order {
 	if t.db == nil {
-		v, ok := t.keys.Load(paymentKey)
-		if !ok {
+		ks := t.keyShard(paymentKey)
+		ks.mu.Lock()
+		o := ks.m[paymentKey]
+		ks.mu.Unlock()
+		if o == nil {
 			return nil
 		}
-		o := v.(*order)
 		o.mu.Lock()
 		return o
 	}
@@ -191,9 +206,17 @@ func (t *orderTable) unlock(o *order) {
 	if t.db == nil {
 		if o.indexedKey != o.paymentKey {
 			if o.indexedKey != "" {
-				t.keys.CompareAndDelete(o.indexedKey, o)
+				ks := t.keyShard(o.indexedKey)
+				ks.mu.Lock()
+				if ks.m[o.indexedKey] == o {
+					delete(ks.m, o.indexedKey)
+				}
+				ks.mu.Unlock()
 			}
-			t.keys.Store(o.paymentKey, o)
+			ks := t.keyShard(o.paymentKey)
+			ks.mu.Lock()
+			ks.m[o.paymentKey] = o
+			ks.mu.Unlock()
 			o.indexedKey = o.paymentKey
 		}
 		o.mu.Unlock()
