@@ -47,15 +47,7 @@ var _ = Describe("RepairIndexes, on the in-process broker's data directory", fun
 			Expect(cl.EndTransaction(ctx, kgo.TryAbort)).To(Succeed())
 		}
 	}
-	values := func(ctx context.Context) []string {
-		recs, err := kafkatest.ReadCommitted(ctx, brokers, topic)
-		Expect(err).NotTo(HaveOccurred())
-		var out []string
-		for _, r := range recs {
-			out = append(out, string(r.Value))
-		}
-		return out
-	}
+	values := func(ctx context.Context) []string { return committedValues(ctx, brokers, topic) }
 	index := filepath.Join("partitions", topic+"-0", "0.idx")
 
 	BeforeEach(func(ctx SpecContext) {

@@ -31,15 +31,7 @@ var _ = Describe("After the in-process broker is killed with a transaction open"
 			Expect(cl.EndTransaction(ctx, kgo.TryCommit)).To(Succeed())
 		}
 	}
-	values := func(ctx context.Context) []string {
-		recs, err := kafkatest.ReadCommitted(ctx, brokers, topic)
-		Expect(err).NotTo(HaveOccurred())
-		var out []string
-		for _, r := range recs {
-			out = append(out, string(r.Value))
-		}
-		return out
-	}
+	values := func(ctx context.Context) []string { return committedValues(ctx, brokers, topic) }
 
 	BeforeEach(func(ctx SpecContext) {
 		dir := GinkgoT().TempDir()
@@ -95,15 +87,7 @@ var _ = Describe("After the in-process broker is killed while it writes a transa
 	// partition "b" (and the producer log) from before it.
 	var brokers []string
 
-	values := func(ctx context.Context, topic string) []string {
-		recs, err := kafkatest.ReadCommitted(ctx, brokers, topic)
-		Expect(err).NotTo(HaveOccurred())
-		var out []string
-		for _, r := range recs {
-			out = append(out, string(r.Value))
-		}
-		return out
-	}
+	values := func(ctx context.Context, topic string) []string { return committedValues(ctx, brokers, topic) }
 	// transact commits n to both topics in one transaction of producer "p".
 	transact := func(ctx context.Context, n string) {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.TransactionalID("p"))

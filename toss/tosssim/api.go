@@ -245,64 +245,63 @@ type idemEntry struct {
 	answer    atomic.Pointer[answer] // nil while the first request is in flight
 }
 
-// idempotency keeps the answers to Idempotency-Keys for 15 days: memIdempotency in
-// memory, diskIdempotency in a database. Safe for concurrent use.
-type idempotency interface {
-	// claim registers the first use of scope, or reports the answer to replay, or that
-	// the first request is still in flight. Keys older than 15 days are forgotten.
-	claim(scope idemScope, now time.Time) (claimed *idemEntry, replay *answer, busy bool)
-	// keep records a, the answer of the claimed request, for its repeats.
-	keep(scope idemScope, e *idemEntry, a answer)
-	// release frees a claimed key whose request was not executed.
-	release(scope idemScope, e *idemEntry)
-	// held is how many keys are kept, in flight or answered.
-	held() int
+// idempotency keeps the answers to Idempotency-Keys for 15 days: the keys whose first
+// request is in flight in memory, as many as there are requests in progress, and the
+// answered ones in kept (in memory, or in a database). Safe for concurrent use.
+type idempotency struct {
+	swept  atomic.Int64 // Unix nanoseconds of the last sweep of expired keys
+	shards [idemShards]idemShard
+	kept   keptAnswers
 }
 
 // idempotencySweep is how often claim drops the keys older than 15 days that nobody used
 // again: otherwise every key and its answer would be kept for ever.
 const idempotencySweep = time.Hour
 
-// memIdempotency keeps the keys in memory: an answered key as its answer encoded by
-// encodeKept (a Payment answer as its order's snapshot, a few hundred bytes) under the
-// scope's hash, one pointer-free object per key. A struct per key holding the request's
-// strings and the rendered body (two kilobytes) cost the garbage collector a dozen objects
-// per confirm to mark, kept for 15 days: a third of memory mode's heap objects
-// (docs/performance.md, eighth stop).
-type memIdempotency struct {
-	swept  atomic.Int64 // Unix nanoseconds of the last sweep of expired keys
-	shards [idemShards]memIdemShard
-}
+// idemShards spreads the idempotency keys over locks by their hash.
+const idemShards = 64
 
-// memIdemShard holds the scopes hashing to it: in flight (claimed, not yet answered) and
-// answered.
-type memIdemShard struct {
+// idemShard serialises the claims, keeps and sweeps of the scopes hashing to it: a key is
+// looked up among the kept answers and claimed, or answered and kept, under its lock.
+type idemShard struct {
 	mu     sync.Mutex
 	flight map[[sha256.Size]byte]*idemEntry
-	kept   map[[sha256.Size]byte]keptAnswer
 }
 
-// keptAnswer is an answered key: when it was first used, and encodeKept's bytes.
-type keptAnswer struct {
-	firstUsed int64 // Unix nanoseconds
-	encoded   []byte
+// keptAnswers holds the answered keys, each under its scope's hash with when it was first
+// used: memKept in memory, diskKept in a database. load and store are called with the
+// key's shard of idempotency locked; sweep and count take the shards' locks themselves.
+type keptAnswers interface {
+	load(h [sha256.Size]byte) (a *answer, firstUsed time.Time, ok bool)
+	store(h [sha256.Size]byte, firstUsed time.Time, a answer)
+	sweep(now time.Time, idem *idempotency)
+	count(idem *idempotency) int
 }
 
-var _ idempotency = (*memIdempotency)(nil)
-
-func newMemIdempotency() *memIdempotency {
-	m := &memIdempotency{}
+func newIdempotency(kept keptAnswers) *idempotency {
+	m := &idempotency{kept: kept}
 	for i := range m.shards {
 		m.shards[i].flight = map[[sha256.Size]byte]*idemEntry{}
-		m.shards[i].kept = map[[sha256.Size]byte]keptAnswer{}
 	}
 	return m
 }
 
-func (m *memIdempotency) claim(scope idemScope, now time.Time) (claimed *idemEntry, replay *answer, busy bool) {
+func (s idemScope) hash() [sha256.Size]byte {
+	var b encoder
+	b = b.str(s.key).str(s.apiKey).str(s.method).str(s.path)
+	return sha256.Sum256(b)
+}
+
+func (m *idempotency) shard(h [sha256.Size]byte) *idemShard {
+	return &m.shards[int(h[0])%idemShards]
+}
+
+// claim registers the first use of scope, or reports the answer to replay, or that the
+// first request is still in flight. Keys older than 15 days are forgotten.
+func (m *idempotency) claim(scope idemScope, now time.Time) (claimed *idemEntry, replay *answer, busy bool) {
 	m.sweep(now)
 	h := scope.hash()
-	sh := &m.shards[idemShardOf(h)]
+	sh := m.shard(h)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if e := sh.flight[h]; e != nil && now.Sub(e.firstUsed) < idempotencyKeyTTL {
@@ -311,40 +310,35 @@ func (m *memIdempotency) claim(scope idemScope, now time.Time) (claimed *idemEnt
 		}
 		return nil, nil, true
 	}
-	if k, ok := sh.kept[h]; ok {
-		if now.Sub(time.Unix(0, k.firstUsed)) < idempotencyKeyTTL {
-			_, a, err := decodeKept(k.encoded)
-			if err != nil {
-				panic(fmt.Sprintf("tosssim: decode a kept idempotency answer: %v", err)) // written by encodeKept in this process
-			}
-			return nil, &a, false
-		}
-		delete(sh.kept, h)
+	if a, first, ok := m.kept.load(h); ok && now.Sub(first) < idempotencyKeyTTL {
+		return nil, a, false
 	}
 	e := &idemEntry{firstUsed: now}
 	sh.flight[h] = e
 	return e, nil, false
 }
 
-func (m *memIdempotency) keep(scope idemScope, e *idemEntry, a answer) {
+// keep records a, the answer of the claimed request, for its repeats.
+func (m *idempotency) keep(scope idemScope, e *idemEntry, a answer) {
 	e.answer.Store(&a)
 	h := scope.hash()
-	sh := &m.shards[idemShardOf(h)]
+	sh := m.shard(h)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if sh.flight[h] != e {
 		return // a later claim took the key over once this one was 15 days old
 	}
-	sh.kept[h] = keptAnswer{firstUsed: e.firstUsed.UnixNano(), encoded: encodeKept(nil, e.firstUsed, a)}
+	m.kept.store(h, e.firstUsed, a)
 	delete(sh.flight, h)
 }
 
-func (m *memIdempotency) release(scope idemScope, e *idemEntry) {
+// release frees a claimed key whose request was not executed.
+func (m *idempotency) release(scope idemScope, e *idemEntry) {
 	if e == nil {
 		return
 	}
 	h := scope.hash()
-	sh := &m.shards[idemShardOf(h)]
+	sh := m.shard(h)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if sh.flight[h] == e {
@@ -352,31 +346,82 @@ func (m *memIdempotency) release(scope idemScope, e *idemEntry) {
 	}
 }
 
-// sweep forgets the answered keys first used 15 days ago, at most once per
-// idempotencySweep.
-func (m *memIdempotency) sweep(now time.Time) {
+// sweep forgets the keys first used 15 days ago, at most once per idempotencySweep.
+func (m *idempotency) sweep(now time.Time) {
 	last := m.swept.Load()
 	if now.UnixNano()-last < int64(idempotencySweep) || !m.swept.CompareAndSwap(last, now.UnixNano()) {
 		return
 	}
+	m.kept.sweep(now, m)
+}
+
+// held is how many keys are kept, in flight or answered.
+func (m *idempotency) held() int {
+	n := m.kept.count(m)
 	for i := range m.shards {
-		sh := &m.shards[i]
-		sh.mu.Lock()
-		for h, k := range sh.kept {
-			if now.Sub(time.Unix(0, k.firstUsed)) >= idempotencyKeyTTL {
-				delete(sh.kept, h)
+		m.shards[i].mu.Lock()
+		n += len(m.shards[i].flight)
+		m.shards[i].mu.Unlock()
+	}
+	return n
+}
+
+// memKept keeps the answered keys in memory, each as its answer encoded by encodeKept (a
+// Payment answer as its order's snapshot, a few hundred bytes): one pointer-free object
+// per key. A struct per key holding the request's strings and the rendered body (two
+// kilobytes) cost the garbage collector a dozen objects per confirm to mark, kept for 15
+// days: a third of memory mode's heap objects (docs/performance.md, eighth stop). A map per
+// shard, used under that shard's lock.
+type memKept [idemShards]map[[sha256.Size]byte]keptAnswer
+
+// keptAnswer is an answered key: when it was first used, and encodeKept's bytes.
+type keptAnswer struct {
+	firstUsed int64 // Unix nanoseconds
+	encoded   []byte
+}
+
+func newMemKept() *memKept {
+	var k memKept
+	for i := range k {
+		k[i] = map[[sha256.Size]byte]keptAnswer{}
+	}
+	return &k
+}
+
+func (k *memKept) load(h [sha256.Size]byte) (*answer, time.Time, bool) {
+	v, ok := k[int(h[0])%idemShards][h]
+	if !ok {
+		return nil, time.Time{}, false
+	}
+	_, a, err := decodeKept(v.encoded)
+	if err != nil {
+		panic(fmt.Sprintf("tosssim: decode a kept idempotency answer: %v", err)) // encodeKept wrote it in this process
+	}
+	return &a, time.Unix(0, v.firstUsed), true
+}
+
+func (k *memKept) store(h [sha256.Size]byte, firstUsed time.Time, a answer) {
+	k[int(h[0])%idemShards][h] = keptAnswer{firstUsed: firstUsed.UnixNano(), encoded: encodeKept(nil, firstUsed, a)}
+}
+
+func (k *memKept) sweep(now time.Time, idem *idempotency) {
+	for i := range k {
+		idem.shards[i].mu.Lock()
+		for h, v := range k[i] {
+			if now.Sub(time.Unix(0, v.firstUsed)) >= idempotencyKeyTTL {
+				delete(k[i], h)
 			}
 		}
-		sh.mu.Unlock()
+		idem.shards[i].mu.Unlock()
 	}
 }
 
-func (m *memIdempotency) held() int {
+func (k *memKept) count(idem *idempotency) int {
 	n := 0
-	for i := range m.shards {
-		m.shards[i].mu.Lock()
-		n += len(m.shards[i].flight) + len(m.shards[i].kept)
-		m.shards[i].mu.Unlock()
+	for i := range k {
+		idem.shards[i].mu.Lock()
+		n += len(k[i])
+		idem.shards[i].mu.Unlock()
 	}
 	return n
 }

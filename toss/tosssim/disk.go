@@ -51,7 +51,7 @@ type diskState struct {
 	db      *pebble.DB
 	dir     string
 	journal *diskJournal
-	idem    *diskIdempotency
+	idem    *idempotency
 }
 
 func openDisk(dir string) (*diskState, error) {
@@ -66,10 +66,7 @@ func openDisk(dir string) (*diskState, error) {
 		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
 	d.journal = &diskJournal{d: d, epoch: epoch}
-	d.idem = &diskIdempotency{d: d}
-	for i := range d.idem.shards {
-		d.idem.shards[i].flight = map[[sha256.Size]byte]*idemEntry{}
-	}
+	d.idem = newIdempotency(diskKept{d})
 	return d, nil
 }
 
@@ -304,159 +301,77 @@ func (j *diskJournal) alter(key string, a Alteration) (txRecord, error) {
 	return t, nil
 }
 
-// diskIdempotency keeps the answered keys in the database and the keys in flight, as
-// many as there are requests in progress, in memory.
-type diskIdempotency struct {
-	d      *diskState
-	swept  atomic.Int64 // Unix nanoseconds of the last sweep of expired keys
-	shards [idemShards]idemShard
-}
+// diskKept keeps the answered idempotency keys in the database.
+type diskKept struct{ d *diskState }
 
-var _ idempotency = (*diskIdempotency)(nil)
-
-// idemShard serialises the claims, keeps and sweeps of the scopes hashing to it: a key is
-// looked up on disk and claimed, or answered and written, under its lock.
-type idemShard struct {
-	mu     sync.Mutex
-	flight map[[sha256.Size]byte]*idemEntry
-}
-
-func (s idemScope) hash() [sha256.Size]byte {
-	var b encoder
-	b = b.str(s.key).str(s.apiKey).str(s.method).str(s.path)
-	return sha256.Sum256(b)
-}
-
-func (m *diskIdempotency) shard(h [sha256.Size]byte) *idemShard {
-	return &m.shards[idemShardOf(h)]
-}
-
-// idemShards spreads the idempotency keys over locks by their hash (idemShardOf).
-const idemShards = 64
-
-func idemShardOf(h [sha256.Size]byte) int { return int(h[0]) % idemShards }
-
-func (m *diskIdempotency) claim(scope idemScope, now time.Time) (claimed *idemEntry, replay *answer, busy bool) {
-	m.sweep(now)
-	h := scope.hash()
-	sh := m.shard(h)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if e := sh.flight[h]; e != nil && now.Sub(e.firstUsed) < idempotencyKeyTTL {
-		if a := e.answer.Load(); a != nil {
-			return nil, a, false
-		}
-		return nil, nil, true
-	}
-	if a, first, ok := m.load(h); ok && now.Sub(first) < idempotencyKeyTTL {
-		return nil, a, false
-	}
-	e := &idemEntry{firstUsed: now}
-	sh.flight[h] = e
-	return e, nil, false
-}
-
-func (m *diskIdempotency) keep(scope idemScope, e *idemEntry, a answer) {
-	e.answer.Store(&a)
-	h := scope.hash()
-	sh := m.shard(h)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if sh.flight[h] != e {
-		return // a later claim took the key over once this one was 15 days old
-	}
-	b := m.d.db.NewBatch()
+func (k diskKept) store(h [sha256.Size]byte, firstUsed time.Time, a answer) {
+	b := k.d.db.NewBatch()
 	defer b.Close()
-	first := timeKey(nil, e.firstUsed)
+	first := timeKey(nil, firstUsed)
 	_ = b.Set(append([]byte{'i'}, h[:]...), first, nil)
-	_ = b.Set(append(append([]byte{'x'}, first...), h[:]...), encodeKept(nil, e.firstUsed, a), nil)
-	m.d.must(b.Commit(pebble.NoSync), "keep idempotency key")
-	delete(sh.flight, h)
+	_ = b.Set(append(append([]byte{'x'}, first...), h[:]...), encodeKept(nil, firstUsed, a), nil)
+	k.d.must(b.Commit(pebble.NoSync), "keep idempotency key")
 }
 
 // load reads the answer kept for h and when h was first used, if it was kept.
-func (m *diskIdempotency) load(h [sha256.Size]byte) (*answer, time.Time, bool) {
-	first, ok := m.d.mustGet(append([]byte{'i'}, h[:]...), "read idempotency key")
+func (k diskKept) load(h [sha256.Size]byte) (*answer, time.Time, bool) {
+	first, ok := k.d.mustGet(append([]byte{'i'}, h[:]...), "read idempotency key")
 	if !ok {
 		return nil, time.Time{}, false
 	}
-	v, ok := m.d.mustGet(append(append([]byte{'x'}, first...), h[:]...), "read idempotency answer")
+	v, ok := k.d.mustGet(append(append([]byte{'x'}, first...), h[:]...), "read idempotency answer")
 	if !ok {
 		return nil, time.Time{}, false
 	}
 	_, a, err := decodeKept(v)
-	m.d.must(err, "decode idempotency answer")
+	k.d.must(err, "decode idempotency answer")
 	return &a, timeOfKey(first), true
 }
 
-func (m *diskIdempotency) release(scope idemScope, e *idemEntry) {
-	if e == nil {
-		return
-	}
-	h := scope.hash()
-	sh := m.shard(h)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if sh.flight[h] == e {
-		delete(sh.flight, h)
-	}
-}
-
-// sweep deletes the keys kept for 15 days, at most once per idempotencySweep, reading
-// only the index entries of those keys.
-func (m *diskIdempotency) sweep(now time.Time) {
-	last := m.swept.Load()
-	if now.UnixNano()-last < int64(idempotencySweep) || !m.swept.CompareAndSwap(last, now.UnixNano()) {
-		return
-	}
-	iter, err := m.d.db.NewIter(&pebble.IterOptions{
+// sweep deletes the keys kept for 15 days, reading only the index entries of those keys.
+func (k diskKept) sweep(now time.Time, idem *idempotency) {
+	iter, err := k.d.db.NewIter(&pebble.IterOptions{
 		LowerBound: []byte{'x'},
 		UpperBound: timeKey([]byte{'x'}, now.Add(-idempotencyKeyTTL).Add(time.Nanosecond)),
 	})
-	m.d.must(err, "sweep idempotency keys")
+	k.d.must(err, "sweep idempotency keys")
 	defer iter.Close()
 	for iter.First(); iter.Valid(); iter.Next() {
-		k := iter.Key()
-		first := timeOfKey(k[1:13])
+		x := iter.Key()
+		first := timeOfKey(x[1:13])
 		var h [sha256.Size]byte
-		copy(h[:], k[13:])
-		m.forget(append([]byte(nil), k...), h, first)
+		copy(h[:], x[13:])
+		k.forget(idem.shard(h), append([]byte(nil), x...), h, first)
 	}
-	m.d.must(iter.Error(), "sweep idempotency keys")
+	k.d.must(iter.Error(), "sweep idempotency keys")
 }
 
 // forget deletes the index entry xkey and the key h, unless h was answered again since
 // first (then only the index entry goes) or is claimed again now (then both stay for the
 // next sweep, which finds the new answer or none).
-func (m *diskIdempotency) forget(xkey []byte, h [sha256.Size]byte, first time.Time) {
-	sh := m.shard(h)
+func (k diskKept) forget(sh *idemShard, xkey []byte, h [sha256.Size]byte, first time.Time) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if sh.flight[h] != nil {
 		return
 	}
-	b := m.d.db.NewBatch()
+	b := k.d.db.NewBatch()
 	defer b.Close()
 	_ = b.Delete(xkey, nil)
 	ikey := append([]byte{'i'}, h[:]...)
-	if kept, ok := m.d.mustGet(ikey, "read idempotency key"); ok && timeOfKey(kept).Equal(first) {
+	if kept, ok := k.d.mustGet(ikey, "read idempotency key"); ok && timeOfKey(kept).Equal(first) {
 		_ = b.Delete(ikey, nil)
 	}
-	m.d.must(b.Commit(pebble.NoSync), "forget idempotency key")
+	k.d.must(b.Commit(pebble.NoSync), "forget idempotency key")
 }
 
-func (m *diskIdempotency) held() int {
-	iter, err := m.d.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'i'}, UpperBound: []byte{'j'}})
-	m.d.must(err, "count idempotency keys")
+func (k diskKept) count(*idempotency) int {
+	iter, err := k.d.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'i'}, UpperBound: []byte{'j'}})
+	k.d.must(err, "count idempotency keys")
 	defer iter.Close()
 	n := 0
 	for iter.First(); iter.Valid(); iter.Next() {
 		n++
-	}
-	for i := range m.shards {
-		m.shards[i].mu.Lock()
-		n += len(m.shards[i].flight)
-		m.shards[i].mu.Unlock()
 	}
 	return n
 }

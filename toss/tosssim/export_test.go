@@ -16,11 +16,11 @@ func (s *Simulator) Resident() (orders, keysInFlight int) {
 		orders += len(sh.hot)
 		sh.mu.Unlock()
 	}
-	if d, ok := s.idem.(*diskIdempotency); ok {
-		for i := range d.shards {
-			d.shards[i].mu.Lock()
-			keysInFlight += len(d.shards[i].flight)
-			d.shards[i].mu.Unlock()
+	if s.disk != nil {
+		for i := range s.idem.shards {
+			s.idem.shards[i].mu.Lock()
+			keysInFlight += len(s.idem.shards[i].flight)
+			s.idem.shards[i].mu.Unlock()
 		}
 	}
 	return orders, keysInFlight

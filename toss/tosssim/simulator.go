@@ -59,11 +59,11 @@ type Simulator struct {
 	depositWin time.Duration
 	hooks      *webhooks
 
-	orders *orderTable // every orderId named, with its session, payment and request counts
-	idem   idempotency // the answers kept for Idempotency-Keys
-	txs    journal     // every approval and cancel, for transactions and settlements
-	disk   *diskState  // the database of a simulator made by Open; nil in memory
-	gate   gate        // with a database: requests in progress, which Close waits for
+	orders *orderTable  // every orderId named, with its session, payment and request counts
+	idem   *idempotency // the answers kept for Idempotency-Keys
+	txs    journal      // every approval and cancel, for transactions and settlements
+	disk   *diskState   // the database of a simulator made by Open; nil in memory
+	gate   gate         // with a database: requests in progress, which Close waits for
 
 	stats counters
 }
@@ -77,7 +77,7 @@ func New(opts Options) *Simulator {
 		panic(fmt.Sprintf("tosssim: invalid faults: %v", err))
 	}
 	s := newSimulator(opts)
-	s.txs, s.idem, s.orders = &memJournal{}, newMemIdempotency(), newOrderTable(nil, 0)
+	s.txs, s.idem, s.orders = &memJournal{}, newIdempotency(newMemKept()), newOrderTable(nil, 0)
 	return s
 }
 
