@@ -2,8 +2,9 @@ package kafka
 
 import "math"
 
-// SegmentIndex is the index RepairIndexes derives for the one segment of a partition.
-func SegmentIndex(seg []byte) []byte {
-	idx, _ := segmentIndex(seg, math.MinInt64)
-	return idx
+// SegmentIndex is the index RepairIndexes derives for the segment file at path, the first
+// of its partition.
+func SegmentIndex(path string) ([]byte, error) {
+	idx, _, err := segmentIndex(path, math.MinInt64)
+	return idx, err
 }

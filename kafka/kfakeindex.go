@@ -1,10 +1,12 @@
 package kafka
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -72,7 +74,7 @@ const (
 
 var crc32c = crc32.MakeTable(crc32.Castagnoli)
 
-// repairPartition rebuilds the indexes of one partition's segments, oldest first (an
+// repairPartition rebuilds the short indexes of one partition's segments, oldest first (an
 // entry's max timestamp runs over the partition).
 func repairPartition(pdir string) ([]string, error) {
 	entries, err := os.ReadDir(pdir)
@@ -91,7 +93,8 @@ func repairPartition(pdir string) ([]string, error) {
 	var repaired []string
 	maxTimestamp := int64(math.MinInt64)
 	for _, base := range bases {
-		seg, err := os.ReadFile(filepath.Join(pdir, strconv.FormatInt(base, 10)+".dat"))
+		var want []byte
+		want, maxTimestamp, err = segmentIndex(filepath.Join(pdir, strconv.FormatInt(base, 10)+".dat"), maxTimestamp)
 		if err != nil {
 			return repaired, err
 		}
@@ -100,8 +103,6 @@ func repairPartition(pdir string) ([]string, error) {
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return repaired, err
 		}
-		var want []byte
-		want, maxTimestamp = segmentIndex(seg, maxTimestamp)
 		if len(idx) >= kfakeIndexEntrySize && idx[0] != kfakeIndexVersion {
 			return repaired, fmt.Errorf("%s: index format version %d, not %d: not repaired", idxPath, idx[0], kfakeIndexVersion)
 		}
@@ -116,35 +117,48 @@ func repairPartition(pdir string) ([]string, error) {
 	return repaired, nil
 }
 
-// segmentIndex is the index kfake writes for the batches of seg, up to the first that is
-// incomplete or fails its CRC (kfake truncates the segment there when it loads it), and
-// the partition's max timestamp after them.
-func segmentIndex(seg []byte, maxTimestamp int64) ([]byte, int64) {
+// segmentIndex is the index kfake writes for the batches of the segment file at path, up
+// to the first that is incomplete (a kill cut the write short; kfake truncates the segment
+// there when it loads it), and the partition's max timestamp after them. It reads only
+// the batch headers, where everything an entry holds is. It does not check the batches'
+// CRCs: an entry past a damaged batch is one kfake drops with the batch, as it truncates
+// the segment there.
+func segmentIndex(path string, maxTimestamp int64) ([]byte, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, maxTimestamp, err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 64<<10)
 	var idx []byte
-	for pos := 0; pos+61 <= len(seg); {
-		// RecordBatch v2: baseOffset int64 | batchLength int32 | partitionLeaderEpoch int32 |
-		// magic int8 | crc uint32 (CRC-32C of the rest) | attributes int16 |
-		// lastOffsetDelta int32 | baseTimestamp int64 | maxTimestamp int64 | ...
-		length := int(int32(binary.BigEndian.Uint32(seg[pos+8 : pos+12])))
-		end := pos + 12 + length
-		if length < 49 || end > len(seg) || crc32.Checksum(seg[pos+21:end], crc32c) != binary.BigEndian.Uint32(seg[pos+17:pos+21]) {
+	// RecordBatch v2 header: baseOffset int64 | batchLength int32 | partitionLeaderEpoch
+	// int32 | magic int8 | crc uint32 | attributes int16 | lastOffsetDelta int32 |
+	// baseTimestamp int64 | maxTimestamp int64 | producerId int64 | producerEpoch int16 |
+	// baseSequence int32 | records int32; batchLength counts from partitionLeaderEpoch on.
+	var h [61]byte
+	for {
+		if _, err := io.ReadFull(r, h[:]); err != nil {
+			break // the end, or a header cut short
+		}
+		rest := int(int32(binary.BigEndian.Uint32(h[8:12]))) - (len(h) - 12)
+		if rest < 0 {
 			break
 		}
-		epoch := binary.BigEndian.Uint32(seg[pos+12 : pos+16])
-		attrs := binary.BigEndian.Uint16(seg[pos+21 : pos+23])
-		maxTimestamp = max(maxTimestamp, int64(binary.BigEndian.Uint64(seg[pos+35:pos+43])))
+		if n, _ := r.Discard(rest); n < rest {
+			break // a batch cut short
+		}
+		maxTimestamp = max(maxTimestamp, int64(binary.BigEndian.Uint64(h[35:43])))
 		var entry [kfakeIndexEntrySize]byte
 		entry[0] = kfakeIndexVersion
-		binary.LittleEndian.PutUint32(entry[2:6], epoch)
+		binary.LittleEndian.PutUint32(entry[2:6], binary.BigEndian.Uint32(h[12:16])) // leader epoch
 		binary.LittleEndian.PutUint64(entry[6:14], uint64(maxTimestamp))
-		if attrs&0x10 != 0 && attrs&0x20 == 0 { // transactional, not a control batch
+		if attrs := binary.BigEndian.Uint16(h[21:23]); attrs&0x10 != 0 && attrs&0x20 == 0 { // transactional, not a control batch
 			entry[14] = 1
 		}
 		entry[1] = byte(crc32.Checksum(entry[2:], crc32c))
 		idx = append(idx, entry[:]...)
-		pos = end
 	}
-	return idx, maxTimestamp
+	return idx, maxTimestamp, nil
 }
 
 // replaceFile writes b to path through a temporary file renamed over it, both synced.
