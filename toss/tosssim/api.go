@@ -292,9 +292,10 @@ func (s idemScope) hash() [sha256.Size]byte {
 	return sha256.Sum256(b)
 }
 
-func (m *idempotency) shard(h [sha256.Size]byte) *idemShard {
-	return &m.shards[int(h[0])%idemShards]
-}
+func (m *idempotency) shard(h [sha256.Size]byte) *idemShard { return &m.shards[idemShardOf(h)] }
+
+// idemShardOf is the shard of the scope whose hash is h.
+func idemShardOf(h [sha256.Size]byte) int { return int(h[0]) % idemShards }
 
 // claim registers the first use of scope, or reports the answer to replay, or that the
 // first request is still in flight. Keys older than 15 days are forgotten.
@@ -389,7 +390,7 @@ func newMemKept() *memKept {
 }
 
 func (k *memKept) load(h [sha256.Size]byte) (*answer, time.Time, bool) {
-	v, ok := k[int(h[0])%idemShards][h]
+	v, ok := k[idemShardOf(h)][h]
 	if !ok {
 		return nil, time.Time{}, false
 	}
@@ -401,7 +402,7 @@ func (k *memKept) load(h [sha256.Size]byte) (*answer, time.Time, bool) {
 }
 
 func (k *memKept) store(h [sha256.Size]byte, firstUsed time.Time, a answer) {
-	k[int(h[0])%idemShards][h] = keptAnswer{firstUsed: firstUsed.UnixNano(), encoded: encodeKept(nil, firstUsed, a)}
+	k[idemShardOf(h)][h] = keptAnswer{firstUsed: firstUsed.UnixNano(), encoded: encodeKept(nil, firstUsed, a)}
 }
 
 func (k *memKept) sweep(now time.Time, idem *idempotency) {
